@@ -1,0 +1,324 @@
+//! The `frontdesk` command line: serve (default), migrate, demo, account/agent/token create.
+
+use crate::{
+    config::Settings,
+    domain::{
+        FieldError, account::AccountName, email::EmailAddress, password::NewPassword,
+        plan::PlanCode, role::Role, user::DisplayName,
+    },
+    services::{self, Context, ServiceError, demo::Demo},
+    startup::{Application, prepare},
+};
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "frontdesk",
+    version,
+    about = "Self-hosted website chat: widget, chatbot, live inbox, billing"
+)]
+pub struct Cli {
+    /// Configuration file (settings there are overridden by FRONTDESK_* variables).
+    #[arg(
+        long,
+        env = "FRONTDESK_CONFIG",
+        default_value = "frontdesk.toml",
+        global = true
+    )]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (the default). Creates the demo account on an empty database.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create the demo account (or give its users new passwords) and print the logins.
+    Demo,
+    /// Accounts (tenants).
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Users of an account.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccountCommand {
+    /// Create an account and its owner.
+    Create(AccountCreate),
+}
+
+#[derive(Args, Debug)]
+pub struct AccountCreate {
+    #[arg(long)]
+    name: String,
+    /// FREE, SOLO, PLUS, EXPERT, or legacy STANDARD, PRO (for accounts moving in).
+    #[arg(long, default_value = "SOLO")]
+    plan: String,
+    #[arg(long)]
+    owner_email: String,
+    #[arg(long)]
+    owner_password: String,
+    #[arg(long, default_value = "Owner")]
+    owner_name: String,
+    /// When the subscription started (RFC 3339); now when omitted.
+    #[arg(long)]
+    billing_anchor: Option<DateTime<Utc>>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentCommand {
+    /// Add a user to an account.
+    Create(AgentCreate),
+}
+
+#[derive(Args, Debug)]
+pub struct AgentCreate {
+    /// The account's id or widget key.
+    #[arg(long)]
+    account: String,
+    #[arg(long)]
+    email: String,
+    #[arg(long)]
+    name: String,
+    /// owner, admin or agent.
+    #[arg(long, default_value = "agent")]
+    role: String,
+    /// Omit to generate a temporary password (printed; changed at first sign-in).
+    #[arg(long)]
+    password: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create an API token acting as the user with this email.
+    Create(TokenCreate),
+}
+
+#[derive(Args, Debug)]
+pub struct TokenCreate {
+    #[arg(long)]
+    email: String,
+    #[arg(long, default_value = "CLI token")]
+    name: String,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Turns every field problem into one readable error.
+fn fields(errors: Vec<FieldError>) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}",
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
+fn explain(error: ServiceError) -> anyhow::Error {
+    match error {
+        ServiceError::Invalid(errors) => fields(errors),
+        ServiceError::NotFound => anyhow::anyhow!("not found"),
+        ServiceError::Unexpected(cause) => cause,
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+/// Parses every argument, reporting all problems at once.
+macro_rules! parse_all {
+    ($($name:ident = $parse:expr;)+) => {
+        let mut problems = Vec::new();
+        $(let $name = $parse.map_err(|error| problems.push(error)).ok();)+
+        let ($(Some($name),)+) = ($($name,)+) else { return Err(fields(problems)) };
+    };
+}
+
+/// Runs a parsed command.
+pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            prepare(&settings).await?;
+            println!(
+                "Database is up to date ({}).",
+                crate::storage::redact_url(&settings.database_url)
+            );
+            Ok(())
+        }
+        Command::Demo => {
+            let ctx = prepare(&settings).await?;
+            let demo = services::demo::seed_demo(&ctx).await.map_err(explain)?;
+            print_demo(&demo, &settings.base_url(settings.bind_addr()));
+            Ok(())
+        }
+        Command::Account(AccountCommand::Create(args)) => {
+            account_create(&prepare(&settings).await?, args).await
+        }
+        Command::Agent(AgentCommand::Create(args)) => {
+            agent_create(&prepare(&settings).await?, args).await
+        }
+        Command::Token(TokenCommand::Create(args)) => {
+            token_create(&prepare(&settings).await?, args).await
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let ctx = prepare(&settings).await?;
+    let demo = if settings.demo && crate::storage::accounts::count(&ctx.db).await? == 0 {
+        Some(services::demo::seed_demo(&ctx).await.map_err(explain)?)
+    } else {
+        None
+    };
+    let app = Application::build(ctx).await?;
+    let base = app.base_url().to_owned();
+    println!();
+    println!("Frontdesk is running at {base}");
+    println!("  Sign in:       {base}/login");
+    println!("  Demo website:  {base}/demo");
+    match &demo {
+        Some(demo) => print_logins(demo),
+        None => println!("  (Run `frontdesk demo` to print fresh demo logins.)"),
+    }
+    println!();
+    tracing::info!(%base, "serving");
+    app.run_until_stopped().await.context("serving HTTP")
+}
+
+fn print_logins(demo: &Demo) {
+    println!(
+        "  Demo logins (account \"Demo Shop\", widget key {}):",
+        demo.widget_key
+    );
+    for login in &demo.logins {
+        println!(
+            "    {:<6} {:<18} password {}",
+            login.role.as_str(),
+            login.email,
+            login.password
+        );
+    }
+}
+
+fn print_demo(demo: &Demo, base: &str) {
+    if demo.created {
+        println!("Created the demo account.");
+    } else {
+        println!("The demo account exists; its users got new passwords.");
+    }
+    print_logins(demo);
+    println!("  Sign in at {base}/login; the demo website is {base}/demo");
+}
+
+async fn account_create(ctx: &Context, args: AccountCreate) -> anyhow::Result<()> {
+    parse_all! {
+        name = AccountName::parse("--name", &args.name);
+        plan = PlanCode::parse("--plan", &args.plan);
+        owner_email = EmailAddress::parse("--owner-email", &args.owner_email);
+        owner_name = DisplayName::parse("--owner-name", &args.owner_name);
+        owner_password = NewPassword::parse("--owner-password", &args.owner_password);
+    }
+    let created = services::accounts::create_account(
+        ctx,
+        services::accounts::NewAccount {
+            name,
+            plan,
+            owner_email,
+            owner_name,
+            owner_password,
+            billing_anchor: args.billing_anchor,
+        },
+    )
+    .await
+    .map_err(explain)?;
+    if args.json {
+        println!("{}", json!(created));
+    } else {
+        println!(
+            "Created account {} (plan {}), owner {}, widget key {}",
+            created.account_id,
+            plan.as_str(),
+            created.owner_id,
+            created.widget_key
+        );
+    }
+    Ok(())
+}
+
+async fn agent_create(ctx: &Context, args: AgentCreate) -> anyhow::Result<()> {
+    parse_all! {
+        email = EmailAddress::parse("--email", &args.email);
+        name = DisplayName::parse("--name", &args.name);
+        role = Role::parse("--role", &args.role);
+        password = args.password.as_deref().map(|raw| NewPassword::parse("--password", raw)).transpose();
+    }
+    let account_id = services::accounts::find_account(ctx, &args.account)
+        .await
+        .map_err(|_| anyhow::anyhow!("no account with id or widget key {:?}", args.account))?;
+    let (user, temporary) = services::users::create_user_as_operator(
+        ctx,
+        account_id,
+        services::users::NewUser {
+            email,
+            name,
+            role,
+            password,
+        },
+    )
+    .await
+    .map_err(explain)?;
+    if args.json {
+        println!(
+            "{}",
+            json!({"agent_id": user.id, "account_id": account_id, "temporary_password": temporary})
+        );
+    } else {
+        println!(
+            "Created {} {} ({})",
+            user.role.as_str(),
+            user.email,
+            user.id
+        );
+        if let Some(password) = temporary {
+            println!("Temporary password (to be changed at first sign-in): {password}");
+        }
+    }
+    Ok(())
+}
+
+async fn token_create(ctx: &Context, args: TokenCreate) -> anyhow::Result<()> {
+    let email = EmailAddress::parse("--email", &args.email).map_err(|error| fields(vec![error]))?;
+    let (token, secret) = services::tokens::create_token_for_email(ctx, &email, &args.name)
+        .await
+        .map_err(|error| match error {
+            ServiceError::NotFound => anyhow::anyhow!("no active user with the email {email}"),
+            other => explain(other),
+        })?;
+    if args.json {
+        println!("{}", json!({"token": secret, "id": token.id}));
+    } else {
+        println!(
+            "Created API token {:?} ({}). It is shown only once:\n{secret}",
+            token.name, token.id
+        );
+    }
+    Ok(())
+}

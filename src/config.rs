@@ -1,0 +1,264 @@
+//! Typed settings from `frontdesk.toml` and `FRONTDESK_*` variables, validated once at start.
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::{fmt, net::SocketAddr, path::Path};
+
+/// A secret that never shows in logs or `Debug` output.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+/// Every setting of Frontdesk. Each field is `FRONTDESK_<NAME>` in the environment.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Settings {
+    /// Address to listen on; port 0 picks a free port (tests).
+    pub bind: String,
+    /// `sqlite://path.db` (default) or `postgres://user@host/db`.
+    pub database_url: String,
+    /// Enables multi-node fan-out through Redis pub/sub.
+    pub redis_url: Option<String>,
+    /// The address users reach this server at (used in printed links and for `Secure` cookies).
+    pub public_url: Option<String>,
+    /// Key for session cookies (at least 32 characters). Generated and kept in the database when unset.
+    pub secret_key: Option<Secret>,
+    /// A tracing filter such as `info` or `frontdesk=debug,info`.
+    pub log: String,
+    pub log_format: LogFormat,
+    /// Enables `POST /api/v1/test-clock` (never in production).
+    #[serde(deserialize_with = "flag")]
+    pub test_clock: bool,
+    /// Create the demo account on first start of an empty database.
+    #[serde(deserialize_with = "flag")]
+    pub demo: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".to_owned(),
+            database_url: "sqlite://frontdesk.db".to_owned(),
+            redis_url: None,
+            public_url: None,
+            secret_key: None,
+            log: "info,sqlx=warn,sea_orm=warn".to_owned(),
+            log_format: LogFormat::Pretty,
+            test_clock: false,
+            demo: true,
+        }
+    }
+}
+
+/// Accepts `true/false`, `1/0`, `yes/no`, `on/off` so `FRONTDESK_TEST_CLOCK=1` works.
+fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bool(bool),
+        Int(i64),
+        Text(String),
+    }
+    match Raw::deserialize(deserializer)? {
+        Raw::Bool(value) => Ok(value),
+        Raw::Int(1) => Ok(true),
+        Raw::Int(0) => Ok(false),
+        Raw::Text(text) => match text.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" | "" => Ok(false),
+            other => Err(serde::de::Error::custom(format!(
+                "expected true/false or 1/0, found {other:?}"
+            ))),
+        },
+        Raw::Int(other) => Err(serde::de::Error::custom(format!(
+            "expected true/false or 1/0, found {other}"
+        ))),
+    }
+}
+
+/// A setting that is missing, malformed or inconsistent, named as the user would set it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting `{name}` (FRONTDESK_{env} or `{name}` in frontdesk.toml): {reason}")]
+pub struct ConfigError {
+    name: String,
+    env: String,
+    reason: String,
+}
+
+impl ConfigError {
+    fn new(name: &str, reason: impl Into<String>) -> Self {
+        Self {
+            name: name.to_owned(),
+            env: name.to_ascii_uppercase(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then the TOML file (when it exists), then `FRONTDESK_*` variables.
+    pub fn load(config_file: &Path) -> Result<Self, ConfigError> {
+        Self::from_figment(
+            Figment::from(Serialized::defaults(Settings::default()))
+                .merge(Toml::file(config_file))
+                .merge(Env::prefixed("FRONTDESK_").ignore(&["CONFIG"])),
+        )
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment.extract().map_err(|error| {
+            let name = error.path.join(".");
+            let name = if name.is_empty() {
+                "config".to_owned()
+            } else {
+                name
+            };
+            ConfigError::new(&name, error.kind.to_string())
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.bind.parse::<SocketAddr>().map_err(|_| {
+            ConfigError::new(
+                "bind",
+                format!("{:?} is not an address like 127.0.0.1:8080", self.bind),
+            )
+        })?;
+        let db = self.database_url.as_str();
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "database_url",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(ConfigError::new(
+                "redis_url",
+                "must start with redis:// or rediss://",
+            ));
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::new(
+                "public_url",
+                "must start with http:// or https://",
+            ));
+        }
+        if let Some(secret) = &self.secret_key
+            && secret.expose().len() < 32
+        {
+            return Err(ConfigError::new(
+                "secret_key",
+                "must be at least 32 characters",
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log)
+            .map_err(|error| ConfigError::new("log", error.to_string()))?;
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> SocketAddr {
+        // Validated in `load`; the fallback is unreachable for loaded settings.
+        self.bind
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    /// Where people reach the server: `public_url`, or the bound address.
+    pub fn base_url(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        }
+    }
+
+    /// Cookies get `Secure` when users reach us over TLS.
+    pub fn served_over_tls(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        for (key, value) in pairs {
+            figment = figment.merge((*key, *value));
+        }
+        Settings::from_figment(figment)
+    }
+
+    #[test]
+    fn defaults_are_valid_and_use_sqlite() {
+        let settings = with(&[]).expect("defaults are valid");
+        assert_eq!(settings.database_url, "sqlite://frontdesk.db");
+        assert_eq!(settings.bind, "127.0.0.1:8080");
+        assert!(!settings.test_clock);
+    }
+
+    #[test]
+    fn a_bad_setting_is_named_in_the_error() {
+        let error = with(&[("bind", "nowhere")]).expect_err("invalid bind");
+        assert!(error.to_string().contains("FRONTDESK_BIND"), "{error}");
+        let error = with(&[("database_url", "mysql://x")]).expect_err("invalid db");
+        assert!(
+            error.to_string().contains("FRONTDESK_DATABASE_URL"),
+            "{error}"
+        );
+        let error = with(&[("log_format", "xml")]).expect_err("invalid format");
+        assert!(error.to_string().contains("log_format"), "{error}");
+        let error = with(&[("test_clock", "maybe")]).expect_err("invalid flag");
+        assert!(error.to_string().contains("test_clock"), "{error}");
+    }
+
+    #[test]
+    fn the_test_clock_flag_accepts_one() {
+        assert!(with(&[("test_clock", "1")]).expect("valid").test_clock);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let settings = Settings {
+            secret_key: Some(Secret::new("s".repeat(40))),
+            ..Settings::default()
+        };
+        assert!(!format!("{settings:?}").contains("ssss"));
+    }
+}

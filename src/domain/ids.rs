@@ -1,0 +1,70 @@
+//! Typed identifiers: public, opaque UUIDs (v7, time-ordered) that cannot be mixed up.
+
+use serde::{Deserialize, Serialize};
+use std::{fmt, str::FromStr};
+use uuid::Uuid;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A fresh id, ordered by creation time.
+            pub fn generate() -> Self {
+                Self(Uuid::now_v7())
+            }
+            pub fn from_uuid(id: Uuid) -> Self {
+                Self(id)
+            }
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// An account (tenant): one website owner's workspace.
+    AccountId
+);
+uuid_id!(
+    /// A user of an account: owner, admin or agent.
+    UserId
+);
+uuid_id!(
+    /// An API token (its public id, never the secret).
+    ApiTokenId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_through_their_text_form() {
+        let id = AccountId::generate();
+        let parsed: AccountId = id.to_string().parse().expect("parses");
+        assert_eq!(id, parsed);
+    }
+
+    #[test]
+    fn an_id_that_is_not_a_uuid_is_rejected() {
+        assert!("42".parse::<UserId>().is_err());
+    }
+}

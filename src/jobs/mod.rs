@@ -1,0 +1,2 @@
+//! Background work (renewals, the inactivity timeout, webhook delivery) runs from here; each job
+//! arrives with the capability that needs it.

@@ -1,0 +1,14 @@
+//! Frontdesk: a self-hosted website chat platform (widget, chatbot, live inbox, billing).
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod jobs;
+pub mod realtime;
+pub mod services;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,210 @@
+//! Accounts: creating a tenant with its owner, reading it, and changing its name and allowed domains.
+
+use super::{Actor, Context, ServiceError, random_text, users};
+use crate::{
+    domain::{
+        FieldError,
+        account::{AccountName, AllowedOrigin},
+        email::EmailAddress,
+        ids::{AccountId, UserId},
+        password::NewPassword,
+        plan::PlanCode,
+        role::Role,
+        user::DisplayName,
+    },
+    storage::{self, entities::account},
+};
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use sea_orm::TransactionTrait;
+
+/// A plan as accounts see it.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub code: String,
+    pub name: String,
+    pub chatbot_conversations: i32,
+    pub package_cap: i32,
+    pub price_minor: i64,
+    pub currency: String,
+    pub legacy: bool,
+}
+
+impl Plan {
+    /// The price as people read it: "49.00 USD".
+    pub fn price_label(&self) -> String {
+        format!(
+            "{}.{:02} {}",
+            self.price_minor / 100,
+            self.price_minor % 100,
+            self.currency
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub id: AccountId,
+    pub name: String,
+    pub widget_key: String,
+    pub plan: Plan,
+    pub billing_anchor: DateTime<Utc>,
+    pub allowed_domains: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub struct NewAccount {
+    pub name: AccountName,
+    pub plan: PlanCode,
+    pub owner_email: EmailAddress,
+    pub owner_name: DisplayName,
+    pub owner_password: NewPassword,
+    /// When the subscription started; now when not given.
+    pub billing_anchor: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CreatedAccount {
+    pub account_id: AccountId,
+    pub widget_key: String,
+    pub owner_id: UserId,
+}
+
+/// Changes to an account; `None` keeps the field.
+#[derive(Default)]
+pub struct AccountPatch {
+    pub name: Option<AccountName>,
+    pub allowed_domains: Option<Vec<AllowedOrigin>>,
+}
+
+/// Creates an account and its owner in one transaction.
+#[tracing::instrument(skip_all, fields(plan = new.plan.as_str()))]
+pub async fn create_account(
+    ctx: &Context,
+    new: NewAccount,
+) -> Result<CreatedAccount, ServiceError> {
+    if storage::plans::find(&ctx.db, new.plan.as_str())
+        .await?
+        .is_none()
+    {
+        return Err(ServiceError::invalid(FieldError::new(
+            "plan",
+            format!("plan {} does not exist", new.plan.as_str()),
+        )));
+    }
+    let password_hash = ctx.passwords.hash(new.owner_password.expose()).await?;
+    let now = ctx.clock.now();
+    let account_id = AccountId::generate();
+    let widget_key = random_text(24);
+    let txn = ctx.db.begin().await.context("starting a transaction")?;
+    storage::accounts::insert(
+        &txn,
+        account::Model {
+            id: account_id.as_uuid(),
+            name: new.name.as_str().to_owned(),
+            widget_key: widget_key.clone(),
+            plan_code: new.plan.as_str().to_owned(),
+            billing_anchor: new.billing_anchor.unwrap_or(now),
+            allowed_domains: "[]".to_owned(),
+            created_at: now,
+        },
+    )
+    .await?;
+    let owner = users::insert_user(
+        &txn,
+        account_id,
+        users::NewUser {
+            email: new.owner_email,
+            name: new.owner_name,
+            role: Role::Owner,
+            password: None,
+        },
+        password_hash,
+        false,
+        now,
+    )
+    .await?;
+    txn.commit().await.context("committing a new account")?;
+    tracing::info!(%account_id, "account created");
+    Ok(CreatedAccount {
+        account_id,
+        widget_key,
+        owner_id: owner.id,
+    })
+}
+
+pub async fn get_account(ctx: &Context, account_id: AccountId) -> Result<Account, ServiceError> {
+    let row = storage::accounts::find(&ctx.db, account_id.as_uuid())
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let plan = storage::plans::find(&ctx.db, &row.plan_code)
+        .await?
+        .with_context(|| format!("account {account_id} has unknown plan {}", row.plan_code))?;
+    let allowed_domains: Vec<String> = serde_json::from_str(&row.allowed_domains)
+        .with_context(|| format!("allowed_domains of account {account_id}"))?;
+    Ok(Account {
+        id: account_id,
+        name: row.name,
+        widget_key: row.widget_key,
+        plan: Plan {
+            code: plan.code,
+            name: plan.name,
+            chatbot_conversations: plan.chatbot_conversations,
+            package_cap: plan.package_cap,
+            price_minor: plan.price_minor,
+            currency: plan.currency,
+            legacy: plan.legacy,
+        },
+        billing_anchor: row.billing_anchor,
+        allowed_domains,
+        created_at: row.created_at,
+    })
+}
+
+/// Owners and admins change the account's name and allowed domains.
+#[tracing::instrument(skip_all, fields(account_id = %actor.account_id))]
+pub async fn update_account(
+    ctx: &Context,
+    actor: &Actor,
+    patch: AccountPatch,
+) -> Result<Account, ServiceError> {
+    actor.require(Role::Admin)?;
+    let domains = match patch.allowed_domains {
+        Some(origins) => Some(
+            serde_json::to_string(
+                &origins
+                    .iter()
+                    .map(AllowedOrigin::as_str)
+                    .collect::<Vec<_>>(),
+            )
+            .context("encoding allowed domains")?,
+        ),
+        None => None,
+    };
+    storage::accounts::update(
+        &ctx.db,
+        actor.account_id.as_uuid(),
+        patch.name.map(|name| name.as_str().to_owned()),
+        domains,
+    )
+    .await?;
+    get_account(ctx, actor.account_id).await
+}
+
+/// Finds an account by its id or its widget key (for the CLI).
+pub async fn find_account(
+    ctx: &Context,
+    id_or_widget_key: &str,
+) -> Result<AccountId, ServiceError> {
+    if let Ok(id) = id_or_widget_key.parse::<AccountId>()
+        && storage::accounts::find(&ctx.db, id.as_uuid())
+            .await?
+            .is_some()
+    {
+        return Ok(id);
+    }
+    storage::accounts::find_by_widget_key(&ctx.db, id_or_widget_key)
+        .await?
+        .map(|row| AccountId::from_uuid(row.id))
+        .ok_or(ServiceError::NotFound)
+}

@@ -1,0 +1,107 @@
+//! The demo account: an owner, an admin and two agents with printed passwords, so a newcomer can
+//! sign in and chat within a minute.
+
+use super::{Context, ServiceError, accounts, random_text, users};
+use crate::domain::{
+    account::AccountName, email::EmailAddress, ids::AccountId, password::NewPassword,
+    plan::PlanCode, role::Role, user::DisplayName,
+};
+
+/// The demo's users: role, email, name.
+const DEMO_USERS: [(Role, &str, &str); 4] = [
+    (Role::Owner, "owner@demo.test", "Olivia Owner"),
+    (Role::Admin, "admin@demo.test", "Adam Admin"),
+    (Role::Agent, "alice@demo.test", "Alice Agent"),
+    (Role::Agent, "bob@demo.test", "Bob Agent"),
+];
+
+#[derive(Clone, Debug)]
+pub struct DemoLogin {
+    pub role: Role,
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Demo {
+    pub account_id: AccountId,
+    pub widget_key: String,
+    pub created: bool,
+    pub logins: Vec<DemoLogin>,
+}
+
+fn parse_err(error: crate::domain::FieldError) -> ServiceError {
+    ServiceError::Unexpected(anyhow::anyhow!("demo data is invalid: {error}"))
+}
+
+/// Creates the demo account, or, when it exists, gives its users fresh passwords.
+#[tracing::instrument(skip_all)]
+pub async fn seed_demo(ctx: &Context) -> Result<Demo, ServiceError> {
+    let mut logins = Vec::new();
+    let (owner_role, owner_email, owner_name) = DEMO_USERS[0];
+    let owner_address = EmailAddress::parse("email", owner_email).map_err(parse_err)?;
+    let owner_password = random_text(12);
+    let (account_id, created) = match users::find_by_email(ctx, &owner_address).await {
+        Ok(owner) => {
+            users::reset_password(ctx, owner.id, &owner_password).await?;
+            (owner.account_id, false)
+        }
+        Err(ServiceError::NotFound) => {
+            let created = accounts::create_account(
+                ctx,
+                accounts::NewAccount {
+                    name: AccountName::parse("name", "Demo Shop").map_err(parse_err)?,
+                    plan: PlanCode::Plus,
+                    owner_email: owner_address,
+                    owner_name: DisplayName::parse("name", owner_name).map_err(parse_err)?,
+                    owner_password: NewPassword::parse("password", &owner_password)
+                        .map_err(parse_err)?,
+                    billing_anchor: None,
+                },
+            )
+            .await?;
+            (created.account_id, true)
+        }
+        Err(error) => return Err(error),
+    };
+    logins.push(DemoLogin {
+        role: owner_role,
+        email: owner_email.to_owned(),
+        password: owner_password,
+    });
+    for (role, email, name) in &DEMO_USERS[1..] {
+        let address = EmailAddress::parse("email", email).map_err(parse_err)?;
+        let password = random_text(12);
+        match users::find_by_email(ctx, &address).await {
+            Ok(user) => users::reset_password(ctx, user.id, &password).await?,
+            Err(ServiceError::NotFound) => {
+                users::create_user_as_operator(
+                    ctx,
+                    account_id,
+                    users::NewUser {
+                        email: address,
+                        name: DisplayName::parse("name", name).map_err(parse_err)?,
+                        role: *role,
+                        password: Some(
+                            NewPassword::parse("password", &password).map_err(parse_err)?,
+                        ),
+                    },
+                )
+                .await?;
+            }
+            Err(error) => return Err(error),
+        }
+        logins.push(DemoLogin {
+            role: *role,
+            email: (*email).to_owned(),
+            password,
+        });
+    }
+    let account = accounts::get_account(ctx, account_id).await?;
+    Ok(Demo {
+        account_id,
+        widget_key: account.widget_key,
+        created,
+        logins,
+    })
+}

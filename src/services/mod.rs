@@ -1,0 +1,40 @@
+//! Use cases shared by pages, the REST API, the CLI and (later) WebSockets; each owns its transaction.
+
+pub mod accounts;
+pub mod actor;
+pub mod demo;
+pub mod passwords;
+pub mod tokens;
+pub mod users;
+
+use crate::{
+    clock::{Clock, TestClock},
+    config::Settings,
+};
+use passwords::Passwords;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+
+pub use crate::error::ServiceError;
+pub use actor::Actor;
+
+/// What every use case needs: the database, the clock, the password hasher, the settings.
+#[derive(Clone)]
+pub struct Context {
+    pub db: DatabaseConnection,
+    pub clock: Arc<dyn Clock>,
+    /// Set only with `FRONTDESK_TEST_CLOCK=1`: the handle to move the clock.
+    pub test_clock: Option<Arc<TestClock>>,
+    pub passwords: Passwords,
+    pub settings: Arc<Settings>,
+}
+
+/// Random text from an alphabet without look-alike characters (no 0/O, 1/l/I).
+pub(crate) fn random_text(len: usize) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect()
+}

@@ -1,0 +1,127 @@
+//! Wiring: connect and migrate the database, build the shared context, bind the HTTP server
+//! (port 0 in tests) and run it until SIGTERM or Ctrl-C.
+
+use crate::{
+    clock::Clocks,
+    config::Settings,
+    services::{Context, passwords::Passwords},
+    storage,
+    web::{self, throttle::SignInThrottle},
+};
+use actix_session::{SessionMiddleware, config::PersistentSession, storage::CookieSessionStore};
+use actix_web::{
+    App, HttpServer,
+    cookie::{Key, SameSite, time::Duration as CookieDuration},
+    dev::Server,
+    middleware::{Compress, NormalizePath, TrailingSlash},
+};
+use anyhow::Context as _;
+use std::{net::TcpListener, sync::Arc};
+use tracing_actix_web::TracingLogger;
+
+/// How long a sign-in lasts without being used again.
+const SESSION_TTL_HOURS: i64 = 12;
+/// Seconds in-flight requests get to finish after SIGTERM.
+const SHUTDOWN_GRACE_SECS: u64 = 10;
+const SESSION_KEY_SETTING: &str = "session_key";
+
+/// Connects, migrates and builds the context every command shares.
+pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
+    let db = storage::connect(&settings.database_url).await?;
+    storage::migrate(&db).await?;
+    let clocks = Clocks::new(settings.test_clock);
+    Ok(Context {
+        db,
+        clock: clocks.clock,
+        test_clock: clocks.test_clock,
+        passwords: Passwords::new(),
+        settings: Arc::new(settings.clone()),
+    })
+}
+
+/// The running HTTP server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    base_url: String,
+}
+
+impl Application {
+    /// Builds the server on a prepared context and binds `settings.bind`.
+    pub async fn build(ctx: Context) -> anyhow::Result<Self> {
+        let settings = ctx.settings.clone();
+        let key = session_key(&ctx).await?;
+        let listener = TcpListener::bind(settings.bind_addr())
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let bound = listener.local_addr().context("reading the bound address")?;
+        let base_url = settings.base_url(bound);
+        let secure_cookies = settings.served_over_tls();
+        let test_clock = settings.test_clock;
+        let ctx = actix_web::web::Data::new(ctx);
+        let throttle = actix_web::web::Data::new(SignInThrottle::default());
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(Compress::default())
+                .wrap(
+                    SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+                        .cookie_name("frontdesk_session".to_owned())
+                        .cookie_http_only(true)
+                        .cookie_same_site(SameSite::Lax)
+                        .cookie_secure(secure_cookies)
+                        .session_lifecycle(
+                            PersistentSession::default()
+                                .session_ttl(CookieDuration::hours(SESSION_TTL_HOURS)),
+                        )
+                        .build(),
+                )
+                .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(TracingLogger::default())
+                .app_data(ctx.clone())
+                .app_data(throttle.clone())
+                .configure(|cfg| web::configure(cfg, test_clock))
+        })
+        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .listen(listener)
+        .context("starting the HTTP server")?
+        .run();
+        Ok(Self {
+            port: bound.port(),
+            server,
+            base_url,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The address people open, e.g. `http://127.0.0.1:8080`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// The cookie key: from `secret_key`, or generated once and kept in the database so that every
+/// node and every restart shares it.
+async fn session_key(ctx: &Context) -> anyhow::Result<Key> {
+    let secret = match &ctx.settings.secret_key {
+        Some(secret) => secret.expose().to_owned(),
+        None => {
+            let candidate = hex::encode(Key::generate().master());
+            storage::instance::get_or_insert(&ctx.db, SESSION_KEY_SETTING, candidate)
+                .await
+                .context("loading the session key")?
+        }
+    };
+    // `derive_from` needs at least 32 bytes; settings validation and generation guarantee it.
+    anyhow::ensure!(
+        secret.len() >= 32,
+        "the session key is shorter than 32 bytes"
+    );
+    Ok(Key::derive_from(secret.as_bytes()))
+}

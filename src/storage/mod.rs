@@ -1,0 +1,87 @@
+//! Storage: sea-orm entities and the repository functions that are the only code to know SQL.
+
+pub mod accounts;
+pub mod api_tokens;
+pub mod entities;
+pub mod instance;
+pub mod plans;
+pub mod users;
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use std::time::Duration;
+
+/// How long a SQLite writer waits for the lock before giving up; generous, since writes are short.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// PostgreSQL pool size: enough for a 2-core node's request concurrency without starving the server.
+const POSTGRES_MAX_CONNECTIONS: u32 = 20;
+
+/// Connects to SQLite (WAL, synchronous=FULL, foreign keys on) or PostgreSQL.
+pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .acquire_timeout(Duration::from_secs(30));
+    if url.starts_with("sqlite:") {
+        use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+        // One connection: SQLite has one writer anyway, and a single connection rules out
+        // SQLITE_BUSY on read-to-write lock upgrades. Readers are fast local reads.
+        options
+            .max_connections(1)
+            .min_connections(1)
+            .map_sqlx_sqlite_opts(|opts| {
+                opts.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    .foreign_keys(true)
+            });
+    } else {
+        options.max_connections(POSTGRES_MAX_CONNECTIONS);
+    }
+    Database::connect(options)
+        .await
+        .with_context(|| format!("cannot connect to the database at {}", redact_url(url)))
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None)
+        .await
+        .context("running database migrations")
+}
+
+/// Whether an error is a unique-constraint violation (a duplicate).
+pub fn is_unique_violation(error: &DbErr) -> bool {
+    matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// The URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_removed_from_database_urls() {
+        assert_eq!(
+            super::redact_url("postgres://fd:hunter2@db:5432/frontdesk"),
+            "postgres://fd:***@db:5432/frontdesk"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://frontdesk.db"),
+            "sqlite://frontdesk.db"
+        );
+    }
+}

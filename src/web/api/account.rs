@@ -1,0 +1,117 @@
+//! `GET` and `PATCH /api/v1/account`.
+
+use crate::{
+    domain::account::{AccountName, AllowedOrigin},
+    services::{
+        self, Context, ServiceError,
+        accounts::{Account, AccountPatch},
+    },
+    web::{auth::ApiActor, errors::ApiError},
+};
+use actix_web::{HttpResponse, get, patch, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(get_account).service(patch_account);
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PlanView {
+    code: String,
+    name: String,
+    /// Chatbot conversations included per billing period.
+    chatbot_conversations: i32,
+    /// Most package conversations this plan may add per period.
+    package_cap: i32,
+    price_minor: i64,
+    currency: String,
+    legacy: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccountView {
+    id: uuid::Uuid,
+    name: String,
+    /// Public key that the widget's script tag carries.
+    widget_key: String,
+    plan: PlanView,
+    /// When the subscription started; billing periods run monthly from here.
+    billing_anchor: DateTime<Utc>,
+    /// Origins allowed to embed the widget; empty allows any.
+    allowed_domains: Vec<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Account> for AccountView {
+    fn from(account: Account) -> Self {
+        Self {
+            id: account.id.as_uuid(),
+            name: account.name,
+            widget_key: account.widget_key,
+            plan: PlanView {
+                code: account.plan.code,
+                name: account.plan.name,
+                chatbot_conversations: account.plan.chatbot_conversations,
+                package_cap: account.plan.package_cap,
+                price_minor: account.plan.price_minor,
+                currency: account.plan.currency,
+                legacy: account.plan.legacy,
+            },
+            billing_anchor: account.billing_anchor,
+            allowed_domains: account.allowed_domains,
+            created_at: account.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPatchBody {
+    name: Option<String>,
+    /// Replaces the whole list, e.g. `["https://shop.example.com"]`.
+    allowed_domains: Option<Vec<String>>,
+}
+
+/// The caller's account.
+#[utoipa::path(get, path = "/api/v1/account", tag = "account",
+    responses((status = 200, body = AccountView), (status = 401, body = super::ErrorBody)))]
+#[get("/account")]
+async fn get_account(
+    ctx: web::Data<Context>,
+    ApiActor(actor): ApiActor,
+) -> Result<HttpResponse, ApiError> {
+    let account = services::accounts::get_account(&ctx, actor.account_id).await?;
+    Ok(HttpResponse::Ok().json(AccountView::from(account)))
+}
+
+/// Changes the account's name and allowed domains (owner or admin).
+#[utoipa::path(patch, path = "/api/v1/account", tag = "account", request_body = AccountPatchBody,
+    responses((status = 200, body = AccountView), (status = 403, body = super::ErrorBody),
+        (status = 422, description = "Every invalid field, in `details`", body = super::ErrorBody)))]
+#[patch("/account")]
+async fn patch_account(
+    ctx: web::Data<Context>,
+    ApiActor(actor): ApiActor,
+    body: web::Json<AccountPatchBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut problems = Vec::new();
+    let mut patch = AccountPatch::default();
+    if let Some(name) = body.name {
+        patch.name = AccountName::parse("name", &name)
+            .map_err(|error| problems.push(error))
+            .ok();
+    }
+    if let Some(domains) = body.allowed_domains {
+        patch.allowed_domains = AllowedOrigin::parse_list("allowed_domains", &domains)
+            .map_err(|errors| problems.extend(errors))
+            .ok();
+    }
+    if !problems.is_empty() {
+        return Err(ServiceError::Invalid(problems).into());
+    }
+    let account = services::accounts::update_account(&ctx, &actor, patch).await?;
+    Ok(HttpResponse::Ok().json(AccountView::from(account)))
+}

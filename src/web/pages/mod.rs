@@ -1,0 +1,145 @@
+//! Server-rendered pages (askama): sign-in, the workspace sections, settings, the demo website.
+
+mod account;
+mod demo;
+mod settings;
+mod sign_in;
+mod workspace;
+
+use super::{auth::csrf_token, errors::PageError};
+use crate::{
+    domain::role::Role,
+    services::{self, Actor, Context},
+};
+use actix_session::Session;
+use actix_web::{HttpResponse, http::header, web};
+use askama::Template;
+
+/// Pages load only our own styles and scripts; nothing may frame them.
+pub const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    sign_in::configure(cfg);
+    account::configure(cfg);
+    workspace::configure(cfg);
+    settings::configure(cfg);
+    demo::configure(cfg);
+}
+
+/// A navigation entry of the app layout.
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub key: &'static str,
+}
+
+/// What the app layout shows around every page: who is signed in, the navigation, the CSRF token.
+pub struct Chrome {
+    pub user_name: String,
+    pub user_email: String,
+    pub role: Role,
+    pub account_name: String,
+    pub csrf: String,
+    pub active: &'static str,
+    pub nav: Vec<NavItem>,
+}
+
+impl Chrome {
+    pub async fn new(
+        ctx: &Context,
+        actor: &Actor,
+        session: &Session,
+        active: &'static str,
+    ) -> Result<Self, PageError> {
+        let account = services::accounts::get_account(ctx, actor.account_id).await?;
+        let mut nav = vec![
+            NavItem {
+                href: "/inbox",
+                label: "Inbox",
+                key: "inbox",
+            },
+            NavItem {
+                href: "/visitors",
+                label: "Visitors",
+                key: "visitors",
+            },
+        ];
+        if actor.is_at_least(Role::Admin) {
+            nav.push(NavItem {
+                href: "/chatbot",
+                label: "Chatbot",
+                key: "chatbot",
+            });
+        }
+        if actor.is_at_least(Role::Owner) {
+            nav.push(NavItem {
+                href: "/billing",
+                label: "Billing",
+                key: "billing",
+            });
+        }
+        if actor.is_at_least(Role::Admin) {
+            nav.push(NavItem {
+                href: "/settings",
+                label: "Settings",
+                key: "settings",
+            });
+        }
+        Ok(Self {
+            user_name: actor.name.clone(),
+            user_email: actor.email.clone(),
+            role: actor.role,
+            account_name: account.name,
+            csrf: csrf_token(session),
+            active,
+            nav,
+        })
+    }
+}
+
+/// Renders a page with the security headers every page carries.
+pub fn render(template: &impl Template) -> Result<HttpResponse, PageError> {
+    render_with_status(template, actix_web::http::StatusCode::OK)
+}
+
+pub fn render_with_status(
+    template: &impl Template,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, PageError> {
+    let body = template.render()?;
+    Ok(HttpResponse::build(status)
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+pub fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
+
+/// Formats a time for pages: "2026-11-22 14:05 UTC".
+pub fn format_time(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// Field errors as one line each, for forms.
+pub fn error_lines(error: &services::ServiceError) -> Option<Vec<String>> {
+    match error {
+        services::ServiceError::Invalid(fields) => Some(
+            fields
+                .iter()
+                .map(|field| format!("{}: {}", field.field.replace('_', " "), field.message))
+                .collect(),
+        ),
+        services::ServiceError::Conflict(message) | services::ServiceError::Forbidden(message) => {
+            Some(vec![message.clone()])
+        }
+        _ => None,
+    }
+}

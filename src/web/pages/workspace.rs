@@ -1,0 +1,91 @@
+//! The workspace sections of the navigation: inbox, visitors, chatbot and billing.
+//! Each shows what the account has today; live chat, flows and packages fill them in.
+
+use super::{Chrome, format_time, render};
+use crate::{
+    domain::role::Role,
+    services::{self, Context, accounts::Account},
+    web::{auth::SignedIn, errors::PageError},
+};
+use actix_web::{HttpResponse, get, web};
+use askama::Template;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(get_inbox)
+        .service(get_visitors)
+        .service(get_chatbot)
+        .service(get_billing);
+}
+
+#[derive(Template)]
+#[template(path = "inbox/index.html")]
+struct InboxPage {
+    chrome: Chrome,
+}
+
+#[derive(Template)]
+#[template(path = "visitors/index.html")]
+struct VisitorsPage {
+    chrome: Chrome,
+}
+
+#[derive(Template)]
+#[template(path = "chatbot/index.html")]
+struct ChatbotPage {
+    chrome: Chrome,
+    account: Account,
+}
+
+#[derive(Template)]
+#[template(path = "billing/index.html")]
+struct BillingPage {
+    chrome: Chrome,
+    account: Account,
+    anchor: String,
+}
+
+#[get("/inbox")]
+async fn get_inbox(
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+) -> Result<HttpResponse, PageError> {
+    render(&InboxPage {
+        chrome: Chrome::new(&ctx, &signed_in.actor, &signed_in.session, "inbox").await?,
+    })
+}
+
+#[get("/visitors")]
+async fn get_visitors(
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+) -> Result<HttpResponse, PageError> {
+    render(&VisitorsPage {
+        chrome: Chrome::new(&ctx, &signed_in.actor, &signed_in.session, "visitors").await?,
+    })
+}
+
+#[get("/chatbot")]
+async fn get_chatbot(
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+) -> Result<HttpResponse, PageError> {
+    signed_in.actor.require(Role::Admin)?;
+    render(&ChatbotPage {
+        chrome: Chrome::new(&ctx, &signed_in.actor, &signed_in.session, "chatbot").await?,
+        account: services::accounts::get_account(&ctx, signed_in.actor.account_id).await?,
+    })
+}
+
+#[get("/billing")]
+async fn get_billing(
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+) -> Result<HttpResponse, PageError> {
+    signed_in.actor.require(Role::Owner)?;
+    let account = services::accounts::get_account(&ctx, signed_in.actor.account_id).await?;
+    render(&BillingPage {
+        chrome: Chrome::new(&ctx, &signed_in.actor, &signed_in.session, "billing").await?,
+        anchor: format_time(account.billing_anchor),
+        account,
+    })
+}

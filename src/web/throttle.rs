@@ -1,0 +1,81 @@
+//! Sign-in throttling per email and per client IP (in memory, per node).
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::{net::IpAddr, num::NonZeroU32, time::Duration};
+
+/// Attempts one email may make in a burst, then one more per minute: stops password guessing
+/// against one account without locking its owner out for long.
+const PER_EMAIL_BURST: u32 = 5;
+const PER_EMAIL_PERIOD: Duration = Duration::from_secs(60);
+/// Attempts one IP may make in a burst, then one more every 10 s: an office behind one NAT can
+/// still sign in, a script trying many emails cannot.
+const PER_IP_BURST: u32 = 30;
+const PER_IP_PERIOD: Duration = Duration::from_secs(10);
+/// Forget idle keys once this many are tracked, so memory stays bounded.
+const MAX_TRACKED_KEYS: usize = 100_000;
+
+fn quota(burst: u32, period: Duration) -> Quota {
+    let burst = NonZeroU32::MIN.saturating_add(burst.saturating_sub(1));
+    Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_minute(NonZeroU32::MIN))
+        .allow_burst(burst)
+}
+
+pub struct SignInThrottle {
+    by_email: DefaultKeyedRateLimiter<String>,
+    by_ip: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl Default for SignInThrottle {
+    fn default() -> Self {
+        Self {
+            by_email: RateLimiter::keyed(quota(PER_EMAIL_BURST, PER_EMAIL_PERIOD)),
+            by_ip: RateLimiter::keyed(quota(PER_IP_BURST, PER_IP_PERIOD)),
+        }
+    }
+}
+
+impl SignInThrottle {
+    /// Takes one attempt for this IP and this email; false when either is over its quota.
+    pub fn allow(&self, ip: Option<IpAddr>, email: &str) -> bool {
+        if self.by_email.len() > MAX_TRACKED_KEYS {
+            self.by_email.retain_recent();
+        }
+        if self.by_ip.len() > MAX_TRACKED_KEYS {
+            self.by_ip.retain_recent();
+        }
+        let ip_ok = ip.is_none_or(|ip| self.by_ip.check_key(&ip).is_ok());
+        let email_ok = self
+            .by_email
+            .check_key(&email.trim().to_lowercase())
+            .is_ok();
+        ip_ok && email_ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_email_is_throttled_after_its_burst_and_others_are_not() {
+        let throttle = SignInThrottle::default();
+        let ip = Some(IpAddr::from([127, 0, 0, 1]));
+        for _ in 0..PER_EMAIL_BURST {
+            assert!(throttle.allow(ip, "a@example.com"));
+        }
+        assert!(!throttle.allow(ip, "A@example.com "));
+        assert!(throttle.allow(ip, "b@example.com"));
+    }
+
+    #[test]
+    fn an_ip_is_throttled_across_emails() {
+        let throttle = SignInThrottle::default();
+        let ip = Some(IpAddr::from([10, 0, 0, 1]));
+        for n in 0..PER_IP_BURST {
+            assert!(throttle.allow(ip, &format!("user{n}@example.com")));
+        }
+        assert!(!throttle.allow(ip, "fresh@example.com"));
+        assert!(throttle.allow(Some(IpAddr::from([10, 0, 0, 2])), "other@example.com"));
+    }
+}

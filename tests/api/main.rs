@@ -1,0 +1,13 @@
+//! Black-box tests: each starts the real application on port 0 with its own database
+//! (SQLite file, or a fresh PostgreSQL database when TEST_DATABASE_URL is set) and talks HTTP.
+
+mod api_errors;
+mod api_tokens;
+mod cli;
+mod health;
+mod helpers;
+mod pages;
+mod roles;
+mod sign_in;
+mod tenancy;
+mod test_clock;

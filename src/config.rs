@@ -57,6 +57,10 @@ pub struct Settings {
     /// Create the demo account on first start of an empty database.
     #[serde(deserialize_with = "flag")]
     pub demo: bool,
+    /// Longest chat message, in characters.
+    pub max_message_chars: usize,
+    /// Minutes after which an open conversation whose visitor left and stayed silent is resolved.
+    pub inactivity_timeout_minutes: i64,
 }
 
 impl Default for Settings {
@@ -71,6 +75,8 @@ impl Default for Settings {
             log_format: LogFormat::Pretty,
             test_clock: false,
             demo: true,
+            max_message_chars: crate::domain::conversation::DEFAULT_MAX_MESSAGE_CHARS,
+            inactivity_timeout_minutes: 30,
         }
     }
 }
@@ -183,6 +189,18 @@ impl Settings {
             return Err(ConfigError::new(
                 "secret_key",
                 "must be at least 32 characters",
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.max_message_chars) {
+            return Err(ConfigError::new(
+                "max_message_chars",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if !(1..=60 * 24 * 30).contains(&self.inactivity_timeout_minutes) {
+            return Err(ConfigError::new(
+                "inactivity_timeout_minutes",
+                "must be between 1 and 43200",
             ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)

@@ -35,6 +35,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
         clock: clocks.clock,
         test_clock: clocks.test_clock,
         passwords: Passwords::new(),
+        hub: Arc::new(crate::realtime::hub::Hub::default()),
         settings: Arc::new(settings.clone()),
     })
 }
@@ -58,6 +59,7 @@ impl Application {
         let secure_cookies = settings.served_over_tls();
         let test_clock = settings.test_clock;
         let ctx = actix_web::web::Data::new(ctx);
+        tokio::spawn(crate::jobs::inactivity::run(ctx.clone().into_inner()));
         let throttle = actix_web::web::Data::new(SignInThrottle::default());
         let server = HttpServer::new(move || {
             App::new()

@@ -51,6 +51,18 @@ uuid_id!(
     /// An API token (its public id, never the secret).
     ApiTokenId
 );
+uuid_id!(
+    /// A website visitor (a browser, known by its visitor token).
+    VisitorId
+);
+uuid_id!(
+    /// A conversation between a visitor and the account's bot and agents.
+    ConversationId
+);
+uuid_id!(
+    /// One message of a conversation.
+    MessageId
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,12 +1,14 @@
 //! Pure product rules and the types that can only be built valid; no actix, sea-orm or askama here.
 
 pub mod account;
+pub mod conversation;
 pub mod email;
 pub mod ids;
 pub mod password;
 pub mod plan;
 pub mod role;
 pub mod user;
+pub mod visitor;
 
 /// One rejected input field: which field and why, in words a user can act on.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -1,2 +1,4 @@
-//! Background work (renewals, the inactivity timeout, webhook delivery) runs from here; each job
-//! arrives with the capability that needs it.
+//! Background work, each job a loop on a timer that reads the time from the `Clock`:
+//! the inactivity timeout now; renewals and webhook delivery arrive with their capabilities.
+
+pub mod inactivity;

@@ -1,2 +1,7 @@
-//! Real-time delivery (widget and agent WebSockets, per-conversation fan-out, the Redis broker).
-//! It arrives with live chat; until then nothing in the product is pushed.
+//! Real-time delivery: the wire protocol (serde frames), the hub that fans committed events out
+//! to the widget and agent sockets of this node, and the socket sessions themselves.
+
+pub mod agent;
+pub mod hub;
+pub mod protocol;
+pub mod widget;

@@ -191,6 +191,14 @@ pub async fn update_account(
     get_account(ctx, actor.account_id).await
 }
 
+/// The account a widget key belongs to.
+pub async fn find_by_widget_key(ctx: &Context, widget_key: &str) -> Result<Account, ServiceError> {
+    let row = storage::accounts::find_by_widget_key(&ctx.db, widget_key)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    get_account(ctx, AccountId::from_uuid(row.id)).await
+}
+
 /// Finds an account by its id or its widget key (for the CLI).
 pub async fn find_account(
     ctx: &Context,

@@ -2,14 +2,18 @@
 
 pub mod accounts;
 pub mod actor;
+pub mod conversations;
 pub mod demo;
 pub mod passwords;
 pub mod tokens;
 pub mod users;
+pub mod views;
+pub mod visitors;
 
 use crate::{
     clock::{Clock, TestClock},
     config::Settings,
+    realtime::hub::Hub,
 };
 use passwords::Passwords;
 use sea_orm::DatabaseConnection;
@@ -18,7 +22,7 @@ use std::sync::Arc;
 pub use crate::error::ServiceError;
 pub use actor::Actor;
 
-/// What every use case needs: the database, the clock, the password hasher, the settings.
+/// What every use case needs: the database, the clock, the password hasher, the hub, the settings.
 #[derive(Clone)]
 pub struct Context {
     pub db: DatabaseConnection,
@@ -26,6 +30,8 @@ pub struct Context {
     /// Set only with `FRONTDESK_TEST_CLOCK=1`: the handle to move the clock.
     pub test_clock: Option<Arc<TestClock>>,
     pub passwords: Passwords,
+    /// Fan-out of committed events to this node's sockets.
+    pub hub: Arc<Hub>,
     pub settings: Arc<Settings>,
 }
 

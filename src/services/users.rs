@@ -255,7 +255,14 @@ pub async fn update_user(
     }
     let saved = storage::users::save(&txn, row).await?;
     txn.commit().await.context("committing a user change")?;
-    saved.try_into()
+    let user = User::try_from(saved)?;
+    if user.status != current.status || user.active != current.active {
+        let online = user.active && user.status == AgentStatus::Online;
+        if ctx.hub.set_agent_online(user.account_id, user.id, online) {
+            crate::realtime::agent::announce_online(ctx, user.account_id);
+        }
+    }
+    Ok(user)
 }
 
 /// A signed-in user sets a new password, proving the current one.

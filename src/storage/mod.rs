@@ -2,10 +2,13 @@
 
 pub mod accounts;
 pub mod api_tokens;
+pub mod conversations;
 pub mod entities;
 pub mod instance;
+pub mod messages;
 pub mod plans;
 pub mod users;
+pub mod visitors;
 
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};

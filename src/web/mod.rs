@@ -8,6 +8,7 @@ pub mod errors;
 pub mod health;
 pub mod pages;
 pub mod throttle;
+pub mod ws;
 
 use actix_web::web::ServiceConfig;
 
@@ -16,5 +17,6 @@ pub fn configure(cfg: &mut ServiceConfig, test_clock: bool) {
     health::configure(cfg);
     assets::configure(cfg);
     api::configure(cfg, test_clock);
+    ws::configure(cfg);
     pages::configure(cfg);
 }

@@ -13,11 +13,12 @@ use reqwest::{Client, Response, redirect::Policy};
 use sea_orm::{ConnectionTrait, Database};
 use tempfile::TempDir;
 
+#[derive(Clone)]
 pub struct TestApp {
     pub address: String,
     pub ctx: Context,
     pub database_url: String,
-    _dir: Option<TempDir>,
+    _dir: Option<std::sync::Arc<TempDir>>,
 }
 
 pub struct TestAccount {
@@ -81,7 +82,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         address,
         ctx,
         database_url,
-        _dir: dir,
+        _dir: dir.map(std::sync::Arc::new),
     }
 }
 

@@ -1,13 +1,18 @@
 //! Black-box tests: each starts the real application on port 0 with its own database
 //! (SQLite file, or a fresh PostgreSQL database when TEST_DATABASE_URL is set) and talks HTTP.
 
+mod agent_socket;
 mod api_errors;
 mod api_tokens;
 mod cli;
+mod conversations_api;
+mod durability;
 mod health;
 mod helpers;
 mod pages;
 mod roles;
 mod sign_in;
+mod sockets;
 mod tenancy;
 mod test_clock;
+mod widget_socket;

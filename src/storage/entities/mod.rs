@@ -2,6 +2,12 @@
 
 pub mod account;
 pub mod api_token;
+pub mod conversation;
+pub mod conversation_tag;
 pub mod instance_setting;
+pub mod message;
 pub mod plan;
+pub mod shortcut;
 pub mod user;
+pub mod visitor;
+pub mod visitor_page;

@@ -3,6 +3,7 @@
 
 mod account;
 mod agents;
+mod conversations;
 mod test_clock;
 
 use super::errors::ApiError;
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_clock: bool) {
             .service(get_openapi)
             .configure(account::configure)
             .configure(agents::configure)
+            .configure(conversations::configure)
             .configure(|cfg| {
                 if test_clock {
                     test_clock::configure(cfg);
@@ -109,6 +111,14 @@ pub struct ErrorDetail {
         agents::list_agents,
         agents::create_agent,
         agents::patch_agent,
+        conversations::list_conversations,
+        conversations::get_conversation,
+        conversations::list_messages,
+        conversations::post_message,
+        conversations::assign_conversation,
+        conversations::resolve_conversation,
+        conversations::reopen_conversation,
+        conversations::set_tags,
         test_clock::set_test_clock,
     ),
     components(schemas(ErrorBody, ErrorDetail)),

@@ -1,0 +1,133 @@
+//! One inbox socket: pushes the account's committed events to a signed-in user and relays the
+//! agent's typing to the visitor. Same shape as the widget socket.
+
+use super::{
+    hub::{Frame, encode},
+    protocol::{AgentFrame, ErrorFrame},
+    widget::{CLIENT_TIMEOUT, HEARTBEAT_INTERVAL, MAX_FRAME_BYTES, frame_limiter},
+};
+use crate::{
+    domain::ids::ConversationId,
+    services::{self, Actor, Context},
+};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use serde_json::json;
+use std::{sync::Arc, time::Instant};
+use tokio::sync::broadcast::error::RecvError;
+
+/// Tells every widget of the account whether someone is online now.
+pub fn announce_online(ctx: &Context, account_id: crate::domain::ids::AccountId) {
+    let online = ctx.hub.agents_online(account_id);
+    if let Some(frame) = encode(&json!({"type": "status", "online": online})) {
+        ctx.hub.to_widgets(account_id, frame);
+    }
+}
+
+/// Serves one inbox socket until it closes.
+pub async fn run(
+    ctx: Arc<Context>,
+    actor: Actor,
+    online: bool,
+    mut session: Session,
+    stream: actix_ws::MessageStream,
+) {
+    let mut stream = stream
+        .max_frame_size(MAX_FRAME_BYTES)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_FRAME_BYTES);
+    let (mut events, changed) = ctx.hub.join_agent(actor.account_id, actor.user_id, online);
+    if changed {
+        announce_online(&ctx, actor.account_id);
+    }
+    let limiter = frame_limiter();
+    let mut last_heard = Instant::now();
+    let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
+    let reason: Option<CloseReason> = loop {
+        tokio::select! {
+            incoming = stream.recv() => {
+                last_heard = Instant::now();
+                match incoming {
+                    Some(Ok(AggregatedMessage::Text(text))) => {
+                        let reply = if limiter.check().is_err() {
+                            Some(("rate_limited", "too many frames".to_owned()))
+                        } else {
+                            handle(&ctx, &actor, &text).await
+                        };
+                        if let Some((code, message)) = reply
+                            && let Some(frame) = encode(&ErrorFrame::new(code, &message, None))
+                            && session.text(frame.to_string()).await.is_err()
+                        {
+                            break None;
+                        }
+                    }
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                        if session.pong(&bytes).await.is_err() { break None; }
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_) | AggregatedMessage::Binary(_))) => {}
+                    Some(Ok(AggregatedMessage::Close(reason))) => break reason,
+                    Some(Err(ProtocolError::Overflow)) => break Some(CloseReason { code: CloseCode::Size, description: Some("frame too large".to_owned()) }),
+                    Some(Err(_)) => break Some(CloseReason { code: CloseCode::Protocol, description: Some("protocol error".to_owned()) }),
+                    None => break None,
+                }
+            }
+            event = events.recv() => match event {
+                Ok(frame) => {
+                    if send(&mut session, frame).await.is_err() { break None; }
+                }
+                Err(RecvError::Lagged(skipped)) => {
+                    tracing::warn!(skipped, "agent socket lagged; asking it to reload");
+                    break Some(CloseReason { code: CloseCode::Again, description: Some("lagged; reconnect".to_owned()) });
+                }
+                Err(RecvError::Closed) => break None,
+            },
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > CLIENT_TIMEOUT {
+                    break Some(CloseReason { code: CloseCode::Away, description: Some("heartbeat timeout".to_owned()) });
+                }
+                if session.ping(b"").await.is_err() { break None; }
+            }
+        }
+    };
+    if ctx.hub.leave_agent(actor.account_id, actor.user_id) {
+        announce_online(&ctx, actor.account_id);
+    }
+    let _ = session.close(reason).await;
+}
+
+async fn send(session: &mut Session, frame: Frame) -> Result<(), actix_ws::Closed> {
+    session.text(frame.to_string()).await
+}
+
+/// Handles one frame from the inbox; returns an error frame's code and message, if any.
+async fn handle(ctx: &Context, actor: &Actor, text: &str) -> Option<(&'static str, String)> {
+    let frame = match AgentFrame::decode(text) {
+        Ok(frame) => frame,
+        Err(error) => {
+            let (code, message) = error.describe();
+            return Some((code, message));
+        }
+    };
+    match frame {
+        AgentFrame::Typing {
+            conversation_id,
+            on,
+        } => {
+            match services::conversations::get(
+                ctx,
+                actor,
+                ConversationId::from_uuid(conversation_id),
+            )
+            .await
+            {
+                Ok(conversation) => {
+                    let typing = json!({"type": "typing", "author": {"kind": "agent", "name": actor.name}, "on": on});
+                    if let Some(frame) = encode(&typing) {
+                        ctx.hub.to_visitor(conversation.visitor.id, frame);
+                    }
+                    None
+                }
+                Err(_) => Some(("not_found", "no such conversation".to_owned())),
+            }
+        }
+    }
+}

@@ -1,0 +1,516 @@
+//! One widget socket: a task that selects over the visitor's frames, the hub's frames for this
+//! visitor and a heartbeat. A failed send means the visitor left; nothing here panics.
+
+use super::{
+    hub::{Frame, encode},
+    protocol::{DecodeError, ErrorFrame, WidgetFrame},
+};
+use crate::{
+    domain::{
+        conversation::{MessageText, TextProblem},
+        ids::{AccountId, ConversationId, VisitorId},
+        visitor::Page,
+    },
+    services::{
+        self, Context, ServiceError,
+        conversations::Posted,
+        visitors::{HelloInput, IdentifyInput},
+    },
+};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde_json::json;
+use std::{
+    num::NonZeroU32,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tokio::sync::broadcast::{self, error::RecvError};
+
+/// Largest frame accepted; a chat message of 5,000 characters is far below it.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// How often the server pings.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+/// A socket silent this long (no frame, no pong) is dropped: three missed heartbeats.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(45);
+/// The first frame must be `hello` within this time.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// While connected, the visitor counts as present; refresh "last seen" this often so the
+/// inactivity job (30 minutes by default) never resolves a conversation of a visitor still here.
+const PRESENCE_REFRESH: Duration = Duration::from_secs(300);
+/// Frames per second a widget may send on average, and the burst it may send at once. A person
+/// types far slower; a reconnecting outbox may flush a burst.
+const FRAMES_PER_SECOND: u32 = 20;
+const FRAME_BURST: u32 = 40;
+
+/// The per-connection frame budget.
+pub fn frame_limiter() -> DefaultDirectRateLimiter {
+    let rate = NonZeroU32::new(FRAMES_PER_SECOND).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(FRAME_BURST).unwrap_or(NonZeroU32::MIN);
+    RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
+}
+
+/// A receiver that may not exist yet (before `hello`): pending forever then.
+pub async fn recv_optional(
+    receiver: &mut Option<broadcast::Receiver<Frame>>,
+) -> Result<Frame, RecvError> {
+    match receiver {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// After `hello`: who this socket belongs to.
+struct Joined {
+    visitor_id: VisitorId,
+    conversation_id: Option<ConversationId>,
+}
+
+struct Connection {
+    ctx: Arc<Context>,
+    account_id: AccountId,
+    widget_title: String,
+    session: Session,
+    joined: Option<Joined>,
+    /// Frames for this visitor, and for every widget of the account (after `hello`).
+    own: Option<broadcast::Receiver<Frame>>,
+    account: Option<broadcast::Receiver<Frame>>,
+}
+
+/// What the loop does after handling a frame.
+enum Next {
+    Continue,
+    Close(Option<CloseReason>),
+}
+
+fn closing(code: CloseCode, description: &str) -> Next {
+    Next::Close(Some(CloseReason {
+        code,
+        description: Some(description.to_owned()),
+    }))
+}
+
+/// Serves one widget socket until it closes.
+pub async fn run(
+    ctx: Arc<Context>,
+    account_id: AccountId,
+    widget_title: String,
+    session: Session,
+    stream: actix_ws::MessageStream,
+) {
+    let mut stream = stream
+        .max_frame_size(MAX_FRAME_BYTES)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_FRAME_BYTES);
+    let mut connection = Connection {
+        ctx,
+        account_id,
+        widget_title,
+        session,
+        joined: None,
+        own: None,
+        account: None,
+    };
+    let limiter = frame_limiter();
+    let started = Instant::now();
+    let mut last_heard = Instant::now();
+    let mut last_presence = Instant::now();
+    let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
+    let hello_deadline = tokio::time::sleep(HELLO_TIMEOUT);
+    tokio::pin!(hello_deadline);
+
+    let reason = loop {
+        let next = tokio::select! {
+            incoming = stream.recv() => {
+                last_heard = Instant::now();
+                match incoming {
+                    Some(Ok(AggregatedMessage::Text(text))) => {
+                        if limiter.check().is_err() {
+                            connection.rate_limited(&text).await
+                        } else {
+                            connection.handle_text(&text).await
+                        }
+                    }
+                    Some(Ok(AggregatedMessage::Binary(_))) => {
+                        connection.error("malformed_frame", "frames are JSON text", None).await
+                    }
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                        if connection.session.pong(&bytes).await.is_err() { Next::Close(None) } else { Next::Continue }
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_))) => Next::Continue,
+                    Some(Ok(AggregatedMessage::Close(reason))) => Next::Close(reason),
+                    Some(Err(ProtocolError::Overflow)) => closing(CloseCode::Size, "frame too large"),
+                    Some(Err(error)) => {
+                        tracing::debug!(%error, "widget protocol error");
+                        closing(CloseCode::Protocol, "protocol error")
+                    }
+                    None => Next::Close(None),
+                }
+            }
+            frame = recv_optional(&mut connection.own) => {
+                connection.forward(frame).await
+            }
+            frame = recv_optional(&mut connection.account) => {
+                connection.forward(frame).await
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > CLIENT_TIMEOUT {
+                    closing(CloseCode::Away, "heartbeat timeout")
+                } else if connection.session.ping(b"").await.is_err() {
+                    Next::Close(None)
+                } else {
+                    if last_presence.elapsed() > PRESENCE_REFRESH
+                        && let Some(joined) = &connection.joined
+                    {
+                        last_presence = Instant::now();
+                        if let Err(error) = services::visitors::seen(&connection.ctx, joined.visitor_id).await {
+                            tracing::warn!(?error, "cannot refresh visitor presence");
+                        }
+                    }
+                    Next::Continue
+                }
+            }
+            _ = &mut hello_deadline, if connection.joined.is_none() => {
+                closing(CloseCode::Policy, "no hello")
+            }
+        };
+        if let Next::Close(reason) = next {
+            break reason;
+        }
+    };
+    connection.leave().await;
+    tracing::debug!(elapsed = ?started.elapsed(), ?reason, "widget socket closed");
+    let _ = connection.session.close(reason).await;
+}
+
+impl Connection {
+    async fn send(&mut self, frame: &serde_json::Value) -> Next {
+        match encode(frame) {
+            Some(text) => self.send_text(text).await,
+            None => Next::Continue,
+        }
+    }
+
+    async fn send_text(&mut self, text: Frame) -> Next {
+        if self.session.text(text.to_string()).await.is_err() {
+            Next::Close(None)
+        } else {
+            Next::Continue
+        }
+    }
+
+    async fn error(&mut self, code: &str, message: &str, client_id: Option<&str>) -> Next {
+        match encode(&ErrorFrame::new(code, message, client_id)) {
+            Some(text) => self.send_text(text).await,
+            None => Next::Continue,
+        }
+    }
+
+    async fn rate_limited(&mut self, text: &str) -> Next {
+        let client_id = serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|v| {
+                v.get("client_id")
+                    .and_then(|c| c.as_str())
+                    .map(str::to_owned)
+            });
+        self.error(
+            "rate_limited",
+            "too many frames; slow down and resend",
+            client_id.as_deref(),
+        )
+        .await
+    }
+
+    /// Forwards a hub frame; a lagging socket is closed so the widget resumes from the database.
+    async fn forward(&mut self, frame: Result<Frame, RecvError>) -> Next {
+        match frame {
+            Ok(text) => {
+                self.track_conversation(&text);
+                self.send_text(text).await
+            }
+            Err(RecvError::Lagged(skipped)) => {
+                tracing::warn!(skipped, "widget socket lagged; asking it to resume");
+                closing(CloseCode::Again, "lagged; reconnect and resume")
+            }
+            Err(RecvError::Closed) => Next::Continue,
+        }
+    }
+
+    /// Notes the conversation of a forwarded `message` frame (a new conversation may start).
+    fn track_conversation(&mut self, text: &str) {
+        if !text.starts_with("{\"type\":\"message\"") {
+            return;
+        }
+        if let (Some(joined), Ok(value)) = (
+            self.joined.as_mut(),
+            serde_json::from_str::<serde_json::Value>(text),
+        ) && let Some(id) = value
+            .get("conversation_id")
+            .and_then(|id| id.as_str())
+            .and_then(|id| id.parse().ok())
+        {
+            joined.conversation_id = Some(id);
+        }
+    }
+
+    async fn leave(&mut self) {
+        if let Some(joined) = self.joined.take()
+            && self
+                .ctx
+                .hub
+                .leave_visitor(self.account_id, joined.visitor_id)
+            && let Err(error) =
+                services::visitors::left(&self.ctx, self.account_id, joined.visitor_id).await
+        {
+            tracing::warn!(?error, "cannot record that a visitor left");
+        }
+    }
+
+    async fn handle_text(&mut self, text: &str) -> Next {
+        let frame = match WidgetFrame::decode(text) {
+            Ok(frame) => frame,
+            Err(error) => {
+                let (code, message) = error.describe();
+                let client_id = match &error {
+                    DecodeError::Invalid { client_id, .. } => client_id.clone(),
+                    _ => None,
+                };
+                return self.error(code, &message, client_id.as_deref()).await;
+            }
+        };
+        let Some(joined) = &self.joined else {
+            return match frame {
+                WidgetFrame::Hello(hello) => self.hello(hello).await,
+                _ => self.error("hello_required", "send hello first", None).await,
+            };
+        };
+        let visitor_id = joined.visitor_id;
+        let conversation_id = joined.conversation_id;
+        let ctx = self.ctx.clone();
+        match frame {
+            WidgetFrame::Hello(_) => {
+                self.error("invalid_frame", "hello was already sent", None)
+                    .await
+            }
+            WidgetFrame::Message { client_id, text } => {
+                let max = ctx.settings.max_message_chars;
+                match MessageText::parse(&text, max) {
+                    Err(TextProblem::Empty) => {
+                        self.error("empty_text", "the message is empty", Some(&client_id))
+                            .await
+                    }
+                    Err(TextProblem::TooLong) => {
+                        let message = format!("messages are at most {max} characters");
+                        self.error("text_too_long", &message, Some(&client_id))
+                            .await
+                    }
+                    Ok(_) => {
+                        let result = services::conversations::post_visitor_message(
+                            &ctx,
+                            self.account_id,
+                            visitor_id,
+                            &client_id,
+                            &text,
+                        )
+                        .await;
+                        self.acknowledge(&client_id, result).await
+                    }
+                }
+            }
+            WidgetFrame::Choose { client_id, .. } => {
+                self.error(
+                    "stale_button",
+                    "this button is no longer active",
+                    Some(&client_id),
+                )
+                .await
+            }
+            WidgetFrame::Typing { on } => {
+                if let Some(frame) = encode(&json!({
+                    "type": "typing", "conversation_id": conversation_id, "visitor_id": visitor_id,
+                    "author": {"kind": "visitor"}, "on": on,
+                })) {
+                    ctx.hub.to_agents(self.account_id, frame);
+                }
+                Next::Continue
+            }
+            WidgetFrame::Page(page) => {
+                match Page::parse(&page.url, page.title.as_deref(), page.referrer.as_deref()) {
+                    Ok(page) => {
+                        let result =
+                            services::visitors::page(&ctx, self.account_id, visitor_id, page).await;
+                        self.after(result, None).await
+                    }
+                    Err(error) => self.error("invalid_frame", &error.to_string(), None).await,
+                }
+            }
+            WidgetFrame::Identify(identify) => {
+                let result = services::visitors::identify(
+                    &ctx,
+                    self.account_id,
+                    visitor_id,
+                    IdentifyInput {
+                        name: identify.name,
+                        email: identify.email,
+                        phone: identify.phone,
+                        variables: identify.variables,
+                        group: identify.group,
+                    },
+                )
+                .await;
+                self.after(result, None).await
+            }
+            WidgetFrame::Event { .. } => Next::Continue,
+            WidgetFrame::Trigger { flow_id } => {
+                let message = format!("no eligible flow {flow_id:?}");
+                self.error("unknown_flow", &message, None).await
+            }
+            WidgetFrame::Open | WidgetFrame::Close => {
+                let result = services::visitors::seen(&ctx, visitor_id).await;
+                self.after(result, None).await
+            }
+            WidgetFrame::Rate { value, comment } => {
+                let result =
+                    services::visitors::rate(&ctx, self.account_id, visitor_id, value, comment)
+                        .await;
+                match result {
+                    Err(ServiceError::NotFound) => {
+                        self.error("no_conversation", "there is no conversation to rate", None)
+                            .await
+                    }
+                    Err(ServiceError::Invalid(_)) => {
+                        self.error(
+                            "invalid_rating",
+                            "a rating is a whole number from 1 to 5",
+                            None,
+                        )
+                        .await
+                    }
+                    other => self.after(other, None).await,
+                }
+            }
+            WidgetFrame::OfflineMessage {
+                client_id,
+                name,
+                email,
+                text,
+            } => {
+                let result = services::visitors::offline_message(
+                    &ctx,
+                    self.account_id,
+                    visitor_id,
+                    &client_id,
+                    name.as_deref(),
+                    &email,
+                    &text,
+                )
+                .await;
+                self.acknowledge(&client_id, result).await
+            }
+        }
+    }
+
+    async fn hello(&mut self, hello: super::protocol::Hello) -> Next {
+        let page = hello.page.as_ref().and_then(|page| {
+            Page::parse(&page.url, page.title.as_deref(), page.referrer.as_deref()).ok()
+        });
+        let result = services::visitors::hello(
+            &self.ctx,
+            self.account_id,
+            HelloInput {
+                visitor_token: hello.visitor_token,
+                conversation_id: hello.conversation_id.map(ConversationId::from_uuid),
+                last_seq: hello.last_seq,
+                page,
+                language: hello.language,
+                device: hello.device,
+            },
+        )
+        .await;
+        let welcome = match result {
+            Ok(welcome) => welcome,
+            Err(error) => return self.after(Err(error), None).await,
+        };
+        let (own, account, _) = self
+            .ctx
+            .hub
+            .join_visitor(self.account_id, welcome.visitor_id);
+        self.joined = Some(Joined {
+            visitor_id: welcome.visitor_id,
+            conversation_id: welcome.conversation.as_ref().map(|c| c.id),
+        });
+        self.own = Some(own);
+        self.account = Some(account);
+        let online = self.ctx.hub.agents_online(self.account_id);
+        let frame = json!({
+            "type": "welcome",
+            "visitor_token": welcome.visitor_token,
+            "conversation": welcome.conversation,
+            "messages": welcome.messages,
+            "reset": welcome.reset,
+            "online": online,
+            "triggers": [],
+            "widget": {"color": "#2f5bea", "position": "right", "title": self.widget_title, "texts": {}},
+        });
+        self.send(&frame).await
+    }
+
+    /// Answers a stored message with `ack` (only now is it durable), or an error frame.
+    async fn acknowledge(&mut self, client_id: &str, result: Result<Posted, ServiceError>) -> Next {
+        match result {
+            Ok(posted) => {
+                if let Some(joined) = self.joined.as_mut() {
+                    joined.conversation_id = Some(posted.message.conversation_id);
+                }
+                let frame = json!({
+                    "type": "ack",
+                    "client_id": client_id,
+                    "id": posted.message.id,
+                    "seq": posted.message.seq,
+                    "conversation_id": posted.message.conversation_id,
+                });
+                self.send(&frame).await
+            }
+            Err(error) => self.after(Err(error), Some(client_id)).await,
+        }
+    }
+
+    /// Turns a service failure into an error frame; the socket stays open.
+    async fn after(&mut self, result: Result<(), ServiceError>, client_id: Option<&str>) -> Next {
+        match result {
+            Ok(()) => Next::Continue,
+            Err(ServiceError::Invalid(fields)) => {
+                let code = if fields.iter().any(|f| f.field == "email") {
+                    "invalid_email"
+                } else {
+                    "invalid_frame"
+                };
+                let message = fields
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                self.error(code, &message, client_id).await
+            }
+            Err(ServiceError::Busy | ServiceError::Conflict(_)) => {
+                self.error("internal", "busy; resend shortly", client_id)
+                    .await
+            }
+            Err(ServiceError::Unexpected(cause)) => {
+                crate::error::log_unexpected(&cause);
+                self.error(
+                    "internal",
+                    "something went wrong on our side; resend shortly",
+                    client_id,
+                )
+                .await
+            }
+            Err(other) => {
+                tracing::warn!(?other, "widget request refused");
+                self.error("invalid_frame", "this request was refused", client_id)
+                    .await
+            }
+        }
+    }
+}

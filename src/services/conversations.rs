@@ -1,0 +1,620 @@
+//! Conversations: visitors and agents writing (each message durably stored with its `seq`
+//! before it is acknowledged, then fanned out), resolving, reopening, assigning, tagging.
+
+use super::{
+    Actor, Context, ServiceError,
+    views::{ConversationSummary, MessageView, UserRef, WidgetConversation, tagged},
+};
+use crate::{
+    domain::{
+        FieldError,
+        conversation::{AuthorKind, ClientId, ConversationStatus, Handler, MessageText, Tag},
+        ids::{AccountId, ConversationId, MessageId, UserId, VisitorId},
+    },
+    realtime::hub::encode,
+    storage::{
+        self,
+        entities::{conversation, message, visitor},
+        messages::{Appended, NewMessage, UnreadChange},
+    },
+};
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseTransaction, TransactionTrait};
+use serde_json::json;
+
+/// Most messages a reconnecting widget or one API page gets at once.
+pub const MAX_MESSAGES_PAGE: u64 = 500;
+
+/// A stored message and whether this call stored it (false: a resend of an earlier one).
+pub struct Posted {
+    pub message: MessageView,
+    pub created: bool,
+}
+
+fn new_conversation(
+    account_id: AccountId,
+    visitor_id: VisitorId,
+    now: DateTime<Utc>,
+    offline: bool,
+) -> conversation::Model {
+    conversation::Model {
+        id: ConversationId::generate().as_uuid(),
+        account_id: account_id.as_uuid(),
+        visitor_id: visitor_id.as_uuid(),
+        status: ConversationStatus::Open.as_str().to_owned(),
+        handler: Handler::None.as_str().to_owned(),
+        assignee_id: None,
+        last_seq: 0,
+        started: true,
+        offline,
+        unread_count: 0,
+        last_message_at: None,
+        last_message_preview: None,
+        last_activity_at: now,
+        rating: None,
+        rating_comment: None,
+        created_at: now,
+        resolved_at: None,
+    }
+}
+
+async fn begin(ctx: &Context) -> Result<DatabaseTransaction, ServiceError> {
+    Ok(ctx.db.begin().await.context("starting a transaction")?)
+}
+
+/// Sends a committed message to the agents of the account and, unless internal, to the visitor.
+pub(crate) fn publish_message(
+    ctx: &Context,
+    account_id: AccountId,
+    visitor_id: VisitorId,
+    message: &MessageView,
+) {
+    if let Some(frame) = encode(
+        &json!({"type": "message", "conversation_id": message.conversation_id, "message": message}),
+    ) {
+        ctx.hub.to_agents(account_id, frame);
+    }
+    if !message.internal
+        && let Some(frame) = encode(&tagged("message", message))
+    {
+        ctx.hub.to_visitor(visitor_id, frame);
+    }
+}
+
+/// Sends a conversation's new state to its visitor's widgets and to the agents.
+pub(crate) async fn publish_conversation(
+    ctx: &Context,
+    row: &conversation::Model,
+) -> Result<(), ServiceError> {
+    let account_id = AccountId::from_uuid(row.account_id);
+    if let Some(frame) = encode(&tagged("conversation", &WidgetConversation::from(row))) {
+        ctx.hub
+            .to_visitor(VisitorId::from_uuid(row.visitor_id), frame);
+    }
+    let summary = summarize(ctx, row.clone()).await?;
+    if let Some(frame) = encode(&tagged("conversation", &summary)) {
+        ctx.hub.to_agents(account_id, frame);
+    }
+    Ok(())
+}
+
+/// The list view of one conversation.
+pub async fn summarize(
+    ctx: &Context,
+    row: conversation::Model,
+) -> Result<ConversationSummary, ServiceError> {
+    let visitor =
+        storage::visitors::find_in_account(&ctx.db, row.account_id, row.visitor_id).await?;
+    let assignee = match row.assignee_id {
+        Some(id) => storage::users::find(&ctx.db, id)
+            .await?
+            .map(|user| UserRef {
+                id: UserId::from_uuid(user.id),
+                name: user.name,
+            }),
+        None => None,
+    };
+    let tags = storage::conversations::tags(&ctx.db, row.id).await?;
+    Ok(ConversationSummary::new(
+        row,
+        visitor.as_ref(),
+        assignee,
+        tags,
+    ))
+}
+
+/// Appends in `txn` and commits; a resend is rolled back and answered with the original.
+async fn append_and_commit(
+    txn: DatabaseTransaction,
+    new: NewMessage,
+) -> Result<(message::Model, Option<conversation::Model>), ServiceError> {
+    match storage::messages::append(&txn, new).await {
+        Ok(Appended::New(stored, conversation)) => {
+            txn.commit().await.context("committing a message")?;
+            Ok((stored, Some(*conversation)))
+        }
+        Ok(Appended::Duplicate(existing)) => {
+            txn.rollback().await.context("rolling back a resend")?;
+            Ok((existing, None))
+        }
+        Err(error) if storage::is_unique_violation(&error) => Err(ServiceError::Conflict(
+            "a concurrent resend of this client_id; retry".to_owned(),
+        )),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn text(ctx: &Context, raw: &str) -> Result<MessageText, ServiceError> {
+    let max = ctx.settings.max_message_chars;
+    MessageText::parse(raw, max)
+        .map_err(|problem| ServiceError::invalid(MessageText::field_error("text", problem, max)))
+}
+
+/// A visitor writes. The message goes to the visitor's open conversation, or starts a new one
+/// when there is none or the last one is resolved. Acknowledge only after this returns.
+#[tracing::instrument(skip_all, fields(%account_id, %visitor_id))]
+pub async fn post_visitor_message(
+    ctx: &Context,
+    account_id: AccountId,
+    visitor_id: VisitorId,
+    client_id: &str,
+    raw_text: &str,
+) -> Result<Posted, ServiceError> {
+    let client_id = ClientId::parse("client_id", client_id).map_err(ServiceError::invalid)?;
+    let text = text(ctx, raw_text)?;
+    let now = ctx.clock.now();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let txn = begin(ctx).await?;
+        // Touching the visitor row first takes its lock: two tabs writing at once cannot both
+        // start a new conversation.
+        storage::visitors::touch(&txn, visitor_id.as_uuid(), now).await?;
+        let latest = storage::conversations::latest_of_visitor(&txn, visitor_id.as_uuid()).await?;
+        // A resend after the conversation was resolved must find the original, not start anew.
+        if let Some(current) = &latest
+            && let Some(existing) =
+                storage::messages::find_by_client_id(&txn, current.id, client_id.as_str()).await?
+        {
+            txn.rollback().await.context("rolling back a resend")?;
+            return Ok(Posted {
+                message: existing.into(),
+                created: false,
+            });
+        }
+        let (conversation, started) = match latest {
+            Some(current) if current.status == ConversationStatus::Open.as_str() => {
+                (current, false)
+            }
+            _ => (
+                storage::conversations::insert(
+                    &txn,
+                    new_conversation(account_id, visitor_id, now, false),
+                )
+                .await?,
+                true,
+            ),
+        };
+        let result = append_and_commit(
+            txn,
+            NewMessage {
+                id: MessageId::generate().as_uuid(),
+                account_id: account_id.as_uuid(),
+                conversation_id: conversation.id,
+                client_id: client_id.as_str().to_owned(),
+                author_kind: AuthorKind::Visitor.as_str(),
+                author_user_id: None,
+                author_name: None,
+                text: text.as_str().to_owned(),
+                internal: false,
+                buttons: None,
+                flow_id: None,
+                step_id: None,
+                choice: None,
+                created_at: now,
+                preview: Some(text.preview()),
+                unread: UnreadChange::Increment,
+            },
+        )
+        .await;
+        match result {
+            Ok((stored, updated)) => {
+                let view = MessageView::from(stored);
+                if let Some(updated) = &updated {
+                    publish_message(ctx, account_id, visitor_id, &view);
+                    if started {
+                        publish_conversation(ctx, updated).await?;
+                    }
+                }
+                return Ok(Posted {
+                    message: view,
+                    created: updated.is_some(),
+                });
+            }
+            // Two sockets resent the same message at once: the loser retries and finds it.
+            Err(ServiceError::Conflict(_)) if attempts < 3 => continue,
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// An agent replies (or, with `internal`, writes a note only agents see). A reply to a
+/// resolved conversation reopens it; the first reply assigns an unassigned conversation to
+/// its writer and hands it to people.
+#[tracing::instrument(skip_all, fields(account_id = %actor.account_id, %conversation_id))]
+pub async fn post_agent_message(
+    ctx: &Context,
+    actor: &Actor,
+    conversation_id: ConversationId,
+    client_id: &str,
+    raw_text: &str,
+    internal: bool,
+) -> Result<Posted, ServiceError> {
+    let client_id = ClientId::parse("client_id", client_id).map_err(ServiceError::invalid)?;
+    let text = text(ctx, raw_text)?;
+    let now = ctx.clock.now();
+    let txn = begin(ctx).await?;
+    let mut conversation = storage::conversations::find_in_account(
+        &txn,
+        actor.account_id.as_uuid(),
+        conversation_id.as_uuid(),
+    )
+    .await?
+    .ok_or(ServiceError::NotFound)?;
+    let mut changed = false;
+    if !internal {
+        if conversation.status == ConversationStatus::Resolved.as_str() {
+            conversation.status = ConversationStatus::Open.as_str().to_owned();
+            conversation.resolved_at = None;
+            changed = true;
+        }
+        if conversation.handler != Handler::Human.as_str() {
+            conversation.handler = Handler::Human.as_str().to_owned();
+            changed = true;
+        }
+        if conversation.assignee_id.is_none() {
+            conversation.assignee_id = Some(actor.user_id.as_uuid());
+            changed = true;
+        }
+        if changed {
+            storage::conversations::save(&txn, conversation.clone()).await?;
+        }
+    }
+    let (stored, updated) = append_and_commit(
+        txn,
+        NewMessage {
+            id: MessageId::generate().as_uuid(),
+            account_id: actor.account_id.as_uuid(),
+            conversation_id: conversation.id,
+            client_id: client_id.as_str().to_owned(),
+            author_kind: AuthorKind::Agent.as_str(),
+            author_user_id: Some(actor.user_id.as_uuid()),
+            author_name: Some(actor.name.clone()),
+            text: text.as_str().to_owned(),
+            internal,
+            buttons: None,
+            flow_id: None,
+            step_id: None,
+            choice: None,
+            created_at: now,
+            preview: (!internal).then(|| text.preview()),
+            unread: if internal {
+                UnreadChange::Keep
+            } else {
+                UnreadChange::Reset
+            },
+        },
+    )
+    .await?;
+    let view = MessageView::from(stored);
+    let created = updated.is_some();
+    if let Some(updated) = updated {
+        publish_message(
+            ctx,
+            actor.account_id,
+            VisitorId::from_uuid(updated.visitor_id),
+            &view,
+        );
+        if changed {
+            publish_conversation(ctx, &updated).await?;
+        }
+    }
+    Ok(Posted {
+        created,
+        message: view,
+    })
+}
+
+async fn load(
+    ctx: &Context,
+    actor: &Actor,
+    conversation_id: ConversationId,
+) -> Result<conversation::Model, ServiceError> {
+    storage::conversations::find_in_account(
+        &ctx.db,
+        actor.account_id.as_uuid(),
+        conversation_id.as_uuid(),
+    )
+    .await?
+    .ok_or(ServiceError::NotFound)
+}
+
+async fn save_and_publish(
+    ctx: &Context,
+    row: conversation::Model,
+) -> Result<ConversationSummary, ServiceError> {
+    let saved = storage::conversations::save(&ctx.db, row).await?;
+    publish_conversation(ctx, &saved).await?;
+    summarize(ctx, saved).await
+}
+
+/// Marks a conversation resolved (idempotent).
+#[tracing::instrument(skip_all, fields(account_id = %actor.account_id, %conversation_id))]
+pub async fn resolve(
+    ctx: &Context,
+    actor: &Actor,
+    conversation_id: ConversationId,
+) -> Result<ConversationSummary, ServiceError> {
+    let mut row = load(ctx, actor, conversation_id).await?;
+    if row.status == ConversationStatus::Resolved.as_str() {
+        return summarize(ctx, row).await;
+    }
+    resolve_row(&mut row, ctx.clock.now());
+    save_and_publish(ctx, row).await
+}
+
+fn resolve_row(row: &mut conversation::Model, now: DateTime<Utc>) {
+    row.status = ConversationStatus::Resolved.as_str().to_owned();
+    row.resolved_at = Some(now);
+    row.unread_count = 0;
+}
+
+/// Opens a resolved conversation again (idempotent).
+#[tracing::instrument(skip_all, fields(account_id = %actor.account_id, %conversation_id))]
+pub async fn reopen(
+    ctx: &Context,
+    actor: &Actor,
+    conversation_id: ConversationId,
+) -> Result<ConversationSummary, ServiceError> {
+    let mut row = load(ctx, actor, conversation_id).await?;
+    if row.status == ConversationStatus::Open.as_str() {
+        return summarize(ctx, row).await;
+    }
+    row.status = ConversationStatus::Open.as_str().to_owned();
+    row.resolved_at = None;
+    row.last_activity_at = ctx.clock.now();
+    save_and_publish(ctx, row).await
+}
+
+/// Assigns to a user of the same account, or unassigns with `None`.
+#[tracing::instrument(skip_all, fields(account_id = %actor.account_id, %conversation_id))]
+pub async fn assign(
+    ctx: &Context,
+    actor: &Actor,
+    conversation_id: ConversationId,
+    assignee: Option<UserId>,
+) -> Result<ConversationSummary, ServiceError> {
+    let mut row = load(ctx, actor, conversation_id).await?;
+    if let Some(user_id) = assignee {
+        let user =
+            storage::users::find_in_account(&ctx.db, actor.account_id.as_uuid(), user_id.as_uuid())
+                .await?
+                .filter(|user| user.active)
+                .ok_or_else(|| {
+                    ServiceError::invalid(FieldError::new(
+                        "assignee_id",
+                        "no active user of this account has this id",
+                    ))
+                })?;
+        row.assignee_id = Some(user.id);
+    } else {
+        row.assignee_id = None;
+    }
+    save_and_publish(ctx, row).await
+}
+
+/// Replaces the conversation's tags.
+#[tracing::instrument(skip_all, fields(account_id = %actor.account_id, %conversation_id))]
+pub async fn set_tags(
+    ctx: &Context,
+    actor: &Actor,
+    conversation_id: ConversationId,
+    raw_tags: &[String],
+) -> Result<ConversationSummary, ServiceError> {
+    let mut problems = Vec::new();
+    let mut tags: Vec<String> = raw_tags
+        .iter()
+        .enumerate()
+        .filter_map(|(index, raw)| {
+            Tag::parse(&format!("tags[{index}]"), raw)
+                .map_err(|error| problems.push(error))
+                .ok()
+                .map(|tag| tag.as_str().to_owned())
+        })
+        .collect();
+    if tags.len() > 20 {
+        problems.push(FieldError::new("tags", "at most 20 tags"));
+    }
+    if !problems.is_empty() {
+        return Err(ServiceError::Invalid(problems));
+    }
+    tags.sort();
+    tags.dedup();
+    let row = load(ctx, actor, conversation_id).await?;
+    let txn = begin(ctx).await?;
+    storage::conversations::set_tags(&txn, row.id, &tags).await?;
+    txn.commit().await.context("committing tags")?;
+    publish_conversation(ctx, &row).await?;
+    summarize(ctx, row).await
+}
+
+pub async fn get(
+    ctx: &Context,
+    actor: &Actor,
+    conversation_id: ConversationId,
+) -> Result<ConversationSummary, ServiceError> {
+    summarize(ctx, load(ctx, actor, conversation_id).await?).await
+}
+
+/// Messages after `after_seq`, oldest first, with internal notes (agents see everything).
+pub async fn messages(
+    ctx: &Context,
+    actor: &Actor,
+    conversation_id: ConversationId,
+    after_seq: i64,
+    limit: u64,
+) -> Result<Vec<MessageView>, ServiceError> {
+    let row = load(ctx, actor, conversation_id).await?;
+    Ok(storage::messages::after_seq(
+        &ctx.db,
+        row.id,
+        after_seq,
+        true,
+        limit.min(MAX_MESSAGES_PAGE),
+    )
+    .await?
+    .into_iter()
+    .map(MessageView::from)
+    .collect())
+}
+
+/// Filters of the conversation list, as users give them.
+#[derive(Clone, Debug, Default)]
+pub struct ListQuery {
+    pub status: Option<ConversationStatus>,
+    pub assignee: Option<AssigneeFilter>,
+    pub search: Option<String>,
+    pub tag: Option<Tag>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    Me,
+    Unassigned,
+    User(UserId),
+}
+
+/// A page of the list and where the next one starts.
+pub struct ListPage {
+    pub conversations: Vec<ConversationSummary>,
+    pub next_cursor: Option<String>,
+}
+
+/// An opaque cursor: the last item's activity time and id.
+fn encode_cursor(summary: &ConversationSummary) -> String {
+    hex::encode(format!(
+        "{}|{}",
+        summary.last_activity_at.to_rfc3339(),
+        summary.id
+    ))
+}
+
+fn decode_cursor(raw: &str) -> Result<storage::conversations::ListCursor, ServiceError> {
+    let invalid = || {
+        ServiceError::invalid(FieldError::new(
+            "cursor",
+            "is not a cursor from a previous page",
+        ))
+    };
+    let bytes = hex::decode(raw).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (at, id) = text.split_once('|').ok_or_else(invalid)?;
+    Ok(storage::conversations::ListCursor {
+        last_activity_at: DateTime::parse_from_rfc3339(at)
+            .map_err(|_| invalid())?
+            .with_timezone(&Utc),
+        id: id.parse().map_err(|_| invalid())?,
+    })
+}
+
+/// Started conversations of the actor's account, newest activity first, by cursor.
+pub async fn list(
+    ctx: &Context,
+    actor: &Actor,
+    query: &ListQuery,
+    cursor: Option<&str>,
+    limit: u64,
+) -> Result<ListPage, ServiceError> {
+    let after = cursor.map(decode_cursor).transpose()?;
+    let filter = storage::conversations::ListFilter {
+        status: query.status.map(|status| status.as_str().to_owned()),
+        assignee: query.assignee.map(|assignee| match assignee {
+            AssigneeFilter::Me => Some(actor.user_id.as_uuid()),
+            AssigneeFilter::User(user) => Some(user.as_uuid()),
+            AssigneeFilter::Unassigned => None,
+        }),
+        search: query.search.clone(),
+        tag: query.tag.as_ref().map(|tag| tag.as_str().to_owned()),
+    };
+    let limit = limit.clamp(1, 100);
+    let rows = storage::conversations::list(
+        &ctx.db,
+        actor.account_id.as_uuid(),
+        &filter,
+        after,
+        limit + 1,
+    )
+    .await?;
+    let more = rows.len() as u64 > limit;
+    let rows: Vec<(conversation::Model, Option<visitor::Model>)> =
+        rows.into_iter().take(limit as usize).collect();
+    let ids: Vec<uuid::Uuid> = rows.iter().map(|(row, _)| row.id).collect();
+    let tags = storage::conversations::tags_of(&ctx.db, &ids).await?;
+    let users = storage::users::list_for_account(&ctx.db, actor.account_id.as_uuid()).await?;
+    let conversations: Vec<ConversationSummary> = rows
+        .into_iter()
+        .map(|(row, visitor)| {
+            let own_tags = tags
+                .iter()
+                .filter(|(id, _)| *id == row.id)
+                .map(|(_, tag)| tag.clone())
+                .collect();
+            let assignee = row.assignee_id.and_then(|id| {
+                users.iter().find(|user| user.id == id).map(|user| UserRef {
+                    id: UserId::from_uuid(user.id),
+                    name: user.name.clone(),
+                })
+            });
+            ConversationSummary::new(row, visitor.as_ref(), assignee, own_tags)
+        })
+        .collect();
+    let next_cursor = if more {
+        conversations.last().map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(ListPage {
+        conversations,
+        next_cursor,
+    })
+}
+
+/// Resolves open conversations whose visitor left and stayed silent past the timeout.
+/// Returns how many it resolved.
+#[tracing::instrument(skip_all)]
+pub async fn resolve_inactive(
+    ctx: &Context,
+    timeout: chrono::Duration,
+) -> Result<usize, ServiceError> {
+    let now = ctx.clock.now();
+    let idle = storage::conversations::idle_open(&ctx.db, now - timeout, 200).await?;
+    let mut resolved = 0;
+    for mut row in idle {
+        let (account, visitor) = (
+            AccountId::from_uuid(row.account_id),
+            VisitorId::from_uuid(row.visitor_id),
+        );
+        if ctx.hub.is_visitor_online(account, visitor) {
+            continue;
+        }
+        resolve_row(&mut row, now);
+        let saved = storage::conversations::save(&ctx.db, row).await?;
+        publish_conversation(ctx, &saved).await?;
+        resolved += 1;
+    }
+    if resolved > 0 {
+        tracing::info!(resolved, "resolved inactive conversations");
+    }
+    Ok(resolved)
+}

@@ -1,0 +1,205 @@
+//! What conversations and messages look like to the widget, the inbox and the REST API.
+
+use crate::{
+    domain::ids::{ConversationId, MessageId, UserId, VisitorId},
+    storage::entities::{conversation, message, visitor},
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Author {
+    /// `visitor`, `agent`, `bot` or `system`.
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Button {
+    pub id: String,
+    pub label: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// A message, as the `message` frame and the REST API carry it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct MessageView {
+    #[schema(value_type = uuid::Uuid)]
+    pub id: MessageId,
+    #[schema(value_type = uuid::Uuid)]
+    pub conversation_id: ConversationId,
+    pub seq: i64,
+    pub client_id: String,
+    pub author: Author,
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buttons: Option<Vec<Button>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choice: Option<String>,
+    /// An agents-only note; never sent to the visitor.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub internal: bool,
+    pub at: DateTime<Utc>,
+}
+
+impl From<message::Model> for MessageView {
+    fn from(row: message::Model) -> Self {
+        Self {
+            id: MessageId::from_uuid(row.id),
+            conversation_id: ConversationId::from_uuid(row.conversation_id),
+            seq: row.seq,
+            client_id: row.client_id,
+            author: Author {
+                kind: row.author_kind,
+                name: row.author_name,
+            },
+            text: row.text,
+            buttons: row
+                .buttons
+                .and_then(|json| serde_json::from_str(&json).ok()),
+            flow_id: row.flow_id,
+            step_id: row.step_id,
+            choice: row.choice,
+            internal: row.internal,
+            at: row.created_at,
+        }
+    }
+}
+
+/// A conversation as the widget sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct WidgetConversation {
+    pub id: ConversationId,
+    pub status: String,
+    pub handler: String,
+    pub labels: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rating: Option<i16>,
+}
+
+impl From<&conversation::Model> for WidgetConversation {
+    fn from(row: &conversation::Model) -> Self {
+        Self {
+            id: ConversationId::from_uuid(row.id),
+            status: row.status.clone(),
+            handler: row.handler.clone(),
+            labels: Vec::new(),
+            rating: row.rating,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct VisitorRef {
+    #[schema(value_type = uuid::Uuid)]
+    pub id: VisitorId,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct UserRef {
+    #[schema(value_type = uuid::Uuid)]
+    pub id: UserId,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct LastMessage {
+    pub preview: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A conversation as the inbox and the REST API list it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ConversationSummary {
+    #[schema(value_type = uuid::Uuid)]
+    pub id: ConversationId,
+    /// `open` or `resolved`.
+    pub status: String,
+    /// `bot`, `human` or `none`.
+    pub handler: String,
+    pub visitor: VisitorRef,
+    pub assignee: Option<UserRef>,
+    /// E.g. `joined_by_chatbot`.
+    pub labels: Vec<String>,
+    pub tags: Vec<String>,
+    /// `resolved_by_chatbot`, `escalated_to_human` or null.
+    pub outcome: Option<String>,
+    /// Whether this conversation used one of the period's chatbot conversations.
+    pub chatbot_counted: bool,
+    /// Left through the offline form.
+    pub offline: bool,
+    /// Visitor messages since an agent last replied.
+    pub unread: i32,
+    pub last_message: Option<LastMessage>,
+    pub rating: Option<i16>,
+    pub rating_comment: Option<String>,
+    pub last_activity_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+impl ConversationSummary {
+    pub fn new(
+        row: conversation::Model,
+        visitor: Option<&visitor::Model>,
+        assignee: Option<UserRef>,
+        tags: Vec<String>,
+    ) -> Self {
+        Self {
+            id: ConversationId::from_uuid(row.id),
+            status: row.status,
+            handler: row.handler,
+            visitor: VisitorRef {
+                id: VisitorId::from_uuid(row.visitor_id),
+                name: visitor.and_then(|v| v.name.clone()),
+                email: visitor.and_then(|v| v.email.clone()),
+            },
+            assignee,
+            labels: Vec::new(),
+            tags,
+            outcome: None,
+            chatbot_counted: false,
+            offline: row.offline,
+            unread: row.unread_count,
+            last_message: match (row.last_message_preview, row.last_message_at) {
+                (Some(preview), Some(at)) => Some(LastMessage { preview, at }),
+                _ => None,
+            },
+            rating: row.rating,
+            rating_comment: row.rating_comment,
+            last_activity_at: row.last_activity_at,
+            created_at: row.created_at,
+            resolved_at: row.resolved_at,
+        }
+    }
+
+    /// How the inbox names the visitor.
+    pub fn visitor_label(&self) -> String {
+        self.visitor
+            .name
+            .clone()
+            .or_else(|| self.visitor.email.clone())
+            .unwrap_or_else(|| format!("Visitor {}", &self.visitor.id.to_string()[24..]))
+    }
+}
+
+/// `{"type": kind, ...body}`: a frame of the wire protocol.
+#[derive(Serialize)]
+pub struct Tagged<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(flatten)]
+    pub body: &'a T,
+}
+
+pub fn tagged<'a, T: Serialize>(kind: &'static str, body: &'a T) -> Tagged<'a, T> {
+    Tagged { kind, body }
+}

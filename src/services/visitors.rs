@@ -1,0 +1,575 @@
+//! Visitors: the widget's hello (who is this browser, what did it miss), pages, contact
+//! details, ratings and offline messages; and the visitor panel agents see.
+
+use super::{
+    Actor, Context, ServiceError,
+    conversations::{MAX_MESSAGES_PAGE, Posted, publish_conversation, publish_message},
+    random_text,
+    views::{MessageView, WidgetConversation},
+};
+use crate::{
+    domain::{
+        FieldError,
+        conversation::{AuthorKind, ClientId, ConversationStatus, Handler, MessageText, Rating},
+        email::EmailAddress,
+        ids::{AccountId, ConversationId, MessageId, VisitorId},
+        user::DisplayName,
+        visitor::{NEW_VISIT_AFTER_MINUTES, Page, clip, parse_device, parse_language, parse_phone},
+    },
+    realtime::{hub::encode, protocol::Variable},
+    storage::{
+        self,
+        entities::{conversation, visitor, visitor_page},
+        messages::{Appended, NewMessage, UnreadChange},
+    },
+};
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use sea_orm::TransactionTrait;
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Characters of a visitor token (about 190 bits).
+const VISITOR_TOKEN_CHARS: usize = 32;
+/// Pages shown in the visitor panel.
+const PANEL_PAGES: u64 = 20;
+/// Earlier conversations shown in the visitor panel.
+const PANEL_CONVERSATIONS: u64 = 10;
+/// Most contact variables kept per visitor.
+const MAX_VARIABLES: usize = 50;
+
+fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// What a widget says when it connects.
+pub struct HelloInput {
+    pub visitor_token: Option<String>,
+    pub conversation_id: Option<ConversationId>,
+    pub last_seq: Option<i64>,
+    pub page: Option<Page>,
+    pub language: Option<String>,
+    pub device: Option<String>,
+}
+
+/// What the server answers (the `welcome` frame, less the parts the socket adds).
+pub struct Welcome {
+    pub visitor_id: VisitorId,
+    pub visitor_token: String,
+    pub conversation: Option<WidgetConversation>,
+    pub messages: Vec<MessageView>,
+    pub reset: bool,
+}
+
+/// Identifies (or creates) the visitor and finds what the widget missed.
+#[tracing::instrument(skip_all, fields(%account_id))]
+pub async fn hello(
+    ctx: &Context,
+    account_id: AccountId,
+    input: HelloInput,
+) -> Result<Welcome, ServiceError> {
+    let now = ctx.clock.now();
+    let known = match &input.visitor_token {
+        Some(token) => {
+            storage::visitors::find_by_token_hash(&ctx.db, account_id.as_uuid(), &hash_token(token))
+                .await?
+        }
+        None => None,
+    };
+    let language = input.language.as_deref().and_then(parse_language);
+    let device = input
+        .device
+        .as_deref()
+        .and_then(parse_device)
+        .map(str::to_owned);
+    let (mut row, token) = match (known, input.visitor_token) {
+        (Some(row), Some(token)) => (row, token),
+        _ => {
+            let token = random_text(VISITOR_TOKEN_CHARS);
+            let row = storage::visitors::insert(
+                &ctx.db,
+                visitor::Model {
+                    id: VisitorId::generate().as_uuid(),
+                    account_id: account_id.as_uuid(),
+                    token_hash: hash_token(&token),
+                    name: None,
+                    email: None,
+                    phone: None,
+                    variables: "{}".to_owned(),
+                    group_name: None,
+                    language: None,
+                    device: None,
+                    visit_count: 0,
+                    current_url: None,
+                    current_title: None,
+                    first_seen_at: now,
+                    last_seen_at: now - chrono::Duration::minutes(NEW_VISIT_AFTER_MINUTES + 1),
+                },
+            )
+            .await?;
+            (row, token)
+        }
+    };
+    if now - row.last_seen_at > chrono::Duration::minutes(NEW_VISIT_AFTER_MINUTES) {
+        row.visit_count += 1;
+    }
+    row.last_seen_at = now;
+    row.language = language.or(row.language);
+    row.device = device.or(row.device);
+    let page = input
+        .page
+        .filter(|page| row.current_url.as_deref() != Some(page.url.as_str()));
+    if let Some(page) = &page {
+        row.current_url = Some(page.url.clone());
+        row.current_title = page.title.clone();
+    }
+    let row = storage::visitors::save(&ctx.db, row).await?;
+    if let Some(page) = page {
+        record_page(ctx, row.id, page, now).await?;
+    }
+    let visitor_id = VisitorId::from_uuid(row.id);
+    publish_visitor(ctx, &row, true);
+
+    let current = storage::conversations::latest_of_visitor(&ctx.db, row.id).await?;
+    let (conversation, messages, reset) = match current {
+        None => (None, Vec::new(), input.conversation_id.is_some()),
+        Some(current) => {
+            let same = input.conversation_id.map(|id| id.as_uuid()) == Some(current.id);
+            let after = if same {
+                input.last_seq.unwrap_or(0).max(0)
+            } else {
+                0
+            };
+            let reset = !same && input.conversation_id.is_some();
+            let messages =
+                storage::messages::after_seq(&ctx.db, current.id, after, false, MAX_MESSAGES_PAGE)
+                    .await?
+                    .into_iter()
+                    .map(MessageView::from)
+                    .collect();
+            (Some(WidgetConversation::from(&current)), messages, reset)
+        }
+    };
+    Ok(Welcome {
+        visitor_id,
+        visitor_token: token,
+        conversation,
+        messages,
+        reset,
+    })
+}
+
+async fn record_page(
+    ctx: &Context,
+    visitor_id: uuid::Uuid,
+    page: Page,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    storage::visitors::add_page(
+        &ctx.db,
+        visitor_page::Model {
+            id: uuid::Uuid::now_v7(),
+            visitor_id,
+            url: page.url,
+            title: page.title,
+            referrer: page.referrer,
+            at: now,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Tells the account's agents where a visitor is, or that they left.
+pub(crate) fn publish_visitor(ctx: &Context, row: &visitor::Model, online: bool) {
+    let frame = json!({
+        "type": "visitor",
+        "id": row.id,
+        "name": row.name,
+        "email": row.email,
+        "online": online,
+        "url": row.current_url,
+        "title": row.current_title,
+    });
+    if let Some(frame) = encode(&frame) {
+        ctx.hub
+            .to_agents(AccountId::from_uuid(row.account_id), frame);
+    }
+}
+
+async fn load(
+    ctx: &Context,
+    account_id: AccountId,
+    visitor_id: VisitorId,
+) -> Result<visitor::Model, ServiceError> {
+    storage::visitors::find_in_account(&ctx.db, account_id.as_uuid(), visitor_id.as_uuid())
+        .await?
+        .ok_or(ServiceError::NotFound)
+}
+
+/// The visitor moved to another page.
+pub async fn page(
+    ctx: &Context,
+    account_id: AccountId,
+    visitor_id: VisitorId,
+    page: Page,
+) -> Result<(), ServiceError> {
+    let now = ctx.clock.now();
+    let mut row = load(ctx, account_id, visitor_id).await?;
+    row.current_url = Some(page.url.clone());
+    row.current_title = page.title.clone();
+    row.last_seen_at = now;
+    let row = storage::visitors::save(&ctx.db, row).await?;
+    record_page(ctx, row.id, page, now).await?;
+    publish_visitor(ctx, &row, true);
+    Ok(())
+}
+
+/// The widget connected, disconnected or showed activity: the inactivity timeout starts again.
+pub async fn seen(ctx: &Context, visitor_id: VisitorId) -> Result<(), ServiceError> {
+    storage::visitors::touch(&ctx.db, visitor_id.as_uuid(), ctx.clock.now()).await?;
+    Ok(())
+}
+
+/// The last widget of the visitor closed.
+pub async fn left(
+    ctx: &Context,
+    account_id: AccountId,
+    visitor_id: VisitorId,
+) -> Result<(), ServiceError> {
+    seen(ctx, visitor_id).await?;
+    let row = load(ctx, account_id, visitor_id).await?;
+    publish_visitor(ctx, &row, false);
+    Ok(())
+}
+
+/// Contact details from `identify` (and the JS API). Every bad field is reported; nothing is
+/// stored unless all are valid.
+pub struct IdentifyInput {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub variables: Option<BTreeMap<String, Variable>>,
+    pub group: Option<String>,
+}
+
+#[tracing::instrument(skip_all, fields(%account_id, %visitor_id))]
+pub async fn identify(
+    ctx: &Context,
+    account_id: AccountId,
+    visitor_id: VisitorId,
+    input: IdentifyInput,
+) -> Result<(), ServiceError> {
+    let mut problems = Vec::new();
+    let name = input.name.as_deref().and_then(|raw| {
+        DisplayName::parse("name", raw)
+            .map_err(|e| problems.push(e))
+            .ok()
+    });
+    let email = input.email.as_deref().and_then(|raw| {
+        EmailAddress::parse("email", raw)
+            .map_err(|e| problems.push(e))
+            .ok()
+    });
+    let phone = input
+        .phone
+        .as_deref()
+        .and_then(|raw| parse_phone("phone", raw).map_err(|e| problems.push(e)).ok());
+    if input
+        .variables
+        .as_ref()
+        .is_some_and(|vars| vars.len() > MAX_VARIABLES)
+    {
+        problems.push(FieldError::new(
+            "variables",
+            format!("at most {MAX_VARIABLES} variables"),
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(ServiceError::Invalid(problems));
+    }
+    let mut row = load(ctx, account_id, visitor_id).await?;
+    if let Some(name) = name {
+        row.name = Some(name.as_str().to_owned());
+    }
+    if let Some(email) = email {
+        row.email = Some(email.as_str().to_owned());
+    }
+    if let Some(phone) = phone {
+        row.phone = Some(phone);
+    }
+    if let Some(group) = input
+        .group
+        .map(|g| clip(g.trim(), 64))
+        .filter(|g| !g.is_empty())
+    {
+        row.group_name = Some(group);
+    }
+    if let Some(variables) = input.variables {
+        let mut merged: BTreeMap<String, Variable> =
+            serde_json::from_str(&row.variables).unwrap_or_default();
+        for (key, variable) in variables {
+            let key = clip(key.trim(), 64);
+            if !key.is_empty() {
+                merged.insert(
+                    key,
+                    Variable {
+                        label: clip(&variable.label, 100),
+                        value: clip(&variable.value, 1000),
+                    },
+                );
+            }
+        }
+        if merged.len() > MAX_VARIABLES {
+            return Err(ServiceError::invalid(FieldError::new(
+                "variables",
+                format!("at most {MAX_VARIABLES} variables"),
+            )));
+        }
+        row.variables = serde_json::to_string(&merged).context("encoding variables")?;
+    }
+    row.last_seen_at = ctx.clock.now();
+    let row = storage::visitors::save(&ctx.db, row).await?;
+    publish_visitor(ctx, &row, true);
+    Ok(())
+}
+
+/// The visitor rates their latest conversation.
+#[tracing::instrument(skip_all, fields(%account_id, %visitor_id))]
+pub async fn rate(
+    ctx: &Context,
+    account_id: AccountId,
+    visitor_id: VisitorId,
+    value: i64,
+    comment: Option<String>,
+) -> Result<(), ServiceError> {
+    let rating = Rating::parse("value", value).map_err(ServiceError::invalid)?;
+    let mut row = storage::conversations::latest_of_visitor(&ctx.db, visitor_id.as_uuid())
+        .await?
+        .filter(|row| row.account_id == account_id.as_uuid())
+        .ok_or(ServiceError::NotFound)?;
+    row.rating = Some(rating.value());
+    row.rating_comment = comment
+        .map(|c| clip(c.trim(), 2000))
+        .filter(|c| !c.is_empty());
+    let saved = storage::conversations::save(&ctx.db, row).await?;
+    publish_conversation(ctx, &saved).await
+}
+
+/// A message left through the offline form: a new conversation with the visitor's email.
+#[tracing::instrument(skip_all, fields(%account_id, %visitor_id))]
+pub async fn offline_message(
+    ctx: &Context,
+    account_id: AccountId,
+    visitor_id: VisitorId,
+    client_id: &str,
+    name: Option<&str>,
+    email: &str,
+    raw_text: &str,
+) -> Result<Posted, ServiceError> {
+    let max = ctx.settings.max_message_chars;
+    let mut problems = Vec::new();
+    let client_id = ClientId::parse("client_id", client_id)
+        .map_err(|e| problems.push(e))
+        .ok();
+    let email = EmailAddress::parse("email", email)
+        .map_err(|e| problems.push(e))
+        .ok();
+    let name = name.filter(|n| !n.trim().is_empty()).and_then(|raw| {
+        DisplayName::parse("name", raw)
+            .map_err(|e| problems.push(e))
+            .ok()
+    });
+    let text = MessageText::parse(raw_text, max)
+        .map_err(|problem| problems.push(MessageText::field_error("text", problem, max)))
+        .ok();
+    let (Some(client_id), Some(email), Some(text)) = (client_id, email, text) else {
+        return Err(ServiceError::Invalid(problems));
+    };
+    let now = ctx.clock.now();
+    let txn = ctx.db.begin().await.context("starting a transaction")?;
+    let mut row =
+        storage::visitors::find_in_account(&txn, account_id.as_uuid(), visitor_id.as_uuid())
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+    if let Some(latest) = storage::conversations::latest_of_visitor(&txn, row.id).await?
+        && let Some(existing) =
+            storage::messages::find_by_client_id(&txn, latest.id, client_id.as_str()).await?
+    {
+        txn.rollback().await.context("rolling back a resend")?;
+        return Ok(Posted {
+            message: existing.into(),
+            created: false,
+        });
+    }
+    row.email = Some(email.as_str().to_owned());
+    if let Some(name) = name {
+        row.name = Some(name.as_str().to_owned());
+    }
+    row.last_seen_at = now;
+    let row = storage::visitors::save(&txn, row).await?;
+    let conversation = storage::conversations::insert(
+        &txn,
+        conversation::Model {
+            id: ConversationId::generate().as_uuid(),
+            account_id: account_id.as_uuid(),
+            visitor_id: row.id,
+            status: ConversationStatus::Open.as_str().to_owned(),
+            handler: Handler::None.as_str().to_owned(),
+            assignee_id: None,
+            last_seq: 0,
+            started: true,
+            offline: true,
+            unread_count: 0,
+            last_message_at: None,
+            last_message_preview: None,
+            last_activity_at: now,
+            rating: None,
+            rating_comment: None,
+            created_at: now,
+            resolved_at: None,
+        },
+    )
+    .await?;
+    let appended = storage::messages::append(
+        &txn,
+        NewMessage {
+            id: MessageId::generate().as_uuid(),
+            account_id: account_id.as_uuid(),
+            conversation_id: conversation.id,
+            client_id: client_id.as_str().to_owned(),
+            author_kind: AuthorKind::Visitor.as_str(),
+            author_user_id: None,
+            author_name: None,
+            text: text.as_str().to_owned(),
+            internal: false,
+            buttons: None,
+            flow_id: None,
+            step_id: None,
+            choice: None,
+            created_at: now,
+            preview: Some(text.preview()),
+            unread: UnreadChange::Increment,
+        },
+    )
+    .await?;
+    let Appended::New(stored, updated) = appended else {
+        return Err(ServiceError::Unexpected(anyhow::anyhow!(
+            "a new conversation already had this client_id"
+        )));
+    };
+    txn.commit()
+        .await
+        .context("committing an offline message")?;
+    let view = MessageView::from(stored);
+    publish_message(ctx, account_id, visitor_id, &view);
+    publish_conversation(ctx, &updated).await?;
+    publish_visitor(ctx, &row, true);
+    Ok(Posted {
+        message: view,
+        created: true,
+    })
+}
+
+/// The visitor panel of the inbox.
+#[derive(Clone, Debug, Serialize)]
+pub struct VisitorPanel {
+    pub id: VisitorId,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub variables: BTreeMap<String, Variable>,
+    pub group: Option<String>,
+    pub language: Option<String>,
+    pub device: Option<String>,
+    pub visit_count: i32,
+    pub current_url: Option<String>,
+    pub current_title: Option<String>,
+    pub online: bool,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub pages: Vec<PageVisit>,
+    pub conversations: Vec<EarlierConversation>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PageVisit {
+    pub url: String,
+    pub title: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EarlierConversation {
+    pub id: ConversationId,
+    pub status: String,
+    pub preview: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn panel(
+    ctx: &Context,
+    actor: &Actor,
+    visitor_id: VisitorId,
+) -> Result<VisitorPanel, ServiceError> {
+    let row = load(ctx, actor.account_id, visitor_id).await?;
+    let pages = storage::visitors::recent_pages(&ctx.db, row.id, PANEL_PAGES)
+        .await?
+        .into_iter()
+        .map(|page| PageVisit {
+            url: page.url,
+            title: page.title,
+            at: page.at,
+        })
+        .collect();
+    let conversations = storage::conversations::of_visitor(&ctx.db, row.id, PANEL_CONVERSATIONS)
+        .await?
+        .into_iter()
+        .map(|c| EarlierConversation {
+            id: ConversationId::from_uuid(c.id),
+            status: c.status,
+            preview: c.last_message_preview,
+            created_at: c.created_at,
+        })
+        .collect();
+    Ok(VisitorPanel {
+        id: visitor_id,
+        online: ctx.hub.is_visitor_online(actor.account_id, visitor_id),
+        name: row.name,
+        email: row.email,
+        phone: row.phone,
+        variables: serde_json::from_str(&row.variables).unwrap_or_default(),
+        group: row.group_name,
+        language: row.language,
+        device: row.device,
+        visit_count: row.visit_count,
+        current_url: row.current_url,
+        current_title: row.current_title,
+        first_seen_at: row.first_seen_at,
+        last_seen_at: row.last_seen_at,
+        pages,
+        conversations,
+    })
+}
+
+/// The visitor's messages (never internal notes) after `after_seq` in a conversation (replay
+/// after a lagging socket).
+pub async fn missed(
+    ctx: &Context,
+    conversation_id: ConversationId,
+    after_seq: i64,
+) -> Result<Vec<MessageView>, ServiceError> {
+    Ok(storage::messages::after_seq(
+        &ctx.db,
+        conversation_id.as_uuid(),
+        after_seq,
+        false,
+        MAX_MESSAGES_PAGE,
+    )
+    .await?
+    .into_iter()
+    .map(MessageView::from)
+    .collect())
+}

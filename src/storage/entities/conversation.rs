@@ -1,0 +1,48 @@
+//! The `conversations` table.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "conversations")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub visitor_id: Uuid,
+    pub status: String,
+    pub handler: String,
+    pub assignee_id: Option<Uuid>,
+    /// The `seq` of the newest message; the next message gets `last_seq + 1`.
+    pub last_seq: i64,
+    /// The visitor did something (wrote, clicked); only started conversations are listed.
+    pub started: bool,
+    /// Left through the offline form.
+    pub offline: bool,
+    /// Visitor messages since an agent last replied or read.
+    pub unread_count: i32,
+    pub last_message_at: Option<DateTimeUtc>,
+    pub last_message_preview: Option<String>,
+    pub last_activity_at: DateTimeUtc,
+    pub rating: Option<i16>,
+    pub rating_comment: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub resolved_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::visitor::Entity",
+        from = "Column::VisitorId",
+        to = "super::visitor::Column::Id"
+    )]
+    Visitor,
+}
+
+impl Related<super::visitor::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Visitor.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

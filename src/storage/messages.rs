@@ -1,0 +1,167 @@
+//! Appending messages with their per-conversation `seq`, and reading them back in order.
+
+use super::entities::{conversation, message};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+    sea_query::{Expr, ExprTrait},
+};
+use uuid::Uuid;
+
+/// A message to store; `seq` is assigned by `append`.
+pub struct NewMessage {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub conversation_id: Uuid,
+    pub client_id: String,
+    pub author_kind: &'static str,
+    pub author_user_id: Option<Uuid>,
+    pub author_name: Option<String>,
+    pub text: String,
+    pub internal: bool,
+    pub buttons: Option<String>,
+    pub flow_id: Option<String>,
+    pub step_id: Option<String>,
+    pub choice: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// The list preview; `None` keeps the previous one (internal notes).
+    pub preview: Option<String>,
+    /// How this message changes the unread count: +1 (visitor), reset to 0 (agent reply), or keep.
+    pub unread: UnreadChange,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnreadChange {
+    Increment,
+    Reset,
+    Keep,
+}
+
+/// What `append` did.
+pub enum Appended {
+    /// Stored with the next `seq`, and the conversation as updated.
+    New(message::Model, Box<conversation::Model>),
+    /// A message with this `client_id` exists in the conversation: nothing may be written;
+    /// the caller rolls the transaction back.
+    Duplicate(message::Model),
+}
+
+/// Appends a message inside the caller's transaction. Bumping `last_seq` first takes the
+/// conversation's row lock, so concurrent appends get consecutive `seq`s and a concurrent
+/// resend of the same `client_id` waits and then finds the first one.
+pub async fn append(conn: &impl ConnectionTrait, new: NewMessage) -> Result<Appended, DbErr> {
+    let mut update = conversation::Entity::update_many()
+        .col_expr(
+            conversation::Column::LastSeq,
+            Expr::col(conversation::Column::LastSeq).add(1),
+        )
+        .col_expr(
+            conversation::Column::LastActivityAt,
+            Expr::value(new.created_at),
+        )
+        .col_expr(conversation::Column::Started, Expr::value(true))
+        .filter(conversation::Column::Id.eq(new.conversation_id))
+        .filter(conversation::Column::AccountId.eq(new.account_id));
+    if let Some(preview) = &new.preview {
+        update = update
+            .col_expr(
+                conversation::Column::LastMessageAt,
+                Expr::value(new.created_at),
+            )
+            .col_expr(
+                conversation::Column::LastMessagePreview,
+                Expr::value(preview.clone()),
+            );
+    }
+    update = match new.unread {
+        UnreadChange::Increment => update.col_expr(
+            conversation::Column::UnreadCount,
+            Expr::col(conversation::Column::UnreadCount).add(1),
+        ),
+        UnreadChange::Reset => update.col_expr(conversation::Column::UnreadCount, Expr::value(0)),
+        UnreadChange::Keep => update,
+    };
+    let conversation = update
+        .exec_with_returning(conn)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| DbErr::RecordNotFound(format!("conversation {}", new.conversation_id)))?;
+    if let Some(existing) = find_by_client_id(conn, new.conversation_id, &new.client_id).await? {
+        return Ok(Appended::Duplicate(existing));
+    }
+    let row = message::Model {
+        id: new.id,
+        account_id: new.account_id,
+        conversation_id: new.conversation_id,
+        seq: conversation.last_seq,
+        client_id: new.client_id,
+        author_kind: new.author_kind.to_owned(),
+        author_user_id: new.author_user_id,
+        author_name: new.author_name,
+        text: new.text,
+        internal: new.internal,
+        buttons: new.buttons,
+        flow_id: new.flow_id,
+        step_id: new.step_id,
+        choice: new.choice,
+        created_at: new.created_at,
+    };
+    let stored = message::ActiveModel::from(row).insert(conn).await?;
+    Ok(Appended::New(stored, Box::new(conversation)))
+}
+
+pub async fn find_by_client_id(
+    conn: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    client_id: &str,
+) -> Result<Option<message::Model>, DbErr> {
+    message::Entity::find()
+        .filter(message::Column::ConversationId.eq(conversation_id))
+        .filter(message::Column::ClientId.eq(client_id))
+        .one(conn)
+        .await
+}
+
+/// Messages with `seq > after_seq`, in order; internal notes only when `with_internal`.
+pub async fn after_seq(
+    conn: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    after_seq: i64,
+    with_internal: bool,
+    limit: u64,
+) -> Result<Vec<message::Model>, DbErr> {
+    let mut query = message::Entity::find()
+        .filter(message::Column::ConversationId.eq(conversation_id))
+        .filter(message::Column::Seq.gt(after_seq));
+    if !with_internal {
+        query = query.filter(message::Column::Internal.eq(false));
+    }
+    query
+        .order_by_asc(message::Column::Seq)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// The newest `limit` messages, returned oldest first.
+pub async fn latest(
+    conn: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    with_internal: bool,
+    limit: u64,
+) -> Result<Vec<message::Model>, DbErr> {
+    let mut query =
+        message::Entity::find().filter(message::Column::ConversationId.eq(conversation_id));
+    if !with_internal {
+        query = query.filter(message::Column::Internal.eq(false));
+    }
+    let mut rows = query
+        .order_by_desc(message::Column::Seq)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    rows.reverse();
+    Ok(rows)
+}

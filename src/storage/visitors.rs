@@ -1,0 +1,82 @@
+//! Reads and writes of visitors and the pages they visit.
+
+use super::entities::{visitor, visitor_page};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    row: visitor::Model,
+) -> Result<visitor::Model, DbErr> {
+    visitor::ActiveModel::from(row).insert(conn).await
+}
+
+pub async fn find_by_token_hash(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    token_hash: &str,
+) -> Result<Option<visitor::Model>, DbErr> {
+    visitor::Entity::find()
+        .filter(visitor::Column::TokenHash.eq(token_hash))
+        .filter(visitor::Column::AccountId.eq(account_id))
+        .one(conn)
+        .await
+}
+
+pub async fn find_in_account(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    id: Uuid,
+) -> Result<Option<visitor::Model>, DbErr> {
+    visitor::Entity::find_by_id(id)
+        .filter(visitor::Column::AccountId.eq(account_id))
+        .one(conn)
+        .await
+}
+
+/// Writes the whole row back (the caller changed some fields of a row it read).
+pub async fn save(
+    conn: &impl ConnectionTrait,
+    row: visitor::Model,
+) -> Result<visitor::Model, DbErr> {
+    visitor::ActiveModel::from(row)
+        .reset_all()
+        .update(conn)
+        .await
+}
+
+pub async fn touch(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<(), DbErr> {
+    visitor::ActiveModel {
+        id: Set(id),
+        last_seen_at: Set(now),
+        ..Default::default()
+    }
+    .update(conn)
+    .await
+    .map(|_| ())
+}
+
+pub async fn add_page(conn: &impl ConnectionTrait, row: visitor_page::Model) -> Result<(), DbErr> {
+    visitor_page::ActiveModel::from(row)
+        .insert(conn)
+        .await
+        .map(|_| ())
+}
+
+/// The visitor's most recent pages, newest first.
+pub async fn recent_pages(
+    conn: &impl ConnectionTrait,
+    visitor_id: Uuid,
+    limit: u64,
+) -> Result<Vec<visitor_page::Model>, DbErr> {
+    visitor_page::Entity::find()
+        .filter(visitor_page::Column::VisitorId.eq(visitor_id))
+        .order_by_desc(visitor_page::Column::At)
+        .limit(limit)
+        .all(conn)
+        .await
+}

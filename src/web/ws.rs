@@ -1,0 +1,134 @@
+//! The WebSocket endpoints: `/ws/widget` (checked against the account's allowed domains
+//! before the upgrade) and `/ws/agent` (the inbox: session cookie, same origin only).
+
+use super::errors::ApiError;
+use crate::{
+    domain::{ids::UserId, user::AgentStatus},
+    realtime,
+    services::{self, Context, ServiceError},
+};
+use actix_session::SessionExt;
+use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, http::header, web};
+use serde::Deserialize;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(widget_socket).service(agent_socket);
+}
+
+#[derive(Deserialize)]
+struct WidgetQuery {
+    key: String,
+}
+
+fn origin(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::ORIGIN)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.trim_end_matches('/').to_lowercase())
+}
+
+/// Accepts only origins the account allows (any when it lists none).
+fn origin_allowed(allowed: &[String], origin: Option<&str>) -> bool {
+    allowed.is_empty()
+        || origin.is_some_and(|origin| allowed.iter().any(|allowed| allowed == origin))
+}
+
+#[get("/ws/widget")]
+async fn widget_socket(
+    req: HttpRequest,
+    body: web::Payload,
+    ctx: web::Data<Context>,
+    query: web::Query<WidgetQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let account = services::accounts::find_by_widget_key(&ctx, &query.key).await?;
+    let origin = origin(&req);
+    if !origin_allowed(&account.allowed_domains, origin.as_deref()) {
+        tracing::info!(?origin, account_id = %account.id, "widget origin refused");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "This website is not in the account's allowed domains",
+        ));
+    }
+    let (response, session, stream) = actix_ws::handle(&req, body).map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "not_a_websocket",
+            error.to_string(),
+        )
+    })?;
+    actix_web::rt::spawn(realtime::widget::run(
+        ctx.into_inner(),
+        account.id,
+        account.name,
+        session,
+        stream,
+    ));
+    Ok(response)
+}
+
+/// The server's own origin as the browser sends it.
+fn own_origin(req: &HttpRequest, ctx: &Context) -> String {
+    match &ctx.settings.public_url {
+        Some(url) => url.trim_end_matches('/').to_lowercase(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host()).to_lowercase()
+        }
+    }
+}
+
+#[get("/ws/agent")]
+async fn agent_socket(
+    req: HttpRequest,
+    body: web::Payload,
+    ctx: web::Data<Context>,
+) -> Result<HttpResponse, ApiError> {
+    if origin(&req).as_deref() != Some(own_origin(&req, &ctx).as_str()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "The inbox socket is same-origin only",
+        ));
+    }
+    let user_id = req
+        .get_session()
+        .get::<uuid::Uuid>("uid")
+        .ok()
+        .flatten()
+        .ok_or(ServiceError::Unauthorized)?;
+    let actor = services::users::session_actor(&ctx, UserId::from_uuid(user_id))
+        .await?
+        .ok_or(ServiceError::Unauthorized)?;
+    let user = services::users::get_user(&ctx, &actor, actor.user_id).await?;
+    let (response, session, stream) = actix_ws::handle(&req, body).map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "not_a_websocket",
+            error.to_string(),
+        )
+    })?;
+    let online = user.status == AgentStatus::Online;
+    actix_web::rt::spawn(realtime::agent::run(
+        ctx.into_inner(),
+        actor,
+        online,
+        session,
+        stream,
+    ));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_allowed;
+
+    #[test]
+    fn origins_are_checked_only_when_the_account_lists_some() {
+        assert!(origin_allowed(&[], None));
+        let allowed = vec!["https://shop.example.com".to_owned()];
+        assert!(origin_allowed(&allowed, Some("https://shop.example.com")));
+        assert!(!origin_allowed(&allowed, Some("https://evil.example.com")));
+        assert!(!origin_allowed(&allowed, None));
+    }
+}

@@ -1,0 +1,179 @@
+//! Acknowledged messages survive the server being killed (SIGKILL) mid-traffic.
+
+use crate::{helpers::fresh_database, sockets::Socket};
+use serde_json::Value;
+use std::{
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+fn frontdesk(database_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_frontdesk"));
+    command
+        .env("FRONTDESK_DATABASE_URL", database_url)
+        .env("FRONTDESK_LOG", "warn")
+        .env("FRONTDESK_DEMO", "0")
+        .env("FRONTDESK_CONFIG", "/nonexistent/frontdesk.toml");
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+async fn start(database_url: &str, port: u16) -> Child {
+    let mut child = frontdesk(database_url)
+        .arg("serve")
+        .env("FRONTDESK_BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start frontdesk serve");
+    for _ in 0..100 {
+        if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await
+            && response.status().is_success()
+        {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the server did not become ready");
+}
+
+fn cli_json(database_url: &str, args: &[&str]) -> Value {
+    let output = frontdesk(database_url)
+        .args(args)
+        .output()
+        .expect("run frontdesk");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("json")
+}
+
+#[tokio::test]
+async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
+    let (database_url, _dir) = fresh_database().await;
+    let created = cli_json(
+        &database_url,
+        &[
+            "account",
+            "create",
+            "--name",
+            "Durable",
+            "--owner-email",
+            "d@example.com",
+            "--owner-password",
+            "durable password",
+            "--json",
+        ],
+    );
+    let widget_key = created["widget_key"].as_str().expect("key").to_owned();
+    let token = cli_json(
+        &database_url,
+        &["token", "create", "--email", "d@example.com", "--json"],
+    )["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    let port = free_port();
+    let mut server = start(&database_url, port).await;
+    let address = format!("http://127.0.0.1:{port}");
+    let acked: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let mut senders = Vec::new();
+    for visitor in 0..4 {
+        let (address, key, acked) = (address.clone(), widget_key.clone(), acked.clone());
+        senders.push(tokio::spawn(async move {
+            let Ok(mut socket) =
+                Socket::open(&address, &format!("/ws/widget?key={key}"), None, None).await
+            else {
+                return;
+            };
+            socket.hello(None, None, None).await;
+            for n in 0.. {
+                match socket
+                    .try_say(&format!("v{visitor}-{n}"), &format!("message {n}"))
+                    .await
+                {
+                    Some(ack) => acked.lock().expect("lock").push(ack),
+                    None => return,
+                }
+            }
+        }));
+    }
+    // Let traffic build up, then kill the server without warning.
+    for _ in 0..100 {
+        if acked.lock().expect("lock").len() >= 80 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill().expect("SIGKILL the server");
+    server.wait().expect("reap the server");
+    for sender in senders {
+        let _ = sender.await;
+    }
+    let acked = acked.lock().expect("lock").clone();
+    assert!(
+        acked.len() >= 20,
+        "traffic flowed before the kill ({} acks)",
+        acked.len()
+    );
+
+    let mut restarted = start(&database_url, port).await;
+    let client = reqwest::Client::new();
+    let mut stored: Vec<Value> = Vec::new();
+    let list: Value = client
+        .get(format!(
+            "http://127.0.0.1:{port}/api/v1/conversations?limit=100"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    for conversation in list["conversations"].as_array().expect("array") {
+        let id = conversation["id"].as_str().expect("id");
+        let messages: Value = client
+            .get(format!(
+                "http://127.0.0.1:{port}/api/v1/conversations/{id}/messages"
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("messages")
+            .json()
+            .await
+            .expect("json");
+        stored.extend(
+            messages["messages"]
+                .as_array()
+                .expect("array")
+                .iter()
+                .cloned(),
+        );
+    }
+    for ack in &acked {
+        let copies: Vec<&Value> = stored
+            .iter()
+            .filter(|m| m["client_id"] == ack["client_id"])
+            .collect();
+        assert_eq!(copies.len(), 1, "acked {} stored once", ack["client_id"]);
+        assert_eq!(copies[0]["id"], ack["id"]);
+        assert_eq!(copies[0]["seq"], ack["seq"]);
+    }
+    restarted.kill().expect("stop the server");
+    let _ = restarted.wait();
+}

@@ -1,0 +1,157 @@
+//! A WebSocket client for tests: the widget's and the inbox's side of the protocol.
+
+use crate::helpers::TestApp;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{self, Message, client::IntoClientRequest, http::HeaderValue},
+};
+
+/// How long a test waits for a frame before failing.
+const FRAME_WAIT: Duration = Duration::from_secs(10);
+
+pub struct Socket {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Socket {
+    /// Opens `path` on the app with optional `Origin` and `Cookie` headers.
+    pub async fn open(
+        address: &str,
+        path: &str,
+        origin: Option<&str>,
+        cookie: Option<&str>,
+    ) -> Result<Socket, tungstenite::Error> {
+        let url = format!("{}{}", address.replacen("http://", "ws://", 1), path);
+        let mut request = url.into_client_request()?;
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("origin", HeaderValue::from_str(origin).expect("header"));
+        }
+        if let Some(cookie) = cookie {
+            request
+                .headers_mut()
+                .insert("cookie", HeaderValue::from_str(cookie).expect("header"));
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Socket { ws })
+    }
+
+    pub async fn widget(app: &TestApp, widget_key: &str) -> Socket {
+        Self::open(
+            &app.address,
+            &format!("/ws/widget?key={widget_key}"),
+            None,
+            None,
+        )
+        .await
+        .expect("widget socket")
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.ws
+            .send(Message::text(frame.to_string()))
+            .await
+            .expect("send frame");
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        self.ws
+            .send(Message::text(text.to_owned()))
+            .await
+            .expect("send frame");
+    }
+
+    /// The next text frame as JSON (pings are answered by the library).
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let next = tokio::time::timeout(FRAME_WAIT, self.ws.next())
+                .await
+                .expect("a frame in time");
+            match next.expect("socket open").expect("frame") {
+                Message::Text(text) => {
+                    return serde_json::from_str(text.as_str()).expect("JSON frame");
+                }
+                Message::Close(reason) => panic!("socket closed: {reason:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Skips frames until one of this type.
+    pub async fn recv_type(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.recv().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// Whether a frame of this type arrives within `wait`.
+    pub async fn gets_within(&mut self, kind: &str, wait: Duration) -> Option<Value> {
+        tokio::time::timeout(wait, self.recv_type(kind)).await.ok()
+    }
+
+    /// Sends `hello` and returns the `welcome`.
+    pub async fn hello(
+        &mut self,
+        token: Option<&str>,
+        conversation_id: Option<&str>,
+        last_seq: Option<i64>,
+    ) -> Value {
+        self.send(json!({
+            "type": "hello", "visitor_token": token, "conversation_id": conversation_id, "last_seq": last_seq,
+            "page": {"url": "https://shop.example.com/pricing", "title": "Pricing", "referrer": "https://google.com"},
+            "language": "en", "device": "desktop",
+        }))
+        .await;
+        self.recv_type("welcome").await
+    }
+
+    /// Sends a message and returns its `ack`.
+    pub async fn say(&mut self, client_id: &str, text: &str) -> Value {
+        self.send(json!({"type": "message", "client_id": client_id, "text": text}))
+            .await;
+        loop {
+            let frame = self.recv().await;
+            if frame["type"] == "ack" && frame["client_id"] == client_id {
+                return frame;
+            }
+            assert_ne!(frame["type"], "error", "unexpected error: {frame}");
+        }
+    }
+
+    /// Sends a message and waits for its ack; `None` when the socket fails (server gone).
+    pub async fn try_say(&mut self, client_id: &str, text: &str) -> Option<Value> {
+        let frame = json!({"type": "message", "client_id": client_id, "text": text});
+        self.ws.send(Message::text(frame.to_string())).await.ok()?;
+        loop {
+            let next = tokio::time::timeout(FRAME_WAIT, self.ws.next())
+                .await
+                .ok()??
+                .ok()?;
+            if let Message::Text(text) = next {
+                let frame: Value = serde_json::from_str(text.as_str()).ok()?;
+                if frame["type"] == "ack" && frame["client_id"] == client_id {
+                    return Some(frame);
+                }
+            }
+        }
+    }
+
+    /// Reads and drops whatever frames are already waiting.
+    pub async fn drain(&mut self) {
+        while let Ok(Some(_)) =
+            tokio::time::timeout(Duration::from_millis(200), self.ws.next()).await
+        {}
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}

@@ -1,0 +1,534 @@
+use crate::{
+    helpers::{TestApp, spawn_app},
+    sockets::Socket,
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn app_with_account() -> (TestApp, crate::helpers::TestAccount, String) {
+    let app = spawn_app().await;
+    let account = app.create_account("Acme").await;
+    let token = app.token_for(&account.owner_email).await;
+    (app, account, token)
+}
+
+async fn api_json(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let mut request = app.api(token, method, path);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    response.json().await.expect("json")
+}
+
+#[tokio::test]
+async fn hello_makes_a_visitor_and_a_message_is_acked_then_listed() {
+    let (app, account, token) = app_with_account().await;
+    let mut widget = Socket::widget(&app, &account.widget_key).await;
+    let welcome = widget.hello(None, None, None).await;
+    let visitor_token = welcome["visitor_token"].as_str().expect("token");
+    assert!(visitor_token.len() >= 32);
+    assert_eq!(welcome["conversation"], Value::Null);
+    assert_eq!(welcome["messages"], json!([]));
+    assert_eq!(welcome["online"], false);
+    assert_eq!(welcome["widget"]["title"], "Acme");
+
+    let ack = widget.say("c-1", "Hello, do you ship to Prague?").await;
+    assert_eq!(ack["seq"], 1);
+    let conversation_id = ack["conversation_id"]
+        .as_str()
+        .expect("conversation id")
+        .to_owned();
+
+    let list = api_json(&app, &token, Method::GET, "/api/v1/conversations", None).await;
+    let first = &list["conversations"][0];
+    assert_eq!(first["id"], conversation_id);
+    assert_eq!(first["status"], "open");
+    assert_eq!(first["handler"], "none");
+    assert_eq!(first["unread"], 1);
+    assert_eq!(first["labels"], json!([]));
+    assert_eq!(first["chatbot_counted"], false);
+    assert_eq!(
+        first["last_message"]["preview"],
+        "Hello, do you ship to Prague?"
+    );
+    let messages = api_json(
+        &app,
+        &token,
+        Method::GET,
+        &format!("/api/v1/conversations/{conversation_id}/messages"),
+        None,
+    )
+    .await;
+    assert_eq!(messages["messages"][0]["id"], ack["id"]);
+    assert_eq!(messages["messages"][0]["author"]["kind"], "visitor");
+}
+
+#[tokio::test]
+async fn the_same_client_id_three_times_is_one_message() {
+    let (app, account, token) = app_with_account().await;
+    let mut widget = Socket::widget(&app, &account.widget_key).await;
+    widget.hello(None, None, None).await;
+    let first = widget.say("same", "once").await;
+    let second = widget.say("same", "once").await;
+    let third = widget.say("same", "once").await;
+    assert_eq!(
+        (first["id"].clone(), first["seq"].clone()),
+        (second["id"].clone(), second["seq"].clone())
+    );
+    assert_eq!(first["id"], third["id"]);
+    let conversation_id = first["conversation_id"].as_str().expect("id");
+    let messages = api_json(
+        &app,
+        &token,
+        Method::GET,
+        &format!("/api/v1/conversations/{conversation_id}/messages"),
+        None,
+    )
+    .await;
+    assert_eq!(messages["messages"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn the_same_client_id_sent_concurrently_on_two_sockets_is_one_message() {
+    let (app, account, token) = app_with_account().await;
+    let mut first = Socket::widget(&app, &account.widget_key).await;
+    let welcome = first.hello(None, None, None).await;
+    let visitor_token = welcome["visitor_token"].as_str().expect("token").to_owned();
+    let opening = first.say("opening", "hi").await;
+    let mut second = Socket::widget(&app, &account.widget_key).await;
+    second
+        .hello(
+            Some(&visitor_token),
+            opening["conversation_id"].as_str(),
+            Some(1),
+        )
+        .await;
+
+    for round in 0..10 {
+        let client_id = format!("dup-{round}");
+        let (a, b) = tokio::join!(
+            first.say(&client_id, "twice"),
+            second.say(&client_id, "twice")
+        );
+        assert_eq!(a["id"], b["id"], "round {round}");
+        assert_eq!(a["seq"], b["seq"], "round {round}");
+    }
+    let conversation_id = opening["conversation_id"].as_str().expect("id");
+    let messages = api_json(
+        &app,
+        &token,
+        Method::GET,
+        &format!("/api/v1/conversations/{conversation_id}/messages"),
+        None,
+    )
+    .await;
+    let seqs: Vec<i64> = messages["messages"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["seq"].as_i64())
+        .collect();
+    assert_eq!(seqs, (1..=11).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_reconnecting_visitor_gets_exactly_the_fifty_messages_it_missed_in_order() {
+    let (app, account, token) = app_with_account().await;
+    let mut widget = Socket::widget(&app, &account.widget_key).await;
+    let welcome = widget.hello(None, None, None).await;
+    let visitor_token = welcome["visitor_token"].as_str().expect("token").to_owned();
+    let ack = widget.say("v-1", "anyone there?").await;
+    let conversation_id = ack["conversation_id"].as_str().expect("id").to_owned();
+    widget.close().await;
+
+    for n in 1..=50 {
+        api_json(
+            &app,
+            &token,
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation_id}/messages"),
+            Some(json!({"text": format!("reply {n}"), "client_id": format!("a-{n}")})),
+        )
+        .await;
+    }
+    api_json(
+        &app,
+        &token,
+        Method::POST,
+        &format!("/api/v1/conversations/{conversation_id}/messages"),
+        Some(json!({"text": "agents only", "client_id": "note-1", "internal": true})),
+    )
+    .await;
+
+    let mut again = Socket::widget(&app, &account.widget_key).await;
+    let welcome = again
+        .hello(Some(&visitor_token), Some(&conversation_id), Some(1))
+        .await;
+    assert_eq!(welcome["reset"], false);
+    assert_eq!(welcome["conversation"]["id"], conversation_id);
+    assert_eq!(welcome["conversation"]["handler"], "human");
+    let texts: Vec<&str> = welcome["messages"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    let expected: Vec<String> = (1..=50).map(|n| format!("reply {n}")).collect();
+    assert_eq!(
+        texts,
+        expected.iter().map(String::as_str).collect::<Vec<_>>(),
+        "no note, nothing twice, in order"
+    );
+    let seqs: Vec<i64> = welcome["messages"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["seq"].as_i64())
+        .collect();
+    assert_eq!(seqs, (2..=51).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn concurrent_senders_get_strictly_increasing_seq_without_gaps() {
+    let (app, account, token) = app_with_account().await;
+    let mut opener = Socket::widget(&app, &account.widget_key).await;
+    let welcome = opener.hello(None, None, None).await;
+    let visitor_token = welcome["visitor_token"].as_str().expect("token").to_owned();
+    let first = opener.say("open", "start").await;
+    let conversation_id = first["conversation_id"].as_str().expect("id").to_owned();
+
+    let mut tasks = Vec::new();
+    for socket_no in 0..4 {
+        let app_ref = app.clone();
+        let key = account.widget_key.clone();
+        let visitor_token = visitor_token.clone();
+        let conversation_id = conversation_id.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut socket = Socket::open(
+                &app_ref.address,
+                &format!("/ws/widget?key={key}"),
+                None,
+                None,
+            )
+            .await
+            .expect("socket");
+            socket
+                .hello(Some(&visitor_token), Some(&conversation_id), None)
+                .await;
+            let mut seqs = Vec::new();
+            for n in 0..15 {
+                let ack = socket.say(&format!("s{socket_no}-{n}"), "burst").await;
+                seqs.push(ack["seq"].as_i64().expect("seq"));
+            }
+            seqs
+        }));
+    }
+    let agent_app = app.clone();
+    let agent_token = token.clone();
+    let agent_conversation = conversation_id.clone();
+    let agent = tokio::spawn(async move {
+        let mut seqs = Vec::new();
+        for n in 0..15 {
+            let message = api_json(
+                &agent_app,
+                &agent_token,
+                Method::POST,
+                &format!("/api/v1/conversations/{agent_conversation}/messages"),
+                Some(json!({"text": "agent burst", "client_id": format!("ag-{n}")})),
+            )
+            .await;
+            seqs.push(message["seq"].as_i64().expect("seq"));
+        }
+        seqs
+    });
+    let mut all = vec![1];
+    for task in tasks {
+        let seqs = task.await.expect("task");
+        assert!(
+            seqs.windows(2).all(|pair| pair[0] < pair[1]),
+            "each sender sees increasing seq: {seqs:?}"
+        );
+        all.extend(seqs);
+    }
+    all.extend(agent.await.expect("agent task"));
+    all.sort_unstable();
+    assert_eq!(all, (1..=76).collect::<Vec<_>>(), "no gaps, no duplicates");
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_refused_before_the_upgrade_and_an_allowed_one_connects() {
+    let (app, account, token) = app_with_account().await;
+    api_json(
+        &app,
+        &token,
+        Method::PATCH,
+        "/api/v1/account",
+        Some(json!({"allowed_domains": ["https://shop.example.com"]})),
+    )
+    .await;
+    let path = format!("/ws/widget?key={}", account.widget_key);
+
+    for origin in [Some("https://evil.example.com"), None] {
+        match Socket::open(&app.address, &path, origin, None).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status().as_u16(), 403, "{origin:?}");
+            }
+            Err(other) => panic!("expected an HTTP refusal, got {other:?}"),
+            Ok(_) => panic!("{origin:?} must be refused"),
+        }
+    }
+    let mut allowed = Socket::open(&app.address, &path, Some("https://shop.example.com"), None)
+        .await
+        .expect("allowed origin");
+    assert_eq!(allowed.hello(None, None, None).await["type"], "welcome");
+
+    match Socket::open(&app.address, "/ws/widget?key=no-such-key", None, None).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 404)
+        }
+        other => panic!("unknown key must be refused: {:?}", other.is_ok()),
+    }
+}
+
+#[tokio::test]
+async fn malformed_frames_get_error_frames_and_the_socket_keeps_working() {
+    let (app, account, _) = app_with_account().await;
+    let mut widget = Socket::widget(&app, &account.widget_key).await;
+    widget
+        .send(json!({"type": "message", "client_id": "early", "text": "hi"}))
+        .await;
+    assert_eq!(widget.recv_type("error").await["code"], "hello_required");
+    widget.hello(None, None, None).await;
+
+    let cases = [
+        ("not json at all", "malformed_frame"),
+        ("[1,2,3]", "malformed_frame"),
+        (r#"{"type":"dance"}"#, "unknown_type"),
+        (r#"{"type":"message","client_id":"x1"}"#, "invalid_frame"),
+        (
+            r#"{"type":"message","client_id":"x2","text":"   "}"#,
+            "empty_text",
+        ),
+        (r#"{"type":"rate","value":9}"#, "invalid_rating"),
+        (
+            r#"{"type":"identify","email":"not-an-email"}"#,
+            "invalid_email",
+        ),
+        (
+            r#"{"type":"choose","client_id":"x3","button_id":"b"}"#,
+            "stale_button",
+        ),
+    ];
+    for (frame, code) in cases {
+        widget.send_raw(frame).await;
+        let error = widget.recv_type("error").await;
+        assert_eq!(error["code"], code, "{frame}");
+    }
+    let too_long = "x".repeat(5_001);
+    widget
+        .send(json!({"type": "message", "client_id": "long", "text": too_long}))
+        .await;
+    let error = widget.recv_type("error").await;
+    assert_eq!(
+        (error["code"].as_str(), error["client_id"].as_str()),
+        (Some("text_too_long"), Some("long"))
+    );
+
+    let ack = widget.say("fine", "still works").await;
+    assert_eq!(ack["seq"], 1);
+}
+
+#[tokio::test]
+async fn a_flood_of_frames_is_rate_limited_without_closing_the_socket() {
+    let (app, account, _) = app_with_account().await;
+    let mut widget = Socket::widget(&app, &account.widget_key).await;
+    widget.hello(None, None, None).await;
+    for _ in 0..120 {
+        widget.send(json!({"type": "typing", "on": true})).await;
+    }
+    let limited = widget
+        .gets_within("error", Duration::from_secs(5))
+        .await
+        .expect("an error frame");
+    assert_eq!(limited["code"], "rate_limited");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    widget.drain().await;
+    assert_eq!(widget.say("after-flood", "ok").await["type"], "ack");
+}
+
+#[tokio::test]
+async fn a_visitor_token_never_opens_another_visitors_conversation() {
+    let (app, account, _) = app_with_account().await;
+    let mut alice = Socket::widget(&app, &account.widget_key).await;
+    let alice_token = alice.hello(None, None, None).await["visitor_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let alice_ack = alice.say("a1", "alice's secret").await;
+    let mut bob = Socket::widget(&app, &account.widget_key).await;
+    let bob_token = bob.hello(None, None, None).await["visitor_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    bob.say("b1", "bob here").await;
+
+    let mut bob_again = Socket::widget(&app, &account.widget_key).await;
+    let welcome = bob_again
+        .hello(
+            Some(&bob_token),
+            alice_ack["conversation_id"].as_str(),
+            Some(0),
+        )
+        .await;
+    assert_ne!(welcome["conversation"]["id"], alice_ack["conversation_id"]);
+    assert_eq!(welcome["reset"], true);
+    let texts: Vec<&str> = welcome["messages"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["bob here"]);
+
+    let mut stranger = Socket::widget(&app, &account.widget_key).await;
+    let welcome = stranger
+        .hello(
+            Some("guessed-token"),
+            alice_ack["conversation_id"].as_str(),
+            Some(0),
+        )
+        .await;
+    assert_eq!(welcome["conversation"], Value::Null);
+    assert_ne!(welcome["visitor_token"], alice_token.as_str());
+
+    // A token of another account's widget is unknown there.
+    let other = app.create_account("Other").await;
+    let mut elsewhere = Socket::widget(&app, &other.widget_key).await;
+    let welcome = elsewhere.hello(Some(&alice_token), None, None).await;
+    assert_eq!(welcome["conversation"], Value::Null);
+}
+
+#[tokio::test]
+async fn agent_replies_reach_the_visitor_live_and_notes_never_do() {
+    let (app, account, token) = app_with_account().await;
+    let mut widget = Socket::widget(&app, &account.widget_key).await;
+    widget.hello(None, None, None).await;
+    let ack = widget.say("q", "question").await;
+    let conversation_id = ack["conversation_id"].as_str().expect("id").to_owned();
+    let messages_path = format!("/api/v1/conversations/{conversation_id}/messages");
+
+    api_json(
+        &app,
+        &token,
+        Method::POST,
+        &messages_path,
+        Some(json!({"text": "secret note", "client_id": "n1", "internal": true})),
+    )
+    .await;
+    api_json(
+        &app,
+        &token,
+        Method::POST,
+        &messages_path,
+        Some(json!({"text": "<img src=x onerror=alert(1)>", "client_id": "r1"})),
+    )
+    .await;
+    let mut seen = Vec::new();
+    loop {
+        let frame = widget.recv_type("message").await;
+        seen.push(frame["text"].as_str().expect("text").to_owned());
+        if frame["author"]["kind"] == "agent" {
+            assert_eq!(frame["author"]["name"], "Owner");
+            break;
+        }
+    }
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("<img src=x onerror=alert(1)>")
+    );
+    assert!(!seen.iter().any(|text| text == "secret note"));
+
+    let resolved = api_json(
+        &app,
+        &token,
+        Method::POST,
+        &format!("/api/v1/conversations/{conversation_id}/resolve"),
+        None,
+    )
+    .await;
+    assert_eq!(resolved["status"], "resolved");
+    loop {
+        let update = widget.recv_type("conversation").await;
+        if update["status"] == "resolved" {
+            assert_eq!(update["id"], conversation_id.as_str());
+            break;
+        }
+        assert_eq!(
+            update["handler"], "human",
+            "the reply handed the conversation to people"
+        );
+    }
+
+    widget
+        .send(json!({"type": "rate", "value": 5, "comment": "great"}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rated = api_json(
+        &app,
+        &token,
+        Method::GET,
+        &format!("/api/v1/conversations/{conversation_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(rated["rating"], 5);
+
+    let next = widget.say("after", "one more thing").await;
+    assert_ne!(
+        next["conversation_id"],
+        conversation_id.as_str(),
+        "a message to a resolved conversation starts a new one"
+    );
+    assert_eq!(next["seq"], 1);
+}
+
+#[tokio::test]
+async fn an_offline_message_becomes_a_conversation_with_the_visitors_email() {
+    let (app, account, token) = app_with_account().await;
+    let mut widget = Socket::widget(&app, &account.widget_key).await;
+    assert_eq!(widget.hello(None, None, None).await["online"], false);
+    widget
+        .send(json!({"type": "offline_message", "client_id": "off-1", "name": "Eva", "email": "Eva@Example.com", "text": "Call me back"}))
+        .await;
+    let ack = widget.recv_type("ack").await;
+    assert_eq!(ack["client_id"], "off-1");
+    let list = api_json(&app, &token, Method::GET, "/api/v1/conversations", None).await;
+    let first = &list["conversations"][0];
+    assert_eq!(first["offline"], true);
+    assert_eq!(first["visitor"]["email"], "eva@example.com");
+    assert_eq!(first["visitor"]["name"], "Eva");
+
+    widget
+        .send(
+            json!({"type": "offline_message", "client_id": "off-2", "email": "nope", "text": "x"}),
+        )
+        .await;
+    let error = widget.recv_type("error").await;
+    assert_eq!(
+        (error["code"].as_str(), error["client_id"].as_str()),
+        (Some("invalid_email"), Some("off-2"))
+    );
+}

@@ -479,6 +479,41 @@ pub async fn messages(
     .collect())
 }
 
+/// The newest `limit` messages, oldest first, with internal notes (the inbox transcript).
+pub async fn latest_messages(
+    ctx: &Context,
+    actor: &Actor,
+    conversation_id: ConversationId,
+    limit: u64,
+) -> Result<Vec<MessageView>, ServiceError> {
+    let row = load(ctx, actor, conversation_id).await?;
+    Ok(
+        storage::messages::latest(&ctx.db, row.id, true, limit.min(MAX_MESSAGES_PAGE))
+            .await?
+            .into_iter()
+            .map(MessageView::from)
+            .collect(),
+    )
+}
+
+/// An agent read the conversation: its unread count goes to zero.
+pub async fn mark_read(
+    ctx: &Context,
+    actor: &Actor,
+    conversation_id: ConversationId,
+) -> Result<(), ServiceError> {
+    let mut row = load(ctx, actor, conversation_id).await?;
+    if row.unread_count > 0 {
+        row.unread_count = 0;
+        let saved = storage::conversations::save(&ctx.db, row).await?;
+        let summary = summarize(ctx, saved).await?;
+        if let Some(frame) = encode(&tagged("conversation", &summary)) {
+            ctx.hub.to_agents(actor.account_id, frame);
+        }
+    }
+    Ok(())
+}
+
 /// Filters of the conversation list, as users give them.
 #[derive(Clone, Debug, Default)]
 pub struct ListQuery {

@@ -105,3 +105,17 @@ pub async fn seed_demo(ctx: &Context) -> Result<Demo, ServiceError> {
         logins,
     })
 }
+
+/// The demo account's widget key, when the demo account exists (for the `/demo` website).
+pub async fn widget_key(ctx: &Context) -> Result<Option<String>, ServiceError> {
+    let owner = EmailAddress::parse("email", DEMO_USERS[0].1).map_err(parse_err)?;
+    match users::find_by_email(ctx, &owner).await {
+        Ok(user) => Ok(Some(
+            accounts::get_account(ctx, user.account_id)
+                .await?
+                .widget_key,
+        )),
+        Err(ServiceError::NotFound) => Ok(None),
+        Err(error) => Err(error),
+    }
+}

@@ -5,6 +5,7 @@ pub mod actor;
 pub mod conversations;
 pub mod demo;
 pub mod passwords;
+pub mod shortcuts;
 pub mod tokens;
 pub mod users;
 pub mod views;

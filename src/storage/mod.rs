@@ -7,6 +7,7 @@ pub mod entities;
 pub mod instance;
 pub mod messages;
 pub mod plans;
+pub mod shortcuts;
 pub mod users;
 pub mod visitors;
 

@@ -4,9 +4,26 @@ use actix_web::{HttpResponse, get, http::header, web};
 
 const STYLESHEET: &str = include_str!("../../static/style.css");
 const FAVICON: &str = include_str!("../../static/favicon.svg");
+const WIDGET: &str = include_str!("../../static/widget.js");
+const INBOX_SCRIPT: &str = include_str!("../../static/inbox.js");
+/// Browsers recheck the widget script this often; short, so a deploy reaches every site soon.
+const WIDGET_MAX_AGE_SECS: u32 = 300;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_asset);
+    cfg.service(get_asset).service(get_widget);
+}
+
+/// The embeddable widget, loaded by `<script src=".../widget.js">` on customers' websites.
+#[get("/widget.js")]
+async fn get_widget() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((
+            header::CACHE_CONTROL,
+            format!("public, max-age={WIDGET_MAX_AGE_SECS}"),
+        ))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(WIDGET)
 }
 
 #[get("/static/{name}")]
@@ -14,6 +31,7 @@ async fn get_asset(name: web::Path<String>) -> HttpResponse {
     let (body, content_type) = match name.as_str() {
         "style.css" => (STYLESHEET, "text/css; charset=utf-8"),
         "favicon.svg" => (FAVICON, "image/svg+xml"),
+        "inbox.js" => (INBOX_SCRIPT, "text/javascript; charset=utf-8"),
         _ => {
             return HttpResponse::NotFound()
                 .content_type("text/plain")

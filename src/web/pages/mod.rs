@@ -2,6 +2,7 @@
 
 mod account;
 mod demo;
+mod inbox;
 mod settings;
 mod sign_in;
 mod workspace;
@@ -22,6 +23,7 @@ connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 pub fn configure(cfg: &mut web::ServiceConfig) {
     sign_in::configure(cfg);
     account::configure(cfg);
+    inbox::configure(cfg);
     workspace::configure(cfg);
     settings::configure(cfg);
     demo::configure(cfg);
@@ -43,6 +45,8 @@ pub struct Chrome {
     pub csrf: String,
     pub active: &'static str,
     pub nav: Vec<NavItem>,
+    /// Whether the user takes chats now (the online/away switch).
+    pub online: bool,
 }
 
 impl Chrome {
@@ -53,6 +57,7 @@ impl Chrome {
         active: &'static str,
     ) -> Result<Self, PageError> {
         let account = services::accounts::get_account(ctx, actor.account_id).await?;
+        let me = services::users::get_user(ctx, actor, actor.user_id).await?;
         let mut nav = vec![
             NavItem {
                 href: "/inbox",
@@ -94,6 +99,7 @@ impl Chrome {
             csrf: csrf_token(session),
             active,
             nav,
+            online: me.status == crate::domain::user::AgentStatus::Online,
         })
     }
 }

@@ -1,5 +1,5 @@
-//! The workspace sections of the navigation: inbox, visitors, chatbot and billing.
-//! Each shows what the account has today; live chat, flows and packages fill them in.
+//! The chatbot and billing sections of the navigation. Each shows what the account has today;
+//! flows and packages fill them in.
 
 use super::{Chrome, format_time, render};
 use crate::{
@@ -11,22 +11,7 @@ use actix_web::{HttpResponse, get, web};
 use askama::Template;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_inbox)
-        .service(get_visitors)
-        .service(get_chatbot)
-        .service(get_billing);
-}
-
-#[derive(Template)]
-#[template(path = "inbox/index.html")]
-struct InboxPage {
-    chrome: Chrome,
-}
-
-#[derive(Template)]
-#[template(path = "visitors/index.html")]
-struct VisitorsPage {
-    chrome: Chrome,
+    cfg.service(get_chatbot).service(get_billing);
 }
 
 #[derive(Template)]
@@ -42,26 +27,6 @@ struct BillingPage {
     chrome: Chrome,
     account: Account,
     anchor: String,
-}
-
-#[get("/inbox")]
-async fn get_inbox(
-    ctx: web::Data<Context>,
-    signed_in: SignedIn,
-) -> Result<HttpResponse, PageError> {
-    render(&InboxPage {
-        chrome: Chrome::new(&ctx, &signed_in.actor, &signed_in.session, "inbox").await?,
-    })
-}
-
-#[get("/visitors")]
-async fn get_visitors(
-    ctx: web::Data<Context>,
-    signed_in: SignedIn,
-) -> Result<HttpResponse, PageError> {
-    render(&VisitorsPage {
-        chrome: Chrome::new(&ctx, &signed_in.actor, &signed_in.session, "visitors").await?,
-    })
 }
 
 #[get("/chatbot")]

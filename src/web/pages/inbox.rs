@@ -1,0 +1,623 @@
+//! The live inbox: the conversation list with filters, the conversation view (transcript,
+//! reply box with shortcuts and internal notes, assign, tags, resolve/reopen), the visitor
+//! panel, and the live visitors page. `static/inbox.js` keeps them live over `/ws/agent` by
+//! re-fetching the blocks of these same templates.
+
+use super::{Chrome, format_time, redirect, render};
+use crate::{
+    domain::{
+        conversation::{ClientId, ConversationStatus, Tag},
+        ids::{ConversationId, UserId, VisitorId},
+        user::AgentStatus,
+    },
+    services::{
+        self, Context, ServiceError,
+        conversations::{AssigneeFilter, ListQuery},
+        shortcuts::Shortcut,
+        users::{User, UserPatch},
+        views::{ConversationSummary, MessageView},
+        visitors::VisitorPanel,
+    },
+    web::{
+        auth::{SecureForm, SignedIn},
+        errors::PageError,
+    },
+};
+use actix_web::{HttpRequest, HttpResponse, get, http::header, post, web};
+use askama::Template;
+use serde::Deserialize;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(get_inbox)
+        .service(get_list_fragment)
+        .service(get_conversation)
+        .service(get_conversation_fragment)
+        .service(post_reply)
+        .service(post_resolve)
+        .service(post_reopen)
+        .service(post_assign)
+        .service(post_tags)
+        .service(post_status)
+        .service(get_visitors)
+        .service(get_visitors_fragment);
+}
+
+/// Conversations per list page.
+const LIST_PAGE: u64 = 50;
+/// Messages shown in the transcript (the newest).
+const TRANSCRIPT_MESSAGES: u64 = 200;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Filters {
+    /// `open` (default), `resolved`, or `all`.
+    status: Option<String>,
+    /// `all` (default), `mine`, `unassigned`.
+    assignee: Option<String>,
+    q: Option<String>,
+    tag: Option<String>,
+    cursor: Option<String>,
+}
+
+impl Filters {
+    fn status(&self) -> &str {
+        match self.status.as_deref() {
+            Some("resolved") => "resolved",
+            Some("all") => "all",
+            _ => "open",
+        }
+    }
+
+    fn assignee(&self) -> &str {
+        match self.assignee.as_deref() {
+            Some("mine") => "mine",
+            Some("unassigned") => "unassigned",
+            _ => "all",
+        }
+    }
+
+    fn q(&self) -> &str {
+        self.q.as_deref().unwrap_or("")
+    }
+
+    fn tag(&self) -> &str {
+        self.tag.as_deref().unwrap_or("")
+    }
+
+    /// The filters as a query string, to keep them across links.
+    fn query(&self) -> String {
+        serde_urlencoded::to_string([
+            ("status", self.status()),
+            ("assignee", self.assignee()),
+            ("q", self.q()),
+            ("tag", self.tag()),
+        ])
+        .unwrap_or_default()
+    }
+
+    fn to_list_query(&self) -> ListQuery {
+        ListQuery {
+            status: match self.status() {
+                "resolved" => Some(ConversationStatus::Resolved),
+                "all" => None,
+                _ => Some(ConversationStatus::Open),
+            },
+            assignee: match self.assignee() {
+                "mine" => Some(AssigneeFilter::Me),
+                "unassigned" => Some(AssigneeFilter::Unassigned),
+                _ => None,
+            },
+            search: self.q.clone().filter(|q| !q.trim().is_empty()),
+            tag: self
+                .tag
+                .as_deref()
+                .filter(|t| !t.trim().is_empty())
+                .and_then(|t| Tag::parse("tag", t).ok()),
+        }
+    }
+}
+
+/// One line of the conversation list.
+pub struct Row {
+    pub id: String,
+    pub visitor: String,
+    pub preview: String,
+    pub at: String,
+    pub status: String,
+    pub unread: i32,
+    pub assignee: Option<String>,
+    pub offline: bool,
+    pub tags: Vec<String>,
+    pub selected: bool,
+}
+
+impl Row {
+    fn new(summary: ConversationSummary, selected: Option<ConversationId>) -> Self {
+        Self {
+            id: summary.id.to_string(),
+            visitor: summary.visitor_label(),
+            preview: summary
+                .last_message
+                .as_ref()
+                .map(|m| m.preview.clone())
+                .unwrap_or_default(),
+            at: summary.last_activity_at.format("%b %d %H:%M").to_string(),
+            status: summary.status,
+            unread: summary.unread,
+            assignee: summary.assignee.map(|a| a.name),
+            offline: summary.offline,
+            tags: summary.tags,
+            selected: Some(summary.id) == selected,
+        }
+    }
+}
+
+/// One bubble of the transcript.
+pub struct Bubble {
+    pub kind: String,
+    pub author: String,
+    pub text: String,
+    pub internal: bool,
+    pub choice: Option<String>,
+    pub at: String,
+}
+
+impl From<MessageView> for Bubble {
+    fn from(message: MessageView) -> Self {
+        let author = match (message.author.kind.as_str(), message.author.name) {
+            (_, Some(name)) => name,
+            ("visitor", None) => "Visitor".to_owned(),
+            ("bot", None) => "Chatbot".to_owned(),
+            ("system", None) => "System".to_owned(),
+            (_, None) => "Agent".to_owned(),
+        };
+        Self {
+            kind: message.author.kind,
+            author,
+            text: message.text,
+            internal: message.internal,
+            choice: message.choice,
+            at: message.at.format("%H:%M").to_string(),
+        }
+    }
+}
+
+/// The open conversation of the page.
+pub struct Open {
+    pub summary: ConversationSummary,
+    pub title: String,
+    pub bubbles: Vec<Bubble>,
+    pub visitor: VisitorPanel,
+    pub first_seen: String,
+    pub pages: Vec<(String, String, String)>,
+    pub client_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "inbox/index.html")]
+struct InboxPage {
+    chrome: Chrome,
+    filters: Filters,
+    rows: Vec<Row>,
+    next_cursor: Option<String>,
+    open: Option<Open>,
+    agents: Vec<User>,
+    shortcuts_json: String,
+}
+
+#[derive(Template)]
+#[template(path = "inbox/index.html", block = "list")]
+struct ListFragment {
+    filters: Filters,
+    rows: Vec<Row>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "inbox/index.html", block = "conversation")]
+struct ConversationFragment {
+    chrome: Chrome,
+    filters: Filters,
+    open: Option<Open>,
+    agents: Vec<User>,
+}
+
+async fn rows(
+    ctx: &Context,
+    signed_in: &SignedIn,
+    filters: &Filters,
+    selected: Option<ConversationId>,
+) -> Result<(Vec<Row>, Option<String>), PageError> {
+    let page = services::conversations::list(
+        ctx,
+        &signed_in.actor,
+        &filters.to_list_query(),
+        filters.cursor.as_deref().filter(|c| !c.is_empty()),
+        LIST_PAGE,
+    )
+    .await
+    .or_else(|error| match error {
+        // A stale or hand-edited cursor: start from the top.
+        ServiceError::Invalid(_) => Ok(services::conversations::ListPage {
+            conversations: Vec::new(),
+            next_cursor: None,
+        }),
+        other => Err(other),
+    })?;
+    Ok((
+        page.conversations
+            .into_iter()
+            .map(|c| Row::new(c, selected))
+            .collect(),
+        page.next_cursor,
+    ))
+}
+
+async fn open(ctx: &Context, signed_in: &SignedIn, id: ConversationId) -> Result<Open, PageError> {
+    let actor = &signed_in.actor;
+    let summary = services::conversations::get(ctx, actor, id).await?;
+    let messages =
+        services::conversations::latest_messages(ctx, actor, id, TRANSCRIPT_MESSAGES).await?;
+    let visitor = services::visitors::panel(ctx, actor, summary.visitor.id).await?;
+    Ok(Open {
+        title: summary.visitor_label(),
+        bubbles: messages.into_iter().map(Bubble::from).collect(),
+        first_seen: format_time(visitor.first_seen_at),
+        pages: visitor
+            .pages
+            .iter()
+            .map(|p| {
+                (
+                    p.url.clone(),
+                    p.title.clone().unwrap_or_else(|| p.url.clone()),
+                    p.at.format("%b %d %H:%M").to_string(),
+                )
+            })
+            .collect(),
+        visitor,
+        summary,
+        client_id: ClientId::generate().as_str().to_owned(),
+    })
+}
+
+fn conversation_id(raw: &str) -> Result<ConversationId, PageError> {
+    raw.parse()
+        .map_err(|_| PageError::Service(ServiceError::NotFound))
+}
+
+async fn page(
+    ctx: &Context,
+    signed_in: &SignedIn,
+    filters: Filters,
+    selected: Option<ConversationId>,
+) -> Result<HttpResponse, PageError> {
+    let (rows, next_cursor) = rows(ctx, signed_in, &filters, selected).await?;
+    let open = match selected {
+        Some(id) => Some(open(ctx, signed_in, id).await?),
+        None => None,
+    };
+    let shortcuts: Vec<Shortcut> = services::shortcuts::list(ctx, &signed_in.actor).await?;
+    render(&InboxPage {
+        chrome: Chrome::new(ctx, &signed_in.actor, &signed_in.session, "inbox").await?,
+        filters,
+        rows,
+        next_cursor,
+        open,
+        agents: services::users::list_users(ctx, &signed_in.actor)
+            .await?
+            .into_iter()
+            .filter(|user| user.active)
+            .collect(),
+        shortcuts_json: serde_json::to_string(&shortcuts).unwrap_or_else(|_| "[]".to_owned()),
+    })
+}
+
+fn fragment(template: &impl Template) -> Result<HttpResponse, PageError> {
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(template.render()?))
+}
+
+#[get("/inbox")]
+async fn get_inbox(
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    filters: web::Query<Filters>,
+) -> Result<HttpResponse, PageError> {
+    page(&ctx, &signed_in, filters.into_inner(), None).await
+}
+
+#[get("/inbox/fragments/list")]
+async fn get_list_fragment(
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    filters: web::Query<Filters>,
+    selected: web::Query<Selected>,
+) -> Result<HttpResponse, PageError> {
+    let filters = filters.into_inner();
+    let selected = selected.selected.as_deref().and_then(|s| s.parse().ok());
+    let (rows, next_cursor) = rows(&ctx, &signed_in, &filters, selected).await?;
+    fragment(&ListFragment {
+        filters,
+        rows,
+        next_cursor,
+    })
+}
+
+#[derive(Deserialize)]
+struct Selected {
+    selected: Option<String>,
+}
+
+#[get("/inbox/{id}")]
+async fn get_conversation(
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+    filters: web::Query<Filters>,
+) -> Result<HttpResponse, PageError> {
+    let id = conversation_id(&path)?;
+    services::conversations::mark_read(&ctx, &signed_in.actor, id).await?;
+    page(&ctx, &signed_in, filters.into_inner(), Some(id)).await
+}
+
+#[get("/inbox/{id}/fragment")]
+async fn get_conversation_fragment(
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+    filters: web::Query<Filters>,
+) -> Result<HttpResponse, PageError> {
+    let id = conversation_id(&path)?;
+    services::conversations::mark_read(&ctx, &signed_in.actor, id).await?;
+    fragment(&ConversationFragment {
+        chrome: Chrome::new(&ctx, &signed_in.actor, &signed_in.session, "inbox").await?,
+        filters: filters.into_inner(),
+        open: Some(open(&ctx, &signed_in, id).await?),
+        agents: services::users::list_users(&ctx, &signed_in.actor)
+            .await?
+            .into_iter()
+            .filter(|user| user.active)
+            .collect(),
+    })
+}
+
+fn back(req: &HttpRequest, id: &str) -> HttpResponse {
+    let filters = req.query_string();
+    if filters.is_empty() {
+        redirect(&format!("/inbox/{id}"))
+    } else {
+        redirect(&format!("/inbox/{id}?{filters}"))
+    }
+}
+
+fn wants_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+#[derive(Deserialize)]
+struct ReplyForm {
+    client_id: String,
+    text: String,
+    internal: Option<String>,
+}
+
+#[post("/inbox/{id}/messages")]
+async fn post_reply(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+    SecureForm(form): SecureForm<ReplyForm>,
+) -> Result<HttpResponse, PageError> {
+    let id = conversation_id(&path)?;
+    let result = services::conversations::post_agent_message(
+        &ctx,
+        &signed_in.actor,
+        id,
+        &form.client_id,
+        &form.text,
+        form.internal.is_some(),
+    )
+    .await;
+    match (result, wants_json(&req)) {
+        (Ok(posted), true) => Ok(HttpResponse::Ok().json(posted.message)),
+        (Ok(_), false) => Ok(back(&req, &path)),
+        (Err(error), true) => {
+            let api = crate::web::errors::ApiError::from(error);
+            Ok(actix_web::ResponseError::error_response(&api))
+        }
+        (Err(error), false) => Err(error.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct EmptyForm {}
+
+#[post("/inbox/{id}/resolve")]
+async fn post_resolve(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+    SecureForm(_): SecureForm<EmptyForm>,
+) -> Result<HttpResponse, PageError> {
+    services::conversations::resolve(&ctx, &signed_in.actor, conversation_id(&path)?).await?;
+    Ok(back(&req, &path))
+}
+
+#[post("/inbox/{id}/reopen")]
+async fn post_reopen(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+    SecureForm(_): SecureForm<EmptyForm>,
+) -> Result<HttpResponse, PageError> {
+    services::conversations::reopen(&ctx, &signed_in.actor, conversation_id(&path)?).await?;
+    Ok(back(&req, &path))
+}
+
+#[derive(Deserialize)]
+struct AssignForm {
+    assignee_id: String,
+}
+
+#[post("/inbox/{id}/assign")]
+async fn post_assign(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+    SecureForm(form): SecureForm<AssignForm>,
+) -> Result<HttpResponse, PageError> {
+    let assignee = match form.assignee_id.as_str() {
+        "" => None,
+        raw => Some(raw.parse::<UserId>().map_err(|_| ServiceError::NotFound)?),
+    };
+    services::conversations::assign(&ctx, &signed_in.actor, conversation_id(&path)?, assignee)
+        .await?;
+    Ok(back(&req, &path))
+}
+
+#[derive(Deserialize)]
+struct TagsForm {
+    tags: String,
+}
+
+#[post("/inbox/{id}/tags")]
+async fn post_tags(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+    SecureForm(form): SecureForm<TagsForm>,
+) -> Result<HttpResponse, PageError> {
+    let tags: Vec<String> = form
+        .tags
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    services::conversations::set_tags(&ctx, &signed_in.actor, conversation_id(&path)?, &tags)
+        .await?;
+    Ok(back(&req, &path))
+}
+
+#[derive(Deserialize)]
+struct StatusForm {
+    status: String,
+}
+
+/// The online/away switch in the header.
+#[post("/account/status")]
+async fn post_status(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    SecureForm(form): SecureForm<StatusForm>,
+) -> Result<HttpResponse, PageError> {
+    let status = AgentStatus::parse("status", &form.status).map_err(ServiceError::invalid)?;
+    services::users::update_user(
+        &ctx,
+        &signed_in.actor,
+        signed_in.actor.user_id,
+        UserPatch {
+            status: Some(status),
+            ..UserPatch::default()
+        },
+    )
+    .await?;
+    let back = req
+        .headers()
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|referer| {
+            referer
+                .find("/inbox")
+                .or_else(|| referer.find("/visitors"))
+                .map(|at| referer[at..].to_owned())
+        })
+        .unwrap_or_else(|| "/inbox".to_owned());
+    Ok(redirect(&back))
+}
+
+/// One visitor on the live visitors page.
+pub struct OnlineVisitor {
+    pub name: String,
+    pub url: String,
+    pub title: String,
+    pub visits: i32,
+    pub device: String,
+    pub since: String,
+}
+
+#[derive(Template)]
+#[template(path = "visitors/index.html")]
+struct VisitorsPage {
+    chrome: Chrome,
+    visitors: Vec<OnlineVisitor>,
+}
+
+#[derive(Template)]
+#[template(path = "visitors/index.html", block = "visitors")]
+struct VisitorsFragment {
+    visitors: Vec<OnlineVisitor>,
+}
+
+async fn online_visitors(
+    ctx: &Context,
+    signed_in: &SignedIn,
+) -> Result<Vec<OnlineVisitor>, PageError> {
+    let mut visitors = Vec::new();
+    for visitor_id in ctx.hub.visitors_online(signed_in.actor.account_id) {
+        let panel = match services::visitors::panel(ctx, &signed_in.actor, visitor_id).await {
+            Ok(panel) => panel,
+            Err(ServiceError::NotFound) => continue,
+            Err(error) => return Err(error.into()),
+        };
+        visitors.push(OnlineVisitor {
+            name: panel
+                .name
+                .clone()
+                .or(panel.email.clone())
+                .unwrap_or_else(|| format!("Visitor {}", &VisitorId::to_string(&panel.id)[24..])),
+            url: panel.current_url.clone().unwrap_or_default(),
+            title: panel
+                .current_title
+                .clone()
+                .or(panel.current_url.clone())
+                .unwrap_or_default(),
+            visits: panel.visit_count,
+            device: panel.device.clone().unwrap_or_else(|| "unknown".to_owned()),
+            since: format_time(panel.last_seen_at),
+        });
+    }
+    visitors.sort_by(|a, b| b.since.cmp(&a.since));
+    Ok(visitors)
+}
+
+#[get("/visitors")]
+async fn get_visitors(
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+) -> Result<HttpResponse, PageError> {
+    render(&VisitorsPage {
+        chrome: Chrome::new(&ctx, &signed_in.actor, &signed_in.session, "visitors").await?,
+        visitors: online_visitors(&ctx, &signed_in).await?,
+    })
+}
+
+#[get("/visitors/fragment")]
+async fn get_visitors_fragment(
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+) -> Result<HttpResponse, PageError> {
+    fragment(&VisitorsFragment {
+        visitors: online_visitors(&ctx, &signed_in).await?,
+    })
+}

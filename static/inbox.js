@@ -1,0 +1,272 @@
+// Frontdesk inbox: keeps the inbox and visitors pages live over /ws/agent by re-fetching the
+// server-rendered blocks of the page (no HTML is built here), sends replies without a reload,
+// expands /shortcuts, relays typing, and rings for new conversations.
+(function () {
+  'use strict';
+
+  const BACKOFF_BASE_MS = 500; // first reconnect comes fast: most drops are deploys or blips
+  const BACKOFF_CAP_MS = 15000; // an agent never waits long to be live again
+  const REFRESH_DEBOUNCE_MS = 120; // a burst of events (message + conversation) becomes one fetch
+  const TYPING_IDLE_MS = 3000; // send typing off after this much keyboard silence
+  const TYPING_HIDE_MS = 6000; // hide "Visitor is typing" if the off frame never comes
+
+  const inbox = document.getElementById('inbox');
+  const visitorsPage = document.querySelector('[data-live-visitors]');
+  if (!inbox && !visitorsPage) return;
+
+  const selected = inbox ? inbox.dataset.selected : '';
+  const filters = inbox ? inbox.dataset.filters : '';
+  const listEl = document.getElementById('conversation-list');
+  const conversationEl = document.getElementById('conversation');
+  const known = new Set();
+  let socket = null;
+  let attempt = 0;
+  let everConnected = false;
+  let typingHide = null;
+
+  function rememberList() {
+    if (!listEl) return;
+    listEl.querySelectorAll('li.conv').forEach((li) => known.add(li.dataset.id));
+  }
+
+  function debounce(fn) {
+    let timer = null;
+    return function () {
+      clearTimeout(timer);
+      timer = setTimeout(fn, REFRESH_DEBOUNCE_MS);
+    };
+  }
+
+  async function swap(el, url) {
+    if (!el) return false;
+    try {
+      const response = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'text/html' } });
+      if (response.status === 401 || response.redirected) {
+        location.reload();
+        return false;
+      }
+      if (!response.ok) return false;
+      el.innerHTML = await response.text(); // server-rendered and escaped by askama
+      return true;
+    } catch (_) {
+      return false;
+    }
+  }
+
+  function transcript() {
+    return document.getElementById('transcript');
+  }
+
+  function scrollToEnd() {
+    const t = transcript();
+    if (t) t.scrollTop = t.scrollHeight;
+  }
+
+  const refreshList = debounce(async () => {
+    await swap(listEl, '/inbox/fragments/list?' + filters + '&selected=' + encodeURIComponent(selected));
+    rememberList();
+  });
+
+  const refreshConversation = debounce(async () => {
+    if (!selected) return;
+    const t = transcript();
+    const atEnd = !t || t.scrollHeight - t.scrollTop - t.clientHeight < 80;
+    if (await swap(conversationEl, '/inbox/' + selected + '/fragment?' + filters) && atEnd) scrollToEnd();
+  });
+
+  const refreshVisitors = debounce(() => swap(visitorsPage, '/visitors/fragment'));
+
+  function beep() {
+    try {
+      const audio = new (window.AudioContext || window.webkitAudioContext)();
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      tone.frequency.value = 880;
+      gain.gain.value = 0.08;
+      tone.connect(gain).connect(audio.destination);
+      tone.start();
+      tone.stop(audio.currentTime + 0.15);
+    } catch (_) {
+      /* no sound available */
+    }
+  }
+
+  function announceNew(conversation) {
+    beep();
+    if ('Notification' in window && Notification.permission === 'granted') {
+      const who = (conversation.visitor && (conversation.visitor.name || conversation.visitor.email)) || 'A visitor';
+      const body = conversation.last_message ? conversation.last_message.preview : '';
+      const note = new Notification('New conversation: ' + who, { body: body, tag: conversation.id });
+      note.onclick = () => {
+        window.focus();
+        location.href = '/inbox/' + conversation.id;
+      };
+    }
+  }
+
+  function showTyping(on) {
+    const el = document.getElementById('visitor-typing');
+    if (!el) return;
+    clearTimeout(typingHide);
+    el.hidden = !on;
+    if (on) typingHide = setTimeout(() => (el.hidden = true), TYPING_HIDE_MS);
+  }
+
+  function onFrame(frame) {
+    switch (frame.type) {
+      case 'message':
+        refreshList();
+        if (frame.conversation_id === selected) {
+          if (frame.message && frame.message.author.kind === 'visitor') showTyping(false);
+          refreshConversation();
+        }
+        break;
+      case 'conversation':
+        if (!known.has(frame.id) && frame.status === 'open') {
+          known.add(frame.id);
+          announceNew(frame);
+        }
+        refreshList();
+        if (frame.id === selected) refreshConversation();
+        break;
+      case 'typing':
+        if (frame.conversation_id === selected && frame.author && frame.author.kind === 'visitor') showTyping(frame.on);
+        break;
+      case 'visitor':
+        refreshVisitors();
+        if (selected) refreshConversation();
+        break;
+    }
+  }
+
+  function send(frame) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+  }
+
+  function connect() {
+    socket = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/agent');
+    socket.onopen = () => {
+      attempt = 0;
+      document.body.classList.remove('disconnected');
+      if (everConnected) {
+        // Events may have been missed while away: re-render everything from the database.
+        refreshList();
+        refreshConversation();
+        refreshVisitors();
+      }
+      everConnected = true;
+    };
+    socket.onmessage = (event) => {
+      try {
+        onFrame(JSON.parse(event.data));
+      } catch (_) {
+        /* ignore a frame we cannot read */
+      }
+    };
+    socket.onclose = () => {
+      document.body.classList.add('disconnected');
+      const delay = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
+      attempt += 1;
+      setTimeout(connect, delay);
+    };
+  }
+
+  function newClientId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  function setUpReply() {
+    const form = document.getElementById('reply');
+    if (!form) return;
+    const text = form.querySelector('textarea[name=text]');
+    const error = form.querySelector('.reply-error');
+    let shortcuts = [];
+    try {
+      shortcuts = JSON.parse(text.dataset.shortcuts || '[]');
+    } catch (_) {
+      shortcuts = [];
+    }
+    let typingOn = false;
+    let typingTimer = null;
+
+    function stopTyping() {
+      clearTimeout(typingTimer);
+      if (typingOn) send({ type: 'typing', conversation_id: selected, on: false });
+      typingOn = false;
+    }
+
+    function expandShortcut() {
+      const match = /^\/([\w-]+)$/.exec(text.value.trim());
+      if (!match) return false;
+      const shortcut = shortcuts.find((s) => s.name === match[1].toLowerCase());
+      if (!shortcut) return false;
+      text.value = shortcut.text;
+      return true;
+    }
+
+    text.addEventListener('keydown', (event) => {
+      if ((event.key === 'Tab' || event.key === ' ') && expandShortcut()) {
+        event.preventDefault();
+        return;
+      }
+      if (event.key === 'Enter' && !event.shiftKey) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    text.addEventListener('input', () => {
+      if (!typingOn) send({ type: 'typing', conversation_id: selected, on: true });
+      typingOn = true;
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
+    });
+
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      expandShortcut();
+      if (!text.value.trim()) return;
+      error.textContent = '';
+      const body = new URLSearchParams(new FormData(form));
+      const button = form.querySelector('button[type=submit]');
+      button.disabled = true;
+      try {
+        const response = await fetch(form.action, {
+          method: 'POST',
+          credentials: 'same-origin',
+          headers: { Accept: 'application/json' },
+          body: body,
+        });
+        if (response.ok) {
+          text.value = '';
+          form.querySelector('input[name=client_id]').value = newClientId();
+          form.querySelector('input[name=internal]').checked = false;
+          stopTyping();
+          refreshConversation();
+        } else {
+          const problem = await response.json().catch(() => null);
+          error.textContent = (problem && problem.error && problem.error.message) || 'Not sent; try again.';
+        }
+      } catch (_) {
+        error.textContent = 'Not sent: the connection dropped. Try again.';
+      } finally {
+        button.disabled = false;
+        text.focus();
+      }
+    });
+  }
+
+  // Browsers only allow notification prompts from a user gesture.
+  document.addEventListener(
+    'click',
+    () => {
+      if ('Notification' in window && Notification.permission === 'default') Notification.requestPermission();
+    },
+    { once: true }
+  );
+
+  rememberList();
+  scrollToEnd();
+  setUpReply();
+  connect();
+})();

@@ -4,6 +4,7 @@
 mod agent_socket;
 mod api_errors;
 mod api_tokens;
+mod browser;
 mod cli;
 mod conversations_api;
 mod durability;

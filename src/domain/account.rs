@@ -151,3 +151,106 @@ mod tests {
         assert!(AccountName::parse("name", &"a".repeat(101)).is_err());
     }
 }
+
+/// How the widget looks on the account's website, and its text overrides.
+pub mod widget {
+    use super::FieldError;
+    use std::collections::BTreeMap;
+
+    /// Languages with text overrides, and overrides per language, kept small.
+    pub const MAX_LANGUAGES: usize = 20;
+    pub const MAX_TEXTS_PER_LANGUAGE: usize = 80;
+    pub const MAX_TEXT_CHARS: usize = 300;
+
+    /// A `#rrggbb` colour.
+    pub fn parse_color(field: &str, raw: &str) -> Result<String, FieldError> {
+        let value = raw.trim().to_lowercase();
+        let valid = value.len() == 7
+            && value.starts_with('#')
+            && value[1..].chars().all(|c| c.is_ascii_hexdigit());
+        if valid {
+            Ok(value)
+        } else {
+            Err(FieldError::new(field, "must be a colour like #2f5bea"))
+        }
+    }
+
+    pub fn parse_position(field: &str, raw: &str) -> Result<&'static str, FieldError> {
+        match raw.trim() {
+            "left" => Ok("left"),
+            "right" => Ok("right"),
+            _ => Err(FieldError::new(field, "must be left or right")),
+        }
+    }
+
+    /// A title for the widget header; empty means "the account's name".
+    pub fn parse_title(field: &str, raw: &str) -> Result<Option<String>, FieldError> {
+        let value = raw.trim();
+        if value.chars().count() > 60 {
+            return Err(FieldError::new(field, "must be at most 60 characters"));
+        }
+        Ok((!value.is_empty()).then(|| value.to_owned()))
+    }
+
+    /// Text overrides `{language: {key: text}}`, e.g. `{"cs": {"title": "Napište nám"}}`.
+    pub type Texts = BTreeMap<String, BTreeMap<String, String>>;
+
+    pub fn check_texts(field: &str, texts: &Texts) -> Result<(), FieldError> {
+        if texts.len() > MAX_LANGUAGES {
+            return Err(FieldError::new(
+                field,
+                format!("at most {MAX_LANGUAGES} languages"),
+            ));
+        }
+        for (language, entries) in texts {
+            let language_ok = (2..=16).contains(&language.len())
+                && language
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !language_ok {
+                return Err(FieldError::new(
+                    field,
+                    format!("{language:?} is not a language code like en or cs"),
+                ));
+            }
+            if entries.len() > MAX_TEXTS_PER_LANGUAGE {
+                return Err(FieldError::new(
+                    field,
+                    format!("at most {MAX_TEXTS_PER_LANGUAGE} texts per language"),
+                ));
+            }
+            for (key, text) in entries {
+                if key.is_empty() || key.len() > 40 || text.chars().count() > MAX_TEXT_CHARS {
+                    return Err(FieldError::new(
+                        field,
+                        format!(
+                            "{language}.{key}: keys are 1 to 40 characters, texts at most {MAX_TEXT_CHARS}"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn colours_positions_titles_and_texts_are_checked() {
+            assert_eq!(parse_color("c", "#2F5BEA").as_deref(), Ok("#2f5bea"));
+            assert!(parse_color("c", "blue").is_err());
+            assert!(parse_position("p", "top").is_err());
+            assert_eq!(parse_title("t", "  "), Ok(None));
+            let mut texts = Texts::new();
+            texts
+                .entry("cs".to_owned())
+                .or_default()
+                .insert("title".to_owned(), "Napište nám".to_owned());
+            assert!(check_texts("texts", &texts).is_ok());
+            texts.entry("<x>".to_owned()).or_default();
+            assert!(check_texts("texts", &texts).is_err());
+        }
+    }
+}

@@ -69,7 +69,7 @@ struct Joined {
 struct Connection {
     ctx: Arc<Context>,
     account_id: AccountId,
-    widget_title: String,
+    widget: serde_json::Value,
     session: Session,
     joined: Option<Joined>,
     /// Frames for this visitor, and for every widget of the account (after `hello`).
@@ -94,7 +94,7 @@ fn closing(code: CloseCode, description: &str) -> Next {
 pub async fn run(
     ctx: Arc<Context>,
     account_id: AccountId,
-    widget_title: String,
+    widget: serde_json::Value,
     session: Session,
     stream: actix_ws::MessageStream,
 ) {
@@ -105,7 +105,7 @@ pub async fn run(
     let mut connection = Connection {
         ctx,
         account_id,
-        widget_title,
+        widget,
         session,
         joined: None,
         own: None,
@@ -451,7 +451,7 @@ impl Connection {
             "reset": welcome.reset,
             "online": online,
             "triggers": [],
-            "widget": {"color": "#2f5bea", "position": "right", "title": self.widget_title, "texts": {}},
+            "widget": self.widget,
         });
         self.send(&frame).await
     }

@@ -4,7 +4,7 @@ use super::{Actor, Context, ServiceError, random_text, users};
 use crate::{
     domain::{
         FieldError,
-        account::{AccountName, AllowedOrigin},
+        account::{AccountName, AllowedOrigin, widget},
         email::EmailAddress,
         ids::{AccountId, UserId},
         password::NewPassword,
@@ -42,6 +42,23 @@ impl Plan {
     }
 }
 
+/// The widget's brand colour until the owner picks one.
+pub const DEFAULT_WIDGET_COLOR: &str = "#2f5bea";
+
+/// How the widget looks and what it says, per account.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct WidgetLook {
+    /// `#rrggbb`.
+    pub color: String,
+    /// `left` or `right`.
+    pub position: String,
+    /// The widget header's title; null shows the account's name.
+    pub title: Option<String>,
+    /// Text overrides per language, e.g. `{"cs": {"title": "Napište nám"}}` (keys: docs/widget.md).
+    #[schema(value_type = Object)]
+    pub texts: widget::Texts,
+}
+
 #[derive(Clone, Debug)]
 pub struct Account {
     pub id: AccountId,
@@ -51,6 +68,7 @@ pub struct Account {
     pub billing_anchor: DateTime<Utc>,
     pub allowed_domains: Vec<String>,
     pub created_at: DateTime<Utc>,
+    pub widget: WidgetLook,
 }
 
 pub struct NewAccount {
@@ -75,6 +93,11 @@ pub struct CreatedAccount {
 pub struct AccountPatch {
     pub name: Option<AccountName>,
     pub allowed_domains: Option<Vec<AllowedOrigin>>,
+    /// Parsed with `domain::account::widget`.
+    pub widget_color: Option<String>,
+    pub widget_position: Option<&'static str>,
+    pub widget_title: Option<Option<String>>,
+    pub widget_texts: Option<widget::Texts>,
 }
 
 /// Creates an account and its owner in one transaction.
@@ -107,6 +130,10 @@ pub async fn create_account(
             billing_anchor: new.billing_anchor.unwrap_or(now),
             allowed_domains: "[]".to_owned(),
             created_at: now,
+            widget_color: DEFAULT_WIDGET_COLOR.to_owned(),
+            widget_position: "right".to_owned(),
+            widget_title: None,
+            widget_texts: "{}".to_owned(),
         },
     )
     .await?;
@@ -158,6 +185,12 @@ pub async fn get_account(ctx: &Context, account_id: AccountId) -> Result<Account
         billing_anchor: row.billing_anchor,
         allowed_domains,
         created_at: row.created_at,
+        widget: WidgetLook {
+            color: row.widget_color,
+            position: row.widget_position,
+            title: row.widget_title,
+            texts: serde_json::from_str(&row.widget_texts).unwrap_or_default(),
+        },
     })
 }
 
@@ -181,11 +214,21 @@ pub async fn update_account(
         ),
         None => None,
     };
+    let texts = match &patch.widget_texts {
+        Some(texts) => Some(serde_json::to_string(texts).context("encoding widget texts")?),
+        None => None,
+    };
     storage::accounts::update(
         &ctx.db,
         actor.account_id.as_uuid(),
-        patch.name.map(|name| name.as_str().to_owned()),
-        domains,
+        storage::accounts::AccountChanges {
+            name: patch.name.map(|name| name.as_str().to_owned()),
+            allowed_domains: domains,
+            widget_color: patch.widget_color,
+            widget_position: patch.widget_position.map(str::to_owned),
+            widget_title: patch.widget_title,
+            widget_texts: texts,
+        },
     )
     .await?;
     get_account(ctx, actor.account_id).await

@@ -19,6 +19,10 @@ pub async fn insert(
         billing_anchor: Set(row.billing_anchor),
         allowed_domains: Set(row.allowed_domains),
         created_at: Set(row.created_at),
+        widget_color: Set(row.widget_color),
+        widget_position: Set(row.widget_position),
+        widget_title: Set(row.widget_title),
+        widget_texts: Set(row.widget_texts),
     }
     .insert(conn)
     .await
@@ -42,22 +46,44 @@ pub async fn count(conn: &impl ConnectionTrait) -> Result<u64, DbErr> {
     account::Entity::find().count(conn).await
 }
 
-/// Sets the given fields; `None` leaves a field as it is.
+/// Changes to an account row; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct AccountChanges {
+    pub name: Option<String>,
+    pub allowed_domains: Option<String>,
+    pub widget_color: Option<String>,
+    pub widget_position: Option<String>,
+    pub widget_title: Option<Option<String>>,
+    pub widget_texts: Option<String>,
+}
+
+/// Sets the given fields.
 pub async fn update(
     conn: &impl ConnectionTrait,
     id: Uuid,
-    name: Option<String>,
-    allowed_domains: Option<String>,
+    changes: AccountChanges,
 ) -> Result<(), DbErr> {
     let mut model = account::ActiveModel {
         id: Set(id),
         ..Default::default()
     };
-    if let Some(name) = name {
+    if let Some(name) = changes.name {
         model.name = Set(name);
     }
-    if let Some(domains) = allowed_domains {
+    if let Some(domains) = changes.allowed_domains {
         model.allowed_domains = Set(domains);
+    }
+    if let Some(color) = changes.widget_color {
+        model.widget_color = Set(color);
+    }
+    if let Some(position) = changes.widget_position {
+        model.widget_position = Set(position);
+    }
+    if let Some(title) = changes.widget_title {
+        model.widget_title = Set(title);
+    }
+    if let Some(texts) = changes.widget_texts {
+        model.widget_texts = Set(texts);
     }
     if model.is_changed() {
         model.update(conn).await?;

@@ -57,10 +57,16 @@ async fn widget_socket(
             error.to_string(),
         )
     })?;
+    let look = serde_json::json!({
+        "color": account.widget.color,
+        "position": account.widget.position,
+        "title": account.widget.title.clone().unwrap_or(account.name),
+        "texts": account.widget.texts,
+    });
     actix_web::rt::spawn(realtime::widget::run(
         ctx.into_inner(),
         account.id,
-        account.name,
+        look,
         session,
         stream,
     ));

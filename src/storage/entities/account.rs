@@ -14,6 +14,13 @@ pub struct Model {
     /// JSON array of origins.
     pub allowed_domains: String,
     pub created_at: DateTimeUtc,
+    /// `#rrggbb`.
+    pub widget_color: String,
+    /// `left` or `right`.
+    pub widget_position: String,
+    pub widget_title: Option<String>,
+    /// JSON `{language: {text key: text}}`.
+    pub widget_texts: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

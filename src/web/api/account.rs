@@ -1,10 +1,10 @@
 //! `GET` and `PATCH /api/v1/account`.
 
 use crate::{
-    domain::account::{AccountName, AllowedOrigin},
+    domain::account::{AccountName, AllowedOrigin, widget},
     services::{
         self, Context, ServiceError,
-        accounts::{Account, AccountPatch},
+        accounts::{Account, AccountPatch, WidgetLook},
     },
     web::{auth::ApiActor, errors::ApiError},
 };
@@ -42,6 +42,8 @@ pub struct AccountView {
     /// Origins allowed to embed the widget; empty allows any.
     allowed_domains: Vec<String>,
     created_at: DateTime<Utc>,
+    /// The widget's look and text overrides.
+    widget: WidgetLook,
 }
 
 impl From<Account> for AccountView {
@@ -62,6 +64,7 @@ impl From<Account> for AccountView {
             billing_anchor: account.billing_anchor,
             allowed_domains: account.allowed_domains,
             created_at: account.created_at,
+            widget: account.widget,
         }
     }
 }
@@ -72,6 +75,18 @@ pub struct AccountPatchBody {
     name: Option<String>,
     /// Replaces the whole list, e.g. `["https://shop.example.com"]`.
     allowed_domains: Option<Vec<String>>,
+    /// Any of the widget's `color`, `position`, `title` (empty: the account's name), `texts`.
+    widget: Option<WidgetPatchBody>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WidgetPatchBody {
+    color: Option<String>,
+    position: Option<String>,
+    title: Option<String>,
+    #[schema(value_type = Object)]
+    texts: Option<widget::Texts>,
 }
 
 /// The caller's account.
@@ -108,6 +123,29 @@ async fn patch_account(
         patch.allowed_domains = AllowedOrigin::parse_list("allowed_domains", &domains)
             .map_err(|errors| problems.extend(errors))
             .ok();
+    }
+    if let Some(look) = body.widget {
+        if let Some(color) = look.color {
+            patch.widget_color = widget::parse_color("widget.color", &color)
+                .map_err(|e| problems.push(e))
+                .ok();
+        }
+        if let Some(position) = look.position {
+            patch.widget_position = widget::parse_position("widget.position", &position)
+                .map_err(|e| problems.push(e))
+                .ok();
+        }
+        if let Some(title) = look.title {
+            patch.widget_title = widget::parse_title("widget.title", &title)
+                .map_err(|e| problems.push(e))
+                .ok();
+        }
+        if let Some(texts) = look.texts {
+            patch.widget_texts = widget::check_texts("widget.texts", &texts)
+                .map_err(|e| problems.push(e))
+                .ok()
+                .map(|()| texts);
+        }
     }
     if !problems.is_empty() {
         return Err(ServiceError::Invalid(problems).into());

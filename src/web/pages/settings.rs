@@ -4,7 +4,7 @@
 use super::{Chrome, error_lines, format_time, redirect, render, render_with_status};
 use crate::{
     domain::{
-        account::{AccountName, AllowedOrigin},
+        account::{AccountName, AllowedOrigin, widget},
         email::EmailAddress,
         ids::{ApiTokenId, UserId},
         role::Role,
@@ -68,8 +68,7 @@ struct AccountSettingsPage {
     chrome: Chrome,
     tab: &'static str,
     account: Account,
-    name: String,
-    domains: String,
+    form: AccountFormView,
     snippet: String,
     errors: Vec<String>,
     saved: bool,
@@ -94,20 +93,29 @@ async fn account_page(
     req: &HttpRequest,
     ctx: &Context,
     signed_in: &SignedIn,
-    form: Option<(String, String)>,
+    form: Option<AccountFormView>,
     errors: Vec<String>,
     saved: bool,
 ) -> Result<AccountSettingsPage, PageError> {
     let account = services::accounts::get_account(ctx, signed_in.actor.account_id).await?;
-    let (name, domains) =
-        form.unwrap_or_else(|| (account.name.clone(), account.allowed_domains.join("\n")));
+    let form = form.unwrap_or_else(|| AccountFormView {
+        name: account.name.clone(),
+        domains: account.allowed_domains.join("\n"),
+        color: account.widget.color.clone(),
+        position: account.widget.position.clone(),
+        title: account.widget.title.clone().unwrap_or_default(),
+        texts: if account.widget.texts.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string_pretty(&account.widget.texts).unwrap_or_default()
+        },
+    });
     Ok(AccountSettingsPage {
         chrome: Chrome::new(ctx, &signed_in.actor, &signed_in.session, "settings").await?,
         tab: "account",
         snippet: embed_snippet(req, ctx, &account.widget_key),
         account,
-        name,
-        domains,
+        form,
         errors,
         saved,
     })
@@ -138,6 +146,12 @@ async fn get_account_settings(
 struct AccountForm {
     name: String,
     allowed_domains: String,
+    /// The widget fields; a form without them leaves the widget as it is.
+    widget_color: Option<String>,
+    widget_position: Option<String>,
+    widget_title: Option<String>,
+    /// JSON `{language: {key: text}}`; empty for none.
+    widget_texts: Option<String>,
 }
 
 #[post("/settings/account")]
@@ -160,6 +174,37 @@ async fn post_account_settings(
     let domains = AllowedOrigin::parse_list("allowed_domains", &lines)
         .map_err(|errors| problems.extend(errors))
         .ok();
+    let color = form
+        .widget_color
+        .as_deref()
+        .and_then(|raw| collect(&mut problems, widget::parse_color("widget_color", raw)));
+    let position = form.widget_position.as_deref().and_then(|raw| {
+        collect(
+            &mut problems,
+            widget::parse_position("widget_position", raw),
+        )
+    });
+    let title = form
+        .widget_title
+        .as_deref()
+        .and_then(|raw| collect(&mut problems, widget::parse_title("widget_title", raw)));
+    let texts = match form.widget_texts.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(widget::Texts::new()),
+        Some(raw) => {
+            let parsed = serde_json::from_str::<widget::Texts>(raw).map_err(|_| {
+                crate::domain::FieldError::new(
+                    "widget_texts",
+                    "must be JSON like {\"cs\": {\"title\": \"Napište nám\"}}",
+                )
+            });
+            collect(
+                &mut problems,
+                parsed
+                    .and_then(|texts| widget::check_texts("widget_texts", &texts).map(|()| texts)),
+            )
+        }
+    };
     let result = match (name, domains) {
         (Some(name), Some(domains)) if problems.is_empty() => services::accounts::update_account(
             &ctx,
@@ -167,6 +212,10 @@ async fn post_account_settings(
             AccountPatch {
                 name: Some(name),
                 allowed_domains: Some(domains),
+                widget_color: color,
+                widget_position: position,
+                widget_title: title,
+                widget_texts: texts,
             },
         )
         .await
@@ -181,7 +230,14 @@ async fn post_account_settings(
                 &req,
                 &ctx,
                 &signed_in,
-                Some((form.name, form.allowed_domains)),
+                Some(AccountFormView {
+                    name: form.name,
+                    domains: form.allowed_domains,
+                    color: form.widget_color.unwrap_or_default(),
+                    position: form.widget_position.unwrap_or_default(),
+                    title: form.widget_title.unwrap_or_default(),
+                    texts: form.widget_texts.unwrap_or_default(),
+                }),
                 errors,
                 false,
             )
@@ -189,6 +245,16 @@ async fn post_account_settings(
             render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
     }
+}
+
+/// The account form's values, as stored or as last typed.
+pub struct AccountFormView {
+    pub name: String,
+    pub domains: String,
+    pub color: String,
+    pub position: String,
+    pub title: String,
+    pub texts: String,
 }
 
 // ---- users ----

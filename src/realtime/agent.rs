@@ -23,6 +23,20 @@ pub fn announce_online(ctx: &Context, account_id: crate::domain::ids::AccountId)
     }
 }
 
+/// Tells the account's inboxes that a colleague's status changed (`online`, `away`, `offline`).
+pub fn announce_agent(
+    ctx: &Context,
+    account_id: crate::domain::ids::AccountId,
+    user_id: crate::domain::ids::UserId,
+    status: &str,
+) {
+    if let Some(frame) =
+        encode(&json!({"type": "agent_status", "user_id": user_id, "status": status}))
+    {
+        ctx.hub.to_agents(account_id, frame);
+    }
+}
+
 /// Serves one inbox socket until it closes.
 pub async fn run(
     ctx: Arc<Context>,
@@ -39,6 +53,12 @@ pub async fn run(
     if changed {
         announce_online(&ctx, actor.account_id);
     }
+    announce_agent(
+        &ctx,
+        actor.account_id,
+        actor.user_id,
+        if online { "online" } else { "away" },
+    );
     let limiter = frame_limiter();
     let mut last_heard = Instant::now();
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
@@ -90,6 +110,9 @@ pub async fn run(
     };
     if ctx.hub.leave_agent(actor.account_id, actor.user_id) {
         announce_online(&ctx, actor.account_id);
+    }
+    if !ctx.hub.is_agent_connected(actor.account_id, actor.user_id) {
+        announce_agent(&ctx, actor.account_id, actor.user_id, "offline");
     }
     let _ = session.close(reason).await;
 }

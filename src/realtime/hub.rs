@@ -207,6 +207,14 @@ impl Hub {
         })
     }
 
+    /// Whether this user has an inbox socket open on this node.
+    pub fn is_agent_connected(&self, account_id: AccountId, user_id: UserId) -> bool {
+        self.lock()
+            .agents
+            .get(&account_id)
+            .is_some_and(|agents| agents.contains_key(&user_id))
+    }
+
     /// Whether an agent who is online (not away) has the inbox open.
     pub fn agents_online(&self, account_id: AccountId) -> bool {
         Self::online_in(&self.lock(), account_id)

@@ -261,6 +261,7 @@ pub async fn update_user(
         if ctx.hub.set_agent_online(user.account_id, user.id, online) {
             crate::realtime::agent::announce_online(ctx, user.account_id);
         }
+        crate::realtime::agent::announce_agent(ctx, user.account_id, user.id, user.status.as_str());
     }
     Ok(user)
 }

@@ -10,6 +10,7 @@ mod conversations_api;
 mod durability;
 mod health;
 mod helpers;
+mod inbox_pages;
 mod pages;
 mod roles;
 mod sign_in;

@@ -31,6 +31,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get_users)
         .service(post_invite_user)
         .service(post_update_user)
+        .service(get_shortcuts)
+        .service(post_create_shortcut)
+        .service(post_delete_shortcut)
         .service(get_tokens)
         .service(post_create_token)
         .service(post_revoke_token);
@@ -427,6 +430,81 @@ async fn post_update_user(
             )
         }
     }
+}
+
+// ---- shortcuts ----
+
+#[derive(Template)]
+#[template(path = "settings/shortcuts.html")]
+struct ShortcutsPage {
+    chrome: Chrome,
+    tab: &'static str,
+    shortcuts: Vec<services::shortcuts::Shortcut>,
+    errors: Vec<String>,
+    saved: bool,
+}
+
+async fn shortcuts_page(
+    ctx: &Context,
+    signed_in: &SignedIn,
+    errors: Vec<String>,
+    saved: bool,
+) -> Result<ShortcutsPage, PageError> {
+    Ok(ShortcutsPage {
+        chrome: Chrome::new(ctx, &signed_in.actor, &signed_in.session, "settings").await?,
+        tab: "shortcuts",
+        shortcuts: services::shortcuts::list(ctx, &signed_in.actor).await?,
+        errors,
+        saved,
+    })
+}
+
+#[get("/settings/shortcuts")]
+async fn get_shortcuts(
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    query: web::Query<SavedQuery>,
+) -> Result<HttpResponse, PageError> {
+    admin(&signed_in)?;
+    render(&shortcuts_page(&ctx, &signed_in, Vec::new(), query.saved.is_some()).await?)
+}
+
+#[derive(Deserialize)]
+struct ShortcutForm {
+    name: String,
+    text: String,
+}
+
+#[post("/settings/shortcuts")]
+async fn post_create_shortcut(
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    SecureForm(form): SecureForm<ShortcutForm>,
+) -> Result<HttpResponse, PageError> {
+    let actor = admin(&signed_in)?;
+    match services::shortcuts::create(&ctx, actor, &form.name, &form.text).await {
+        Ok(()) => Ok(redirect("/settings/shortcuts?saved=1")),
+        Err(error) => {
+            let errors = error_lines(&error).ok_or(error)?;
+            render_with_status(
+                &shortcuts_page(&ctx, &signed_in, errors, false).await?,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+        }
+    }
+}
+
+#[post("/settings/shortcuts/{id}/delete")]
+async fn post_delete_shortcut(
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+    SecureForm(_): SecureForm<EmptyForm>,
+) -> Result<HttpResponse, PageError> {
+    let actor = admin(&signed_in)?;
+    let id: uuid::Uuid = path.parse().map_err(|_| ServiceError::NotFound)?;
+    services::shortcuts::delete(&ctx, actor, id).await?;
+    Ok(redirect("/settings/shortcuts?saved=1"))
 }
 
 // ---- API tokens ----

@@ -14,6 +14,7 @@ use crate::{
     realtime::hub::encode,
     storage::{
         self,
+        conversations::ConversationChanges,
         entities::{conversation, message, visitor},
         messages::{Appended, NewMessage, UnreadChange},
     },
@@ -255,7 +256,7 @@ pub async fn post_agent_message(
     let text = text(ctx, raw_text)?;
     let now = ctx.clock.now();
     let txn = begin(ctx).await?;
-    let mut conversation = storage::conversations::find_in_account(
+    let before = storage::conversations::find_in_account(
         &txn,
         actor.account_id.as_uuid(),
         conversation_id.as_uuid(),
@@ -264,23 +265,27 @@ pub async fn post_agent_message(
     .ok_or(ServiceError::NotFound)?;
     let mut changed = false;
     if !internal {
-        if conversation.status == ConversationStatus::Resolved.as_str() {
-            conversation.status = ConversationStatus::Open.as_str().to_owned();
-            conversation.resolved_at = None;
-            changed = true;
-        }
-        if conversation.handler != Handler::Human.as_str() {
-            conversation.handler = Handler::Human.as_str().to_owned();
-            changed = true;
-        }
-        if conversation.assignee_id.is_none() {
-            conversation.assignee_id = Some(actor.user_id.as_uuid());
-            changed = true;
-        }
-        if changed {
-            storage::conversations::save(&txn, conversation.clone()).await?;
-        }
+        // A reply hands the conversation to people, reopens it, and assigns it to its writer
+        // when nobody has it. Updating first also takes the conversation's row lock.
+        let after = storage::conversations::update(
+            &txn,
+            actor.account_id.as_uuid(),
+            before.id,
+            ConversationChanges {
+                status: Some(ConversationStatus::Open.as_str()),
+                handler: Some(Handler::Human.as_str()),
+                resolved_at: Some(None),
+                assign_if_unassigned: Some(actor.user_id.as_uuid()),
+                ..ConversationChanges::default()
+            },
+        )
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+        changed = after.status != before.status
+            || after.handler != before.handler
+            || after.assignee_id != before.assignee_id;
     }
+    let conversation = before;
     let (stored, updated) = append_and_commit(
         txn,
         NewMessage {
@@ -340,13 +345,32 @@ async fn load(
     .ok_or(ServiceError::NotFound)
 }
 
-async fn save_and_publish(
+/// Applies changes to a conversation of the actor's account, then tells its widgets and agents.
+async fn change_and_publish(
     ctx: &Context,
-    row: conversation::Model,
+    actor: &Actor,
+    conversation_id: ConversationId,
+    changes: ConversationChanges,
 ) -> Result<ConversationSummary, ServiceError> {
-    let saved = storage::conversations::save(&ctx.db, row).await?;
+    let saved = storage::conversations::update(
+        &ctx.db,
+        actor.account_id.as_uuid(),
+        conversation_id.as_uuid(),
+        changes,
+    )
+    .await?
+    .ok_or(ServiceError::NotFound)?;
     publish_conversation(ctx, &saved).await?;
     summarize(ctx, saved).await
+}
+
+fn resolving(now: DateTime<Utc>) -> ConversationChanges {
+    ConversationChanges {
+        status: Some(ConversationStatus::Resolved.as_str()),
+        resolved_at: Some(Some(now)),
+        reset_unread: true,
+        ..ConversationChanges::default()
+    }
 }
 
 /// Marks a conversation resolved (idempotent).
@@ -356,18 +380,11 @@ pub async fn resolve(
     actor: &Actor,
     conversation_id: ConversationId,
 ) -> Result<ConversationSummary, ServiceError> {
-    let mut row = load(ctx, actor, conversation_id).await?;
+    let row = load(ctx, actor, conversation_id).await?;
     if row.status == ConversationStatus::Resolved.as_str() {
         return summarize(ctx, row).await;
     }
-    resolve_row(&mut row, ctx.clock.now());
-    save_and_publish(ctx, row).await
-}
-
-fn resolve_row(row: &mut conversation::Model, now: DateTime<Utc>) {
-    row.status = ConversationStatus::Resolved.as_str().to_owned();
-    row.resolved_at = Some(now);
-    row.unread_count = 0;
+    change_and_publish(ctx, actor, conversation_id, resolving(ctx.clock.now())).await
 }
 
 /// Opens a resolved conversation again (idempotent).
@@ -377,14 +394,17 @@ pub async fn reopen(
     actor: &Actor,
     conversation_id: ConversationId,
 ) -> Result<ConversationSummary, ServiceError> {
-    let mut row = load(ctx, actor, conversation_id).await?;
+    let row = load(ctx, actor, conversation_id).await?;
     if row.status == ConversationStatus::Open.as_str() {
         return summarize(ctx, row).await;
     }
-    row.status = ConversationStatus::Open.as_str().to_owned();
-    row.resolved_at = None;
-    row.last_activity_at = ctx.clock.now();
-    save_and_publish(ctx, row).await
+    let changes = ConversationChanges {
+        status: Some(ConversationStatus::Open.as_str()),
+        resolved_at: Some(None),
+        last_activity_at: Some(ctx.clock.now()),
+        ..ConversationChanges::default()
+    };
+    change_and_publish(ctx, actor, conversation_id, changes).await
 }
 
 /// Assigns to a user of the same account, or unassigns with `None`.
@@ -395,23 +415,30 @@ pub async fn assign(
     conversation_id: ConversationId,
     assignee: Option<UserId>,
 ) -> Result<ConversationSummary, ServiceError> {
-    let mut row = load(ctx, actor, conversation_id).await?;
-    if let Some(user_id) = assignee {
-        let user =
-            storage::users::find_in_account(&ctx.db, actor.account_id.as_uuid(), user_id.as_uuid())
-                .await?
-                .filter(|user| user.active)
-                .ok_or_else(|| {
-                    ServiceError::invalid(FieldError::new(
-                        "assignee_id",
-                        "no active user of this account has this id",
-                    ))
-                })?;
-        row.assignee_id = Some(user.id);
-    } else {
-        row.assignee_id = None;
-    }
-    save_and_publish(ctx, row).await
+    let assignee_id = match assignee {
+        Some(user_id) => {
+            let user = storage::users::find_in_account(
+                &ctx.db,
+                actor.account_id.as_uuid(),
+                user_id.as_uuid(),
+            )
+            .await?
+            .filter(|user| user.active)
+            .ok_or_else(|| {
+                ServiceError::invalid(FieldError::new(
+                    "assignee_id",
+                    "no active user of this account has this id",
+                ))
+            })?;
+            Some(user.id)
+        }
+        None => None,
+    };
+    let changes = ConversationChanges {
+        assignee_id: Some(assignee_id),
+        ..ConversationChanges::default()
+    };
+    change_and_publish(ctx, actor, conversation_id, changes).await
 }
 
 /// Replaces the conversation's tags.
@@ -502,10 +529,15 @@ pub async fn mark_read(
     actor: &Actor,
     conversation_id: ConversationId,
 ) -> Result<(), ServiceError> {
-    let mut row = load(ctx, actor, conversation_id).await?;
+    let row = load(ctx, actor, conversation_id).await?;
     if row.unread_count > 0 {
-        row.unread_count = 0;
-        let saved = storage::conversations::save(&ctx.db, row).await?;
+        let changes = ConversationChanges {
+            reset_unread: true,
+            ..ConversationChanges::default()
+        };
+        let saved = storage::conversations::update(&ctx.db, row.account_id, row.id, changes)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
         let summary = summarize(ctx, saved).await?;
         if let Some(frame) = encode(&tagged("conversation", &summary)) {
             ctx.hub.to_agents(actor.account_id, frame);
@@ -635,7 +667,7 @@ pub async fn resolve_inactive(
     let now = ctx.clock.now();
     let idle = storage::conversations::idle_open(&ctx.db, now - timeout, 200).await?;
     let mut resolved = 0;
-    for mut row in idle {
+    for row in idle {
         let (account, visitor) = (
             AccountId::from_uuid(row.account_id),
             VisitorId::from_uuid(row.visitor_id),
@@ -643,10 +675,17 @@ pub async fn resolve_inactive(
         if ctx.hub.is_visitor_online(account, visitor) {
             continue;
         }
-        resolve_row(&mut row, now);
-        let saved = storage::conversations::save(&ctx.db, row).await?;
-        publish_conversation(ctx, &saved).await?;
-        resolved += 1;
+        // Only while still open: an agent may have resolved it, or the visitor written, meanwhile.
+        let changes = ConversationChanges {
+            only_if_status: Some(ConversationStatus::Open.as_str()),
+            ..resolving(now)
+        };
+        if let Some(saved) =
+            storage::conversations::update(&ctx.db, row.account_id, row.id, changes).await?
+        {
+            publish_conversation(ctx, &saved).await?;
+            resolved += 1;
+        }
     }
     if resolved > 0 {
         tracing::info!(resolved, "resolved inactive conversations");

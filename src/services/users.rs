@@ -214,6 +214,7 @@ pub async fn update_user(
         storage::users::find_in_account(&txn, actor.account_id.as_uuid(), user_id.as_uuid())
             .await?
             .ok_or(ServiceError::NotFound)?;
+    let before = row.clone();
     let current = User::try_from(row.clone())?;
     let is_self = user_id == actor.user_id;
     let admin_fields = patch.role.is_some() || patch.capacity.is_some() || patch.active.is_some();
@@ -253,7 +254,7 @@ pub async fn update_user(
     if let Some(active) = patch.active {
         row.active = active;
     }
-    let saved = storage::users::save(&txn, row).await?;
+    let saved = storage::users::save_changes(&txn, &before, row).await?;
     txn.commit().await.context("committing a user change")?;
     let user = User::try_from(saved)?;
     if user.status != current.status || user.active != current.active {

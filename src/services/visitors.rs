@@ -112,6 +112,7 @@ pub async fn hello(
             (row, token)
         }
     };
+    let before = row.clone();
     if now - row.last_seen_at > chrono::Duration::minutes(NEW_VISIT_AFTER_MINUTES) {
         row.visit_count += 1;
     }
@@ -125,7 +126,7 @@ pub async fn hello(
         row.current_url = Some(page.url.clone());
         row.current_title = page.title.clone();
     }
-    let row = storage::visitors::save(&ctx.db, row).await?;
+    let row = storage::visitors::save_changes(&ctx.db, &before, row).await?;
     if let Some(page) = page {
         record_page(ctx, row.id, page, now).await?;
     }
@@ -218,10 +219,11 @@ pub async fn page(
 ) -> Result<(), ServiceError> {
     let now = ctx.clock.now();
     let mut row = load(ctx, account_id, visitor_id).await?;
+    let before = row.clone();
     row.current_url = Some(page.url.clone());
     row.current_title = page.title.clone();
     row.last_seen_at = now;
-    let row = storage::visitors::save(&ctx.db, row).await?;
+    let row = storage::visitors::save_changes(&ctx.db, &before, row).await?;
     record_page(ctx, row.id, page, now).await?;
     publish_visitor(ctx, &row, true);
     Ok(())
@@ -291,6 +293,7 @@ pub async fn identify(
         return Err(ServiceError::Invalid(problems));
     }
     let mut row = load(ctx, account_id, visitor_id).await?;
+    let before = row.clone();
     if let Some(name) = name {
         row.name = Some(name.as_str().to_owned());
     }
@@ -331,7 +334,7 @@ pub async fn identify(
         row.variables = serde_json::to_string(&merged).context("encoding variables")?;
     }
     row.last_seen_at = ctx.clock.now();
-    let row = storage::visitors::save(&ctx.db, row).await?;
+    let row = storage::visitors::save_changes(&ctx.db, &before, row).await?;
     publish_visitor(ctx, &row, true);
     Ok(())
 }
@@ -346,15 +349,20 @@ pub async fn rate(
     comment: Option<String>,
 ) -> Result<(), ServiceError> {
     let rating = Rating::parse("value", value).map_err(ServiceError::invalid)?;
-    let mut row = storage::conversations::latest_of_visitor(&ctx.db, visitor_id.as_uuid())
+    let row = storage::conversations::latest_of_visitor(&ctx.db, visitor_id.as_uuid())
         .await?
         .filter(|row| row.account_id == account_id.as_uuid())
         .ok_or(ServiceError::NotFound)?;
-    row.rating = Some(rating.value());
-    row.rating_comment = comment
+    let comment = comment
         .map(|c| clip(c.trim(), 2000))
         .filter(|c| !c.is_empty());
-    let saved = storage::conversations::save(&ctx.db, row).await?;
+    let changes = storage::conversations::ConversationChanges {
+        rating: Some((rating.value(), comment)),
+        ..Default::default()
+    };
+    let saved = storage::conversations::update(&ctx.db, row.account_id, row.id, changes)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
     publish_conversation(ctx, &saved).await
 }
 
@@ -394,6 +402,7 @@ pub async fn offline_message(
         storage::visitors::find_in_account(&txn, account_id.as_uuid(), visitor_id.as_uuid())
             .await?
             .ok_or(ServiceError::NotFound)?;
+    let before = row.clone();
     if let Some(latest) = storage::conversations::latest_of_visitor(&txn, row.id).await?
         && let Some(existing) =
             storage::messages::find_by_client_id(&txn, latest.id, client_id.as_str()).await?
@@ -409,7 +418,7 @@ pub async fn offline_message(
         row.name = Some(name.as_str().to_owned());
     }
     row.last_seen_at = now;
-    let row = storage::visitors::save(&txn, row).await?;
+    let row = storage::visitors::save_changes(&txn, &before, row).await?;
     let conversation = storage::conversations::insert(
         &txn,
         conversation::Model {

@@ -55,15 +55,71 @@ pub async fn of_visitor(
         .await
 }
 
-/// Writes the whole row back.
-pub async fn save(
+/// Changes to a conversation. Only the named columns are written, so a change never
+/// overwrites `last_seq`, the unread count or the preview that a concurrent message moved.
+#[derive(Clone, Debug, Default)]
+pub struct ConversationChanges {
+    pub status: Option<&'static str>,
+    pub handler: Option<&'static str>,
+    pub assignee_id: Option<Option<Uuid>>,
+    /// Assign to this user only when nobody is assigned yet.
+    pub assign_if_unassigned: Option<Uuid>,
+    pub resolved_at: Option<Option<DateTime<Utc>>>,
+    pub reset_unread: bool,
+    pub last_activity_at: Option<DateTime<Utc>>,
+    pub rating: Option<(i16, Option<String>)>,
+    /// Change only while the conversation has this status.
+    pub only_if_status: Option<&'static str>,
+}
+
+/// Applies `changes` to a conversation of the account; `None` when there is none (or
+/// `only_if_status` did not match). Answers the row as stored.
+pub async fn update(
     conn: &impl ConnectionTrait,
-    row: conversation::Model,
-) -> Result<conversation::Model, DbErr> {
-    conversation::ActiveModel::from(row)
-        .reset_all()
-        .update(conn)
-        .await
+    account_id: Uuid,
+    id: Uuid,
+    changes: ConversationChanges,
+) -> Result<Option<conversation::Model>, DbErr> {
+    use conversation::Column;
+    let mut update = conversation::Entity::update_many()
+        .filter(Column::Id.eq(id))
+        .filter(Column::AccountId.eq(account_id));
+    if let Some(status) = changes.only_if_status {
+        update = update.filter(Column::Status.eq(status));
+    }
+    if let Some(status) = changes.status {
+        update = update.col_expr(Column::Status, Expr::value(status));
+    }
+    if let Some(handler) = changes.handler {
+        update = update.col_expr(Column::Handler, Expr::value(handler));
+    }
+    if let Some(assignee) = changes.assignee_id {
+        update = update.col_expr(Column::AssigneeId, Expr::value(assignee));
+    }
+    if let Some(user) = changes.assign_if_unassigned {
+        update = update.col_expr(
+            Column::AssigneeId,
+            Expr::expr(Func::coalesce([
+                Expr::col(Column::AssigneeId),
+                Expr::value(user),
+            ])),
+        );
+    }
+    if let Some(resolved_at) = changes.resolved_at {
+        update = update.col_expr(Column::ResolvedAt, Expr::value(resolved_at));
+    }
+    if changes.reset_unread {
+        update = update.col_expr(Column::UnreadCount, Expr::value(0));
+    }
+    if let Some(at) = changes.last_activity_at {
+        update = update.col_expr(Column::LastActivityAt, Expr::value(at));
+    }
+    if let Some((rating, comment)) = changes.rating {
+        update = update
+            .col_expr(Column::Rating, Expr::value(rating))
+            .col_expr(Column::RatingComment, Expr::value(comment));
+    }
+    Ok(update.exec_with_returning(conn).await?.into_iter().next())
 }
 
 /// Filters of the conversation list.

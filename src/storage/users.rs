@@ -59,10 +59,30 @@ pub async fn count_active_owners(
         .await
 }
 
-/// Writes the whole row back (the caller changed some fields of a row it read).
-pub async fn save(conn: &impl ConnectionTrait, row: user::Model) -> Result<user::Model, DbErr> {
-    // Mark every column dirty so the update writes the caller's values.
-    user::ActiveModel::from(row).reset_all().update(conn).await
+/// Writes only the fields the caller changed in a row it read (`before` -> `after`), so a
+/// concurrent change to another field is not undone.
+pub async fn save_changes(
+    conn: &impl ConnectionTrait,
+    before: &user::Model,
+    after: user::Model,
+) -> Result<user::Model, DbErr> {
+    let mut model = user::ActiveModel {
+        id: Set(before.id),
+        ..Default::default()
+    };
+    macro_rules! changed {
+        ($($field:ident),+) => {
+            $(if before.$field != after.$field {
+                model.$field = Set(after.$field.clone());
+            })+
+        };
+    }
+    changed!(name, role, active, capacity, status);
+    if model.is_changed() {
+        model.update(conn).await
+    } else {
+        Ok(after)
+    }
 }
 
 pub async fn set_password(

@@ -38,15 +38,42 @@ pub async fn find_in_account(
         .await
 }
 
-/// Writes the whole row back (the caller changed some fields of a row it read).
-pub async fn save(
+/// Writes the fields the caller changed in a row it read (`before` -> `after`), and only
+/// those, so a concurrent change to another field (another tab's `identify`) is not undone.
+pub async fn save_changes(
     conn: &impl ConnectionTrait,
-    row: visitor::Model,
+    before: &visitor::Model,
+    after: visitor::Model,
 ) -> Result<visitor::Model, DbErr> {
-    visitor::ActiveModel::from(row)
-        .reset_all()
-        .update(conn)
-        .await
+    let mut model = visitor::ActiveModel {
+        id: Set(before.id),
+        ..Default::default()
+    };
+    macro_rules! changed {
+        ($($field:ident),+) => {
+            $(if before.$field != after.$field {
+                model.$field = Set(after.$field.clone());
+            })+
+        };
+    }
+    changed!(
+        name,
+        email,
+        phone,
+        variables,
+        group_name,
+        language,
+        device,
+        visit_count,
+        current_url,
+        current_title,
+        last_seen_at
+    );
+    if model.is_changed() {
+        model.update(conn).await
+    } else {
+        Ok(after)
+    }
 }
 
 pub async fn touch(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<(), DbErr> {

@@ -254,6 +254,29 @@ async fn concurrent_senders_get_strictly_increasing_seq_without_gaps() {
         }
         seqs
     });
+    // Meanwhile the conversation is reassigned again and again: such changes must never
+    // overwrite the seq counter that concurrent messages move.
+    let churn_app = app.clone();
+    let churn_token = token.clone();
+    let churn_conversation = conversation_id.clone();
+    let owner_id = app.user_id(&account.owner_email).await;
+    let churn = tokio::spawn(async move {
+        for round in 0..15 {
+            let assignee = if round % 2 == 0 {
+                json!(owner_id)
+            } else {
+                Value::Null
+            };
+            api_json(
+                &churn_app,
+                &churn_token,
+                Method::POST,
+                &format!("/api/v1/conversations/{churn_conversation}/assign"),
+                Some(json!({"assignee_id": assignee})),
+            )
+            .await;
+        }
+    });
     let mut all = vec![1];
     for task in tasks {
         let seqs = task.await.expect("task");
@@ -264,6 +287,7 @@ async fn concurrent_senders_get_strictly_increasing_seq_without_gaps() {
         all.extend(seqs);
     }
     all.extend(agent.await.expect("agent task"));
+    churn.await.expect("churn task");
     all.sort_unstable();
     assert_eq!(all, (1..=76).collect::<Vec<_>>(), "no gaps, no duplicates");
 }

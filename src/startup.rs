@@ -6,7 +6,10 @@ use crate::{
     config::Settings,
     services::{Context, passwords::Passwords},
     storage,
-    web::{self, throttle::SignInThrottle},
+    web::{
+        self,
+        throttle::{ConnectThrottle, SignInThrottle},
+    },
 };
 use actix_session::{SessionMiddleware, config::PersistentSession, storage::CookieSessionStore};
 use actix_web::{
@@ -61,6 +64,7 @@ impl Application {
         let ctx = actix_web::web::Data::new(ctx);
         tokio::spawn(crate::jobs::inactivity::run(ctx.clone().into_inner()));
         let throttle = actix_web::web::Data::new(SignInThrottle::default());
+        let connect_throttle = actix_web::web::Data::new(ConnectThrottle::default());
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(Compress::default())
@@ -80,6 +84,7 @@ impl Application {
                 .wrap(TracingLogger::default())
                 .app_data(ctx.clone())
                 .app_data(throttle.clone())
+                .app_data(connect_throttle.clone())
                 .configure(|cfg| web::configure(cfg, test_clock))
         })
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)

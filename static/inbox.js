@@ -7,6 +7,7 @@
   const BACKOFF_BASE_MS = 500; // first reconnect comes fast: most drops are deploys or blips
   const BACKOFF_CAP_MS = 15000; // an agent never waits long to be live again
   const REFRESH_DEBOUNCE_MS = 120; // a burst of events (message + conversation) becomes one fetch
+  const REFRESH_MAX_WAIT_MS = 1000; // ...but a steady stream of events still refreshes once a second
   const TYPING_IDLE_MS = 3000; // send typing off after this much keyboard silence
   const TYPING_HIDE_MS = 6000; // hide "Visitor is typing" if the off frame never comes
 
@@ -15,6 +16,7 @@
   if (!inbox && !visitorsPage) return;
 
   const selected = inbox ? inbox.dataset.selected : '';
+  const selectedVisitor = inbox ? inbox.dataset.visitor : '';
   const filters = inbox ? inbox.dataset.filters : '';
   const listEl = document.getElementById('conversation-list');
   const conversationEl = document.getElementById('conversation');
@@ -29,11 +31,19 @@
     listEl.querySelectorAll('li.conv').forEach((li) => known.add(li.dataset.id));
   }
 
+  // Runs `fn` once events pause, and at least once a second while they keep coming.
   function debounce(fn) {
     let timer = null;
+    let first = 0;
     return function () {
+      const now = Date.now();
+      if (!timer) first = now;
       clearTimeout(timer);
-      timer = setTimeout(fn, REFRESH_DEBOUNCE_MS);
+      const wait = Math.max(0, Math.min(REFRESH_DEBOUNCE_MS, first + REFRESH_MAX_WAIT_MS - now));
+      timer = setTimeout(() => {
+        timer = null;
+        fn();
+      }, wait);
     };
   }
 
@@ -42,7 +52,7 @@
     try {
       const response = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'text/html' } });
       if (response.status === 401 || response.redirected) {
-        location.reload();
+        location.reload(); // the session ended: the page reload leads to the sign-in page
         return false;
       }
       if (!response.ok) return false;
@@ -134,7 +144,7 @@
         break;
       case 'visitor':
         refreshVisitors();
-        if (selected) refreshConversation();
+        if (selected && frame.id === selectedVisitor) refreshConversation();
         break;
     }
   }
@@ -215,7 +225,9 @@
         form.requestSubmit();
       }
     });
+    const internal = form.querySelector('input[name=internal]');
     text.addEventListener('input', () => {
+      if (internal.checked) return; // an internal note is not something the visitor waits for
       if (!typingOn) send({ type: 'typing', conversation_id: selected, on: true });
       typingOn = true;
       clearTimeout(typingTimer);
@@ -237,7 +249,9 @@
           headers: { Accept: 'application/json' },
           body: body,
         });
-        if (response.ok) {
+        if (response.redirected) {
+          error.textContent = 'Not sent: your session ended. Sign in again (your text is kept here).';
+        } else if (response.ok) {
           text.value = '';
           form.querySelector('input[name=client_id]').value = newClientId();
           form.querySelector('input[name=internal]').checked = false;

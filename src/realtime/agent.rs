@@ -4,7 +4,7 @@
 use super::{
     hub::{Frame, encode},
     protocol::{AgentFrame, ErrorFrame},
-    widget::{CLIENT_TIMEOUT, HEARTBEAT_INTERVAL, MAX_FRAME_BYTES, frame_limiter},
+    widget::{CLIENT_TIMEOUT, HEARTBEAT_INTERVAL, MAX_FRAME_BYTES, SEND_TIMEOUT, frame_limiter},
 };
 use crate::{
     domain::ids::ConversationId,
@@ -14,6 +14,10 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session
 use serde_json::json;
 use std::{sync::Arc, time::Instant};
 use tokio::sync::broadcast::error::RecvError;
+
+/// How often an open inbox socket re-checks that its user still exists and is active, so a
+/// deactivated user stops receiving the account's conversations within this time.
+const REAUTHORISE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Tells every widget of the account whether someone is online now.
 pub fn announce_online(ctx: &Context, account_id: crate::domain::ids::AccountId) {
@@ -61,6 +65,7 @@ pub async fn run(
     );
     let limiter = frame_limiter();
     let mut last_heard = Instant::now();
+    let mut last_checked = Instant::now();
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
     let reason: Option<CloseReason> = loop {
         tokio::select! {
@@ -104,6 +109,12 @@ pub async fn run(
                 if last_heard.elapsed() > CLIENT_TIMEOUT {
                     break Some(CloseReason { code: CloseCode::Away, description: Some("heartbeat timeout".to_owned()) });
                 }
+                if last_checked.elapsed() > REAUTHORISE_EVERY {
+                    last_checked = Instant::now();
+                    if !matches!(services::users::session_actor(&ctx, actor.user_id).await, Ok(Some(_))) {
+                        break Some(CloseReason { code: CloseCode::Policy, description: Some("signed out".to_owned()) });
+                    }
+                }
                 if session.ping(b"").await.is_err() { break None; }
             }
         }
@@ -117,8 +128,12 @@ pub async fn run(
     let _ = session.close(reason).await;
 }
 
+/// Sends a frame; an inbox that takes nothing for `SEND_TIMEOUT` counts as gone.
 async fn send(session: &mut Session, frame: Frame) -> Result<(), actix_ws::Closed> {
-    session.text(frame.to_string()).await
+    match tokio::time::timeout(SEND_TIMEOUT, session.text(frame.to_string())).await {
+        Ok(result) => result,
+        Err(_) => Err(actix_ws::Closed),
+    }
 }
 
 /// Handles one frame from the inbox; returns an error frame's code and message, if any.

@@ -33,6 +33,9 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
 /// A socket silent this long (no frame, no pong) is dropped: three missed heartbeats.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(45);
+/// A peer that has not taken a frame in this long stopped reading: drop it, so a stuck socket
+/// cannot keep a visitor (or an agent) counted as present.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// The first frame must be `hello` within this time.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// While connected, the visitor counts as present; refresh "last seen" this often so the
@@ -192,10 +195,10 @@ impl Connection {
     }
 
     async fn send_text(&mut self, text: Frame) -> Next {
-        if self.session.text(text.to_string()).await.is_err() {
-            Next::Close(None)
-        } else {
-            Next::Continue
+        match tokio::time::timeout(SEND_TIMEOUT, self.session.text(text.to_string())).await {
+            Ok(Ok(())) => Next::Continue,
+            Ok(Err(_)) => Next::Close(None),
+            Err(_) => closing(CloseCode::Away, "not reading"),
         }
     }
 
@@ -233,7 +236,7 @@ impl Connection {
                 tracing::warn!(skipped, "widget socket lagged; asking it to resume");
                 closing(CloseCode::Again, "lagged; reconnect and resume")
             }
-            Err(RecvError::Closed) => Next::Continue,
+            Err(RecvError::Closed) => closing(CloseCode::Restart, "reconnect"),
         }
     }
 
@@ -412,6 +415,7 @@ impl Connection {
     }
 
     async fn hello(&mut self, hello: super::protocol::Hello) -> Next {
+        let resume_seq = hello.last_seq.unwrap_or(0);
         let page = hello.page.as_ref().and_then(|page| {
             Page::parse(&page.url, page.title.as_deref(), page.referrer.as_deref()).ok()
         });
@@ -442,6 +446,8 @@ impl Connection {
         });
         self.own = Some(own);
         self.account = Some(account);
+        let held = welcome.conversation.as_ref().map(|c| c.id);
+        let last_seq = welcome.messages.last().map(|m| m.seq).unwrap_or(resume_seq);
         let online = self.ctx.hub.agents_online(self.account_id);
         let frame = json!({
             "type": "welcome",
@@ -453,7 +459,27 @@ impl Connection {
             "triggers": [],
             "widget": self.widget,
         });
-        self.send(&frame).await
+        if let Next::Close(reason) = self.send(&frame).await {
+            return Next::Close(reason);
+        }
+        // A message committed between reading the backlog and subscribing is in neither:
+        // read once more now that live frames flow; the widget drops ids it already has.
+        let visitor_id = welcome.visitor_id;
+        match services::visitors::catch_up(&self.ctx, self.account_id, visitor_id, held, last_seq)
+            .await
+        {
+            Ok(missed) => {
+                for message in missed {
+                    if let Some(text) = encode(&services::views::tagged("message", &message))
+                        && let Next::Close(reason) = self.send_text(text).await
+                    {
+                        return Next::Close(reason);
+                    }
+                }
+                Next::Continue
+            }
+            Err(error) => self.after(Err(error), None).await,
+        }
     }
 
     /// Answers a stored message with `ack` (only now is it durable), or an error frame.

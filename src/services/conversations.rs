@@ -84,6 +84,7 @@ pub(crate) fn publish_message(
 }
 
 /// Sends a conversation's new state to its visitor's widgets and to the agents.
+/// It runs after commit: a failure here is logged, never reported as a failed request.
 pub(crate) async fn publish_conversation(
     ctx: &Context,
     row: &conversation::Model,
@@ -93,9 +94,15 @@ pub(crate) async fn publish_conversation(
         ctx.hub
             .to_visitor(VisitorId::from_uuid(row.visitor_id), frame);
     }
-    let summary = summarize(ctx, row.clone()).await?;
-    if let Some(frame) = encode(&tagged("conversation", &summary)) {
-        ctx.hub.to_agents(account_id, frame);
+    match summarize(ctx, row.clone()).await {
+        Ok(summary) => {
+            if let Some(frame) = encode(&tagged("conversation", &summary)) {
+                ctx.hub.to_agents(account_id, frame);
+            }
+        }
+        Err(error) => {
+            tracing::warn!(?error, conversation_id = %row.id, "cannot publish a conversation change")
+        }
     }
     Ok(())
 }
@@ -125,6 +132,29 @@ pub async fn summarize(
     ))
 }
 
+fn client_id_taken() -> ServiceError {
+    ServiceError::invalid(FieldError::new(
+        "client_id",
+        "is already used by another author's message in this conversation; pick a new one",
+    ))
+}
+
+/// Answers a resend with the original message, or refuses a client_id another author used.
+pub(crate) fn resend_of(
+    existing: message::Model,
+    author_kind: AuthorKind,
+    author_user_id: Option<uuid::Uuid>,
+) -> Result<Posted, ServiceError> {
+    if storage::messages::same_author(&existing, author_kind.as_str(), author_user_id) {
+        Ok(Posted {
+            message: existing.into(),
+            created: false,
+        })
+    } else {
+        Err(client_id_taken())
+    }
+}
+
 /// Appends in `txn` and commits; a resend is rolled back and answered with the original.
 async fn append_and_commit(
     txn: DatabaseTransaction,
@@ -138,6 +168,12 @@ async fn append_and_commit(
         Ok(Appended::Duplicate(existing)) => {
             txn.rollback().await.context("rolling back a resend")?;
             Ok((existing, None))
+        }
+        Ok(Appended::Taken) => {
+            txn.rollback()
+                .await
+                .context("rolling back a taken client_id")?;
+            Err(client_id_taken())
         }
         Err(error) if storage::is_unique_violation(&error) => Err(ServiceError::Conflict(
             "a concurrent resend of this client_id; retry".to_owned(),
@@ -179,10 +215,7 @@ pub async fn post_visitor_message(
                 storage::messages::find_by_client_id(&txn, current.id, client_id.as_str()).await?
         {
             txn.rollback().await.context("rolling back a resend")?;
-            return Ok(Posted {
-                message: existing.into(),
-                created: false,
-            });
+            return resend_of(existing, AuthorKind::Visitor, None);
         }
         let (conversation, started) = match latest {
             Some(current) if current.status == ConversationStatus::Open.as_str() => {
@@ -678,6 +711,7 @@ pub async fn resolve_inactive(
         // Only while still open: an agent may have resolved it, or the visitor written, meanwhile.
         let changes = ConversationChanges {
             only_if_status: Some(ConversationStatus::Open.as_str()),
+            only_if_idle_before: Some(now - timeout),
             ..resolving(now)
         };
         if let Some(saved) =

@@ -408,10 +408,7 @@ pub async fn offline_message(
             storage::messages::find_by_client_id(&txn, latest.id, client_id.as_str()).await?
     {
         txn.rollback().await.context("rolling back a resend")?;
-        return Ok(Posted {
-            message: existing.into(),
-            created: false,
-        });
+        return super::conversations::resend_of(existing, AuthorKind::Visitor, None);
     }
     row.email = Some(email.as_str().to_owned());
     if let Some(name) = name {
@@ -563,22 +560,32 @@ pub async fn panel(
     })
 }
 
-/// The visitor's messages (never internal notes) after `after_seq` in a conversation (replay
-/// after a lagging socket).
-pub async fn missed(
+/// What a widget may have missed between reading its backlog and subscribing to live
+/// frames: the messages of the visitor's latest conversation after `after_seq` (all of them
+/// when the latest conversation is another one). The widget drops ids it already shows.
+pub async fn catch_up(
     ctx: &Context,
-    conversation_id: ConversationId,
+    account_id: AccountId,
+    visitor_id: VisitorId,
+    conversation_id: Option<ConversationId>,
     after_seq: i64,
 ) -> Result<Vec<MessageView>, ServiceError> {
-    Ok(storage::messages::after_seq(
-        &ctx.db,
-        conversation_id.as_uuid(),
-        after_seq,
-        false,
-        MAX_MESSAGES_PAGE,
+    let Some(latest) = storage::conversations::latest_of_visitor(&ctx.db, visitor_id.as_uuid())
+        .await?
+        .filter(|row| row.account_id == account_id.as_uuid())
+    else {
+        return Ok(Vec::new());
+    };
+    let after = if conversation_id.map(|id| id.as_uuid()) == Some(latest.id) {
+        after_seq
+    } else {
+        0
+    };
+    Ok(
+        storage::messages::after_seq(&ctx.db, latest.id, after, false, MAX_MESSAGES_PAGE)
+            .await?
+            .into_iter()
+            .map(MessageView::from)
+            .collect(),
     )
-    .await?
-    .into_iter()
-    .map(MessageView::from)
-    .collect())
 }

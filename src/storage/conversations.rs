@@ -70,6 +70,8 @@ pub struct ConversationChanges {
     pub rating: Option<(i16, Option<String>)>,
     /// Change only while the conversation has this status.
     pub only_if_status: Option<&'static str>,
+    /// Change only while nothing happened in the conversation since this time.
+    pub only_if_idle_before: Option<DateTime<Utc>>,
 }
 
 /// Applies `changes` to a conversation of the account; `None` when there is none (or
@@ -86,6 +88,9 @@ pub async fn update(
         .filter(Column::AccountId.eq(account_id));
     if let Some(status) = changes.only_if_status {
         update = update.filter(Column::Status.eq(status));
+    }
+    if let Some(cutoff) = changes.only_if_idle_before {
+        update = update.filter(Column::LastActivityAt.lt(cutoff));
     }
     if let Some(status) = changes.status {
         update = update.col_expr(Column::Status, Expr::value(status));

@@ -45,6 +45,17 @@ pub enum Appended {
     /// A message with this `client_id` exists in the conversation: nothing may be written;
     /// the caller rolls the transaction back.
     Duplicate(message::Model),
+    /// Another author used this `client_id` in the conversation: a conflict, not a resend.
+    Taken,
+}
+
+/// Whether an earlier message with the same `client_id` is this author's (a resend).
+pub fn same_author(
+    existing: &message::Model,
+    author_kind: &str,
+    author_user_id: Option<Uuid>,
+) -> bool {
+    existing.author_kind == author_kind && existing.author_user_id == author_user_id
 }
 
 /// Appends a message inside the caller's transaction. Bumping `last_seq` first takes the
@@ -89,7 +100,13 @@ pub async fn append(conn: &impl ConnectionTrait, new: NewMessage) -> Result<Appe
         .next()
         .ok_or_else(|| DbErr::RecordNotFound(format!("conversation {}", new.conversation_id)))?;
     if let Some(existing) = find_by_client_id(conn, new.conversation_id, &new.client_id).await? {
-        return Ok(Appended::Duplicate(existing));
+        return Ok(
+            if same_author(&existing, new.author_kind, new.author_user_id) {
+                Appended::Duplicate(existing)
+            } else {
+                Appended::Taken
+            },
+        );
     }
     let row = message::Model {
         id: new.id,

@@ -1,4 +1,5 @@
-//! Sign-in throttling per email and per client IP (in memory, per node).
+//! Throttling in memory, per node: sign-in per email and per client IP, widget connections
+//! per client IP.
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::{net::IpAddr, num::NonZeroU32, time::Duration};
@@ -53,6 +54,34 @@ impl SignInThrottle {
     }
 }
 
+/// Widget connections one IP may open in a burst, then one more a second: a shop's office
+/// behind one NAT browses freely, a script reconnecting in a loop (each time a new visitor
+/// row and a frame to every agent) is held back.
+const CONNECT_BURST: u32 = 60;
+const CONNECT_PERIOD: Duration = Duration::from_secs(1);
+
+/// Throttles `/ws/widget` upgrades per client IP (in memory, per node).
+pub struct ConnectThrottle {
+    by_ip: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl Default for ConnectThrottle {
+    fn default() -> Self {
+        Self {
+            by_ip: RateLimiter::keyed(quota(CONNECT_BURST, CONNECT_PERIOD)),
+        }
+    }
+}
+
+impl ConnectThrottle {
+    pub fn allow(&self, ip: Option<IpAddr>) -> bool {
+        if self.by_ip.len() > MAX_TRACKED_KEYS {
+            self.by_ip.retain_recent();
+        }
+        ip.is_none_or(|ip| self.by_ip.check_key(&ip).is_ok())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +95,17 @@ mod tests {
         }
         assert!(!throttle.allow(ip, "A@example.com "));
         assert!(throttle.allow(ip, "b@example.com"));
+    }
+
+    #[test]
+    fn widget_connections_are_throttled_per_ip() {
+        let throttle = ConnectThrottle::default();
+        let ip = Some(IpAddr::from([10, 0, 0, 9]));
+        for _ in 0..CONNECT_BURST {
+            assert!(throttle.allow(ip));
+        }
+        assert!(!throttle.allow(ip));
+        assert!(throttle.allow(Some(IpAddr::from([10, 0, 0, 10]))));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The WebSocket endpoints: `/ws/widget` (checked against the account's allowed domains
 //! before the upgrade) and `/ws/agent` (the inbox: session cookie, same origin only).
 
-use super::errors::ApiError;
+use super::{errors::ApiError, throttle::ConnectThrottle};
 use crate::{
     domain::{ids::UserId, user::AgentStatus},
     realtime,
@@ -39,7 +39,15 @@ async fn widget_socket(
     body: web::Payload,
     ctx: web::Data<Context>,
     query: web::Query<WidgetQuery>,
+    throttle: web::Data<ConnectThrottle>,
 ) -> Result<HttpResponse, ApiError> {
+    if !throttle.allow(req.peer_addr().map(|addr| addr.ip())) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many chat connections from this address; retry in a few seconds",
+        ));
+    }
     let account = services::accounts::find_by_widget_key(&ctx, &query.key).await?;
     let origin = origin(&req);
     if !origin_allowed(&account.allowed_domains, origin.as_deref()) {

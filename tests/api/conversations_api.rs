@@ -234,6 +234,19 @@ async fn replies_and_notes_through_the_api_are_idempotent_by_client_id() {
         (422, Some("text"))
     );
 
+    // The visitor's message used client_id "Ann-1": an agent cannot take it over.
+    let (status, taken) = post(
+        &app,
+        &token,
+        &path,
+        json!({"text": "hijack", "client_id": "Ann-1"}),
+    )
+    .await;
+    assert_eq!(
+        (status, taken["error"]["details"][0]["field"].as_str()),
+        (422, Some("client_id"))
+    );
+
     let (_, conversation) = get(&app, &token, &format!("/api/v1/conversations/{id}")).await;
     assert_eq!(conversation["handler"], "human");
     assert_eq!(

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod conversation;
 pub mod email;
+pub mod flow;
 pub mod ids;
 pub mod password;
 pub mod plan;

@@ -177,3 +177,24 @@ async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
     restarted.kill().expect("stop the server");
     let _ = restarted.wait();
 }
+
+#[tokio::test]
+async fn serve_stops_cleanly_on_sigterm() {
+    let (database_url, _dir) = fresh_database().await;
+    let port = free_port();
+    let mut server = start(&database_url, port).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("send SIGTERM");
+    assert!(status.success());
+    for _ in 0..100 {
+        if let Some(exit) = server.try_wait().expect("poll the server") {
+            assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = server.kill();
+    panic!("the server did not stop within 10 s of SIGTERM");
+}

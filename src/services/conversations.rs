@@ -33,7 +33,7 @@ pub struct Posted {
     pub created: bool,
 }
 
-fn new_conversation(
+pub(crate) fn new_conversation(
     account_id: AccountId,
     visitor_id: VisitorId,
     now: DateTime<Utc>,
@@ -57,6 +57,34 @@ fn new_conversation(
         rating_comment: None,
         created_at: now,
         resolved_at: None,
+    }
+}
+
+/// A visitor's message to store in a conversation.
+pub(crate) fn visitor_message(
+    account_id: AccountId,
+    conversation_id: uuid::Uuid,
+    client_id: &ClientId,
+    text: &MessageText,
+    now: DateTime<Utc>,
+) -> NewMessage {
+    NewMessage {
+        id: MessageId::generate().as_uuid(),
+        account_id: account_id.as_uuid(),
+        conversation_id,
+        client_id: client_id.as_str().to_owned(),
+        author_kind: AuthorKind::Visitor.as_str(),
+        author_user_id: None,
+        author_name: None,
+        text: text.as_str().to_owned(),
+        internal: false,
+        buttons: None,
+        flow_id: None,
+        step_id: None,
+        choice: None,
+        created_at: now,
+        preview: Some(text.preview()),
+        unread: UnreadChange::Increment,
     }
 }
 
@@ -232,24 +260,7 @@ pub async fn post_visitor_message(
         };
         let result = append_and_commit(
             txn,
-            NewMessage {
-                id: MessageId::generate().as_uuid(),
-                account_id: account_id.as_uuid(),
-                conversation_id: conversation.id,
-                client_id: client_id.as_str().to_owned(),
-                author_kind: AuthorKind::Visitor.as_str(),
-                author_user_id: None,
-                author_name: None,
-                text: text.as_str().to_owned(),
-                internal: false,
-                buttons: None,
-                flow_id: None,
-                step_id: None,
-                choice: None,
-                created_at: now,
-                preview: Some(text.preview()),
-                unread: UnreadChange::Increment,
-            },
+            visitor_message(account_id, conversation.id, &client_id, &text, now),
         )
         .await;
         match result {

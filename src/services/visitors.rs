@@ -10,17 +10,17 @@ use super::{
 use crate::{
     domain::{
         FieldError,
-        conversation::{AuthorKind, ClientId, ConversationStatus, Handler, MessageText, Rating},
+        conversation::{AuthorKind, ClientId, MessageText, Rating},
         email::EmailAddress,
-        ids::{AccountId, ConversationId, MessageId, VisitorId},
+        ids::{AccountId, ConversationId, VisitorId},
         user::DisplayName,
         visitor::{NEW_VISIT_AFTER_MINUTES, Page, clip, parse_device, parse_language, parse_phone},
     },
     realtime::{hub::encode, protocol::Variable},
     storage::{
         self,
-        entities::{conversation, visitor, visitor_page},
-        messages::{Appended, NewMessage, UnreadChange},
+        entities::{visitor, visitor_page},
+        messages::Appended,
     },
 };
 use anyhow::Context as _;
@@ -418,47 +418,12 @@ pub async fn offline_message(
     let row = storage::visitors::save_changes(&txn, &before, row).await?;
     let conversation = storage::conversations::insert(
         &txn,
-        conversation::Model {
-            id: ConversationId::generate().as_uuid(),
-            account_id: account_id.as_uuid(),
-            visitor_id: row.id,
-            status: ConversationStatus::Open.as_str().to_owned(),
-            handler: Handler::None.as_str().to_owned(),
-            assignee_id: None,
-            last_seq: 0,
-            started: true,
-            offline: true,
-            unread_count: 0,
-            last_message_at: None,
-            last_message_preview: None,
-            last_activity_at: now,
-            rating: None,
-            rating_comment: None,
-            created_at: now,
-            resolved_at: None,
-        },
+        super::conversations::new_conversation(account_id, visitor_id, now, true),
     )
     .await?;
     let appended = storage::messages::append(
         &txn,
-        NewMessage {
-            id: MessageId::generate().as_uuid(),
-            account_id: account_id.as_uuid(),
-            conversation_id: conversation.id,
-            client_id: client_id.as_str().to_owned(),
-            author_kind: AuthorKind::Visitor.as_str(),
-            author_user_id: None,
-            author_name: None,
-            text: text.as_str().to_owned(),
-            internal: false,
-            buttons: None,
-            flow_id: None,
-            step_id: None,
-            choice: None,
-            created_at: now,
-            preview: Some(text.preview()),
-            unread: UnreadChange::Increment,
-        },
+        super::conversations::visitor_message(account_id, conversation.id, &client_id, &text, now),
     )
     .await?;
     let Appended::New(stored, updated) = appended else {

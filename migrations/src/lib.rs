@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_foundation;
 mod m20261122_000002_live_chat;
 mod m20261122_000003_widget_look;
+mod m20261122_000004_flows;
 
 /// Every migration, oldest first. An applied migration is never edited: add a new one.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_foundation::Migration),
             Box::new(m20261122_000002_live_chat::Migration),
             Box::new(m20261122_000003_widget_look::Migration),
+            Box::new(m20261122_000004_flows::Migration),
         ]
     }
 }

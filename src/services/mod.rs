@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod actor;
 pub mod conversations;
 pub mod demo;
+pub mod flows;
 pub mod passwords;
 pub mod shortcuts;
 pub mod tokens;

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod api_tokens;
 pub mod conversations;
 pub mod entities;
+pub mod flows;
 pub mod instance;
 pub mod messages;
 pub mod plans;

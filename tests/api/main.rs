@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod conversations_api;
 mod durability;
+mod flows_api;
 mod health;
 mod helpers;
 mod inbox_pages;

@@ -4,6 +4,7 @@ pub mod account;
 pub mod api_token;
 pub mod conversation;
 pub mod conversation_tag;
+pub mod flow;
 pub mod instance_setting;
 pub mod message;
 pub mod plan;

@@ -4,6 +4,7 @@
 mod account;
 mod agents;
 mod conversations;
+mod flows;
 mod test_clock;
 
 use super::errors::ApiError;
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_clock: bool) {
             .configure(account::configure)
             .configure(agents::configure)
             .configure(conversations::configure)
+            .configure(flows::configure)
             .configure(|cfg| {
                 if test_clock {
                     test_clock::configure(cfg);
@@ -119,6 +121,11 @@ pub struct ErrorDetail {
         conversations::resolve_conversation,
         conversations::reopen_conversation,
         conversations::set_tags,
+        flows::list_flows,
+        flows::create_flow,
+        flows::get_flow,
+        flows::replace_flow,
+        flows::delete_flow,
         test_clock::set_test_clock,
     ),
     components(schemas(ErrorBody, ErrorDetail)),

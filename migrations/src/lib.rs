@@ -6,6 +6,7 @@ mod m20261122_000001_foundation;
 mod m20261122_000002_live_chat;
 mod m20261122_000003_widget_look;
 mod m20261122_000004_flows;
+mod m20261122_000005_message_search_index;
 
 /// Every migration, oldest first. An applied migration is never edited: add a new one.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_live_chat::Migration),
             Box::new(m20261122_000003_widget_look::Migration),
             Box::new(m20261122_000004_flows::Migration),
+            Box::new(m20261122_000005_message_search_index::Migration),
         ]
     }
 }

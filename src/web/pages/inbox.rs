@@ -227,22 +227,17 @@ async fn rows(
     filters: &Filters,
     selected: Option<ConversationId>,
 ) -> Result<(Vec<Row>, Option<String>), PageError> {
-    let page = services::conversations::list(
-        ctx,
-        &signed_in.actor,
-        &filters.to_list_query(),
-        filters.cursor.as_deref().filter(|c| !c.is_empty()),
-        LIST_PAGE,
-    )
-    .await
-    .or_else(|error| match error {
+    let query = filters.to_list_query();
+    let cursor = filters.cursor.as_deref().filter(|c| !c.is_empty());
+    let page = match services::conversations::list(ctx, &signed_in.actor, &query, cursor, LIST_PAGE)
+        .await
+    {
         // A stale or hand-edited cursor: start from the top.
-        ServiceError::Invalid(_) => Ok(services::conversations::ListPage {
-            conversations: Vec::new(),
-            next_cursor: None,
-        }),
-        other => Err(other),
-    })?;
+        Err(ServiceError::Invalid(_)) => {
+            services::conversations::list(ctx, &signed_in.actor, &query, None, LIST_PAGE).await?
+        }
+        other => other?,
+    };
     Ok((
         page.conversations
             .into_iter()

@@ -1,3 +1,5 @@
+//! The inbox socket: session and same-origin checks, live events, presence reaching widgets.
+
 use crate::{
     helpers::{PASSWORD, spawn_app},
     sockets::Socket,

@@ -1,3 +1,5 @@
+//! The REST API's error bodies: malformed, wrong-shape and invalid input, unknown paths, OpenAPI.
+
 use crate::helpers::spawn_app;
 use reqwest::Method;
 use serde_json::{Value, json};

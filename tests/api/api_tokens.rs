@@ -1,3 +1,5 @@
+//! Bearer tokens: missing, unknown, valid, revoked, made in settings.
+
 use crate::helpers::spawn_app;
 use reqwest::Method;
 

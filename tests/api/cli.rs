@@ -1,3 +1,5 @@
+//! The command line: account, agent and token creation with --json, migrate, demo, bad settings.
+
 use crate::helpers::spawn_app;
 use reqwest::Method;
 use serde_json::Value;

@@ -1,3 +1,5 @@
+//! The conversations REST API: cursor pages, filters, replies and notes, tenancy, inactivity.
+
 use crate::{
     helpers::{TestApp, spawn_app, spawn_app_with},
     sockets::Socket,

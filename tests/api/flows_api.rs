@@ -1,3 +1,5 @@
+//! Chatbot flows through the REST API: create, export, import, replace, delete, validation, tenancy.
+
 use crate::helpers::spawn_app;
 use frontdesk::domain::role::Role;
 use reqwest::Method;

@@ -1,3 +1,5 @@
+//! Liveness and readiness endpoints.
+
 use crate::helpers::spawn_app;
 
 #[tokio::test]

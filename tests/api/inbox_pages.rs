@@ -1,3 +1,5 @@
+//! The inbox as agents use it through its forms and fragments, shortcuts and the away switch.
+
 use crate::{
     helpers::{TestApp, spawn_app},
     sockets::Socket,

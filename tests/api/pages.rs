@@ -1,3 +1,5 @@
+//! Pages render for their roles, carry security headers, escape user text, and save settings.
+
 use crate::helpers::{browser, spawn_app};
 use reqwest::Method;
 use serde_json::json;

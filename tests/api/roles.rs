@@ -1,3 +1,5 @@
+//! Roles: what agents, admins and owners may see and change.
+
 use crate::helpers::spawn_app;
 use frontdesk::domain::role::Role;
 use reqwest::Method;

@@ -1,3 +1,5 @@
+//! Signing in and out: credentials, cookies, CSRF, throttling, deactivation, temporary passwords.
+
 use crate::helpers::{PASSWORD, browser, csrf_from, spawn_app};
 use frontdesk::domain::role::Role;
 

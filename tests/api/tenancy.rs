@@ -1,3 +1,5 @@
+//! One account never reaches another's users or tokens.
+
 use crate::helpers::spawn_app;
 use frontdesk::domain::role::Role;
 use reqwest::Method;

@@ -1,3 +1,5 @@
+//! The test clock exists only with FRONTDESK_TEST_CLOCK=1, for owners, and stands still once set.
+
 use crate::helpers::{spawn_app, spawn_app_with};
 use frontdesk::domain::role::Role;
 use reqwest::Method;

@@ -1,3 +1,5 @@
+//! The widget socket: acks after commit, idempotent resends, resume, seq order, origins, errors.
+
 use crate::{
     helpers::{TestApp, spawn_app},
     sockets::Socket,

@@ -97,6 +97,9 @@ pub async fn seed_demo(ctx: &Context) -> Result<Demo, ServiceError> {
             password,
         });
     }
+    if created {
+        seed_demo_flow(ctx, account_id).await?;
+    }
     let account = accounts::get_account(ctx, account_id).await?;
     Ok(Demo {
         account_id,
@@ -104,6 +107,57 @@ pub async fn seed_demo(ctx: &Context) -> Result<Demo, ServiceError> {
         created,
         logins,
     })
+}
+
+/// The demo shop's flow: every step type (message with buttons and a link, collect, tag,
+/// handover with context, end), for the demo website.
+fn demo_flow() -> serde_json::Value {
+    serde_json::json!({
+        "name": "Demo shop assistant",
+        "enabled": true,
+        "priority": 10,
+        "welcome": "Hi! Looking for the right tea? I can help.",
+        "trigger": {
+            "when": {"type": "delay", "seconds": 3},
+            "audience": {"visitors": "all", "languages": ["en"]},
+            "frequency": "once_per_session"
+        },
+        "start": "menu",
+        "steps": {
+            "menu": {"type": "message", "text": "What can I help you with?", "buttons": [
+                {"id": "shipping", "label": "Shipping times", "next": "shipping"},
+                {"id": "wholesale", "label": "Wholesale orders", "next": "tag_wholesale"},
+                {"id": "human", "label": "Talk to a person", "next": "handover"}]},
+            "shipping": {"type": "message", "text": "We ship within 2 working days; Europe takes 3 to 5 more.", "buttons": [
+                {"id": "back", "label": "Back", "next": "menu"},
+                {"id": "thanks", "label": "That helped", "next": "bye"},
+                {"id": "policy", "label": "Shipping policy", "url": "https://example.com/shipping"}]},
+            "tag_wholesale": {"type": "tag", "tags": ["wholesale"], "next": "email"},
+            "email": {"type": "collect", "field": "email", "prompt": "Which email should our wholesale team write to?", "next": "handover_sales"},
+            "handover_sales": {"type": "handover", "message": "Thanks! Our sales team takes it from here.", "context": {"topic": "wholesale"}},
+            "handover": {"type": "handover", "message": "Connecting you to our team.", "context": {"topic": "support"}},
+            "bye": {"type": "end", "message": "Glad I could help. Enjoy your tea!"}
+        }
+    })
+}
+
+async fn seed_demo_flow(ctx: &Context, account_id: AccountId) -> Result<(), ServiceError> {
+    let owner = super::Actor {
+        user_id: users::find_by_email(
+            ctx,
+            &EmailAddress::parse("email", DEMO_USERS[0].1).map_err(parse_err)?,
+        )
+        .await?
+        .id,
+        account_id,
+        role: Role::Owner,
+        name: DEMO_USERS[0].2.to_owned(),
+        email: DEMO_USERS[0].1.to_owned(),
+        must_change_password: false,
+    };
+    super::flows::create(ctx, &owner, &demo_flow())
+        .await
+        .map(|_| ())
 }
 
 /// The demo account's widget key, when the demo account exists (for the `/demo` website).

@@ -7,6 +7,7 @@ mod m20261122_000002_live_chat;
 mod m20261122_000003_widget_look;
 mod m20261122_000004_flows;
 mod m20261122_000005_message_search_index;
+mod m20261122_000006_chatbot_conversations;
 
 /// Every migration, oldest first. An applied migration is never edited: add a new one.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_widget_look::Migration),
             Box::new(m20261122_000004_flows::Migration),
             Box::new(m20261122_000005_message_search_index::Migration),
+            Box::new(m20261122_000006_chatbot_conversations::Migration),
         ]
     }
 }

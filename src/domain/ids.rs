@@ -63,6 +63,10 @@ uuid_id!(
     /// One message of a conversation.
     MessageId
 );
+uuid_id!(
+    /// A chatbot flow.
+    FlowId
+);
 
 #[cfg(test)]
 mod tests {

@@ -57,6 +57,7 @@ pub(crate) fn new_conversation(
         rating_comment: None,
         created_at: now,
         resolved_at: None,
+        joined_by_chatbot: false,
     }
 }
 
@@ -597,6 +598,8 @@ pub struct ListQuery {
     pub assignee: Option<AssigneeFilter>,
     pub search: Option<String>,
     pub tag: Option<Tag>,
+    /// Only conversations labelled "Joined by chatbot".
+    pub joined_by_chatbot: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -657,6 +660,7 @@ pub async fn list(
         }),
         search: query.search.clone(),
         tag: query.tag.as_ref().map(|tag| tag.as_str().to_owned()),
+        joined_by_chatbot: query.joined_by_chatbot,
     };
     let limit = limit.clamp(1, 100);
     let rows = storage::conversations::list(

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod actor;
+pub mod chatbot;
 pub mod conversations;
 pub mod demo;
 pub mod flows;

@@ -89,11 +89,23 @@ impl From<&conversation::Model> for WidgetConversation {
             id: ConversationId::from_uuid(row.id),
             status: row.status.clone(),
             handler: row.handler.clone(),
-            labels: Vec::new(),
+            labels: labels(row),
             rating: row.rating,
         }
     }
 }
+
+/// The conversation's labels, e.g. `joined_by_chatbot`.
+pub fn labels(row: &conversation::Model) -> Vec<String> {
+    if row.joined_by_chatbot {
+        vec![JOINED_BY_CHATBOT.to_owned()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The label of a conversation in which the visitor interacted with a bot.
+pub const JOINED_BY_CHATBOT: &str = "joined_by_chatbot";
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct VisitorRef {
@@ -153,6 +165,7 @@ impl ConversationSummary {
         assignee: Option<UserRef>,
         tags: Vec<String>,
     ) -> Self {
+        let labels = labels(&row);
         Self {
             id: ConversationId::from_uuid(row.id),
             status: row.status,
@@ -163,10 +176,11 @@ impl ConversationSummary {
                 email: visitor.and_then(|v| v.email.clone()),
             },
             assignee,
-            labels: Vec::new(),
+            labels,
             tags,
             outcome: None,
-            chatbot_counted: false,
+            // Counted and labelled happen in one step until billing can refuse the count.
+            chatbot_counted: row.joined_by_chatbot,
             offline: row.offline,
             unread: row.unread_count,
             last_message: match (row.last_message_preview, row.last_message_at) {

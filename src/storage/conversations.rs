@@ -136,6 +136,8 @@ pub struct ListFilter {
     /// Matches visitor name or email (substring, case-insensitive).
     pub search: Option<String>,
     pub tag: Option<String>,
+    /// Only conversations labelled "Joined by chatbot".
+    pub joined_by_chatbot: bool,
 }
 
 /// A position in the list: after the conversation with this activity time and id.
@@ -200,6 +202,9 @@ pub async fn list(
                     ),
                 ),
         );
+    }
+    if filter.joined_by_chatbot {
+        query = query.filter(conversation::Column::JoinedByChatbot.eq(true));
     }
     if let Some(tag) = &filter.tag {
         query = query.filter(

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod api_tokens;
+pub mod chatbot;
 pub mod conversations;
 pub mod entities;
 pub mod flows;

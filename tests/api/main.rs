@@ -5,6 +5,7 @@ mod agent_socket;
 mod api_errors;
 mod api_tokens;
 mod browser;
+mod chatbot_conversations;
 mod cli;
 mod conversations_api;
 mod durability;

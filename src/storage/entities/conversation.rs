@@ -27,6 +27,8 @@ pub struct Model {
     pub rating_comment: Option<String>,
     pub created_at: DateTimeUtc,
     pub resolved_at: Option<DateTimeUtc>,
+    /// The visitor interacted with a bot here: the "Joined by chatbot" label.
+    pub joined_by_chatbot: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod api_token;
+pub mod chatbot_conversation;
 pub mod conversation;
 pub mod conversation_tag;
 pub mod flow;

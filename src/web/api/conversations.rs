@@ -46,6 +46,8 @@ pub struct ListParams {
     /// Visitor name, email or message text contains this.
     q: Option<String>,
     tag: Option<String>,
+    /// `joined_by_chatbot`: only conversations the chatbot joined.
+    label: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// 1 to 100 (default 25).
@@ -94,6 +96,11 @@ async fn list_conversations(
                 })
                 .ok(),
         };
+    }
+    match params.label.as_deref().filter(|s| !s.is_empty()) {
+        Some(crate::services::views::JOINED_BY_CHATBOT) => query.joined_by_chatbot = true,
+        Some(_) => problems.push(FieldError::new("label", "must be joined_by_chatbot")),
+        None => {}
     }
     if let Some(tag) = params.tag.as_deref().filter(|s| !s.is_empty()) {
         query.tag = Tag::parse("tag", tag).map_err(|e| problems.push(e)).ok();

@@ -15,7 +15,7 @@ use crate::{
         conversations::{AssigneeFilter, ListQuery},
         shortcuts::Shortcut,
         users::{User, UserPatch},
-        views::{ConversationSummary, MessageView},
+        views::{ConversationSummary, JOINED_BY_CHATBOT, MessageView},
         visitors::VisitorPanel,
     },
     web::{
@@ -55,6 +55,8 @@ pub struct Filters {
     assignee: Option<String>,
     q: Option<String>,
     tag: Option<String>,
+    /// `joined_by_chatbot` to see only conversations the chatbot joined.
+    label: Option<String>,
     cursor: Option<String>,
 }
 
@@ -83,6 +85,13 @@ impl Filters {
         self.tag.as_deref().unwrap_or("")
     }
 
+    fn label(&self) -> &str {
+        match self.label.as_deref() {
+            Some(JOINED_BY_CHATBOT) => JOINED_BY_CHATBOT,
+            _ => "",
+        }
+    }
+
     /// The filters as a query string, to keep them across links.
     fn query(&self) -> String {
         serde_urlencoded::to_string([
@@ -90,6 +99,7 @@ impl Filters {
             ("assignee", self.assignee()),
             ("q", self.q()),
             ("tag", self.tag()),
+            ("label", self.label()),
         ])
         .unwrap_or_default()
     }
@@ -107,6 +117,7 @@ impl Filters {
                 _ => None,
             },
             search: self.q.clone().filter(|q| !q.trim().is_empty()),
+            joined_by_chatbot: self.label() == JOINED_BY_CHATBOT,
             tag: self
                 .tag
                 .as_deref()
@@ -128,6 +139,8 @@ pub struct Row {
     pub offline: bool,
     pub tags: Vec<String>,
     pub selected: bool,
+    /// Labelled "Joined by chatbot".
+    pub chatbot: bool,
 }
 
 impl Row {
@@ -145,6 +158,10 @@ impl Row {
             unread: summary.unread,
             assignee: summary.assignee.map(|a| a.name),
             offline: summary.offline,
+            chatbot: summary
+                .labels
+                .iter()
+                .any(|label| label == JOINED_BY_CHATBOT),
             tags: summary.tags,
             selected: Some(summary.id) == selected,
         }

@@ -1,5 +1,22 @@
 //! Storage: sea-orm entities and the repository functions that are the only code to know SQL.
 
+/// An `ActiveModel` of `$entity` that writes, of the listed fields, only those that differ
+/// between `$before` (the row as read) and `$after` (as the caller changed it), so a save
+/// never undoes a concurrent change to another field.
+macro_rules! changed_fields {
+    ($entity:ident, $before:expr, $after:expr, [$($field:ident),+ $(,)?]) => {{
+        let mut model = $entity::ActiveModel {
+            id: sea_orm::ActiveValue::Set($before.id),
+            ..Default::default()
+        };
+        $(if $before.$field != $after.$field {
+            model.$field = sea_orm::ActiveValue::Set($after.$field.clone());
+        })+
+        model
+    }};
+}
+pub(crate) use changed_fields;
+
 pub mod accounts;
 pub mod api_tokens;
 pub mod chatbot;

@@ -66,18 +66,7 @@ pub async fn save_changes(
     before: &user::Model,
     after: user::Model,
 ) -> Result<user::Model, DbErr> {
-    let mut model = user::ActiveModel {
-        id: Set(before.id),
-        ..Default::default()
-    };
-    macro_rules! changed {
-        ($($field:ident),+) => {
-            $(if before.$field != after.$field {
-                model.$field = Set(after.$field.clone());
-            })+
-        };
-    }
-    changed!(name, role, active, capacity, status);
+    let model = super::changed_fields!(user, before, after, [name, role, active, capacity, status]);
     if model.is_changed() {
         model.update(conn).await
     } else {

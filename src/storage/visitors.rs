@@ -45,29 +45,23 @@ pub async fn save_changes(
     before: &visitor::Model,
     after: visitor::Model,
 ) -> Result<visitor::Model, DbErr> {
-    let mut model = visitor::ActiveModel {
-        id: Set(before.id),
-        ..Default::default()
-    };
-    macro_rules! changed {
-        ($($field:ident),+) => {
-            $(if before.$field != after.$field {
-                model.$field = Set(after.$field.clone());
-            })+
-        };
-    }
-    changed!(
-        name,
-        email,
-        phone,
-        variables,
-        group_name,
-        language,
-        device,
-        visit_count,
-        current_url,
-        current_title,
-        last_seen_at
+    let model = super::changed_fields!(
+        visitor,
+        before,
+        after,
+        [
+            name,
+            email,
+            phone,
+            variables,
+            group_name,
+            language,
+            device,
+            visit_count,
+            current_url,
+            current_title,
+            last_seen_at
+        ]
     );
     if model.is_changed() {
         model.update(conn).await

@@ -122,6 +122,10 @@ impl FromRequest for ApiActor {
     }
 }
 
+/// A form that carries nothing but its CSRF token (sign out, resolve, revoke, delete).
+#[derive(serde::Deserialize)]
+pub struct EmptyForm {}
+
 /// A URL-encoded form whose `csrf_token` field matched the session's token.
 pub struct SecureForm<T>(pub T);
 

@@ -19,7 +19,7 @@ use crate::{
         visitors::VisitorPanel,
     },
     web::{
-        auth::{SecureForm, SignedIn},
+        auth::{EmptyForm, SecureForm, SignedIn},
         errors::PageError,
     },
 };
@@ -445,9 +445,6 @@ async fn post_reply(
         (Err(error), false) => Err(error.into()),
     }
 }
-
-#[derive(Deserialize)]
-struct EmptyForm {}
 
 #[post("/inbox/{id}/resolve")]
 async fn post_resolve(

@@ -16,7 +16,7 @@ use crate::{
         users::{NewUser, User, UserPatch},
     },
     web::{
-        auth::{SecureForm, SignedIn},
+        auth::{EmptyForm, SecureForm, SignedIn},
         errors::PageError,
     },
 };
@@ -595,9 +595,6 @@ async fn post_create_token(
         }
     }
 }
-
-#[derive(Deserialize)]
-struct EmptyForm {}
 
 #[post("/settings/tokens/{id}/revoke")]
 async fn post_revoke_token(

@@ -4,7 +4,7 @@ use super::{redirect, render, render_with_status};
 use crate::{
     services::{self, Context, ServiceError},
     web::{
-        auth::{SecureForm, SignedIn, csrf_token, start_session},
+        auth::{EmptyForm, SecureForm, SignedIn, csrf_token, start_session},
         errors::PageError,
         throttle::SignInThrottle,
     },
@@ -124,14 +124,8 @@ async fn post_sign_in(
     }
 }
 
-#[derive(Deserialize)]
-struct SignOutForm {}
-
 #[post("/logout")]
-async fn post_sign_out(
-    signed_in: SignedIn,
-    SecureForm(_): SecureForm<SignOutForm>,
-) -> HttpResponse {
+async fn post_sign_out(signed_in: SignedIn, SecureForm(_): SecureForm<EmptyForm>) -> HttpResponse {
     tracing::info!(user_id = %signed_in.actor.user_id, "signed out");
     signed_in.session.purge();
     redirect("/login")

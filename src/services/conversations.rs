@@ -58,6 +58,8 @@ pub(crate) fn new_conversation(
         created_at: now,
         resolved_at: None,
         joined_by_chatbot: false,
+        context: "{}".to_owned(),
+        outcome: None,
     }
 }
 
@@ -83,6 +85,7 @@ pub(crate) fn visitor_message(
         flow_id: None,
         step_id: None,
         choice: None,
+        welcome: false,
         created_at: now,
         preview: Some(text.preview()),
         unread: UnreadChange::Increment,
@@ -347,6 +350,7 @@ pub async fn post_agent_message(
             flow_id: None,
             step_id: None,
             choice: None,
+            welcome: false,
             created_at: now,
             preview: (!internal).then(|| text.preview()),
             unread: if internal {

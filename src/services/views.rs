@@ -42,6 +42,9 @@ pub struct MessageView {
     pub step_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub choice: Option<String>,
+    /// A flow's welcome: the widget shows it as the bubble above the launcher.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub welcome: bool,
     /// An agents-only note; never sent to the visitor.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub internal: bool,
@@ -66,6 +69,7 @@ impl From<message::Model> for MessageView {
             flow_id: row.flow_id,
             step_id: row.step_id,
             choice: row.choice,
+            welcome: row.welcome,
             internal: row.internal,
             at: row.created_at,
         }
@@ -178,7 +182,7 @@ impl ConversationSummary {
             assignee,
             labels,
             tags,
-            outcome: None,
+            outcome: row.outcome,
             // Counted and labelled happen in one step until billing can refuse the count.
             chatbot_counted: row.joined_by_chatbot,
             offline: row.offline,

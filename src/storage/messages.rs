@@ -24,6 +24,8 @@ pub struct NewMessage {
     pub flow_id: Option<String>,
     pub step_id: Option<String>,
     pub choice: Option<String>,
+    /// A flow's welcome (the bubble above the launcher).
+    pub welcome: bool,
     pub created_at: DateTime<Utc>,
     /// The list preview; `None` keeps the previous one (internal notes).
     pub preview: Option<String>,
@@ -71,9 +73,13 @@ pub async fn append(conn: &impl ConnectionTrait, new: NewMessage) -> Result<Appe
             conversation::Column::LastActivityAt,
             Expr::value(new.created_at),
         )
-        .col_expr(conversation::Column::Started, Expr::value(true))
         .filter(conversation::Column::Id.eq(new.conversation_id))
         .filter(conversation::Column::AccountId.eq(new.account_id));
+    // The visitor or an agent did something: the conversation shows in the inbox. A bot
+    // greeting (or a system note) alone does not start it (DESIGN section 5).
+    if matches!(new.author_kind, "visitor" | "agent") {
+        update = update.col_expr(conversation::Column::Started, Expr::value(true));
+    }
     if let Some(preview) = &new.preview {
         update = update
             .col_expr(
@@ -124,6 +130,7 @@ pub async fn append(conn: &impl ConnectionTrait, new: NewMessage) -> Result<Appe
         step_id: new.step_id,
         choice: new.choice,
         created_at: new.created_at,
+        welcome: new.welcome,
     };
     let stored = message::ActiveModel::from(row).insert(conn).await?;
     Ok(Appended::New(stored, Box::new(conversation)))

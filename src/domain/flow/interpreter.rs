@@ -33,7 +33,8 @@ pub enum Event<'a> {
 }
 
 /// Why a handover happened (the outcome "Escalated to human" either way).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HandoverReason {
     /// A `handover` step ran.
     Step,
@@ -41,8 +42,9 @@ pub enum HandoverReason {
     VisitorTyped,
 }
 
-/// What the caller must do, in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the caller must do, in order. Serialized (tagged by `type`) for the editor's preview.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Action {
     /// The flow's welcome, shown above the launcher.
     Welcome { text: String },
@@ -68,16 +70,21 @@ pub enum Action {
     },
     /// Store a collected value on the contact (`email`, `phone`, `name`, `custom:<key>`).
     Store { field: String, value: String },
-    /// Tag the conversation.
-    Tag { tags: Vec<String> },
-    /// Hand the conversation to people, with the step's context variables.
+    /// Tag the conversation (a `tag` step).
+    Tag { step_id: String, tags: Vec<String> },
+    /// Hand the conversation to people, with the step's context variables (the `handover`
+    /// step's id; none when the visitor typed).
     Handover {
+        step_id: Option<String>,
         message: Option<String>,
         context: BTreeMap<String, String>,
         reason: HandoverReason,
     },
     /// Resolve the conversation (an `end` step).
-    End { message: Option<String> },
+    End {
+        step_id: String,
+        message: Option<String>,
+    },
 }
 
 /// Why an event was refused; the state is unchanged.
@@ -160,6 +167,7 @@ pub fn advance(
                     next.current = None;
                     next.finished = true;
                     actions.push(Action::Handover {
+                        step_id: None,
                         message: None,
                         context: BTreeMap::new(),
                         reason: HandoverReason::VisitorTyped,
@@ -236,11 +244,15 @@ fn enter(flow: &FlowDefinition, step_id: &str, state: &mut RunState, actions: &m
                 return;
             }
             Step::Tag { tags, next } => {
-                actions.push(Action::Tag { tags: tags.clone() });
+                actions.push(Action::Tag {
+                    step_id: id.clone(),
+                    tags: tags.clone(),
+                });
                 id = next.clone();
             }
             Step::Handover { message, context } => {
                 actions.push(Action::Handover {
+                    step_id: Some(id.clone()),
                     message: message.clone(),
                     context: context.clone(),
                     reason: HandoverReason::Step,
@@ -249,6 +261,7 @@ fn enter(flow: &FlowDefinition, step_id: &str, state: &mut RunState, actions: &m
             }
             Step::End { message } => {
                 actions.push(Action::End {
+                    step_id: id.clone(),
                     message: message.clone(),
                 });
                 break;
@@ -336,7 +349,7 @@ mod tests {
         ]);
         let tags = actions
             .iter()
-            .filter(|a| matches!(a, Action::Tag { tags } if tags == &["pricing"]))
+            .filter(|a| matches!(a, Action::Tag { tags, step_id } if tags == &["pricing"] && step_id == "tagit"))
             .count();
         assert_eq!(tags, 2);
         assert_eq!(state.current.as_deref(), Some("pricing"));
@@ -347,7 +360,7 @@ mod tests {
     fn an_end_step_finishes_the_run() {
         let (state, actions) = run(&[Event::Start, choose("price"), choose("done")]);
         assert!(
-            matches!(actions.last(), Some(Action::End { message: Some(m) }) if m == "Glad I could help!")
+            matches!(actions.last(), Some(Action::End { message: Some(m), step_id }) if m == "Glad I could help!" && step_id == "bye")
         );
         assert!(state.finished && state.current.is_none());
     }

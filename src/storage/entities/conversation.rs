@@ -29,6 +29,10 @@ pub struct Model {
     pub resolved_at: Option<DateTimeUtc>,
     /// The visitor interacted with a bot here: the "Joined by chatbot" label.
     pub joined_by_chatbot: bool,
+    /// JSON object of context variables a `handover` step set (e.g. `{"topic": "sales"}`).
+    pub context: String,
+    /// `resolved_by_chatbot`, `escalated_to_human`, or none.
+    pub outcome: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -23,6 +23,8 @@ pub struct Model {
     pub step_id: Option<String>,
     pub choice: Option<String>,
     pub created_at: DateTimeUtc,
+    /// A flow's welcome, shown as the bubble above the launcher.
+    pub welcome: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

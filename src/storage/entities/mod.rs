@@ -6,6 +6,8 @@ pub mod chatbot_conversation;
 pub mod conversation;
 pub mod conversation_tag;
 pub mod flow;
+pub mod flow_run;
+pub mod flow_run_event;
 pub mod instance_setting;
 pub mod message;
 pub mod plan;

@@ -19,6 +19,9 @@ pub enum ServiceError {
     TooManyAttempts,
     #[error("busy")]
     Busy,
+    /// A request the product refuses now, with a stable code (e.g. `stale_button`).
+    #[error("{code}: {message}")]
+    Refused { code: &'static str, message: String },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }

@@ -19,7 +19,7 @@
   const Z_INDEX = 2147483000; // near the 32-bit maximum so host page overlays stay below the chat
   const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
   const URL_RE = /\bhttps?:\/\/[^\s<>"']*[^\s<>"'.,;:!?)\]]/g;
-  const FINAL_ERRORS = ['empty_text', 'text_too_long', 'invalid_frame']; // the frame can never succeed
+  const FINAL_ERRORS = ['empty_text', 'text_too_long', 'invalid_frame', 'stale_button', 'unknown_button']; // the frame can never succeed
   const RETRY_ERRORS = ['rate_limited', 'internal']; // the frame may succeed later, same client_id
 
   /* ------------------------------------------------------------------ texts */
@@ -1068,6 +1068,7 @@ textarea.field{resize:vertical;min-height:64px}
     ack: onAck,
     typing: (f) => f.author && f.author.kind === 'agent' && showAgentTyping(f),
     conversation: onConversation,
+    triggers: (f) => armTriggers(f.triggers), // after a `page`: the flows eligible there
     status: (f) => {
       online = !!f.online;
       if (showOfflineForm()) prefillOffline();

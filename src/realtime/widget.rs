@@ -8,7 +8,7 @@ use super::{
 use crate::{
     domain::{
         conversation::{MessageText, TextProblem},
-        ids::{AccountId, ConversationId, VisitorId},
+        ids::{AccountId, ConversationId, FlowId, VisitorId},
         visitor::Page,
     },
     services::{
@@ -321,13 +321,21 @@ impl Connection {
                     }
                 }
             }
-            WidgetFrame::Choose { client_id, .. } => {
-                self.error(
-                    "stale_button",
-                    "this button is no longer active",
-                    Some(&client_id),
+            WidgetFrame::Choose {
+                client_id,
+                button_id,
+                step_id,
+            } => {
+                let result = services::chatbot::choose(
+                    &ctx,
+                    self.account_id,
+                    visitor_id,
+                    &client_id,
+                    &button_id,
+                    step_id.as_deref(),
                 )
-                .await
+                .await;
+                self.acknowledge(&client_id, result).await
             }
             WidgetFrame::Typing { on } => {
                 if let Some(frame) = encode(&json!({
@@ -343,7 +351,13 @@ impl Connection {
                     Ok(page) => {
                         let result =
                             services::visitors::page(&ctx, self.account_id, visitor_id, page).await;
-                        self.after(result, None).await
+                        if let Next::Close(reason) = self.after(result, None).await {
+                            return Next::Close(reason);
+                        }
+                        // A new page may make other flows eligible (or none).
+                        let triggers = self.triggers(visitor_id).await;
+                        self.send(&json!({"type": "triggers", "triggers": triggers}))
+                            .await
                     }
                     Err(error) => self.error("invalid_frame", &error.to_string(), None).await,
                 }
@@ -365,10 +379,18 @@ impl Connection {
                 self.after(result, None).await
             }
             WidgetFrame::Event { .. } => Next::Continue,
-            WidgetFrame::Trigger { flow_id } => {
-                let message = format!("no eligible flow {flow_id:?}");
-                self.error("unknown_flow", &message, None).await
-            }
+            WidgetFrame::Trigger { flow_id } => match flow_id.parse::<FlowId>() {
+                Ok(flow_id) => {
+                    let result =
+                        services::chatbot::trigger(&ctx, self.account_id, visitor_id, flow_id)
+                            .await;
+                    self.after(result, None).await
+                }
+                Err(_) => {
+                    self.error("not_eligible", "flow_id is not a flow's id", None)
+                        .await
+                }
+            },
             WidgetFrame::Open | WidgetFrame::Close => {
                 let result = services::visitors::seen(&ctx, visitor_id).await;
                 self.after(result, None).await
@@ -456,7 +478,7 @@ impl Connection {
             "messages": welcome.messages,
             "reset": welcome.reset,
             "online": online,
-            "triggers": [],
+            "triggers": self.triggers(welcome.visitor_id).await,
             "widget": self.widget,
         });
         if let Next::Close(reason) = self.send(&frame).await {
@@ -480,6 +502,16 @@ impl Connection {
             }
             Err(error) => self.after(Err(error), None).await,
         }
+    }
+
+    /// The flows this visitor may fire now; none when that cannot be worked out (logged).
+    async fn triggers(&self, visitor_id: VisitorId) -> Vec<services::chatbot::TriggerView> {
+        services::chatbot::triggers(&self.ctx, self.account_id, visitor_id)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(?error, "cannot work out the eligible flows");
+                Vec::new()
+            })
     }
 
     /// Answers a stored message with `ack` (only now is it durable), or an error frame.
@@ -517,6 +549,9 @@ impl Connection {
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("; ");
+                self.error(code, &message, client_id).await
+            }
+            Err(ServiceError::Refused { code, message }) => {
                 self.error(code, &message, client_id).await
             }
             Err(ServiceError::Busy | ServiceError::Conflict(_)) => {

@@ -1,19 +1,932 @@
-//! Chatbot conversations (DESIGN section 2, rules 2 and 3): the first time a visitor interacts
-//! with a bot in a conversation, it becomes a chatbot conversation, labelled "Joined by
-//! chatbot" and counted exactly once, however many flows run and buttons are clicked.
-//! (Billing makes the same step consume the monthly limit.)
+//! The chatbot at run time (DESIGN sections 2, 3 and 5): which flows a visitor may see, a
+//! flow triggered into a conversation, buttons clicked and questions answered, handover and
+//! end, and the outcome of every run.
+//!
+//! The server has the last word: eligibility is checked again on `trigger`, and every change
+//! happens in one transaction under the visitor's and the conversation's row locks, so a
+//! double click, two tabs or an agent writing at the same instant see one consistent run.
+//! Fan-out happens after commit.
+//!
+//! Counting (rules 2 and 3): the first interaction of a conversation records it once in
+//! `chatbot_conversations` (primary key: the conversation) and labels it "Joined by chatbot",
+//! in the same transaction as the click. (Billing makes the same step consume the limit.)
 
-use super::{Context, ServiceError, conversations::publish_conversation};
+use super::{
+    Context, ServiceError,
+    conversations::{Posted, new_conversation, publish_conversation, publish_message, resend_of},
+    views::MessageView,
+    visitors::publish_visitor,
+};
 use crate::{
-    domain::ids::{AccountId, ConversationId, FlowId},
-    storage,
+    domain::{
+        conversation::{AuthorKind, ClientId, ConversationStatus, Handler, MessageText},
+        flow::{
+            FlowDefinition,
+            definition::{Button, When},
+            interpreter::{self, Action, Event, HandoverReason, Refusal, RunState},
+            targeting::{self, History, Visit},
+        },
+        ids::{AccountId, ConversationId, FlowId, MessageId, VisitorId},
+    },
+    storage::{
+        self,
+        conversations::ConversationChanges,
+        entities::{conversation, flow_run, visitor},
+        flow_runs::{ESCALATED_TO_HUMAN, RESOLVED_BY_CHATBOT},
+        messages::{Appended, NewMessage, UnreadChange},
+    },
 };
 use anyhow::Context as _;
-use sea_orm::TransactionTrait;
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseTransaction, TransactionTrait};
+use serde::Serialize;
+use std::collections::BTreeMap;
 
-/// Records the visitor's first interaction with a bot in the conversation. Answers whether
-/// this call counted it (false: it was counted before). Safe under any concurrency: the
-/// record's primary key is the conversation.
+/// Runs of a visitor looked at for the frequency rules.
+const HISTORY_RUNS: u64 = 500;
+/// Visitor choices quoted in the handover summary.
+const SUMMARY_CHOICES: usize = 20;
+
+/// A flow the widget may fire, and when (the widget watches `when`; the server decides).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TriggerView {
+    #[schema(value_type = uuid::Uuid)]
+    pub flow_id: FlowId,
+    #[schema(value_type = Object)]
+    pub when: When,
+}
+
+fn refused(code: &'static str, message: &str) -> ServiceError {
+    ServiceError::Refused {
+        code,
+        message: message.to_owned(),
+    }
+}
+
+fn stale() -> ServiceError {
+    refused("stale_button", "this button is no longer active")
+}
+
+struct StoredFlow {
+    id: FlowId,
+    definition: FlowDefinition,
+}
+
+fn parse_flow(row: storage::entities::flow::Model) -> Option<StoredFlow> {
+    match serde_json::from_str(&row.definition) {
+        Ok(definition) => Some(StoredFlow {
+            id: FlowId::from_uuid(row.id),
+            definition,
+        }),
+        Err(error) => {
+            tracing::warn!(%error, flow_id = %row.id, "a stored flow does not parse; skipped");
+            None
+        }
+    }
+}
+
+/// Whether a bot may start in this (latest) conversation of the visitor: always in a new one;
+/// in an open one only while nobody but the bot has spoken there. A newer flow replaces a run
+/// in progress (the newest bot wins, as in Smartsupp); frequency keeps a flow from repeating.
+fn bot_may_join(latest: Option<&conversation::Model>) -> bool {
+    match latest {
+        Some(row) if row.status == ConversationStatus::Open.as_str() => {
+            !row.started || row.handler == Handler::Bot.as_str()
+        }
+        _ => true,
+    }
+}
+
+/// The account's enabled flows that may trigger for this visitor now, highest priority first.
+async fn eligible_flows(
+    ctx: &Context,
+    account_id: AccountId,
+    visitor_id: VisitorId,
+) -> Result<Vec<StoredFlow>, ServiceError> {
+    let account = super::accounts::get_account(ctx, account_id).await?;
+    if account.plan.chatbot_conversations <= 0 {
+        return Ok(Vec::new());
+    }
+    let visitor =
+        storage::visitors::find_in_account(&ctx.db, account_id.as_uuid(), visitor_id.as_uuid())
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+    let latest = storage::conversations::latest_of_visitor(&ctx.db, visitor.id).await?;
+    if !bot_may_join(latest.as_ref()) {
+        return Ok(Vec::new());
+    }
+    let flows: Vec<StoredFlow> = storage::flows::list(&ctx.db, account_id.as_uuid())
+        .await?
+        .into_iter()
+        .filter(|row| row.enabled)
+        .filter_map(parse_flow)
+        .collect();
+    if flows.is_empty() {
+        return Ok(flows);
+    }
+    let referrer = storage::visitors::recent_pages(&ctx.db, visitor.id, 1)
+        .await?
+        .into_iter()
+        .next()
+        .and_then(|page| page.referrer);
+    let history = storage::flow_runs::history(&ctx.db, visitor.id, HISTORY_RUNS).await?;
+    let visit = Visit {
+        url: visitor.current_url.as_deref().unwrap_or_default(),
+        title: visitor.current_title.as_deref().unwrap_or_default(),
+        referrer: referrer.as_deref().unwrap_or_default(),
+        visit_count: u32::try_from(visitor.visit_count.max(1)).unwrap_or(1),
+        language: visitor.language.as_deref(),
+        device: visitor.device.as_deref(),
+        agents_online: ctx.hub.agents_online(account_id),
+        // Business hours are not configurable yet: every time is inside them.
+        inside_business_hours: true,
+    };
+    Ok(flows
+        .into_iter()
+        .filter(|flow| {
+            let mine = history.iter().filter(|(id, _, _)| *id == flow.id.as_uuid());
+            let this_session: Vec<_> = mine
+                .clone()
+                .filter(|(_, visit_number, _)| *visit_number == visitor.visit_count)
+                .collect();
+            let seen = History {
+                ever: mine.count() > 0,
+                this_session: !this_session.is_empty(),
+                this_page: this_session
+                    .iter()
+                    .any(|(_, _, url)| Some(url.as_str()) == visitor.current_url.as_deref()),
+            };
+            targeting::eligible(&flow.definition, &visit, seen)
+        })
+        .collect())
+}
+
+/// The flows the widget may fire for this visitor now (the `triggers` of `welcome`).
+pub async fn triggers(
+    ctx: &Context,
+    account_id: AccountId,
+    visitor_id: VisitorId,
+) -> Result<Vec<TriggerView>, ServiceError> {
+    Ok(eligible_flows(ctx, account_id, visitor_id)
+        .await?
+        .into_iter()
+        .map(|flow| TriggerView {
+            flow_id: flow.id,
+            when: flow.definition.trigger.when,
+        })
+        .collect())
+}
+
+/// What a bot step changed; published after commit.
+#[derive(Default)]
+pub(crate) struct Effects {
+    messages: Vec<MessageView>,
+    visitor: Option<visitor::Model>,
+    conversation: Option<conversation::Model>,
+}
+
+impl Effects {
+    /// Sends the committed changes to the visitor's widgets and the account's agents.
+    pub(crate) async fn publish(self, ctx: &Context, account_id: AccountId, visitor_id: VisitorId) {
+        for message in &self.messages {
+            publish_message(ctx, account_id, visitor_id, message);
+        }
+        if let Some(row) = &self.visitor {
+            publish_visitor(ctx, row, true);
+        }
+        if let Some(row) = &self.conversation
+            && let Err(error) = publish_conversation(ctx, row).await
+        {
+            tracing::warn!(?error, "cannot publish a conversation change");
+        }
+    }
+
+    fn changed(&mut self, row: conversation::Model) {
+        self.conversation = Some(row);
+    }
+}
+
+/// The visitor's widget says a flow's `when` held: start the flow (its welcome and first step).
+#[tracing::instrument(skip_all, fields(%account_id, %visitor_id, %flow_id))]
+pub async fn trigger(
+    ctx: &Context,
+    account_id: AccountId,
+    visitor_id: VisitorId,
+    flow_id: FlowId,
+) -> Result<(), ServiceError> {
+    let not_eligible = || refused("not_eligible", "this flow may not start now");
+    let flow = eligible_flows(ctx, account_id, visitor_id)
+        .await?
+        .into_iter()
+        .find(|flow| flow.id == flow_id)
+        .ok_or_else(not_eligible)?;
+    let now = ctx.clock.now();
+    let txn = begin(ctx).await?;
+    // The visitor's row lock: two triggers (or a trigger and a message) wait for each other.
+    storage::visitors::touch(&txn, visitor_id.as_uuid(), now).await?;
+    let visitor =
+        storage::visitors::find_in_account(&txn, account_id.as_uuid(), visitor_id.as_uuid())
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+    let latest = storage::conversations::latest_of_visitor(&txn, visitor.id).await?;
+    if !bot_may_join(latest.as_ref()) {
+        return Err(not_eligible());
+    }
+    let bot = ConversationChanges {
+        handler: Some(Handler::Bot.as_str()),
+        ..ConversationChanges::default()
+    };
+    let conversation = match latest {
+        Some(row) if row.status == ConversationStatus::Open.as_str() => {
+            storage::conversations::update(&txn, row.account_id, row.id, bot)
+                .await?
+                .ok_or(ServiceError::NotFound)?
+        }
+        _ => {
+            // Kept out of the inbox until the visitor does something (DESIGN section 5).
+            let mut row = new_conversation(account_id, visitor_id, now, false);
+            row.started = false;
+            row.handler = Handler::Bot.as_str().to_owned();
+            storage::conversations::insert(&txn, row).await?
+        }
+    };
+    // A run in progress is replaced; its outcome is decided with the conversation.
+    storage::flow_runs::finish_all(&txn, conversation.id).await?;
+    let run = storage::flow_runs::insert(
+        &txn,
+        flow_run::Model {
+            id: uuid::Uuid::now_v7(),
+            account_id: account_id.as_uuid(),
+            flow_id: flow.id.as_uuid(),
+            flow_name: flow.definition.name.clone(),
+            conversation_id: conversation.id,
+            visitor_id: visitor.id,
+            visit_number: visitor.visit_count,
+            page_url: visitor.current_url.clone().unwrap_or_default(),
+            current_step: None,
+            interacted: false,
+            finished: false,
+            outcome: None,
+            triggered_at: now,
+            interacted_at: None,
+            outcome_at: None,
+        },
+    )
+    .await?;
+    let state = RunState::default();
+    let (next, actions) =
+        interpreter::advance(&flow.definition, &state, Event::Start).map_err(|_| not_eligible())?;
+    let mut effects = Effects::default();
+    effects.changed(conversation.clone());
+    let step = Step {
+        txn: &txn,
+        run: &run,
+        flow: &flow.definition,
+        now,
+    };
+    step.apply(&conversation, &state, &next, actions, &mut effects)
+        .await?;
+    txn.commit().await.context("committing a triggered flow")?;
+    tracing::info!("flow triggered");
+    effects.publish(ctx, account_id, visitor_id).await;
+    Ok(())
+}
+
+/// The visitor clicked a bot button. Stored as a visitor message whose text is the button's
+/// label (`choice` = the button id), answered by the flow's next step. A resend of the same
+/// `client_id` answers with the original.
+#[tracing::instrument(skip_all, fields(%account_id, %visitor_id))]
+pub async fn choose(
+    ctx: &Context,
+    account_id: AccountId,
+    visitor_id: VisitorId,
+    client_id: &str,
+    button_id: &str,
+    step_id: Option<&str>,
+) -> Result<Posted, ServiceError> {
+    let client_id = ClientId::parse("client_id", client_id).map_err(ServiceError::invalid)?;
+    let now = ctx.clock.now();
+    let txn = begin(ctx).await?;
+    storage::visitors::touch(&txn, visitor_id.as_uuid(), now).await?;
+    let Some(latest) = storage::conversations::latest_of_visitor(&txn, visitor_id.as_uuid())
+        .await?
+        .filter(|row| row.account_id == account_id.as_uuid())
+    else {
+        return Err(stale());
+    };
+    if let Some(existing) =
+        storage::messages::find_by_client_id(&txn, latest.id, client_id.as_str()).await?
+    {
+        txn.rollback().await.context("rolling back a resend")?;
+        return resend_of(existing, AuthorKind::Visitor, None);
+    }
+    if latest.status != ConversationStatus::Open.as_str() {
+        return Err(stale());
+    }
+    // The conversation's row lock: an agent writing at the same instant waits (or we do).
+    let conversation = storage::conversations::update(
+        &txn,
+        latest.account_id,
+        latest.id,
+        ConversationChanges {
+            last_activity_at: Some(now),
+            ..ConversationChanges::default()
+        },
+    )
+    .await?
+    .ok_or(ServiceError::NotFound)?;
+    let run = storage::flow_runs::active(&txn, conversation.id)
+        .await?
+        .ok_or_else(stale)?;
+    let flow = storage::flows::find(&txn, account_id.as_uuid(), run.flow_id)
+        .await?
+        .and_then(parse_flow)
+        .ok_or_else(stale)?;
+    let state = run_state(&run);
+    let event = Event::Choose { step_id, button_id };
+    let (next, actions) = match interpreter::advance(&flow.definition, &state, event) {
+        Ok(advanced) => advanced,
+        Err(Refusal::UnknownButton) => {
+            return Err(refused(
+                "unknown_button",
+                "this flow has no such button; reload the chat",
+            ));
+        }
+        Err(_) => return Err(stale()),
+    };
+    let label = actions
+        .iter()
+        .find_map(|action| match action {
+            Action::Clicked { label, .. } => Some(label.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| button_id.to_owned());
+    let choice = NewMessage {
+        id: MessageId::generate().as_uuid(),
+        account_id: account_id.as_uuid(),
+        conversation_id: conversation.id,
+        client_id: client_id.as_str().to_owned(),
+        author_kind: AuthorKind::Visitor.as_str(),
+        author_user_id: None,
+        author_name: None,
+        text: label.clone(),
+        internal: false,
+        buttons: None,
+        flow_id: Some(run.flow_id.to_string()),
+        step_id: state.current.clone(),
+        choice: Some(button_id.to_owned()),
+        welcome: false,
+        created_at: now,
+        preview: Some(preview(&label)),
+        unread: UnreadChange::Keep,
+    };
+    let (stored, conversation) = match storage::messages::append(&txn, choice).await? {
+        Appended::New(stored, conversation) => (stored, *conversation),
+        Appended::Duplicate(_) | Appended::Taken => {
+            return Err(ServiceError::Conflict(
+                "a concurrent resend of this client_id; retry".to_owned(),
+            ));
+        }
+    };
+    let view = MessageView::from(stored);
+    let mut effects = Effects {
+        messages: vec![view.clone()],
+        ..Effects::default()
+    };
+    effects.changed(conversation.clone());
+    let step = Step {
+        txn: &txn,
+        run: &run,
+        flow: &flow.definition,
+        now,
+    };
+    step.apply(&conversation, &state, &next, actions, &mut effects)
+        .await?;
+    txn.commit().await.context("committing a button click")?;
+    effects.publish(ctx, account_id, visitor_id).await;
+    Ok(Posted {
+        message: view,
+        created: true,
+    })
+}
+
+/// The visitor wrote in a conversation (inside the message's transaction, after it was
+/// stored): the answer to a `collect` step, or, while the bot waits for a click, typing
+/// instead of clicking, which hands the conversation to people (rule 4).
+pub(crate) async fn after_visitor_text(
+    txn: &DatabaseTransaction,
+    conversation: &conversation::Model,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<Effects, ServiceError> {
+    let mut effects = Effects::default();
+    let Some(run) = storage::flow_runs::active(txn, conversation.id).await? else {
+        return Ok(effects);
+    };
+    let flow = storage::flows::find(txn, conversation.account_id, run.flow_id)
+        .await?
+        .and_then(parse_flow);
+    let state = run_state(&run);
+    let advanced = flow
+        .as_ref()
+        .map(|flow| interpreter::advance(&flow.definition, &state, Event::Text(text)));
+    let step_flow;
+    let (next, actions) = match advanced {
+        Some(Ok(advanced)) => {
+            step_flow = flow.map(|flow| flow.definition);
+            advanced
+        }
+        Some(Err(_)) => return Ok(effects),
+        // The flow was deleted while it ran: the visitor is talking to people now.
+        None => {
+            step_flow = None;
+            let mut next = state.clone();
+            next.current = None;
+            next.finished = true;
+            (
+                next,
+                vec![Action::Handover {
+                    step_id: None,
+                    message: None,
+                    context: BTreeMap::new(),
+                    reason: HandoverReason::VisitorTyped,
+                }],
+            )
+        }
+    };
+    let empty = FlowDefinition {
+        name: run.flow_name.clone(),
+        enabled: false,
+        priority: 0,
+        welcome: None,
+        trigger: Default::default(),
+        start: String::new(),
+        steps: BTreeMap::new(),
+    };
+    let step = Step {
+        txn,
+        run: &run,
+        flow: step_flow.as_ref().unwrap_or(&empty),
+        now,
+    };
+    step.apply(conversation, &state, &next, actions, &mut effects)
+        .await?;
+    Ok(effects)
+}
+
+/// An agent replied (inside the reply's transaction): every run without an outcome is
+/// escalated to a human (rule 5). Answers the conversation when its outcome changed.
+pub(crate) async fn after_agent_reply(
+    txn: &DatabaseTransaction,
+    conversation: &conversation::Model,
+    now: DateTime<Utc>,
+) -> Result<Option<conversation::Model>, ServiceError> {
+    escalate(txn, conversation, None, now).await
+}
+
+/// The conversation was resolved (inside the same transaction): the runs the visitor
+/// interacted with are resolved by chatbot, the others end with no interaction. Answers
+/// the conversation as stored.
+pub(crate) async fn after_resolved(
+    txn: &DatabaseTransaction,
+    conversation: conversation::Model,
+    now: DateTime<Utc>,
+) -> Result<conversation::Model, ServiceError> {
+    let resolved =
+        storage::flow_runs::decide(txn, conversation.id, RESOLVED_BY_CHATBOT, true, now).await?;
+    storage::flow_runs::finish_all(txn, conversation.id).await?;
+    if resolved == 0 || conversation.outcome.is_some() {
+        return Ok(conversation);
+    }
+    let changes = ConversationChanges {
+        outcome: Some(RESOLVED_BY_CHATBOT),
+        ..ConversationChanges::default()
+    };
+    Ok(
+        storage::conversations::update(txn, conversation.account_id, conversation.id, changes)
+            .await?
+            .unwrap_or(conversation),
+    )
+}
+
+/// Escalates the runs without an outcome; sets the handler to human (and the context
+/// variables, when given). Answers the conversation when anything changed.
+async fn escalate(
+    txn: &DatabaseTransaction,
+    conversation: &conversation::Model,
+    context: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Option<conversation::Model>, ServiceError> {
+    let escalated =
+        storage::flow_runs::decide(txn, conversation.id, ESCALATED_TO_HUMAN, false, now).await?;
+    storage::flow_runs::finish_all(txn, conversation.id).await?;
+    if escalated == 0 && context.is_none() {
+        return Ok(None);
+    }
+    let changes = ConversationChanges {
+        handler: Some(Handler::Human.as_str()),
+        outcome: (escalated > 0).then_some(ESCALATED_TO_HUMAN),
+        context,
+        ..ConversationChanges::default()
+    };
+    Ok(
+        storage::conversations::update(txn, conversation.account_id, conversation.id, changes)
+            .await?,
+    )
+}
+
+fn run_state(run: &flow_run::Model) -> RunState {
+    RunState {
+        current: run.current_step.clone(),
+        interacted: run.interacted,
+        finished: run.finished,
+    }
+}
+
+fn preview(text: &str) -> String {
+    MessageText::parse(text, usize::MAX)
+        .map(|text| text.preview())
+        .unwrap_or_default()
+}
+
+async fn begin(ctx: &Context) -> Result<DatabaseTransaction, ServiceError> {
+    Ok(ctx.db.begin().await.context("starting a transaction")?)
+}
+
+/// One step of a run being carried out inside a transaction.
+struct Step<'a> {
+    txn: &'a DatabaseTransaction,
+    run: &'a flow_run::Model,
+    flow: &'a FlowDefinition,
+    now: DateTime<Utc>,
+}
+
+impl Step<'_> {
+    /// Carries out the interpreter's actions, saves the run, counts the first interaction and
+    /// applies a handover or an end.
+    async fn apply(
+        &self,
+        conversation: &conversation::Model,
+        before: &RunState,
+        after: &RunState,
+        actions: Vec<Action>,
+        effects: &mut Effects,
+    ) -> Result<(), ServiceError> {
+        let mut handover = None;
+        let mut end = false;
+        for action in actions {
+            match action {
+                Action::Welcome { text } => {
+                    self.say(conversation, &text, None, None, true, effects)
+                        .await?;
+                }
+                Action::Say {
+                    step_id,
+                    text,
+                    buttons,
+                } => {
+                    self.entered(&step_id).await?;
+                    self.say(
+                        conversation,
+                        &text,
+                        Some(&step_id),
+                        Some(&buttons),
+                        false,
+                        effects,
+                    )
+                    .await?;
+                }
+                Action::Prompt { step_id, text } => {
+                    self.entered(&step_id).await?;
+                    self.say(conversation, &text, Some(&step_id), None, false, effects)
+                        .await?;
+                }
+                Action::Reprompt {
+                    step_id,
+                    text,
+                    reason,
+                } => {
+                    let text = format!("{reason} {text}");
+                    self.say(conversation, &text, Some(&step_id), None, false, effects)
+                        .await?;
+                }
+                Action::Clicked {
+                    step_id, button_id, ..
+                } => {
+                    storage::flow_runs::add_event(
+                        self.txn,
+                        self.run,
+                        &step_id,
+                        Some(&button_id),
+                        self.now,
+                    )
+                    .await?;
+                }
+                Action::Store { field, value } => {
+                    self.store(conversation, &field, &value, effects).await?;
+                }
+                Action::Tag { step_id, tags } => {
+                    self.entered(&step_id).await?;
+                    let mut all = storage::conversations::tags(self.txn, conversation.id).await?;
+                    all.extend(tags);
+                    all.sort();
+                    all.dedup();
+                    storage::conversations::set_tags(self.txn, conversation.id, &all).await?;
+                }
+                Action::Handover {
+                    step_id,
+                    message,
+                    context,
+                    reason,
+                } => {
+                    if let Some(step_id) = &step_id {
+                        self.entered(step_id).await?;
+                    }
+                    if let Some(message) = message {
+                        self.say(
+                            conversation,
+                            &message,
+                            step_id.as_deref(),
+                            None,
+                            false,
+                            effects,
+                        )
+                        .await?;
+                    }
+                    handover = Some((context, reason));
+                }
+                Action::End { step_id, message } => {
+                    self.entered(&step_id).await?;
+                    if let Some(message) = message {
+                        self.say(conversation, &message, Some(&step_id), None, false, effects)
+                            .await?;
+                    }
+                    end = true;
+                }
+            }
+        }
+        let first_interaction = after.interacted && !before.interacted;
+        storage::flow_runs::save_state(
+            self.txn,
+            self.run.id,
+            after.current.as_deref(),
+            first_interaction.then_some(self.now),
+            after.finished,
+        )
+        .await?;
+        if first_interaction
+            && storage::chatbot::record(
+                self.txn,
+                conversation.account_id,
+                conversation.id,
+                Some(self.run.flow_id),
+                self.now,
+            )
+            .await?
+        {
+            tracing::info!(conversation_id = %conversation.id, "chatbot conversation counted");
+            if let Some(row) = storage::conversations::find_in_account(
+                self.txn,
+                conversation.account_id,
+                conversation.id,
+            )
+            .await?
+            {
+                effects.changed(row);
+            }
+        }
+        if let Some((context, reason)) = handover {
+            self.hand_over(conversation, context, reason, effects)
+                .await?;
+        }
+        if end {
+            let resolving = ConversationChanges {
+                status: Some(ConversationStatus::Resolved.as_str()),
+                resolved_at: Some(Some(self.now)),
+                ..ConversationChanges::default()
+            };
+            if let Some(row) = storage::conversations::update(
+                self.txn,
+                conversation.account_id,
+                conversation.id,
+                resolving,
+            )
+            .await?
+            {
+                effects.changed(after_resolved(self.txn, row, self.now).await?);
+            }
+        }
+        Ok(())
+    }
+
+    async fn entered(&self, step_id: &str) -> Result<(), ServiceError> {
+        storage::flow_runs::add_event(self.txn, self.run, step_id, None, self.now).await?;
+        Ok(())
+    }
+
+    /// Stores a bot message (or, with `author` system, an agents-only note).
+    async fn say(
+        &self,
+        conversation: &conversation::Model,
+        text: &str,
+        step_id: Option<&str>,
+        buttons: Option<&[Button]>,
+        welcome: bool,
+        effects: &mut Effects,
+    ) -> Result<(), ServiceError> {
+        let buttons = buttons
+            .filter(|buttons| !buttons.is_empty())
+            .map(|buttons| {
+                let shown: Vec<super::views::Button> = buttons
+                    .iter()
+                    .map(|button| super::views::Button {
+                        id: button.id.clone(),
+                        label: button.label.clone(),
+                        url: button.url.clone(),
+                    })
+                    .collect();
+                serde_json::to_string(&shown)
+            })
+            .transpose()
+            .context("encoding buttons")?;
+        self.append(
+            conversation,
+            NewMessage {
+                id: MessageId::generate().as_uuid(),
+                account_id: conversation.account_id,
+                conversation_id: conversation.id,
+                client_id: format!("bot-{}", uuid::Uuid::now_v7().simple()),
+                author_kind: AuthorKind::Bot.as_str(),
+                author_user_id: None,
+                author_name: None,
+                text: text.to_owned(),
+                internal: false,
+                buttons,
+                flow_id: Some(self.run.flow_id.to_string()),
+                step_id: step_id.map(str::to_owned),
+                choice: None,
+                welcome,
+                created_at: self.now,
+                preview: Some(preview(text)),
+                unread: UnreadChange::Keep,
+            },
+            effects,
+        )
+        .await
+    }
+
+    async fn append(
+        &self,
+        conversation: &conversation::Model,
+        message: NewMessage,
+        effects: &mut Effects,
+    ) -> Result<(), ServiceError> {
+        match storage::messages::append(self.txn, message).await? {
+            Appended::New(stored, row) => {
+                effects.messages.push(MessageView::from(stored));
+                if row.id == conversation.id {
+                    effects.changed(*row);
+                }
+                Ok(())
+            }
+            Appended::Duplicate(_) | Appended::Taken => Err(ServiceError::Unexpected(
+                anyhow::anyhow!("a fresh bot client_id was taken"),
+            )),
+        }
+    }
+
+    /// A `collect` answer: stored on the contact (email, phone, name or a custom variable).
+    async fn store(
+        &self,
+        conversation: &conversation::Model,
+        field: &str,
+        value: &str,
+        effects: &mut Effects,
+    ) -> Result<(), ServiceError> {
+        let Some(mut row) = storage::visitors::find_in_account(
+            self.txn,
+            conversation.account_id,
+            conversation.visitor_id,
+        )
+        .await?
+        else {
+            return Ok(());
+        };
+        let before = row.clone();
+        match field {
+            "email" => row.email = Some(value.to_owned()),
+            "phone" => row.phone = Some(value.to_owned()),
+            "name" => row.name = Some(value.to_owned()),
+            custom => {
+                let key = custom.strip_prefix("custom:").unwrap_or(custom);
+                let mut variables: BTreeMap<String, serde_json::Value> =
+                    serde_json::from_str(&row.variables).unwrap_or_default();
+                variables.insert(
+                    key.to_owned(),
+                    serde_json::json!({"label": key, "value": value}),
+                );
+                row.variables = serde_json::to_string(&variables).context("encoding variables")?;
+            }
+        }
+        effects.visitor = Some(storage::visitors::save_changes(self.txn, &before, row).await?);
+        Ok(())
+    }
+
+    /// Hands the conversation to people: context variables copied, handler human, every run
+    /// without an outcome escalated, and a note for agents with what the bot learned.
+    async fn hand_over(
+        &self,
+        conversation: &conversation::Model,
+        context: BTreeMap<String, String>,
+        reason: HandoverReason,
+        effects: &mut Effects,
+    ) -> Result<(), ServiceError> {
+        let mut merged: BTreeMap<String, String> =
+            serde_json::from_str(&conversation.context).unwrap_or_default();
+        merged.extend(context.clone());
+        let encoded = serde_json::to_string(&merged).context("encoding context")?;
+        if let Some(row) = escalate(self.txn, conversation, Some(encoded), self.now).await? {
+            effects.changed(row);
+        }
+        let summary = self.summary(conversation, &context, reason).await?;
+        self.append(
+            conversation,
+            NewMessage {
+                id: MessageId::generate().as_uuid(),
+                account_id: conversation.account_id,
+                conversation_id: conversation.id,
+                client_id: format!("system-{}", uuid::Uuid::now_v7().simple()),
+                author_kind: AuthorKind::System.as_str(),
+                author_user_id: None,
+                author_name: None,
+                text: summary,
+                internal: true,
+                buttons: None,
+                flow_id: Some(self.run.flow_id.to_string()),
+                step_id: None,
+                choice: None,
+                welcome: false,
+                created_at: self.now,
+                preview: None,
+                unread: UnreadChange::Keep,
+            },
+            effects,
+        )
+        .await
+    }
+
+    /// "Handed over by the bot (Support): chose Pricing → Talk to a person. Email: … Context: …"
+    async fn summary(
+        &self,
+        conversation: &conversation::Model,
+        context: &BTreeMap<String, String>,
+        reason: HandoverReason,
+    ) -> Result<String, ServiceError> {
+        let mut text = match reason {
+            HandoverReason::Step => format!("Handed over by the bot ({}).", self.flow.name),
+            HandoverReason::VisitorTyped => format!(
+                "The visitor wrote instead of choosing; the bot ({}) handed over.",
+                self.flow.name
+            ),
+        };
+        let choices: Vec<String> = storage::messages::latest(self.txn, conversation.id, false, 200)
+            .await?
+            .into_iter()
+            .filter(|message| message.choice.is_some())
+            .map(|message| message.text)
+            .collect();
+        if !choices.is_empty() {
+            let start = choices.len().saturating_sub(SUMMARY_CHOICES);
+            text.push_str(&format!(" Chose: {}.", choices[start..].join(" → ")));
+        }
+        if let Some(row) = storage::visitors::find_in_account(
+            self.txn,
+            conversation.account_id,
+            conversation.visitor_id,
+        )
+        .await?
+        {
+            for (label, value) in [
+                ("Name", row.name),
+                ("Email", row.email),
+                ("Phone", row.phone),
+            ] {
+                if let Some(value) = value {
+                    text.push_str(&format!(" {label}: {value}."));
+                }
+            }
+        }
+        if !context.is_empty() {
+            let pairs: Vec<String> = context.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            text.push_str(&format!(" Context: {}.", pairs.join(", ")));
+        }
+        Ok(text)
+    }
+}
+
+/// Records the visitor's first interaction with a bot in the conversation, on its own (the
+/// runtime does the same inside the click's transaction). Answers whether this call counted
+/// it. Safe under any concurrency: the record's primary key is the conversation.
 #[tracing::instrument(skip_all, fields(%account_id, %conversation_id))]
 pub async fn record_interaction(
     ctx: &Context,
@@ -21,7 +934,7 @@ pub async fn record_interaction(
     conversation_id: ConversationId,
     flow_id: Option<FlowId>,
 ) -> Result<bool, ServiceError> {
-    let txn = ctx.db.begin().await.context("starting a transaction")?;
+    let txn = begin(ctx).await?;
     storage::conversations::find_in_account(&txn, account_id.as_uuid(), conversation_id.as_uuid())
         .await?
         .ok_or(ServiceError::NotFound)?;

@@ -262,29 +262,40 @@ pub async fn post_visitor_message(
                 true,
             ),
         };
-        let result = append_and_commit(
-            txn,
-            visitor_message(account_id, conversation.id, &client_id, &text, now),
-        )
-        .await;
-        match result {
-            Ok((stored, updated)) => {
-                let view = MessageView::from(stored);
-                if let Some(updated) = &updated {
-                    publish_message(ctx, account_id, visitor_id, &view);
-                    if started {
-                        publish_conversation(ctx, updated).await?;
-                    }
-                }
-                return Ok(Posted {
-                    message: view,
-                    created: updated.is_some(),
-                });
+        let message = visitor_message(account_id, conversation.id, &client_id, &text, now);
+        let (stored, updated, effects) = match storage::messages::append(&txn, message).await {
+            Ok(Appended::New(stored, updated)) => {
+                // The bot hears it inside the same transaction: a `collect` answer, or typing
+                // instead of clicking (a handover).
+                let effects =
+                    super::chatbot::after_visitor_text(&txn, &updated, text.as_str(), now).await?;
+                txn.commit().await.context("committing a message")?;
+                (stored, *updated, effects)
+            }
+            Ok(Appended::Duplicate(existing)) => {
+                txn.rollback().await.context("rolling back a resend")?;
+                return resend_of(existing, AuthorKind::Visitor, None);
+            }
+            Ok(Appended::Taken) => {
+                txn.rollback()
+                    .await
+                    .context("rolling back a taken client_id")?;
+                return Err(client_id_taken());
             }
             // Two sockets resent the same message at once: the loser retries and finds it.
-            Err(ServiceError::Conflict(_)) if attempts < 3 => continue,
-            Err(error) => return Err(error),
+            Err(error) if storage::is_unique_violation(&error) && attempts < 3 => continue,
+            Err(error) => return Err(error.into()),
+        };
+        let view = MessageView::from(stored);
+        publish_message(ctx, account_id, visitor_id, &view);
+        if started {
+            publish_conversation(ctx, &updated).await?;
         }
+        effects.publish(ctx, account_id, visitor_id).await;
+        return Ok(Posted {
+            message: view,
+            created: true,
+        });
     }
 }
 
@@ -332,6 +343,13 @@ pub async fn post_agent_message(
         changed = after.status != before.status
             || after.handler != before.handler
             || after.assignee_id != before.assignee_id;
+        // A person wrote: a bot still running here is escalated to a human (rule 5).
+        if super::chatbot::after_agent_reply(&txn, &after, now)
+            .await?
+            .is_some()
+        {
+            changed = true;
+        }
     }
     let conversation = before;
     let (stored, updated) = append_and_commit(
@@ -433,7 +451,15 @@ pub async fn resolve(
     if row.status == ConversationStatus::Resolved.as_str() {
         return summarize(ctx, row).await;
     }
-    change_and_publish(ctx, actor, conversation_id, resolving(ctx.clock.now())).await
+    let now = ctx.clock.now();
+    let txn = begin(ctx).await?;
+    let saved = storage::conversations::update(&txn, row.account_id, row.id, resolving(now))
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let saved = super::chatbot::after_resolved(&txn, saved, now).await?;
+    txn.commit().await.context("committing a resolve")?;
+    publish_conversation(ctx, &saved).await?;
+    summarize(ctx, saved).await
 }
 
 /// Opens a resolved conversation again (idempotent).
@@ -604,6 +630,10 @@ pub struct ListQuery {
     pub tag: Option<Tag>,
     /// Only conversations labelled "Joined by chatbot".
     pub joined_by_chatbot: bool,
+    /// Only conversations with this outcome (`resolved_by_chatbot`, `escalated_to_human`).
+    pub outcome: Option<&'static str>,
+    /// Only conversations counted (or not) as chatbot conversations.
+    pub chatbot_counted: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -665,6 +695,8 @@ pub async fn list(
         search: query.search.clone(),
         tag: query.tag.as_ref().map(|tag| tag.as_str().to_owned()),
         joined_by_chatbot: query.joined_by_chatbot,
+        outcome: query.outcome,
+        chatbot_counted: query.chatbot_counted,
     };
     let limit = limit.clamp(1, 100);
     let rows = storage::conversations::list(
@@ -733,12 +765,22 @@ pub async fn resolve_inactive(
             only_if_idle_before: Some(now - timeout),
             ..resolving(now)
         };
-        if let Some(saved) =
-            storage::conversations::update(&ctx.db, row.account_id, row.id, changes).await?
-        {
-            publish_conversation(ctx, &saved).await?;
-            resolved += 1;
-        }
+        let txn = begin(ctx).await?;
+        let Some(saved) =
+            storage::conversations::update(&txn, row.account_id, row.id, changes).await?
+        else {
+            txn.rollback()
+                .await
+                .context("rolling back an inactivity resolve")?;
+            continue;
+        };
+        // A visitor who clicked through a flow and went away: resolved by chatbot (rule 5).
+        let saved = super::chatbot::after_resolved(&txn, saved, now).await?;
+        txn.commit()
+            .await
+            .context("committing an inactivity resolve")?;
+        publish_conversation(ctx, &saved).await?;
+        resolved += 1;
     }
     if resolved > 0 {
         tracing::info!(resolved, "resolved inactive conversations");

@@ -108,6 +108,25 @@ pub fn labels(row: &conversation::Model) -> Vec<String> {
     }
 }
 
+/// The stable code of a chatbot outcome, or none for anything else.
+pub fn outcome_code(raw: &str) -> Option<&'static str> {
+    [
+        crate::storage::flow_runs::RESOLVED_BY_CHATBOT,
+        crate::storage::flow_runs::ESCALATED_TO_HUMAN,
+    ]
+    .into_iter()
+    .find(|code| *code == raw)
+}
+
+/// How the inbox names an outcome.
+pub fn outcome_label(code: &str) -> &'static str {
+    match code {
+        crate::storage::flow_runs::RESOLVED_BY_CHATBOT => "Resolved by chatbot",
+        crate::storage::flow_runs::ESCALATED_TO_HUMAN => "Escalated to human",
+        _ => "No interaction",
+    }
+}
+
 /// The label of a conversation in which the visitor interacted with a bot.
 pub const JOINED_BY_CHATBOT: &str = "joined_by_chatbot";
 
@@ -150,6 +169,8 @@ pub struct ConversationSummary {
     pub outcome: Option<String>,
     /// Whether this conversation used one of the period's chatbot conversations.
     pub chatbot_counted: bool,
+    /// Context variables a bot's `handover` step set, e.g. `{"topic": "sales"}`.
+    pub context: std::collections::BTreeMap<String, String>,
     /// Left through the offline form.
     pub offline: bool,
     /// Visitor messages since an agent last replied.
@@ -185,6 +206,7 @@ impl ConversationSummary {
             outcome: row.outcome,
             // Counted and labelled happen in one step until billing can refuse the count.
             chatbot_counted: row.joined_by_chatbot,
+            context: serde_json::from_str(&row.context).unwrap_or_default(),
             offline: row.offline,
             unread: row.unread_count,
             last_message: match (row.last_message_preview, row.last_message_at) {

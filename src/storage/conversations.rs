@@ -68,6 +68,10 @@ pub struct ConversationChanges {
     pub reset_unread: bool,
     pub last_activity_at: Option<DateTime<Utc>>,
     pub rating: Option<(i16, Option<String>)>,
+    /// The chatbot outcome (`resolved_by_chatbot`, `escalated_to_human`).
+    pub outcome: Option<&'static str>,
+    /// The context variables (a JSON object).
+    pub context: Option<String>,
     /// Change only while the conversation has this status.
     pub only_if_status: Option<&'static str>,
     /// Change only while nothing happened in the conversation since this time.
@@ -124,6 +128,12 @@ pub async fn update(
             .col_expr(Column::Rating, Expr::value(rating))
             .col_expr(Column::RatingComment, Expr::value(comment));
     }
+    if let Some(outcome) = changes.outcome {
+        update = update.col_expr(Column::Outcome, Expr::value(outcome));
+    }
+    if let Some(context) = changes.context {
+        update = update.col_expr(Column::Context, Expr::value(context));
+    }
     Ok(update.exec_with_returning(conn).await?.into_iter().next())
 }
 
@@ -138,6 +148,10 @@ pub struct ListFilter {
     pub tag: Option<String>,
     /// Only conversations labelled "Joined by chatbot".
     pub joined_by_chatbot: bool,
+    /// Only conversations with this chatbot outcome.
+    pub outcome: Option<&'static str>,
+    /// Only conversations that were (true) or were not (false) counted as chatbot conversations.
+    pub chatbot_counted: Option<bool>,
 }
 
 /// A position in the list: after the conversation with this activity time and id.
@@ -205,6 +219,20 @@ pub async fn list(
     }
     if filter.joined_by_chatbot {
         query = query.filter(conversation::Column::JoinedByChatbot.eq(true));
+    }
+    if let Some(outcome) = filter.outcome {
+        query = query.filter(conversation::Column::Outcome.eq(outcome));
+    }
+    if let Some(counted) = filter.chatbot_counted {
+        let counted_ids = sea_orm::sea_query::Query::select()
+            .column(super::entities::chatbot_conversation::Column::ConversationId)
+            .from(super::entities::chatbot_conversation::Entity)
+            .to_owned();
+        query = query.filter(if counted {
+            conversation::Column::Id.in_subquery(counted_ids)
+        } else {
+            conversation::Column::Id.not_in_subquery(counted_ids)
+        });
     }
     if let Some(tag) = &filter.tag {
         query = query.filter(

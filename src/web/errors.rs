@@ -66,6 +66,9 @@ impl From<ServiceError> for ApiError {
                 )
             },
             ServiceError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            ServiceError::Refused { code, message } => {
+                Self::new(StatusCode::CONFLICT, code, message)
+            }
             ServiceError::Unauthorized => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -177,6 +180,7 @@ impl PageError {
                     fields.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
                 ),
                 ServiceError::Conflict(message) => (StatusCode::CONFLICT, "Conflict", message.clone()),
+                ServiceError::Refused { message, .. } => (StatusCode::CONFLICT, "Not now", message.clone()),
                 ServiceError::Unauthorized => (StatusCode::UNAUTHORIZED, "Sign in", "Please sign in.".to_owned()),
                 ServiceError::TooManyAttempts => (
                     StatusCode::TOO_MANY_REQUESTS,

@@ -6,6 +6,7 @@ mod api_errors;
 mod api_tokens;
 mod browser;
 mod chatbot_conversations;
+mod chatbot_runtime;
 mod cli;
 mod conversations_api;
 mod durability;

@@ -48,6 +48,10 @@ pub struct ListParams {
     tag: Option<String>,
     /// `joined_by_chatbot`: only conversations the chatbot joined.
     label: Option<String>,
+    /// `resolved_by_chatbot` or `escalated_to_human`.
+    outcome: Option<String>,
+    /// `true` or `false`: counted as a chatbot conversation this period or not.
+    chatbot_counted: Option<bool>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// 1 to 100 (default 25).
@@ -102,6 +106,17 @@ async fn list_conversations(
         Some(_) => problems.push(FieldError::new("label", "must be joined_by_chatbot")),
         None => {}
     }
+    match params.outcome.as_deref().filter(|s| !s.is_empty()) {
+        Some(outcome) => match crate::services::views::outcome_code(outcome) {
+            Some(code) => query.outcome = Some(code),
+            None => problems.push(FieldError::new(
+                "outcome",
+                "must be resolved_by_chatbot or escalated_to_human",
+            )),
+        },
+        None => {}
+    }
+    query.chatbot_counted = params.chatbot_counted;
     if let Some(tag) = params.tag.as_deref().filter(|s| !s.is_empty()) {
         query.tag = Tag::parse("tag", tag).map_err(|e| problems.push(e)).ok();
     }

@@ -57,6 +57,8 @@ pub struct Filters {
     tag: Option<String>,
     /// `joined_by_chatbot` to see only conversations the chatbot joined.
     label: Option<String>,
+    /// `resolved_by_chatbot` or `escalated_to_human`.
+    outcome: Option<String>,
     cursor: Option<String>,
 }
 
@@ -92,6 +94,13 @@ impl Filters {
         }
     }
 
+    fn outcome(&self) -> &str {
+        self.outcome
+            .as_deref()
+            .and_then(crate::services::views::outcome_code)
+            .unwrap_or("")
+    }
+
     /// The filters as a query string, to keep them across links.
     fn query(&self) -> String {
         serde_urlencoded::to_string([
@@ -100,6 +109,7 @@ impl Filters {
             ("q", self.q()),
             ("tag", self.tag()),
             ("label", self.label()),
+            ("outcome", self.outcome()),
         ])
         .unwrap_or_default()
     }
@@ -118,6 +128,11 @@ impl Filters {
             },
             search: self.q.clone().filter(|q| !q.trim().is_empty()),
             joined_by_chatbot: self.label() == JOINED_BY_CHATBOT,
+            outcome: self
+                .outcome
+                .as_deref()
+                .and_then(crate::services::views::outcome_code),
+            chatbot_counted: None,
             tag: self
                 .tag
                 .as_deref()
@@ -141,6 +156,8 @@ pub struct Row {
     pub selected: bool,
     /// Labelled "Joined by chatbot".
     pub chatbot: bool,
+    /// "Resolved by chatbot" or "Escalated to human".
+    pub outcome: Option<&'static str>,
 }
 
 impl Row {
@@ -162,6 +179,10 @@ impl Row {
                 .labels
                 .iter()
                 .any(|label| label == JOINED_BY_CHATBOT),
+            outcome: summary
+                .outcome
+                .as_deref()
+                .map(crate::services::views::outcome_label),
             tags: summary.tags,
             selected: Some(summary.id) == selected,
         }
@@ -175,6 +196,8 @@ pub struct Bubble {
     pub text: String,
     pub internal: bool,
     pub choice: Option<String>,
+    /// A bot step's buttons, by label (agents see what the visitor was offered).
+    pub buttons: Vec<String>,
     pub at: String,
 }
 
@@ -193,6 +216,12 @@ impl From<MessageView> for Bubble {
             text: message.text,
             internal: message.internal,
             choice: message.choice,
+            buttons: message
+                .buttons
+                .unwrap_or_default()
+                .into_iter()
+                .map(|button| button.label)
+                .collect(),
             at: message.at.format("%H:%M").to_string(),
         }
     }

@@ -106,15 +106,14 @@ async fn list_conversations(
         Some(_) => problems.push(FieldError::new("label", "must be joined_by_chatbot")),
         None => {}
     }
-    match params.outcome.as_deref().filter(|s| !s.is_empty()) {
-        Some(outcome) => match crate::services::views::outcome_code(outcome) {
+    if let Some(outcome) = params.outcome.as_deref().filter(|s| !s.is_empty()) {
+        match crate::services::views::outcome_code(outcome) {
             Some(code) => query.outcome = Some(code),
             None => problems.push(FieldError::new(
                 "outcome",
                 "must be resolved_by_chatbot or escalated_to_human",
             )),
-        },
-        None => {}
+        }
     }
     query.chatbot_counted = params.chatbot_counted;
     if let Some(tag) = params.tag.as_deref().filter(|s| !s.is_empty()) {

@@ -10,7 +10,7 @@ use serde_json::json;
 use std::{sync::Arc, time::Duration};
 
 /// Signs in and returns the `Cookie` header a browser would send.
-async fn session_cookie(app: &crate::helpers::TestApp, email: &str) -> String {
+pub async fn session_cookie(app: &crate::helpers::TestApp, email: &str) -> String {
     let jar = Arc::new(reqwest::cookie::Jar::default());
     let client = Client::builder()
         .cookie_provider(jar.clone())

@@ -7,6 +7,7 @@ mod api_tokens;
 mod browser;
 mod chatbot_conversations;
 mod chatbot_runtime;
+mod chatbot_targeting;
 mod cli;
 mod conversations_api;
 mod durability;

@@ -6,6 +6,7 @@ pub mod chatbot;
 pub mod conversations;
 pub mod demo;
 pub mod flows;
+pub mod insights;
 pub mod passwords;
 pub mod shortcuts;
 pub mod tokens;

@@ -51,3 +51,21 @@ pub async fn count_since(
         .count(conn)
         .await
 }
+
+/// The account's chatbot conversations counted in `[from, to)`, as (flow, counted at).
+pub async fn counted_between(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(Option<Uuid>, DateTime<Utc>)>, DbErr> {
+    Ok(chatbot_conversation::Entity::find()
+        .filter(chatbot_conversation::Column::AccountId.eq(account_id))
+        .filter(chatbot_conversation::Column::CountedAt.gte(from))
+        .filter(chatbot_conversation::Column::CountedAt.lt(to))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|row| (row.flow_id, row.counted_at))
+        .collect())
+}

@@ -144,3 +144,34 @@ pub async fn add_event(
     .await
     .map(|_| ())
 }
+
+/// Runs of the account triggered in `[from, to)`.
+pub async fn triggered_between(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<flow_run::Model>, DbErr> {
+    flow_run::Entity::find()
+        .filter(flow_run::Column::AccountId.eq(account_id))
+        .filter(flow_run::Column::TriggeredAt.gte(from))
+        .filter(flow_run::Column::TriggeredAt.lt(to))
+        .order_by_asc(flow_run::Column::TriggeredAt)
+        .all(conn)
+        .await
+}
+
+/// Steps entered and buttons clicked in the account's runs, in `[from, to)`.
+pub async fn events_between(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<flow_run_event::Model>, DbErr> {
+    flow_run_event::Entity::find()
+        .filter(flow_run_event::Column::AccountId.eq(account_id))
+        .filter(flow_run_event::Column::At.gte(from))
+        .filter(flow_run_event::Column::At.lt(to))
+        .all(conn)
+        .await
+}

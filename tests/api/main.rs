@@ -6,6 +6,7 @@ mod api_errors;
 mod api_tokens;
 mod browser;
 mod chatbot_conversations;
+mod chatbot_insights;
 mod chatbot_runtime;
 mod chatbot_targeting;
 mod cli;

@@ -3,6 +3,7 @@
 
 mod account;
 mod agents;
+mod chatbot;
 mod conversations;
 mod flows;
 mod test_clock;
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_clock: bool) {
             .service(get_openapi)
             .configure(account::configure)
             .configure(agents::configure)
+            .configure(chatbot::configure)
             .configure(conversations::configure)
             .configure(flows::configure)
             .configure(|cfg| {
@@ -126,6 +128,7 @@ pub struct ErrorDetail {
         flows::get_flow,
         flows::replace_flow,
         flows::delete_flow,
+        chatbot::get_insights,
         test_clock::set_test_clock,
     ),
     components(schemas(ErrorBody, ErrorDetail)),

@@ -3,6 +3,7 @@
 mod account;
 mod demo;
 mod inbox;
+mod insights;
 mod settings;
 mod sign_in;
 mod workspace;
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     sign_in::configure(cfg);
     account::configure(cfg);
     inbox::configure(cfg);
+    insights::configure(cfg);
     workspace::configure(cfg);
     settings::configure(cfg);
     demo::configure(cfg);

@@ -104,7 +104,7 @@ where
     panic!("timed out waiting until {what}");
 }
 
-async fn script_string(browser: &WebDriver, script: &str) -> String {
+pub async fn script_string(browser: &WebDriver, script: &str) -> String {
     browser
         .execute(script, Vec::new())
         .await
@@ -113,7 +113,7 @@ async fn script_string(browser: &WebDriver, script: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn script_number(browser: &WebDriver, script: &str) -> i64 {
+pub async fn script_number(browser: &WebDriver, script: &str) -> i64 {
     browser
         .execute(script, Vec::new())
         .await
@@ -154,7 +154,7 @@ pub async fn sign_in(app: &TestApp, browser: &WebDriver, email: &str, password: 
     .await;
 }
 
-const WIDGET_TEXT: &str =
+pub const WIDGET_TEXT: &str =
     "return (document.querySelector('frontdesk-widget')?.shadowRoot?.textContent) || ''";
 
 #[tokio::test]

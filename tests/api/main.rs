@@ -5,6 +5,7 @@ mod agent_socket;
 mod api_errors;
 mod api_tokens;
 mod browser;
+mod browser_chatbot;
 mod chatbot_conversations;
 mod chatbot_insights;
 mod chatbot_runtime;

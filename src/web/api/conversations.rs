@@ -46,7 +46,8 @@ pub struct ListParams {
     /// Visitor name, email or message text contains this.
     q: Option<String>,
     tag: Option<String>,
-    /// `joined_by_chatbot`: only conversations the chatbot joined.
+    /// `joined_by_chatbot`: only conversations the chatbot joined (also accepted as `labels`).
+    #[serde(alias = "labels")]
     label: Option<String>,
     /// `resolved_by_chatbot` or `escalated_to_human`.
     outcome: Option<String>,

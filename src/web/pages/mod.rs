@@ -1,7 +1,11 @@
-//! Server-rendered pages (askama): sign-in, the workspace sections, settings, the demo website.
+//! Server-rendered pages (askama): sign-in, the workspace sections (inbox, chatbot, billing),
+//! settings, the demo website.
 
 mod account;
+mod chatbot;
 mod demo;
+mod flow_form;
+mod flow_graph;
 mod inbox;
 mod settings;
 mod sign_in;
@@ -25,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     account::configure(cfg);
     inbox::configure(cfg);
     workspace::configure(cfg);
+    chatbot::configure(cfg);
     settings::configure(cfg);
     demo::configure(cfg);
 }

@@ -9,6 +9,7 @@ mod chatbot_conversations;
 mod cli;
 mod conversations_api;
 mod durability;
+mod flow_editor;
 mod flows_api;
 mod health;
 mod helpers;

@@ -712,8 +712,9 @@ enum PreviewEvent {
 
 #[derive(Deserialize)]
 struct PreviewRequest {
+    /// Absent or null before the run starts.
     #[serde(default)]
-    state: RunState,
+    state: Option<RunState>,
     event: PreviewEvent,
 }
 
@@ -764,7 +765,11 @@ async fn post_preview_step(
         PreviewEvent::Text { text } => Event::Text(text),
     };
     let (state, actions) =
-        interpreter::advance(&flow.definition, &request.state, event).map_err(refusal)?;
+        interpreter::advance(
+        &flow.definition,
+        &request.state.clone().unwrap_or_default(),
+        event,
+    ).map_err(refusal)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(json!({ "state": state, "actions": actions })))

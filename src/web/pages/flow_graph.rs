@@ -11,12 +11,13 @@ use std::{
 /// Box size and spacing, in SVG pixels: wide enough for ~26 characters of a step's text.
 const BOX_W: i32 = 190;
 const BOX_H: i32 = 58;
-const GAP_X: i32 = 36;
+/// Room between columns: back edges bend through it.
+const GAP_X: i32 = 64;
 /// Room between rows for edge labels.
 const GAP_Y: i32 = 74;
 const MARGIN: i32 = 20;
-/// Back edges bulge this far to the right of their boxes.
-const BACK_BULGE: i32 = 70;
+/// Back edges bulge this far to the right of their boxes (their curve stays inside the gap).
+const BACK_BULGE: i32 = GAP_X - 4;
 /// Characters of a step's text shown in its box, and of a button label on its edge.
 const BOX_TEXT_CHARS: usize = 26;
 const LABEL_CHARS: usize = 18;
@@ -239,6 +240,8 @@ viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"Flow graph\">\
             y - 10
         );
     }
+    // Edges first, then boxes, then edge labels, so a label is never hidden under a box.
+    let mut labels = String::new();
     for edge in &layout.edges {
         let (Some(from), Some(to)) = (layout.node(&edge.from), layout.node(&edge.to)) else {
             continue;
@@ -258,27 +261,32 @@ viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"Flow graph\">\
                     ey + offset,
                     ey + offset / 2
                 ),
-                bulge - 12,
-                (sy + ey) / 2,
+                sx.max(ex) + BACK_BULGE * 3 / 4,
+                (sy + ey) / 2 + 4,
             )
         } else {
             let (sx, sy) = (fx + BOX_W / 2, fy + BOX_H);
             let (ex, ey) = (tx + BOX_W / 2, ty);
             let mid = (sy + ey) / 2;
+            // The label sits three quarters along the curve, near its target, where the
+            // edges leaving one step have spread apart.
             (
                 format!("M{sx},{sy} C{sx},{mid} {ex},{mid} {ex},{ey}"),
-                (sx + ex) / 2,
-                mid,
+                (sx * 5 + ex * 27) / 32,
+                (sy + mid * 36 + ey * 27) / 64 + 4,
             )
         };
         let class = if edge.back { "edge back" } else { "edge" };
-        let label = escape(&shorten(&edge.label, LABEL_CHARS));
         let _ = write!(
             svg,
-            "<g class=\"{class}\" data-from=\"{}\" data-to=\"{}\"><path d=\"{path}\" marker-end=\"url(#fd-arrow)\"/>\
-<text class=\"edge-label\" x=\"{lx}\" y=\"{ly}\" text-anchor=\"middle\">{label}</text></g>",
+            "<g class=\"{class}\" data-from=\"{}\" data-to=\"{}\"><path d=\"{path}\" marker-end=\"url(#fd-arrow)\"/></g>",
             escape(&edge.from),
             escape(&edge.to),
+        );
+        let _ = write!(
+            labels,
+            "<text class=\"edge-label\" x=\"{lx}\" y=\"{ly}\" text-anchor=\"middle\">{}</text>",
+            escape(&shorten(&edge.label, LABEL_CHARS))
         );
     }
     for node in &layout.nodes {
@@ -303,6 +311,7 @@ viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"Flow graph\">\
             text = escape(&shorten(&node.summary, BOX_TEXT_CHARS)),
         );
     }
+    svg.push_str(&labels);
     svg.push_str("</svg>");
     svg
 }

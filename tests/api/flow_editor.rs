@@ -158,9 +158,10 @@ fn form_fields(html: &str, action: &str) -> Vec<(String, String)> {
     let end = html[start..].find("</form>").expect("form end") + start;
     let form = &html[start..end];
     let mut fields = Vec::new();
-    let controls =
-        regex::Regex::new(r"(?s)<input\b[^>]*>|<textarea\b([^>]*)>(.*?)</textarea>|<select\b([^>]*)>(.*?)</select>")
-            .expect("regex");
+    let controls = regex::Regex::new(
+        r"(?s)<input\b[^>]*>|<textarea\b([^>]*)>(.*?)</textarea>|<select\b([^>]*)>(.*?)</select>",
+    )
+    .expect("regex");
     let option = regex::Regex::new(r"<option\b[^>]*>").expect("regex");
     for control in controls.captures_iter(form) {
         let whole = &control[0];
@@ -181,7 +182,10 @@ fn form_fields(html: &str, action: &str) -> Vec<(String, String)> {
             let Some(name) = attribute(attrs.as_str(), "name") else {
                 continue;
             };
-            let options: Vec<&str> = option.find_iter(body.as_str()).map(|m| m.as_str()).collect();
+            let options: Vec<&str> = option
+                .find_iter(body.as_str())
+                .map(|m| m.as_str())
+                .collect();
             let chosen = options
                 .iter()
                 .find(|o| o.contains(" selected"))
@@ -213,10 +217,16 @@ fn get<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
 fn step_index(fields: &[(String, String)], id: &str) -> usize {
     let name = fields
         .iter()
-        .find(|(n, v)| n.starts_with("step.") && n.ends_with(".id") && v == id && n.matches('.').count() == 2)
+        .find(|(n, v)| {
+            n.starts_with("step.") && n.ends_with(".id") && v == id && n.matches('.').count() == 2
+        })
         .map(|(n, _)| n.clone())
         .unwrap_or_else(|| panic!("no step {id}"));
-    name.split('.').nth(1).expect("index").parse().expect("number")
+    name.split('.')
+        .nth(1)
+        .expect("index")
+        .parse()
+        .expect("number")
 }
 
 fn location(response: &Response) -> String {
@@ -263,11 +273,25 @@ async fn new_flow_creates_a_valid_starter_and_opens_its_editor() {
     let editor = admin.page(&to).await;
     assert!(editor.contains("New flow") && editor.contains("<svg class=\"flow-graph\""));
     let stored = admin.flow_json(&id).await;
-    assert_eq!(stored["enabled"], false, "a new flow waits until it is enabled");
-    assert_eq!(stored["steps"][stored["start"].as_str().expect("start")]["type"], "message");
+    assert_eq!(
+        stored["enabled"], false,
+        "a new flow waits until it is enabled"
+    );
+    assert_eq!(
+        stored["steps"][stored["start"].as_str().expect("start")]["type"],
+        "message"
+    );
     let button = &stored["steps"]["hello"]["buttons"][0];
-    assert_eq!(stored["steps"][button["next"].as_str().expect("next")]["type"], "end");
-    assert!(admin.page("/chatbot").await.contains(&format!("/chatbot/flows/{id}")));
+    assert_eq!(
+        stored["steps"][button["next"].as_str().expect("next")]["type"],
+        "end"
+    );
+    assert!(
+        admin
+            .page("/chatbot")
+            .await
+            .contains(&format!("/chatbot/flows/{id}"))
+    );
 }
 
 #[tokio::test]
@@ -277,9 +301,20 @@ async fn a_step_and_a_button_are_edited_through_the_form() {
     let before = admin.flow_json(&id).await;
     let mut fields = admin.editor_fields(&id).await;
     let menu = step_index(&fields, "menu");
-    assert_eq!(get(&fields, &format!("step.{menu}.text")), "What do you need?");
-    set(&mut fields, &format!("step.{menu}.text"), "How can we help? <b>today</b>");
-    set(&mut fields, &format!("step.{menu}.button.1.label"), "A human, please");
+    assert_eq!(
+        get(&fields, &format!("step.{menu}.text")),
+        "What do you need?"
+    );
+    set(
+        &mut fields,
+        &format!("step.{menu}.text"),
+        "How can we help? <b>today</b>",
+    );
+    set(
+        &mut fields,
+        &format!("step.{menu}.button.1.label"),
+        "A human, please",
+    );
     set(&mut fields, &format!("step.{menu}.button.1.next"), "email");
     let response = admin
         .post(&format!("/chatbot/flows/{id}"), &with_op(fields, "save"))
@@ -288,7 +323,10 @@ async fn a_step_and_a_button_are_edited_through_the_form() {
     assert_eq!(location(&response), format!("/chatbot/flows/{id}?saved=1"));
 
     let stored = admin.flow_json(&id).await;
-    assert_eq!(stored["steps"]["menu"]["text"], "How can we help? <b>today</b>");
+    assert_eq!(
+        stored["steps"]["menu"]["text"],
+        "How can we help? <b>today</b>"
+    );
     assert_eq!(
         stored["steps"]["menu"]["buttons"][1],
         json!({"id": "human", "label": "A human, please", "next": "email"})
@@ -324,7 +362,11 @@ async fn steps_buttons_and_conditions_are_added_and_removed_before_one_save() {
     let faq = step_index(&fields, "faq");
     set(&mut fields, &format!("step.{faq}.text"), "Questions?");
     set(&mut fields, &format!("step.{faq}.button.0.id"), "bye");
-    set(&mut fields, &format!("step.{faq}.button.0.label"), "No thanks");
+    set(
+        &mut fields,
+        &format!("step.{faq}.button.0.label"),
+        "No thanks",
+    );
     set(&mut fields, &format!("step.{faq}.button.0.next"), "bye");
 
     // Add a second button to it, and a where condition.
@@ -335,10 +377,18 @@ async fn steps_buttons_and_conditions_are_added_and_removed_before_one_save() {
         .await
         .expect("html");
     let mut fields = form_fields(&html, &path);
-    assert_eq!(get(&fields, &format!("step.{faq}.button.0.label")), "No thanks", "typed text kept");
+    assert_eq!(
+        get(&fields, &format!("step.{faq}.button.0.label")),
+        "No thanks",
+        "typed text kept"
+    );
     set(&mut fields, &format!("step.{faq}.button.1.id"), "docs");
     set(&mut fields, &format!("step.{faq}.button.1.label"), "Docs");
-    set(&mut fields, &format!("step.{faq}.button.1.url"), "https://example.com/faq");
+    set(
+        &mut fields,
+        &format!("step.{faq}.button.1.url"),
+        "https://example.com/faq",
+    );
     let html = admin
         .post(&path, &with_op(fields, "add_condition"))
         .await
@@ -351,7 +401,10 @@ async fn steps_buttons_and_conditions_are_added_and_removed_before_one_save() {
     // Remove a button of another step and delete the unreachable tag step.
     let pricing = step_index(&fields, "pricing");
     let html = admin
-        .post(&path, &with_op(fields, &format!("remove_button:{pricing}:2")))
+        .post(
+            &path,
+            &with_op(fields, &format!("remove_button:{pricing}:2")),
+        )
         .await
         .text()
         .await
@@ -376,7 +429,12 @@ async fn steps_buttons_and_conditions_are_added_and_removed_before_one_save() {
             {"id": "bye", "label": "No thanks", "next": "bye"},
             {"id": "docs", "label": "Docs", "url": "https://example.com/faq"}]})
     );
-    assert_eq!(stored["steps"]["pricing"]["buttons"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        stored["steps"]["pricing"]["buttons"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
     assert!(stored["steps"].get("tagit").is_none());
     assert_eq!(
         stored["trigger"]["where"]["conditions"][1],
@@ -394,9 +452,17 @@ async fn an_invalid_save_shows_every_problem_with_its_path_and_stores_nothing() 
     let email = step_index(&fields, "email");
     let handover = step_index(&fields, "handover");
     set(&mut fields, &format!("step.{menu}.button.1.next"), "pricng");
-    set(&mut fields, &format!("step.{menu}.text"), "Changed, but must not be stored");
+    set(
+        &mut fields,
+        &format!("step.{menu}.text"),
+        "Changed, but must not be stored",
+    );
     set(&mut fields, &format!("step.{email}.prompt"), "   ");
-    set(&mut fields, &format!("step.{handover}.context"), "topic=sales\noops");
+    set(
+        &mut fields,
+        &format!("step.{handover}.context"),
+        "topic=sales\noops",
+    );
     set(&mut fields, "priority", "high");
     set(&mut fields, "languages", "en, klingon!");
     set(&mut fields, "when_type", "scroll");
@@ -418,7 +484,10 @@ async fn an_invalid_save_shows_every_problem_with_its_path_and_stores_nothing() 
         assert!(html.contains(expected), "{expected} is shown");
     }
     assert!(html.contains("6 problems; nothing was saved"));
-    assert!(html.contains("value=\"high\""), "what the admin typed is kept");
+    assert!(
+        html.contains("value=\"high\""),
+        "what the admin typed is kept"
+    );
     assert!(html.contains("Changed, but must not be stored"));
     assert!(html.contains("pricng (missing)"));
     assert_eq!(admin.flow_json(&id).await, before, "nothing half-written");
@@ -430,12 +499,30 @@ async fn targeting_tabs_round_trip_through_the_stored_json() {
     let id = admin.create_flow(&support_flow()).await;
     let path = format!("/chatbot/flows/{id}");
     let cases = [
-        (vec![("when_type", "delay"), ("when_seconds", "12")], json!({"type": "delay", "seconds": 12})),
-        (vec![("when_type", "scroll"), ("when_percent", "40")], json!({"type": "scroll", "percent": 40})),
-        (vec![("when_type", "exit_intent")], json!({"type": "exit_intent"})),
-        (vec![("when_type", "returning_visit")], json!({"type": "returning_visit"})),
-        (vec![("when_type", "chat_opened")], json!({"type": "chat_opened"})),
-        (vec![("when_type", "custom_event"), ("when_name", "signup")], json!({"type": "custom_event", "name": "signup"})),
+        (
+            vec![("when_type", "delay"), ("when_seconds", "12")],
+            json!({"type": "delay", "seconds": 12}),
+        ),
+        (
+            vec![("when_type", "scroll"), ("when_percent", "40")],
+            json!({"type": "scroll", "percent": 40}),
+        ),
+        (
+            vec![("when_type", "exit_intent")],
+            json!({"type": "exit_intent"}),
+        ),
+        (
+            vec![("when_type", "returning_visit")],
+            json!({"type": "returning_visit"}),
+        ),
+        (
+            vec![("when_type", "chat_opened")],
+            json!({"type": "chat_opened"}),
+        ),
+        (
+            vec![("when_type", "custom_event"), ("when_name", "signup")],
+            json!({"type": "custom_event", "name": "signup"}),
+        ),
     ];
     for (changes, expected) in cases {
         let mut fields = admin.editor_fields(&id).await;
@@ -542,7 +629,10 @@ async fn duplicate_as_translation_makes_a_disabled_copy_for_one_language() {
         "the original is left as it is"
     );
     let editor = unescape(&admin.page(&to).await);
-    assert!(editor.contains("still matches every language"), "the page explains");
+    assert!(
+        editor.contains("still matches every language"),
+        "the page explains"
+    );
 
     let refused = admin
         .post(
@@ -594,10 +684,17 @@ async fn import_and_export_round_trip() {
         "a download"
     );
     let exported: Value = export.json().await.expect("json");
-    assert_eq!(exported, admin.flow_json(&id).await, "the same JSON as the API");
+    assert_eq!(
+        exported,
+        admin.flow_json(&id).await,
+        "the same JSON as the API"
+    );
     assert_eq!(exported["name"], "Support");
     assert_eq!(exported["steps"], support_flow()["steps"]);
-    assert_eq!(exported["trigger"]["where"], support_flow()["trigger"]["where"]);
+    assert_eq!(
+        exported["trigger"]["where"],
+        support_flow()["trigger"]["where"]
+    );
 
     // The export imports again, as a second flow with the same definition.
     let again = admin
@@ -646,7 +743,13 @@ async fn import_and_export_round_trip() {
         )
         .await;
     assert_eq!(broken.status().as_u16(), 422);
-    assert!(broken.text().await.expect("html").contains("not valid JSON"));
+    assert!(
+        broken
+            .text()
+            .await
+            .expect("html")
+            .contains("not valid JSON")
+    );
     assert_eq!(admin.flows().await.len(), 2);
 }
 
@@ -676,7 +779,12 @@ async fn the_list_switch_enables_and_disables_and_delete_removes() {
         .await;
     assert_eq!(location(&response), "/chatbot?deleted=1");
     assert!(admin.flows().await.is_empty());
-    assert!(admin.page("/chatbot?deleted=1").await.contains("The flow was deleted."));
+    assert!(
+        admin
+            .page("/chatbot?deleted=1")
+            .await
+            .contains("The flow was deleted.")
+    );
 }
 
 #[tokio::test]
@@ -702,7 +810,11 @@ async fn agents_get_403_on_every_chatbot_page() {
         format!("/chatbot/flows/{id}/export"),
         format!("/chatbot/flows/{id}/preview"),
     ] {
-        assert_eq!(app.get(&client, &path).await.status().as_u16(), 403, "GET {path}");
+        assert_eq!(
+            app.get(&client, &path).await.status().as_u16(),
+            403,
+            "GET {path}"
+        );
     }
     let csrf = csrf_from(&app.get(&client, "/inbox").await.text().await.expect("html"));
     for path in [
@@ -740,9 +852,21 @@ async fn another_accounts_flow_is_404() {
         format!("/chatbot/flows/{id}/preview"),
         "/chatbot/flows/not-a-uuid".to_owned(),
     ] {
-        assert_eq!(admin.app.get(&client, &path).await.status().as_u16(), 404, "GET {path}");
+        assert_eq!(
+            admin.app.get(&client, &path).await.status().as_u16(),
+            404,
+            "GET {path}"
+        );
     }
-    let csrf = csrf_from(&admin.app.get(&client, "/chatbot").await.text().await.expect("html"));
+    let csrf = csrf_from(
+        &admin
+            .app
+            .get(&client, "/chatbot")
+            .await
+            .text()
+            .await
+            .expect("html"),
+    );
     for (path, field) in [
         (format!("/chatbot/flows/{id}"), ("op", "save")),
         (format!("/chatbot/flows/{id}/enabled"), ("enabled", "false")),
@@ -879,20 +1003,41 @@ async fn the_preview_runs_every_step_type_and_writes_nothing() {
     )
     .await;
     assert_eq!(types(&body), ["clicked", "tag", "prompt"]);
-    let (_, body) = step(body["state"].clone(), json!({"type": "text", "text": "nope"})).await;
+    let (_, body) = step(
+        body["state"].clone(),
+        json!({"type": "text", "text": "nope"}),
+    )
+    .await;
     assert_eq!(types(&body), ["reprompt"]);
-    assert_eq!(body["actions"][0]["reason"], "That does not look like an email address.");
-    let (_, body) = step(body["state"].clone(), json!({"type": "text", "text": "buyer@example.com"})).await;
+    assert_eq!(
+        body["actions"][0]["reason"],
+        "That does not look like an email address."
+    );
+    let (_, body) = step(
+        body["state"].clone(),
+        json!({"type": "text", "text": "buyer@example.com"}),
+    )
+    .await;
     assert_eq!(types(&body), ["store", "handover"]);
     assert_eq!(body["actions"][1]["context"], json!({"topic": "wholesale"}));
     assert_eq!(body["state"]["finished"], true);
-    let (status, body) = step(body["state"].clone(), json!({"type": "text", "text": "hello?"})).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("not_running")));
+    let (status, body) = step(
+        body["state"].clone(),
+        json!({"type": "text", "text": "hello?"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("not_running"))
+    );
 
     // message -> message (a stale and an unknown button refused) -> end
     let (_, started) = step(Value::Null, json!({"type": "start"})).await;
     let (status, refused) = step(started["state"].clone(), json!({"type": "start"})).await;
-    assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("already_started")));
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (409, Some("already_started"))
+    );
     let (_, body) = step(
         started["state"].clone(),
         json!({"type": "choose", "button_id": "shipping", "step_id": "menu"}),
@@ -919,15 +1064,25 @@ async fn the_preview_runs_every_step_type_and_writes_nothing() {
     assert_eq!(types(&body), ["clicked", "end"]);
 
     // Typing instead of clicking hands over too.
-    let (_, body) = step(started["state"].clone(), json!({"type": "text", "text": "hi"})).await;
+    let (_, body) = step(
+        started["state"].clone(),
+        json!({"type": "text", "text": "hi"}),
+    )
+    .await;
     assert_eq!(body["actions"][0]["reason"], "visitor_typed");
 
     let (status, bad) = step(Value::Null, json!({"type": "dance"})).await;
-    assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("bad_request")));
+    assert_eq!(
+        (status, bad["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
 
     let mut after = Vec::new();
     for table in COUNTED_TABLES {
         after.push(count(&admin.app, table).await);
     }
-    assert_eq!(before, after, "the preview wrote nothing to {COUNTED_TABLES:?}");
+    assert_eq!(
+        before, after,
+        "the preview wrote nothing to {COUNTED_TABLES:?}"
+    );
 }

@@ -7,7 +7,10 @@ use crate::helpers::spawn_app;
 use thirtyfour::prelude::*;
 
 async fn count(browser: &WebDriver, css: &str) -> usize {
-    browser.find_all(By::Css(css)).await.map_or(0, |all| all.len())
+    browser
+        .find_all(By::Css(css))
+        .await
+        .map_or(0, |all| all.len())
 }
 
 async fn text_of(browser: &WebDriver, css: &str) -> String {
@@ -32,9 +35,14 @@ async fn the_editor_draws_the_demo_flow_and_the_preview_clicks_through_it() {
     let browser = driver.browser().await;
     sign_in(&app, &browser, &owner.email, &owner.password).await;
 
-    browser.goto(app.url("/chatbot")).await.expect("open Chatbot");
     browser
-        .find(By::XPath("//summary[normalize-space()='Duplicate as translation']"))
+        .goto(app.url("/chatbot"))
+        .await
+        .expect("open Chatbot");
+    browser
+        .find(By::XPath(
+            "//summary[normalize-space()='Duplicate as translation']",
+        ))
         .await
         .expect("the translation form")
         .click()
@@ -56,13 +64,20 @@ async fn the_editor_draws_the_demo_flow_and_the_preview_clicks_through_it() {
     })
     .await;
     let editor_url = browser.current_url().await.expect("editor URL");
-    assert_eq!(count(&browser, "svg.flow-graph g.node").await, 7, "every step drawn");
+    assert_eq!(
+        count(&browser, "svg.flow-graph g.node").await,
+        7,
+        "every step drawn"
+    );
     assert_eq!(
         count(&browser, "svg.flow-graph g.node.unreachable").await,
         0,
         "the demo flow reaches every step"
     );
-    assert!(count(&browser, "svg.flow-graph g.edge.back").await >= 1, "the Back button");
+    assert!(
+        count(&browser, "svg.flow-graph g.edge.back").await >= 1,
+        "the Back button"
+    );
     assert_eq!(count(&browser, "section.step-card").await, 7);
 
     // The targeting tabs switch without script.
@@ -154,7 +169,11 @@ async fn the_editor_draws_the_demo_flow_and_the_preview_clicks_through_it() {
         count(&browser, ".quick-replies button").await == 3
     })
     .await;
-    assert!(text_of(&browser, "#preview-log").await.contains("What can I help you with?"));
+    assert!(
+        text_of(&browser, "#preview-log")
+            .await
+            .contains("What can I help you with?")
+    );
     browser
         .find(By::XPath("//button[normalize-space()='Shipping times']"))
         .await
@@ -264,7 +283,10 @@ async fn the_editor_draws_the_demo_flow_and_the_preview_clicks_through_it() {
         .json()
         .as_i64()
         .unwrap_or(0);
-    assert!(overflow <= 0, "the preview page does not scroll sideways ({overflow}px)");
+    assert!(
+        overflow <= 0,
+        "the preview page does not scroll sideways ({overflow}px)"
+    );
 
     browser
         .goto(editor_url.as_str())
@@ -299,6 +321,9 @@ async fn the_editor_draws_the_demo_flow_and_the_preview_clicks_through_it() {
         .json()
         .as_i64()
         .unwrap_or(0);
-    assert!(overflow <= 0, "the editor does not scroll sideways ({overflow}px)");
+    assert!(
+        overflow <= 0,
+        "the editor does not scroll sideways ({overflow}px)"
+    );
     browser.quit().await.expect("quit");
 }

@@ -4,9 +4,9 @@
 //! the pure interpreter on the stored flow and writes nothing.
 
 use super::{
-    Chrome, format_time,
+    Chrome,
     flow_form::{self, FlowDraft, StepDraft},
-    flow_graph, redirect, render, render_with_status,
+    flow_graph, format_time, redirect, render, render_with_status,
 };
 use crate::{
     domain::{
@@ -76,8 +76,9 @@ fn flow_id(raw: &str) -> Result<uuid::Uuid, ServiceError> {
 }
 
 fn definition_json(flow: &FlowDefinition) -> Result<serde_json::Value, ServiceError> {
-    serde_json::to_value(flow)
-        .map_err(|error| ServiceError::Unexpected(anyhow::Error::new(error).context("encoding a flow")))
+    serde_json::to_value(flow).map_err(|error| {
+        ServiceError::Unexpected(anyhow::Error::new(error).context("encoding a flow"))
+    })
 }
 
 fn lines(problems: &[FieldError]) -> Vec<String> {
@@ -499,12 +500,7 @@ async fn translation_notice(
         Err(ServiceError::NotFound) => return Ok(None),
         Err(error) => return Err(error.into()),
     };
-    let language = copy
-        .definition
-        .trigger
-        .audience
-        .languages
-        .join(", ");
+    let language = copy.definition.trigger.audience.languages.join(", ");
     let mut notice = format!(
         "This copy is for visitors who speak {language}. It is disabled: translate its texts, then enable it."
     );
@@ -629,7 +625,10 @@ async fn post_flow_editor(
         .filter(|tab| TABS.contains(tab))
         .unwrap_or("when")
         .to_owned();
-    let new_id = field(&fields, "new_step_id").unwrap_or("").trim().to_owned();
+    let new_id = field(&fields, "new_step_id")
+        .unwrap_or("")
+        .trim()
+        .to_owned();
     let new_kind = field(&fields, "new_step_type")
         .unwrap_or("message")
         .to_owned();
@@ -720,11 +719,11 @@ struct PreviewRequest {
 
 fn refusal(refusal: Refusal) -> ApiError {
     let (code, message) = match refusal {
-        Refusal::NotRunning => ("not_running", "The flow is not running; restart the preview."),
-        Refusal::StaleButton => (
-            "stale_button",
-            "That button belongs to an earlier step.",
+        Refusal::NotRunning => (
+            "not_running",
+            "The flow is not running; restart the preview.",
         ),
+        Refusal::StaleButton => ("stale_button", "That button belongs to an earlier step."),
         Refusal::UnknownButton => ("unknown_button", "No step of this flow has that button."),
         Refusal::AlreadyStarted => ("already_started", "The flow has already started."),
     };
@@ -764,12 +763,12 @@ async fn post_preview_step(
         },
         PreviewEvent::Text { text } => Event::Text(text),
     };
-    let (state, actions) =
-        interpreter::advance(
+    let (state, actions) = interpreter::advance(
         &flow.definition,
         &request.state.clone().unwrap_or_default(),
         event,
-    ).map_err(refusal)?;
+    )
+    .map_err(refusal)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(json!({ "state": state, "actions": actions })))

@@ -476,14 +476,23 @@ impl FlowDraft {
             }
         }
         let where_ = Where {
-            match_: parse_named(&self.where_match, "trigger.where.match", "all or any", &mut problems)
-                .unwrap_or_default(),
+            match_: parse_named(
+                &self.where_match,
+                "trigger.where.match",
+                "all or any",
+                &mut problems,
+            )
+            .unwrap_or_default(),
             conditions,
         };
         let min_visits = if self.min_visits.trim().is_empty() {
             None
         } else {
-            parse_number(&self.min_visits, "trigger.audience.min_visits", &mut problems)
+            parse_number(
+                &self.min_visits,
+                "trigger.audience.min_visits",
+                &mut problems,
+            )
         };
         let audience = Audience {
             visitors: parse_named(
@@ -679,7 +688,10 @@ mod tests {
             "steps.menu.buttons[0].next: no step \"pricng\"",
             "steps.handover.context: line 2 \"no equals sign\" is not key=value",
         ] {
-            assert!(problems.iter().any(|p| p == expected), "{expected} in {problems:#?}");
+            assert!(
+                problems.iter().any(|p| p == expected),
+                "{expected} in {problems:#?}"
+            );
         }
     }
 

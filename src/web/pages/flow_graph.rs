@@ -63,7 +63,11 @@ impl Layout {
     }
 
     fn rows(&self) -> usize {
-        self.nodes.iter().map(|node| node.row + 1).max().unwrap_or(0)
+        self.nodes
+            .iter()
+            .map(|node| node.row + 1)
+            .max()
+            .unwrap_or(0)
     }
 
     fn columns(&self) -> usize {
@@ -431,9 +435,11 @@ mod tests {
 
     #[test]
     fn a_missing_start_puts_every_step_on_the_unreachable_row() {
-        let layout = layout(&flow(json!({"name": "Broken", "start": "nowhere", "steps": {
-            "a": {"type": "end"}, "b": {"type": "message", "text": "Hi", "buttons": [{"id": "x", "label": "X", "next": "pricng"}]}
-        }})));
+        let layout = layout(&flow(
+            json!({"name": "Broken", "start": "nowhere", "steps": {
+                "a": {"type": "end"}, "b": {"type": "message", "text": "Hi", "buttons": [{"id": "x", "label": "X", "next": "pricng"}]}
+            }}),
+        ));
         assert_eq!(layout.unreachable, vec!["a", "b"]);
         assert!(
             layout.edges.is_empty(),

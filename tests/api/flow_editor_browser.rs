@@ -94,13 +94,43 @@ async fn the_editor_draws_the_demo_flow_and_the_preview_clicks_through_it() {
         .await
         .expect("click the Audience tab");
     assert!(audience.is_displayed().await.expect("displayed?"));
+    // "Add a condition" changes the form only, and the Where tab stays open.
     browser
-        .find(By::Css("label[for=tab-when]"))
+        .find(By::Css("label[for=tab-where]"))
         .await
         .expect("tab")
         .click()
         .await
-        .expect("back to When");
+        .expect("click the Where tab");
+    browser
+        .find(By::XPath("//button[normalize-space()='Add a condition']"))
+        .await
+        .expect("Add a condition")
+        .click()
+        .await
+        .expect("add one");
+    eventually("the condition row appears", || async {
+        count(&browser, "select[name='cond.0.field']").await == 1
+    })
+    .await;
+    assert!(
+        browser
+            .find(By::Id("panel-where"))
+            .await
+            .expect("where panel")
+            .is_displayed()
+            .await
+            .expect("displayed?")
+    );
+    assert!(
+        text_of(&browser, ".savebar")
+            .await
+            .contains("Not saved yet")
+    );
+    browser
+        .screenshot(&artifact("flow-editor-where.png"))
+        .await
+        .expect("screenshot");
     browser
         .screenshot(&artifact("flow-editor.png"))
         .await
@@ -298,6 +328,35 @@ async fn the_editor_draws_the_demo_flow_and_the_preview_clicks_through_it() {
     .await;
     browser
         .screenshot(&artifact("flow-editor-400.png"))
+        .await
+        .expect("screenshot");
+    browser
+        .find(By::Css("label[for=tab-where]"))
+        .await
+        .expect("tab")
+        .click()
+        .await
+        .expect("click the Where tab");
+    browser
+        .find(By::XPath("//button[normalize-space()='Add a condition']"))
+        .await
+        .expect("Add a condition")
+        .click()
+        .await
+        .expect("add one");
+    eventually("the condition row appears", || async {
+        count(&browser, "select[name='cond.0.field']").await == 1
+    })
+    .await;
+    browser
+        .execute(
+            "document.querySelector('.targeting').scrollIntoView()",
+            Vec::new(),
+        )
+        .await
+        .expect("scroll to targeting");
+    browser
+        .screenshot(&artifact("flow-editor-where-400.png"))
         .await
         .expect("screenshot");
     browser

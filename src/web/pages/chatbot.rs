@@ -1,32 +1,28 @@
 //! The Chatbot section: the flow list (new, import, export, enable, duplicate as translation,
-//! delete), the flow editor (one form for the whole flow, saved through
-//! `services::flows::replace` so the whole graph is validated) and the preview, which runs
-//! the pure interpreter on the stored flow and writes nothing.
+//! delete) and the flow editor (one form for the whole flow, saved through
+//! `services::flows::replace` so the whole graph is validated). The preview is in
+//! `flow_preview`.
 
 use super::{
     Chrome,
     flow_form::{self, FlowDraft, StepDraft},
-    flow_graph, format_time, redirect, render, render_with_status,
+    flow_graph, flow_preview, format_time, redirect, render, render_with_status,
 };
 use crate::{
     domain::{
         FieldError,
-        flow::{
-            FlowDefinition,
-            interpreter::{self, Event, Refusal, RunState},
-            validate,
-        },
+        flow::{FlowDefinition, validate},
         role::Role,
         visitor::parse_language,
     },
     services::{self, Actor, Context, ServiceError, accounts::Account, flows::Flow},
     web::{
-        auth::{EmptyForm, SecureForm, SignedIn, csrf_header_valid},
-        errors::{ApiError, PageError},
+        auth::{EmptyForm, SecureForm, SignedIn},
+        errors::PageError,
     },
 };
 use actix_web::{
-    HttpRequest, HttpResponse, get,
+    HttpResponse, get,
     http::{StatusCode, header},
     post, web,
 };
@@ -43,9 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get_flow_export)
         .service(post_flow_enabled)
         .service(post_flow_translation)
-        .service(post_delete_flow)
-        .service(get_flow_preview)
-        .service(post_preview_step);
+        .service(post_delete_flow);
+    flow_preview::configure(cfg);
 }
 
 /// The flow "New flow" creates: a message with one button leading to an end, disabled until
@@ -65,13 +60,13 @@ fn starter_flow() -> serde_json::Value {
     })
 }
 
-fn admin(signed_in: &SignedIn) -> Result<&Actor, PageError> {
+pub(super) fn admin(signed_in: &SignedIn) -> Result<&Actor, PageError> {
     signed_in.actor.require(Role::Admin)?;
     Ok(&signed_in.actor)
 }
 
 /// A flow id from the URL; anything else is a flow that does not exist.
-fn flow_id(raw: &str) -> Result<uuid::Uuid, ServiceError> {
+pub(super) fn flow_id(raw: &str) -> Result<uuid::Uuid, ServiceError> {
     raw.parse().map_err(|_| ServiceError::NotFound)
 }
 
@@ -665,111 +660,4 @@ async fn post_flow_editor(
         page.new_step_type = new_kind;
     }
     render(&page)
-}
-
-// ---- the preview ----
-
-#[derive(Template)]
-#[template(path = "chatbot/preview.html")]
-struct FlowPreviewPage {
-    chrome: Chrome,
-    id: String,
-    name: String,
-    enabled: bool,
-}
-
-#[get("/chatbot/flows/{id}/preview")]
-async fn get_flow_preview(
-    ctx: web::Data<Context>,
-    signed_in: SignedIn,
-    path: web::Path<String>,
-) -> Result<HttpResponse, PageError> {
-    let actor = admin(&signed_in)?;
-    let flow = services::flows::get(&ctx, actor, flow_id(&path)?).await?;
-    render(&FlowPreviewPage {
-        chrome: Chrome::new(&ctx, actor, &signed_in.session, "chatbot").await?,
-        id: flow.id.to_string(),
-        name: flow.definition.name,
-        enabled: flow.definition.enabled,
-    })
-}
-
-/// An event of the preview, as the page's script sends it.
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum PreviewEvent {
-    Start,
-    Choose {
-        button_id: String,
-        #[serde(default)]
-        step_id: Option<String>,
-    },
-    Text {
-        text: String,
-    },
-}
-
-#[derive(Deserialize)]
-struct PreviewRequest {
-    /// Absent or null before the run starts.
-    #[serde(default)]
-    state: Option<RunState>,
-    event: PreviewEvent,
-}
-
-fn refusal(refusal: Refusal) -> ApiError {
-    let (code, message) = match refusal {
-        Refusal::NotRunning => (
-            "not_running",
-            "The flow is not running; restart the preview.",
-        ),
-        Refusal::StaleButton => ("stale_button", "That button belongs to an earlier step."),
-        Refusal::UnknownButton => ("unknown_button", "No step of this flow has that button."),
-        Refusal::AlreadyStarted => ("already_started", "The flow has already started."),
-    };
-    ApiError::new(StatusCode::CONFLICT, code, message)
-}
-
-/// One step of the preview: `{state, event}` in, `{state, actions}` out. Runs the pure
-/// interpreter on the stored flow; nothing is written, counted or sent.
-#[post("/chatbot/flows/{id}/preview/step")]
-async fn post_preview_step(
-    req: HttpRequest,
-    ctx: web::Data<Context>,
-    signed_in: SignedIn,
-    path: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    if !csrf_header_valid(&req, &signed_in.session) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "csrf_rejected",
-            "Reload the page and try again",
-        ));
-    }
-    let flow = services::flows::get(&ctx, &signed_in.actor, flow_id(&path)?).await?;
-    let request: PreviewRequest = serde_json::from_slice(&body).map_err(|error| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("Send {{state, event}}: {error}"),
-        )
-    })?;
-    let event = match &request.event {
-        PreviewEvent::Start => Event::Start,
-        PreviewEvent::Choose { button_id, step_id } => Event::Choose {
-            step_id: step_id.as_deref(),
-            button_id,
-        },
-        PreviewEvent::Text { text } => Event::Text(text),
-    };
-    let (state, actions) = interpreter::advance(
-        &flow.definition,
-        &request.state.clone().unwrap_or_default(),
-        event,
-    )
-    .map_err(refusal)?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "state": state, "actions": actions })))
 }

@@ -6,6 +6,7 @@ mod chatbot;
 mod demo;
 mod flow_form;
 mod flow_graph;
+mod flow_preview;
 mod inbox;
 mod settings;
 mod sign_in;

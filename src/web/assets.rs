@@ -6,6 +6,7 @@ const STYLESHEET: &str = include_str!("../../static/style.css");
 const FAVICON: &str = include_str!("../../static/favicon.svg");
 const WIDGET: &str = include_str!("../../static/widget.js");
 const INBOX_SCRIPT: &str = include_str!("../../static/inbox.js");
+const FLOW_PREVIEW_SCRIPT: &str = include_str!("../../static/flow-preview.js");
 /// Browsers recheck the widget script this often; short, so a deploy reaches every site soon.
 const WIDGET_MAX_AGE_SECS: u32 = 300;
 
@@ -32,6 +33,7 @@ async fn get_asset(name: web::Path<String>) -> HttpResponse {
         "style.css" => (STYLESHEET, "text/css; charset=utf-8"),
         "favicon.svg" => (FAVICON, "image/svg+xml"),
         "inbox.js" => (INBOX_SCRIPT, "text/javascript; charset=utf-8"),
+        "flow-preview.js" => (FLOW_PREVIEW_SCRIPT, "text/javascript; charset=utf-8"),
         _ => {
             return HttpResponse::NotFound()
                 .content_type("text/plain")

@@ -122,6 +122,21 @@ impl FromRequest for ApiActor {
     }
 }
 
+/// The header a page's script sends the CSRF token in (JSON requests have no form field).
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Whether a script's request carries this session's CSRF token in [`CSRF_HEADER`].
+pub fn csrf_header_valid(req: &HttpRequest, session: &Session) -> bool {
+    let sent = req
+        .headers()
+        .get(CSRF_HEADER)
+        .map(actix_web::http::header::HeaderValue::as_bytes);
+    match (sent, session.get::<String>(SESSION_CSRF).ok().flatten()) {
+        (Some(sent), Some(expected)) => bool::from(sent.ct_eq(expected.as_bytes())),
+        _ => false,
+    }
+}
+
 /// A form that carries nothing but its CSRF token (sign out, resolve, revoke, delete).
 #[derive(serde::Deserialize)]
 pub struct EmptyForm {}

@@ -13,6 +13,8 @@ mod chatbot_targeting;
 mod cli;
 mod conversations_api;
 mod durability;
+mod flow_editor;
+mod flow_editor_browser;
 mod flows_api;
 mod health;
 mod helpers;

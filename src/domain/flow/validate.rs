@@ -32,7 +32,8 @@ fn text_problem(text: &str) -> Option<String> {
     }
 }
 
-fn valid_id(id: &str) -> bool {
+/// Step, button and context-key ids: 1 to 64 letters, digits, `_` or `-`.
+pub fn valid_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id
             .chars()

@@ -1,7 +1,12 @@
-//! Server-rendered pages (askama): sign-in, the workspace sections, settings, the demo website.
+//! Server-rendered pages (askama): sign-in, the workspace sections (inbox, chatbot, billing),
+//! settings, the demo website.
 
 mod account;
+mod chatbot;
 mod demo;
+mod flow_form;
+mod flow_graph;
+mod flow_preview;
 mod inbox;
 mod insights;
 mod settings;
@@ -27,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     inbox::configure(cfg);
     insights::configure(cfg);
     workspace::configure(cfg);
+    chatbot::configure(cfg);
     settings::configure(cfg);
     demo::configure(cfg);
 }

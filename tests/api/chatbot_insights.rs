@@ -157,6 +157,17 @@ async fn insights_match_a_hand_computed_fixture() {
     assert!(page.contains("id=\"total-counted\">3<"));
     assert!(page.contains("<svg class=\"chart\""));
     assert!(page.contains("Talk to a person: 1"));
+    // The flow list shows the last 30 days' figures.
+    let list = app
+        .get(&owner, "/chatbot")
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        list.contains("<td class=\"num\">5</td><td class=\"num\">3</td>"),
+        "triggered 5, counted 3"
+    );
 }
 
 #[tokio::test]

@@ -92,6 +92,9 @@ pub struct FlowRow {
     pub steps: usize,
     pub unreachable: Vec<String>,
     pub updated: String,
+    /// Runs triggered and chatbot conversations counted in the last 30 days.
+    pub triggered: u64,
+    pub counted: u64,
 }
 
 impl FlowRow {
@@ -117,6 +120,8 @@ impl FlowRow {
                 .cloned()
                 .collect(),
             updated: format_time(flow.updated_at),
+            triggered: 0,
+            counted: 0,
         }
     }
 }
@@ -147,10 +152,19 @@ async fn list_page(
     notice: Option<&'static str>,
 ) -> Result<ChatbotPage, PageError> {
     let actor = admin(signed_in)?;
+    let range = services::insights::Range::parse(None, None, ctx.clock.now().date_naive())?;
+    let figures = services::insights::insights(ctx, actor, range).await?.flows;
     let flows = services::flows::list(ctx, actor)
         .await?
         .iter()
-        .map(FlowRow::new)
+        .map(|flow| {
+            let mut row = FlowRow::new(flow);
+            if let Some(found) = figures.iter().find(|f| f.flow_id == flow.id) {
+                row.triggered = found.figures.triggered;
+                row.counted = found.figures.counted;
+            }
+            row
+        })
         .collect();
     Ok(ChatbotPage {
         chrome: Chrome::new(ctx, actor, &signed_in.session, "chatbot").await?,

@@ -9,6 +9,7 @@ mod m20261122_000004_flows;
 mod m20261122_000005_message_search_index;
 mod m20261122_000006_chatbot_conversations;
 mod m20261122_000007_flow_runs;
+mod m20261122_000008_billing;
 
 /// Every migration, oldest first. An applied migration is never edited: add a new one.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_message_search_index::Migration),
             Box::new(m20261122_000006_chatbot_conversations::Migration),
             Box::new(m20261122_000007_flow_runs::Migration),
+            Box::new(m20261122_000008_billing::Migration),
         ]
     }
 }

@@ -120,7 +120,7 @@ pub async fn create_account(
     let account_id = AccountId::generate();
     let widget_key = random_text(24);
     let txn = ctx.db.begin().await.context("starting a transaction")?;
-    storage::accounts::insert(
+    let created = storage::accounts::insert(
         &txn,
         account::Model {
             id: account_id.as_uuid(),
@@ -134,9 +134,13 @@ pub async fn create_account(
             widget_position: "right".to_owned(),
             widget_title: None,
             widget_texts: "{}".to_owned(),
+            pending_plan: None,
+            next_renewal_at: None,
         },
     )
     .await?;
+    // The first period is billed with the plan; the billing job renews from its end.
+    super::billing::open_first_period(&txn, &created, now).await?;
     let owner = users::insert_user(
         &txn,
         account_id,

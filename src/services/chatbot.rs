@@ -13,6 +13,7 @@
 
 use super::{
     Context, ServiceError,
+    billing::{self, Count},
     conversations::{Posted, new_conversation, publish_conversation, publish_message, resend_of},
     views::MessageView,
     visitors::publish_visitor,
@@ -41,6 +42,11 @@ use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 use serde::Serialize;
 use std::collections::BTreeMap;
+
+/// The agents' note when a first click found no chatbot conversation left (rule 8).
+pub const LIMIT_REACHED_NOTE: &str = "Chatbot limit reached";
+/// What the visitor reads then: no error, just the handover.
+const LIMIT_REACHED_VISITOR_TEXT: &str = "Connecting you to our team.";
 
 /// Runs of a visitor looked at for the frequency rules.
 const HISTORY_RUNS: u64 = 500;
@@ -103,8 +109,9 @@ async fn eligible_flows(
     account_id: AccountId,
     visitor_id: VisitorId,
 ) -> Result<Vec<StoredFlow>, ServiceError> {
-    let account = super::accounts::get_account(ctx, account_id).await?;
-    if account.plan.chatbot_conversations <= 0 {
+    // Nothing left this period (or a plan without chatbot): a plain live chat (rule 8).
+    let (_, allowance) = billing::allowance(ctx, account_id.as_uuid()).await?;
+    if allowance.remaining <= 0 {
         return Ok(Vec::new());
     }
     let visitor =
@@ -572,6 +579,37 @@ impl Step<'_> {
         actions: Vec<Action>,
         effects: &mut Effects,
     ) -> Result<(), ServiceError> {
+        // Count first: when the last conversation of the period went to someone else, the bot
+        // hands over instead of answering (rule 8).
+        let first_interaction = after.interacted && !before.interacted;
+        if first_interaction {
+            match billing::count_conversation(
+                self.txn,
+                conversation.account_id,
+                conversation.id,
+                Some(self.run.flow_id),
+                self.now,
+            )
+            .await?
+            {
+                Count::Counted => {
+                    tracing::info!(conversation_id = %conversation.id, "chatbot conversation counted");
+                    if let Some(row) = storage::conversations::find_in_account(
+                        self.txn,
+                        conversation.account_id,
+                        conversation.id,
+                    )
+                    .await?
+                    {
+                        effects.changed(row);
+                    }
+                }
+                Count::AlreadyCounted => {}
+                Count::LimitReached => {
+                    return self.limit_reached(conversation, &actions, effects).await;
+                }
+            }
+        }
         let mut handover = None;
         let mut end = false;
         for action in actions {
@@ -665,7 +703,6 @@ impl Step<'_> {
                 }
             }
         }
-        let first_interaction = after.interacted && !before.interacted;
         storage::flow_runs::save_state(
             self.txn,
             self.run.id,
@@ -674,27 +711,6 @@ impl Step<'_> {
             after.finished,
         )
         .await?;
-        if first_interaction
-            && storage::chatbot::record(
-                self.txn,
-                conversation.account_id,
-                conversation.id,
-                Some(self.run.flow_id),
-                self.now,
-            )
-            .await?
-        {
-            tracing::info!(conversation_id = %conversation.id, "chatbot conversation counted");
-            if let Some(row) = storage::conversations::find_in_account(
-                self.txn,
-                conversation.account_id,
-                conversation.id,
-            )
-            .await?
-            {
-                effects.changed(row);
-            }
-        }
         if let Some((context, reason)) = handover {
             self.hand_over(conversation, context, reason, effects)
                 .await?;
@@ -715,6 +731,67 @@ impl Step<'_> {
             {
                 effects.changed(after_resolved(self.txn, row, self.now).await?);
             }
+        }
+        Ok(())
+    }
+
+    /// The visitor's first click lost the race for the period's last chatbot conversation:
+    /// not counted, no label; the click is recorded, the run ends escalated, and people take
+    /// over with the note "Chatbot limit reached" (the visitor sees no error).
+    async fn limit_reached(
+        &self,
+        conversation: &conversation::Model,
+        actions: &[Action],
+        effects: &mut Effects,
+    ) -> Result<(), ServiceError> {
+        tracing::info!(conversation_id = %conversation.id, "chatbot limit reached; handing over");
+        for action in actions {
+            if let Action::Clicked {
+                step_id, button_id, ..
+            } = action
+            {
+                storage::flow_runs::add_event(
+                    self.txn,
+                    self.run,
+                    step_id,
+                    Some(button_id),
+                    self.now,
+                )
+                .await?;
+            }
+        }
+        storage::flow_runs::save_state(self.txn, self.run.id, None, Some(self.now), true).await?;
+        if let Some(row) = escalate(self.txn, conversation, None, self.now).await? {
+            effects.changed(row);
+        }
+        for (text, internal) in [
+            (LIMIT_REACHED_NOTE, true),
+            (LIMIT_REACHED_VISITOR_TEXT, false),
+        ] {
+            self.append(
+                conversation,
+                NewMessage {
+                    id: MessageId::generate().as_uuid(),
+                    account_id: conversation.account_id,
+                    conversation_id: conversation.id,
+                    client_id: format!("system-{}", uuid::Uuid::now_v7().simple()),
+                    author_kind: AuthorKind::System.as_str(),
+                    author_user_id: None,
+                    author_name: None,
+                    text: text.to_owned(),
+                    internal,
+                    buttons: None,
+                    flow_id: Some(self.run.flow_id.to_string()),
+                    step_id: None,
+                    choice: None,
+                    welcome: false,
+                    created_at: self.now,
+                    preview: (!internal).then(|| preview(text)),
+                    unread: UnreadChange::Keep,
+                },
+                effects,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -925,20 +1002,20 @@ impl Step<'_> {
 }
 
 /// Records the visitor's first interaction with a bot in the conversation, on its own (the
-/// runtime does the same inside the click's transaction). Answers whether this call counted
-/// it. Safe under any concurrency: the record's primary key is the conversation.
+/// runtime does the same inside the click's transaction): counted at most once, and never
+/// over the period's limit.
 #[tracing::instrument(skip_all, fields(%account_id, %conversation_id))]
 pub async fn record_interaction(
     ctx: &Context,
     account_id: AccountId,
     conversation_id: ConversationId,
     flow_id: Option<FlowId>,
-) -> Result<bool, ServiceError> {
+) -> Result<Count, ServiceError> {
     let txn = begin(ctx).await?;
     storage::conversations::find_in_account(&txn, account_id.as_uuid(), conversation_id.as_uuid())
         .await?
         .ok_or(ServiceError::NotFound)?;
-    let counted = storage::chatbot::record(
+    let count = billing::count_conversation(
         &txn,
         account_id.as_uuid(),
         conversation_id.as_uuid(),
@@ -949,17 +1026,15 @@ pub async fn record_interaction(
     txn.commit()
         .await
         .context("committing a chatbot conversation")?;
-    if counted {
-        tracing::info!("chatbot conversation counted");
-        if let Some(row) = storage::conversations::find_in_account(
+    if count == Count::Counted
+        && let Some(row) = storage::conversations::find_in_account(
             &ctx.db,
             account_id.as_uuid(),
             conversation_id.as_uuid(),
         )
         .await?
-        {
-            publish_conversation(ctx, &row).await?;
-        }
+    {
+        publish_conversation(ctx, &row).await?;
     }
-    Ok(counted)
+    Ok(count)
 }

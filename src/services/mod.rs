@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod actor;
+pub mod billing;
 pub mod chatbot;
 pub mod conversations;
 pub mod demo;

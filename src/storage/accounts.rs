@@ -23,6 +23,8 @@ pub async fn insert(
         widget_position: Set(row.widget_position),
         widget_title: Set(row.widget_title),
         widget_texts: Set(row.widget_texts),
+        pending_plan: Set(row.pending_plan),
+        next_renewal_at: Set(row.next_renewal_at),
     }
     .insert(conn)
     .await

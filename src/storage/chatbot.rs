@@ -38,6 +38,21 @@ pub async fn record(
     Ok(true)
 }
 
+/// Labels the conversation "Joined by chatbot".
+pub async fn label(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    conversation_id: Uuid,
+) -> Result<(), DbErr> {
+    conversation::Entity::update_many()
+        .col_expr(conversation::Column::JoinedByChatbot, Expr::value(true))
+        .filter(conversation::Column::Id.eq(conversation_id))
+        .filter(conversation::Column::AccountId.eq(account_id))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
 /// How many chatbot conversations the account had from `since` on.
 pub async fn count_since(
     conn: &impl ConnectionTrait,

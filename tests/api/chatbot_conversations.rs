@@ -39,7 +39,7 @@ async fn concurrent_interactions_count_a_conversation_once_and_label_it() {
     }
     let mut counted = 0;
     for task in tasks {
-        if task.await.expect("task").expect("recorded") {
+        if task.await.expect("task").expect("recorded") == services::billing::Count::Counted {
             counted += 1;
         }
     }
@@ -53,10 +53,11 @@ async fn concurrent_interactions_count_a_conversation_once_and_label_it() {
             .expect("count"),
         1
     );
-    assert!(
-        !services::chatbot::record_interaction(&app.ctx, account.account_id, conversation_id, None)
+    assert_eq!(
+        services::chatbot::record_interaction(&app.ctx, account.account_id, conversation_id, None)
             .await
-            .expect("again")
+            .expect("again"),
+        services::billing::Count::AlreadyCounted
     );
 
     let conversation: Value = app

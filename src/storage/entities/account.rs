@@ -21,6 +21,10 @@ pub struct Model {
     pub widget_title: Option<String>,
     /// JSON `{language: {text key: text}}`.
     pub widget_texts: String,
+    /// A downgrade waiting for the next period.
+    pub pending_plan: Option<String>,
+    /// When the next period starts and the billing job renews (none: work it out).
+    pub next_renewal_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -51,6 +51,25 @@ pub enum Command {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Billing periods and renewals.
+    #[command(subcommand)]
+    Billing(BillingCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BillingCommand {
+    /// Roll over every billing period that ended: renew enabled packages, expire disabled
+    /// ones, bill each period once. Idempotent; safe to run while servers run.
+    Tick(BillingTick),
+}
+
+#[derive(Args, Debug)]
+pub struct BillingTick {
+    /// Run as at this time (RFC 3339) instead of now.
+    #[arg(long)]
+    now: Option<DateTime<Utc>>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -177,6 +196,20 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Token(TokenCommand::Create(args)) => {
             token_create(&prepare(&settings).await?, args).await
+        }
+        Command::Billing(BillingCommand::Tick(args)) => {
+            let ctx = prepare(&settings).await?;
+            let now = args.now.unwrap_or_else(|| ctx.clock.now());
+            let report = services::billing::tick(&ctx, now).await.map_err(explain)?;
+            if args.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "Billing as at {now}: {} period(s) rolled over, {} package(s) renewed, {} expired.",
+                    report.periods, report.packages_renewed, report.packages_expired
+                );
+            }
+            Ok(())
         }
     }
 }

@@ -63,6 +63,7 @@ impl Application {
         let test_clock = settings.test_clock;
         let ctx = actix_web::web::Data::new(ctx);
         tokio::spawn(crate::jobs::inactivity::run(ctx.clone().into_inner()));
+        tokio::spawn(crate::jobs::billing::run(ctx.clone().into_inner()));
         let throttle = actix_web::web::Data::new(SignInThrottle::default());
         let connect_throttle = actix_web::web::Data::new(ConnectThrottle::default());
         let server = HttpServer::new(move || {

@@ -3,6 +3,7 @@
 
 mod account;
 mod agents;
+mod billing;
 mod chatbot;
 mod conversations;
 mod flows;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_clock: bool) {
             .service(get_openapi)
             .configure(account::configure)
             .configure(agents::configure)
+            .configure(billing::configure)
             .configure(chatbot::configure)
             .configure(conversations::configure)
             .configure(flows::configure)
@@ -129,6 +131,12 @@ pub struct ErrorDetail {
         flows::replace_flow,
         flows::delete_flow,
         chatbot::get_insights,
+        billing::get_billing,
+        billing::put_plan,
+        billing::buy_packages,
+        billing::patch_package,
+        billing::list_invoices,
+        billing::list_ledger,
         test_clock::set_test_clock,
     ),
     components(schemas(ErrorBody, ErrorDetail)),

@@ -132,6 +132,9 @@ struct ChatbotPage {
     chrome: Chrome,
     account: Account,
     flows: Vec<FlowRow>,
+    /// This period's chatbot conversations, and when the period renews.
+    allowance: services::billing::ChatbotAllowance,
+    renews: String,
     /// The JSON pasted into "Import JSON", kept when it did not import.
     import_json: String,
     import_errors: Vec<String>,
@@ -166,7 +169,10 @@ async fn list_page(
             row
         })
         .collect();
+    let (period, allowance) = services::billing::allowance(ctx, actor.account_id.as_uuid()).await?;
     Ok(ChatbotPage {
+        allowance,
+        renews: period.end.format("%B %-d, %Y").to_string(),
         chrome: Chrome::new(ctx, actor, &signed_in.session, "chatbot").await?,
         account: services::accounts::get_account(ctx, actor.account_id).await?,
         flows,

@@ -2,6 +2,7 @@
 //! settings, the demo website.
 
 mod account;
+mod billing;
 mod chatbot;
 mod demo;
 mod flow_form;
@@ -11,7 +12,6 @@ mod inbox;
 mod insights;
 mod settings;
 mod sign_in;
-mod workspace;
 
 use super::{auth::csrf_token, errors::PageError};
 use crate::{
@@ -31,7 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     account::configure(cfg);
     inbox::configure(cfg);
     insights::configure(cfg);
-    workspace::configure(cfg);
+    billing::configure(cfg);
     chatbot::configure(cfg);
     settings::configure(cfg);
     demo::configure(cfg);
@@ -55,6 +55,51 @@ pub struct Chrome {
     pub nav: Vec<NavItem>,
     /// Whether the user takes chats now (the online/away switch).
     pub online: bool,
+    /// The chatbot limit warning for owners and admins (80 % used, or nothing left).
+    pub banner: Option<Banner>,
+}
+
+/// A warning across the top of the inbox, chatbot and billing pages.
+pub struct Banner {
+    /// `warning` or `reached`.
+    pub level: &'static str,
+    pub text: String,
+    /// Owners get a link to buy packages.
+    pub billing_link: bool,
+}
+
+/// The chatbot limit banner (DESIGN section 2, rule 8): at 80 % used and when nothing is left.
+async fn limit_banner(ctx: &Context, actor: &Actor) -> Result<Option<Banner>, PageError> {
+    let (period, allowance) = services::billing::allowance(ctx, actor.account_id.as_uuid()).await?;
+    if allowance.limit == 0 {
+        return Ok(None);
+    }
+    let renews = period.end.format("%B %-d, %Y");
+    let (level, text) = match allowance.state() {
+        "reached" => (
+            "reached",
+            format!(
+                "Chatbot limit reached: all {} chatbot conversations of this period are used, so flows no longer greet visitors until the period renews on {renews}.",
+                allowance.limit
+            ),
+        ),
+        "warning" => (
+            "warning",
+            format!(
+                "{} of {} chatbot conversations used this period ({} %); {} left until {renews}.",
+                allowance.used,
+                allowance.limit,
+                allowance.percent(),
+                allowance.remaining
+            ),
+        ),
+        _ => return Ok(None),
+    };
+    Ok(Some(Banner {
+        level,
+        text,
+        billing_link: actor.is_at_least(Role::Owner),
+    }))
 }
 
 impl Chrome {
@@ -99,7 +144,15 @@ impl Chrome {
                 key: "settings",
             });
         }
+        let banner = if actor.is_at_least(Role::Admin)
+            && matches!(active, "inbox" | "chatbot" | "billing")
+        {
+            limit_banner(ctx, actor).await?
+        } else {
+            None
+        };
         Ok(Self {
+            banner,
             user_name: actor.name.clone(),
             user_email: actor.email.clone(),
             role: actor.role,

@@ -254,7 +254,7 @@ pub async fn insert_invoice(
     lines: Vec<invoice_line::Model>,
 ) -> Result<Option<invoice::Model>, DbErr> {
     let inserted = invoice::Entity::insert(invoice::ActiveModel::from(row.clone()))
-        .on_conflict_do_nothing()
+        .on_conflict_do_nothing_on([invoice::Column::PeriodKey])
         .exec(conn)
         .await?;
     if !matches!(inserted, TryInsertResult::Inserted(_)) {
@@ -331,7 +331,7 @@ pub async fn ledger(
 /// Answers whether it was recorded.
 pub async fn record_event(conn: &impl ConnectionTrait, row: event::Model) -> Result<bool, DbErr> {
     let inserted = event::Entity::insert(event::ActiveModel::from(row))
-        .on_conflict_do_nothing()
+        .on_conflict_do_nothing_on([event::Column::DedupeKey])
         .exec(conn)
         .await?;
     Ok(matches!(inserted, TryInsertResult::Inserted(_)))

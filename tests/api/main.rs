@@ -4,6 +4,7 @@
 mod agent_socket;
 mod api_errors;
 mod api_tokens;
+mod billing;
 mod browser;
 mod browser_chatbot;
 mod chatbot_conversations;

@@ -52,6 +52,29 @@ impl Socket {
         .expect("widget socket")
     }
 
+    /// A widget socket from another loopback source address (127.0.0.x), so many
+    /// visitors do not share one address's connection throttle.
+    pub async fn widget_from(
+        app: &TestApp,
+        widget_key: &str,
+        source: std::net::Ipv4Addr,
+    ) -> Socket {
+        let address = app.address.replacen("http://", "", 1);
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::from((source, 0)))
+            .expect("bind a loopback source address");
+        let stream = socket
+            .connect(address.parse().expect("address"))
+            .await
+            .expect("connect");
+        let url = format!("ws://{address}/ws/widget?key={widget_key}");
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+            .await
+            .expect("widget socket");
+        Socket { ws }
+    }
+
     pub async fn send(&mut self, frame: Value) {
         self.ws
             .send(Message::text(frame.to_string()))
@@ -68,8 +91,13 @@ impl Socket {
 
     /// The next text frame as JSON (pings are answered by the library).
     pub async fn recv(&mut self) -> Value {
+        self.recv_within(FRAME_WAIT).await
+    }
+
+    /// The next text frame, waiting at most `wait` (for load tests with many sockets).
+    pub async fn recv_within(&mut self, wait: Duration) -> Value {
         loop {
-            let next = tokio::time::timeout(FRAME_WAIT, self.ws.next())
+            let next = tokio::time::timeout(wait, self.ws.next())
                 .await
                 .expect("a frame in time");
             match next.expect("socket open").expect("frame") {

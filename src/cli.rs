@@ -54,6 +54,46 @@ pub enum Command {
     /// Billing periods and renewals.
     #[command(subcommand)]
     Billing(BillingCommand),
+    /// The plan catalogue (held in the database).
+    #[command(subcommand)]
+    Plan(PlanCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlanCommand {
+    /// List the plans and their numbers.
+    List(PlanList),
+    /// Change a plan's numbers; accounts on it get the new allowance from their next period.
+    Set(PlanSet),
+}
+
+#[derive(Args, Debug)]
+pub struct PlanList {
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PlanSet {
+    /// FREE, SOLO, PLUS, EXPERT, STANDARD or PRO.
+    code: String,
+    /// Chatbot conversations included per period.
+    #[arg(long)]
+    chatbot_conversations: Option<i32>,
+    /// Most conversations packages may add per period (0: no packages).
+    #[arg(long)]
+    package_cap: Option<i32>,
+    /// Monthly price in minor units (cents).
+    #[arg(long)]
+    price_minor: Option<i64>,
+    /// Price of one package of 100 conversations, in minor units.
+    #[arg(long)]
+    package_price_minor: Option<i64>,
+    /// A legacy plan stays with the accounts that have it and is not offered to others.
+    #[arg(long)]
+    legacy: Option<bool>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -197,6 +237,12 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Token(TokenCommand::Create(args)) => {
             token_create(&prepare(&settings).await?, args).await
         }
+        Command::Plan(PlanCommand::List(args)) => {
+            let ctx = prepare(&settings).await?;
+            let plans = crate::storage::plans::list(&ctx.db).await?;
+            print_plans(&plans, args.json)
+        }
+        Command::Plan(PlanCommand::Set(args)) => plan_set(&prepare(&settings).await?, args).await,
         Command::Billing(BillingCommand::Tick(args)) => {
             let ctx = prepare(&settings).await?;
             let now = args.now.unwrap_or_else(|| ctx.clock.now());
@@ -212,6 +258,78 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn plan_json(plan: &crate::storage::entities::plan::Model) -> serde_json::Value {
+    serde_json::json!({
+        "code": plan.code, "name": plan.name, "chatbot_conversations": plan.chatbot_conversations,
+        "package_cap": plan.package_cap, "price_minor": plan.price_minor,
+        "package_price_minor": plan.package_price_minor, "currency": plan.currency, "legacy": plan.legacy,
+    })
+}
+
+fn print_plans(plans: &[crate::storage::entities::plan::Model], json: bool) -> anyhow::Result<()> {
+    if json {
+        let all: Vec<_> = plans.iter().map(plan_json).collect();
+        println!("{}", serde_json::to_string(&all)?);
+        return Ok(());
+    }
+    for plan in plans {
+        println!(
+            "{:<9} {:>6} conversations, packages up to {:>6}, {:>5}.{:02} {} a month, package {}.{:02}{}",
+            plan.code,
+            plan.chatbot_conversations,
+            plan.package_cap,
+            plan.price_minor / 100,
+            plan.price_minor % 100,
+            plan.currency,
+            plan.package_price_minor / 100,
+            plan.package_price_minor % 100,
+            if plan.legacy { " (legacy)" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+async fn plan_set(ctx: &Context, args: PlanSet) -> anyhow::Result<()> {
+    let code = args.code.trim().to_uppercase();
+    let mut plan = crate::storage::plans::find(&ctx.db, &code)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no plan {code}; see `frontdesk plan list`"))?;
+    let mut problems = Vec::new();
+    for (field, value) in [
+        (
+            "chatbot_conversations",
+            args.chatbot_conversations.map(i64::from),
+        ),
+        ("package_cap", args.package_cap.map(i64::from)),
+        ("price_minor", args.price_minor),
+        ("package_price_minor", args.package_price_minor),
+    ] {
+        if value.is_some_and(|v| !(0..=100_000_000).contains(&v)) {
+            problems.push(FieldError::new(field, "must be from 0 to 100000000"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(fields(problems));
+    }
+    if let Some(v) = args.chatbot_conversations {
+        plan.chatbot_conversations = v;
+    }
+    if let Some(v) = args.package_cap {
+        plan.package_cap = v;
+    }
+    if let Some(v) = args.price_minor {
+        plan.price_minor = v;
+    }
+    if let Some(v) = args.package_price_minor {
+        plan.package_price_minor = v;
+    }
+    if let Some(v) = args.legacy {
+        plan.legacy = v;
+    }
+    crate::storage::plans::update(&ctx.db, plan.clone()).await?;
+    print_plans(&[plan], args.json)
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

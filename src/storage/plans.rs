@@ -13,3 +13,13 @@ pub async fn list(conn: &impl ConnectionTrait) -> Result<Vec<plan::Model>, DbErr
         .all(conn)
         .await
 }
+
+/// Changes a plan's numbers (the operator's `frontdesk plan set`).
+pub async fn update(conn: &impl ConnectionTrait, row: plan::Model) -> Result<(), DbErr> {
+    use sea_orm::ActiveModelTrait;
+    plan::ActiveModel::from(row)
+        .reset_all()
+        .update(conn)
+        .await
+        .map(|_| ())
+}

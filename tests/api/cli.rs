@@ -202,3 +202,59 @@ async fn migrate_and_demo_run_against_the_configured_database() {
         assert!(stdout.contains(email), "{email} printed in {stdout}");
     }
 }
+
+#[tokio::test]
+async fn the_operator_changes_a_plan_and_new_periods_use_it() {
+    let app = spawn_app().await;
+    let set = frontdesk(
+        &app.database_url,
+        &[
+            "plan",
+            "set",
+            "solo",
+            "--chatbot-conversations",
+            "150",
+            "--package-cap",
+            "900",
+            "--json",
+        ],
+    );
+    let changed = json_of(&set);
+    assert_eq!(changed[0]["chatbot_conversations"], 150);
+    assert_eq!(changed[0]["package_cap"], 900);
+    let listed = json_of(&frontdesk(&app.database_url, &["plan", "list", "--json"]));
+    let solo = listed
+        .as_array()
+        .expect("plans")
+        .iter()
+        .find(|p| p["code"] == "SOLO")
+        .cloned()
+        .expect("SOLO");
+    assert_eq!(solo["chatbot_conversations"], 150);
+    // A new account's first period gets the new allowance.
+    let account = app.create_account("After the change").await;
+    let (_, allowance) =
+        frontdesk::services::billing::allowance(&app.ctx, account.account_id.as_uuid())
+            .await
+            .expect("allowance");
+    assert_eq!(allowance.included, 150);
+    let refused = frontdesk(
+        &app.database_url,
+        &["plan", "set", "SOLO", "--price-minor=-5"],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("price_minor"));
+    let unknown = frontdesk(
+        &app.database_url,
+        &["plan", "set", "GOLD", "--price-minor", "5"],
+    );
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no plan GOLD"));
+    let tick = json_of(&frontdesk(
+        &app.database_url,
+        &["billing", "tick", "--now", "2026-01-01T00:00:00Z", "--json"],
+    ));
+    assert_eq!(
+        tick["periods"], 0,
+        "nothing is due before the accounts' periods end"
+    );
+}

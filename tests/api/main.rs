@@ -6,6 +6,7 @@ mod api_errors;
 mod api_tokens;
 mod billing;
 mod browser;
+mod browser_billing;
 mod browser_chatbot;
 mod chatbot_conversations;
 mod chatbot_insights;

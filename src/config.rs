@@ -61,6 +61,9 @@ pub struct Settings {
     pub max_message_chars: usize,
     /// Minutes after which an open conversation whose visitor left and stayed silent is resolved.
     pub inactivity_timeout_minutes: i64,
+    /// Run the background jobs (inactivity, billing renewals) on this node.
+    #[serde(deserialize_with = "flag")]
+    pub jobs: bool,
 }
 
 impl Default for Settings {
@@ -77,6 +80,7 @@ impl Default for Settings {
             demo: true,
             max_message_chars: crate::domain::conversation::DEFAULT_MAX_MESSAGE_CHARS,
             inactivity_timeout_minutes: 30,
+            jobs: true,
         }
     }
 }

@@ -62,8 +62,10 @@ impl Application {
         let secure_cookies = settings.served_over_tls();
         let test_clock = settings.test_clock;
         let ctx = actix_web::web::Data::new(ctx);
-        tokio::spawn(crate::jobs::inactivity::run(ctx.clone().into_inner()));
-        tokio::spawn(crate::jobs::billing::run(ctx.clone().into_inner()));
+        if settings.jobs {
+            tokio::spawn(crate::jobs::inactivity::run(ctx.clone().into_inner()));
+            tokio::spawn(crate::jobs::billing::run(ctx.clone().into_inner()));
+        }
         let throttle = actix_web::web::Data::new(SignInThrottle::default());
         let connect_throttle = actix_web::web::Data::new(ConnectThrottle::default());
         let server = HttpServer::new(move || {

@@ -51,7 +51,7 @@ async fn plan_row(conn: &impl ConnectionTrait, code: &str) -> Result<plan::Model
         .ok_or_else(|| unexpected("an account's plan is missing"))
 }
 
-/// Conversations that the account's packages add in `period`.
+/// Conversations that the account's packages add in `period` (paid for it already).
 fn package_conversations(packages: &[package::Model], period: &Period) -> i32 {
     packages
         .iter()
@@ -59,6 +59,38 @@ fn package_conversations(packages: &[package::Model], period: &Period) -> i32 {
         .filter(|p| p.active_from < period.end && p.active_until > period.start)
         .map(|p| p.conversations)
         .sum()
+}
+
+/// The period's included and package conversations. A period that has begun but that the
+/// billing job has not renewed yet gets what its renewal will give it: the pending plan, and
+/// the packages that renew. Nobody counts against a wrong limit in between.
+async fn period_limits(
+    conn: &impl ConnectionTrait,
+    account: &account::Model,
+    period: &Period,
+) -> Result<(i32, i32), ServiceError> {
+    let renewed = account
+        .next_renewal_at
+        .is_none_or(|next| period.start < next);
+    let code = match (&account.pending_plan, renewed) {
+        (Some(pending), false) => pending,
+        _ => &account.plan_code,
+    };
+    let plan = plan_row(conn, code).await?;
+    let packages = storage::billing::packages(conn, account.id).await?;
+    let from_packages = if plan.package_cap <= 0 {
+        0
+    } else if renewed {
+        package_conversations(&packages, period)
+    } else {
+        packages
+            .iter()
+            .filter(|p| p.expired_at.is_none() && p.active_from < period.end)
+            .filter(|p| p.active_until > period.start || p.auto_renew)
+            .map(|p| p.conversations)
+            .sum()
+    };
+    Ok((plan.chatbot_conversations, from_packages))
 }
 
 /// The usage row of the period containing `now`, created when missing.
@@ -71,16 +103,15 @@ async fn current_usage(
     if let Some(row) = storage::billing::usage(conn, account.id, period.start).await? {
         return Ok((period, row));
     }
-    let plan = plan_row(conn, &account.plan_code).await?;
-    let packages = storage::billing::packages(conn, account.id).await?;
+    let (included, from_packages) = period_limits(conn, account, &period).await?;
     storage::billing::ensure_usage(
         conn,
         chatbot_usage::Model {
             account_id: account.id,
             period_start: period.start,
             period_end: period.end,
-            included: plan.chatbot_conversations,
-            from_packages: package_conversations(&packages, &period),
+            included,
+            from_packages,
             used: 0,
         },
     )
@@ -91,21 +122,23 @@ async fn current_usage(
     Ok((period, row))
 }
 
-/// Recomputes the period's limit from the plan and the packages (under the account lock).
+/// Recomputes the period's package conversations (and, when the plan changed, its included
+/// ones) under the account lock. A period keeps the included number it opened with otherwise,
+/// so an operator's `plan set` never changes a period under way.
 async fn refresh_limits(
     txn: &DatabaseTransaction,
     account: &account::Model,
     period: &Period,
+    plan_changed: bool,
 ) -> Result<(), ServiceError> {
-    current_usage(txn, account, period.start).await?;
-    let plan = plan_row(txn, &account.plan_code).await?;
-    let packages = storage::billing::packages(txn, account.id).await?;
+    let (_, row) = current_usage(txn, account, period.start).await?;
+    let (included, from_packages) = period_limits(txn, account, period).await?;
     storage::billing::set_usage_limits(
         txn,
         account.id,
         period.start,
-        plan.chatbot_conversations,
-        package_conversations(&packages, period),
+        if plan_changed { included } else { row.included },
+        from_packages,
     )
     .await?;
     Ok(())
@@ -154,6 +187,12 @@ async fn record_event(
     .await?)
 }
 
+/// Warnings are sent once per period and limit: buying packages and using them up again
+/// warns again.
+fn limit_key(kind: &str, account_id: uuid::Uuid, period: &Period, limit: i64) -> String {
+    format!("{kind}/{account_id}/{}/{limit}", period.start.timestamp())
+}
+
 /// What counting a conversation's first interaction did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Count {
@@ -182,14 +221,21 @@ pub(crate) async fn count_conversation(
     }
     if !storage::billing::try_consume(txn, account_id, period.start).await? {
         storage::billing::delete_counted(txn, conversation_id).await?;
+        let usage = storage::billing::usage(txn, account_id, period.start)
+            .await?
+            .ok_or_else(|| unexpected("a usage row vanished"))?;
+        let limit = i64::from(usage.included) + i64::from(usage.from_packages);
         record_event(
             txn,
             account_id,
             "chatbot.limit_reached",
-            serde_json::json!({"period_start": period.start, "period_end": period.end}),
-            Some(format!(
-                "chatbot.limit_reached/{account_id}/{}",
-                period.start.timestamp()
+            serde_json::json!({"used": usage.used, "limit": limit,
+                "period_start": period.start, "period_end": period.end}),
+            Some(limit_key(
+                "chatbot.limit_reached",
+                account_id,
+                &period,
+                limit,
             )),
             now,
         )
@@ -216,7 +262,7 @@ pub(crate) async fn count_conversation(
     );
     let payload = serde_json::json!({"used": used, "limit": limit,
         "period_start": period.start, "period_end": period.end});
-    let key = |kind: &str| Some(format!("{kind}/{account_id}/{}", period.start.timestamp()));
+    let key = |kind: &str| Some(limit_key(kind, account_id, &period, limit));
     match billing::usage(used, limit) {
         Usage::Fine => {}
         Usage::Warning => {
@@ -635,7 +681,7 @@ pub async fn buy_packages(
         },
     )
     .await?;
-    refresh_limits(&txn, &account, &period).await?;
+    refresh_limits(&txn, &account, &period, false).await?;
     let amount = plan.package_price_minor * i64::from(quantity);
     let invoice_id = uuid::Uuid::now_v7();
     storage::billing::insert_invoice(
@@ -784,7 +830,48 @@ pub async fn change_plan(
     {
         storage::billing::set_plan(&txn, account.id, &target.code, None).await?;
         let updated = account_row(&txn, account.id).await?;
-        refresh_limits(&txn, &updated, &period).await?;
+        refresh_limits(&txn, &updated, &period, true).await?;
+        // The higher plan is charged for this period at once: what it costs more.
+        let difference = (target.price_minor - current.price_minor).max(0);
+        if difference > 0 {
+            let invoice_id = uuid::Uuid::now_v7();
+            storage::billing::insert_invoice(
+                &txn,
+                invoice::Model {
+                    id: invoice_id,
+                    account_id: account.id,
+                    kind: "upgrade".to_owned(),
+                    period_start: period.start,
+                    period_end: period.end,
+                    total_minor: difference,
+                    currency: target.currency.clone(),
+                    period_key: None,
+                    created_at: now,
+                },
+                vec![invoice_line::Model {
+                    id: uuid::Uuid::now_v7(),
+                    invoice_id,
+                    description: format!(
+                        "Upgrade from {} to {} for the rest of this period",
+                        current.name, target.name
+                    ),
+                    quantity: 1,
+                    unit_minor: difference,
+                    amount_minor: difference,
+                    package_id: None,
+                }],
+            )
+            .await?;
+            record_event(
+                &txn,
+                account.id,
+                "billing.invoice_created",
+                serde_json::json!({"invoice_id": invoice_id, "total_minor": difference, "currency": target.currency}),
+                None,
+                now,
+            )
+            .await?;
+        }
         storage::billing::append_ledger(
             &txn,
             ledger(
@@ -920,7 +1007,13 @@ pub async fn tick(ctx: &Context, now: DateTime<Utc>) -> Result<TickReport, Servi
         let due = storage::billing::due_for_renewal(&ctx.db, now, TICK_BATCH).await?;
         let mut progressed = false;
         for account_id in &due {
-            progressed |= renew_account(ctx, *account_id, now, &mut report).await?;
+            // One account's failure must not hold up every other account's renewal.
+            match renew_account(ctx, *account_id, now, &mut report).await {
+                Ok(done) => progressed |= done,
+                Err(error) => {
+                    tracing::error!(?error, %account_id, "cannot renew an account; retrying next round");
+                }
+            }
         }
         if due.len() < TICK_BATCH as usize || !progressed {
             break;
@@ -983,7 +1076,7 @@ async fn renew_account(
                 String::new(),
             );
             entry.package_id = Some(package.id);
-            if package.auto_renew {
+            if package.auto_renew && plan.package_cap > 0 {
                 storage::billing::extend_package(&txn, package.id, period.end).await?;
                 entry.kind = "renewal".to_owned();
                 entry.note = format!(
@@ -1011,18 +1104,24 @@ async fn renew_account(
                 storage::billing::expire_package(&txn, package.id, period.start).await?;
                 entry.kind = "expiry".to_owned();
                 entry.note = format!(
-                    "Expired {} × {CONVERSATIONS_PER_PACKAGE} conversations (renewal was off)",
-                    package.quantity
+                    "Expired {} × {CONVERSATIONS_PER_PACKAGE} conversations ({})",
+                    package.quantity,
+                    if package.auto_renew {
+                        "the plan has no packages"
+                    } else {
+                        "renewal was off"
+                    }
                 );
                 report.packages_expired += 1;
             }
             storage::billing::append_ledger(&txn, entry).await?;
         }
         bill_period(&txn, &account, &plan, &period, &renewed, next).await?;
-        refresh_limits(&txn, &account, &period).await?;
+        storage::billing::set_next_renewal(&txn, account.id, period.end).await?;
+        account = account_row(&txn, account.id).await?;
+        refresh_limits(&txn, &account, &period, true).await?;
         report.periods += 1;
         next = period.end;
-        storage::billing::set_next_renewal(&txn, account.id, next).await?;
     }
     txn.commit().await.context("committing a renewal")?;
     Ok(progressed)

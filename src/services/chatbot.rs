@@ -33,7 +33,7 @@ use crate::{
         self,
         conversations::ConversationChanges,
         entities::{conversation, flow_run, visitor},
-        flow_runs::{ESCALATED_TO_HUMAN, RESOLVED_BY_CHATBOT},
+        flow_runs::{ESCALATED_TO_HUMAN, RESOLVED_BY_CHATBOT, Runs},
         messages::{Appended, NewMessage, UnreadChange},
     },
 };
@@ -481,32 +481,41 @@ pub(crate) async fn after_visitor_text(
     Ok(effects)
 }
 
-/// An agent replied (inside the reply's transaction): every run without an outcome is
-/// escalated to a human (rule 5). Answers the conversation when its outcome changed.
+/// An agent replied (inside the reply's transaction): a run still going on is escalated to
+/// a human (rule 5). Answers the conversation when it changed.
 pub(crate) async fn after_agent_reply(
     txn: &DatabaseTransaction,
     conversation: &conversation::Model,
     now: DateTime<Utc>,
 ) -> Result<Option<conversation::Model>, ServiceError> {
-    escalate(txn, conversation, None, now).await
+    escalate(txn, conversation, None, None, now).await
 }
 
 /// The conversation was resolved (inside the same transaction): the runs the visitor
-/// interacted with are resolved by chatbot, the others end with no interaction. Answers
-/// the conversation as stored.
+/// interacted with are resolved by chatbot when no person wrote in the conversation
+/// (escalated to human when one did), the others end with no interaction. Answers the
+/// conversation as stored.
 pub(crate) async fn after_resolved(
     txn: &DatabaseTransaction,
     conversation: conversation::Model,
     now: DateTime<Utc>,
 ) -> Result<conversation::Model, ServiceError> {
-    let resolved =
-        storage::flow_runs::decide(txn, conversation.id, RESOLVED_BY_CHATBOT, true, now).await?;
+    let human = storage::messages::has_agent_reply(txn, conversation.id).await?;
+    let outcome = if human {
+        ESCALATED_TO_HUMAN
+    } else {
+        RESOLVED_BY_CHATBOT
+    };
+    let decided =
+        storage::flow_runs::decide(txn, conversation.id, outcome, Runs::Interacted, now).await?;
     storage::flow_runs::finish_all(txn, conversation.id).await?;
-    if resolved == 0 || conversation.outcome.is_some() {
+    let keep = conversation.outcome.as_deref() == Some(ESCALATED_TO_HUMAN)
+        || (outcome == RESOLVED_BY_CHATBOT && conversation.outcome.is_some());
+    if decided == 0 || keep {
         return Ok(conversation);
     }
     let changes = ConversationChanges {
-        outcome: Some(RESOLVED_BY_CHATBOT),
+        outcome: Some(outcome),
         ..ConversationChanges::default()
     };
     Ok(
@@ -516,16 +525,23 @@ pub(crate) async fn after_resolved(
     )
 }
 
-/// Escalates the runs without an outcome; sets the handler to human (and the context
-/// variables, when given). Answers the conversation when anything changed.
+/// Escalates `run` and the runs still going on; sets the handler to human (and the
+/// context variables, when given). Answers the conversation when anything changed.
 async fn escalate(
     txn: &DatabaseTransaction,
     conversation: &conversation::Model,
+    run: Option<uuid::Uuid>,
     context: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Option<conversation::Model>, ServiceError> {
-    let escalated =
-        storage::flow_runs::decide(txn, conversation.id, ESCALATED_TO_HUMAN, false, now).await?;
+    let escalated = storage::flow_runs::decide(
+        txn,
+        conversation.id,
+        ESCALATED_TO_HUMAN,
+        Runs::ActiveAnd(run),
+        now,
+    )
+    .await?;
     storage::flow_runs::finish_all(txn, conversation.id).await?;
     if escalated == 0 && context.is_none() {
         return Ok(None);
@@ -760,8 +776,11 @@ impl Step<'_> {
                 .await?;
             }
         }
-        storage::flow_runs::save_state(self.txn, self.run.id, None, Some(self.now), true).await?;
-        if let Some(row) = escalate(self.txn, conversation, None, self.now).await? {
+        // Not an interaction that counts: the run ends escalated, uncounted (insights too).
+        storage::flow_runs::save_state(self.txn, self.run.id, None, None, true).await?;
+        if let Some(row) =
+            escalate(self.txn, conversation, Some(self.run.id), None, self.now).await?
+        {
             effects.changed(row);
         }
         for (text, internal) in [
@@ -922,7 +941,15 @@ impl Step<'_> {
             serde_json::from_str(&conversation.context).unwrap_or_default();
         merged.extend(context.clone());
         let encoded = serde_json::to_string(&merged).context("encoding context")?;
-        if let Some(row) = escalate(self.txn, conversation, Some(encoded), self.now).await? {
+        if let Some(row) = escalate(
+            self.txn,
+            conversation,
+            Some(self.run.id),
+            Some(encoded),
+            self.now,
+        )
+        .await?
+        {
             effects.changed(row);
         }
         let summary = self.summary(conversation, &context, reason).await?;

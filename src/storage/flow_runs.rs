@@ -5,7 +5,8 @@ use super::entities::{flow_run, flow_run_event};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::Expr,
+    QuerySelect,
+    sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
 
@@ -87,13 +88,22 @@ pub async fn save_state(
     Ok(update.exec(conn).await?.rows_affected == 1)
 }
 
-/// Finishes every run of the conversation that has no outcome yet and gives it `outcome`
-/// (only the runs the visitor interacted with, when `only_interacted`). Answers how many.
+/// Which runs of a conversation an outcome is for.
+#[derive(Clone, Copy, Debug)]
+pub enum Runs {
+    /// The runs still going on, and this one (which may have just finished).
+    ActiveAnd(Option<Uuid>),
+    /// The runs the visitor interacted with.
+    Interacted,
+}
+
+/// Gives `outcome` to the chosen runs of the conversation that have none yet, and finishes
+/// them. Answers how many.
 pub async fn decide(
     conn: &impl ConnectionTrait,
     conversation_id: Uuid,
     outcome: &str,
-    only_interacted: bool,
+    runs: Runs,
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     let mut update = flow_run::Entity::update_many()
@@ -103,9 +113,15 @@ pub async fn decide(
         .col_expr(flow_run::Column::CurrentStep, Expr::value(None::<String>))
         .filter(flow_run::Column::ConversationId.eq(conversation_id))
         .filter(flow_run::Column::Outcome.is_null());
-    if only_interacted {
-        update = update.filter(flow_run::Column::Interacted.eq(true));
-    }
+    update = match runs {
+        Runs::ActiveAnd(Some(run)) => update.filter(
+            flow_run::Column::Finished
+                .eq(false)
+                .or(flow_run::Column::Id.eq(run)),
+        ),
+        Runs::ActiveAnd(None) => update.filter(flow_run::Column::Finished.eq(false)),
+        Runs::Interacted => update.filter(flow_run::Column::Interacted.eq(true)),
+    };
     Ok(update.exec(conn).await?.rows_affected)
 }
 

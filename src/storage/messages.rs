@@ -189,3 +189,17 @@ pub async fn latest(
     rows.reverse();
     Ok(rows)
 }
+
+/// Whether a person (an agent, not a note) wrote in the conversation.
+pub async fn has_agent_reply(
+    conn: &impl ConnectionTrait,
+    conversation_id: Uuid,
+) -> Result<bool, DbErr> {
+    Ok(message::Entity::find()
+        .filter(message::Column::ConversationId.eq(conversation_id))
+        .filter(message::Column::AuthorKind.eq("agent"))
+        .filter(message::Column::Internal.eq(false))
+        .one(conn)
+        .await?
+        .is_some())
+}

@@ -169,9 +169,29 @@ async fn race(app: &TestApp, left: i32, visitors: usize) {
         None,
     )
     .await;
-    let first = &handed["conversations"][0];
-    assert_eq!(first["labels"], json!([]), "not labelled: {first}");
-    assert_eq!(first["handler"], "human");
+    let losers = handed["conversations"].as_array().expect("list");
+    assert_eq!(losers.len(), 100.min(visitors - left as usize));
+    for loser in losers {
+        assert_eq!(loser["labels"], json!([]), "not labelled: {loser}");
+        assert_eq!(loser["handler"], "human");
+    }
+    let id = losers[0]["id"].as_str().expect("id");
+    let (_, messages) = api(
+        app,
+        &token,
+        Method::GET,
+        &format!("/api/v1/conversations/{id}/messages"),
+        None,
+    )
+    .await;
+    assert!(
+        messages["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .any(|m| m["text"] == "Chatbot limit reached" && m["internal"] == true),
+        "agents get the note: {messages}"
+    );
     let (_, ledger) = api(
         app,
         &token,
@@ -238,7 +258,8 @@ async fn set_clock(app: &TestApp, token: &str, now: &str) {
 /// Counts `n` new conversations of the account as chatbot conversations.
 async fn count_conversations(app: &TestApp, key: &str, account_id: AccountId, n: usize) {
     for i in 0..n {
-        let mut widget = Socket::widget(app, key).await;
+        let source = Ipv4Addr::new(127, 0, 20 + (i / 200) as u8, 1 + (i % 200) as u8);
+        let mut widget = Socket::widget_from(app, key, source).await;
         widget.hello(None, None, None).await;
         let ack = widget.say(&format!("w-{i}"), "hello").await;
         let conversation = ack["conversation_id"]
@@ -450,6 +471,13 @@ async fn re_enabling_before_the_renewal_keeps_a_package_renewing() {
     assert_eq!(after["period"]["end"], "2028-03-30T08:00:00Z");
     assert_eq!(after["chatbot"]["from_packages"], 100, "still renewing");
     assert_eq!(after["packages"][0]["renews_at"], "2028-03-30T08:00:00Z");
+    let (_, invoices) = api(&app, &token, Method::GET, "/api/v1/billing/invoices", None).await;
+    let leap = period_invoices(&invoices, "2028-02-29T08:00:00Z");
+    assert_eq!(
+        leap[0]["lines"].as_array().map(Vec::len),
+        Some(2),
+        "plan and the renewed package"
+    );
 }
 
 #[tokio::test]
@@ -569,6 +597,19 @@ async fn upgrades_apply_at_once_downgrades_at_the_renewal_and_packages_stay() {
         up["chatbot"]["included"], 2000,
         "an upgrade applies at once"
     );
+    let (_, invoices) = api(&app, &token, Method::GET, "/api/v1/billing/invoices", None).await;
+    let upgrade = invoices["invoices"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|i| i["kind"] == "upgrade")
+        .cloned()
+        .expect("the upgrade is billed at once");
+    assert_eq!(
+        upgrade["total_minor"],
+        9900 - 1900,
+        "what Expert costs more than Solo, this period"
+    );
     let (_, down) = api(
         &app,
         &token,
@@ -659,6 +700,28 @@ async fn warnings_at_80_percent_and_at_the_limit_are_recorded_once_and_shown() {
             .count(),
         1
     );
+    // More packages, used up again: warned again at the new limit.
+    let (status, _) = api(
+        &app,
+        &token,
+        Method::POST,
+        "/api/v1/billing/packages",
+        Some(json!({"quantity": 1})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    count_conversations(&app, &account.widget_key, account.account_id, 100).await;
+    let events =
+        frontdesk::storage::billing::events(&app.ctx.db, account.account_id.as_uuid(), 100)
+            .await
+            .expect("events");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind == "chatbot.limit_reached")
+            .count(),
+        2
+    );
     let chatbot = app
         .get(&owner, "/chatbot")
         .await
@@ -669,4 +732,129 @@ async fn warnings_at_80_percent_and_at_the_limit_are_recorded_once_and_shown() {
     assert!(chatbot.contains("id=\"remaining\">0<"));
     let (_, billing) = api(&app, &token, Method::GET, "/api/v1/billing", None).await;
     assert_eq!(billing["chatbot"]["remaining"], 0);
+}
+
+#[tokio::test]
+async fn between_a_period_end_and_the_renewal_the_limit_is_already_the_next_periods() {
+    let app = spawn_app_with(|settings| settings.test_clock = true).await;
+    let bootstrap = app.create_account("Clock").await;
+    let clock_token = app.token_for(&bootstrap.owner_email).await;
+    set_clock(&app, &clock_token, "2026-04-05T00:00:00Z").await;
+    let (account_id, token) = account_anchored(&app, PlanCode::Plus, "2026-04-01T00:00:00Z").await;
+    api(
+        &app,
+        &token,
+        Method::POST,
+        "/api/v1/billing/packages",
+        Some(json!({"quantity": 4})),
+    )
+    .await;
+    let (_, down) = api(
+        &app,
+        &token,
+        Method::PUT,
+        "/api/v1/billing/plan",
+        Some(json!({"plan": "SOLO"})),
+    )
+    .await;
+    assert_eq!(down["pending_plan"]["code"], "SOLO");
+    // May 1 has come, the billing job has not run yet: the limit is May's already.
+    set_clock(&app, &clock_token, "2026-05-01T00:00:30Z").await;
+    let (_, gap) = api(&app, &token, Method::GET, "/api/v1/billing", None).await;
+    assert_eq!(gap["period"]["start"], "2026-05-01T00:00:00Z");
+    assert_eq!(
+        gap["chatbot"],
+        json!({"included": 100, "from_packages": 400, "limit": 500, "used": 0, "remaining": 500}),
+        "the pending plan and the renewing packages"
+    );
+    let (_, allowance) = services::billing::allowance(&app.ctx, account_id.as_uuid())
+        .await
+        .expect("allowance");
+    assert_eq!(allowance.limit, 500);
+    services::billing::tick(&app.ctx, at("2026-05-01T00:00:30Z"))
+        .await
+        .expect("tick");
+    let (_, renewed) = api(&app, &token, Method::GET, "/api/v1/billing", None).await;
+    assert_eq!(renewed["chatbot"], gap["chatbot"], "the renewal agrees");
+    assert_eq!(renewed["plan"]["code"], "SOLO");
+}
+
+#[tokio::test]
+async fn one_tick_after_missed_periods_bills_each_period_once() {
+    let app = spawn_app_with(|settings| settings.test_clock = true).await;
+    let bootstrap = app.create_account("Clock").await;
+    let clock_token = app.token_for(&bootstrap.owner_email).await;
+    set_clock(&app, &clock_token, "2027-01-10T00:00:00Z").await;
+    let (_, token) = account_anchored(&app, PlanCode::Solo, "2026-12-31T12:00:00Z").await;
+    api(
+        &app,
+        &token,
+        Method::POST,
+        "/api/v1/billing/packages",
+        Some(json!({"quantity": 1})),
+    )
+    .await;
+    // The server was down for three months.
+    let report = services::billing::tick(&app.ctx, at("2027-04-15T00:00:00Z"))
+        .await
+        .expect("tick");
+    // (The bootstrap account renews too; each of this account's periods is checked below.)
+    assert_eq!(report.packages_renewed, 3);
+    set_clock(&app, &clock_token, "2027-04-15T00:00:00Z").await;
+    let (_, invoices) = api(&app, &token, Method::GET, "/api/v1/billing/invoices", None).await;
+    for start in [
+        "2027-01-31T12:00:00Z",
+        "2027-02-28T12:00:00Z",
+        "2027-03-31T12:00:00Z",
+    ] {
+        let found = period_invoices(&invoices, start);
+        assert_eq!(found.len(), 1, "{start}");
+        assert_eq!(
+            found[0]["total_minor"],
+            1900 + 1000,
+            "{start}: plan and package"
+        );
+    }
+    let (_, billing) = api(&app, &token, Method::GET, "/api/v1/billing", None).await;
+    assert_eq!(billing["period"]["start"], "2027-03-31T12:00:00Z");
+    assert_eq!(billing["chatbot"]["from_packages"], 100);
+}
+
+#[tokio::test]
+async fn a_downgrade_to_free_expires_packages_at_the_renewal() {
+    let app = spawn_app_with(|settings| settings.test_clock = true).await;
+    let bootstrap = app.create_account("Clock").await;
+    let clock_token = app.token_for(&bootstrap.owner_email).await;
+    set_clock(&app, &clock_token, "2026-06-03T00:00:00Z").await;
+    let (_, token) = account_anchored(&app, PlanCode::Solo, "2026-06-01T00:00:00Z").await;
+    api(
+        &app,
+        &token,
+        Method::POST,
+        "/api/v1/billing/packages",
+        Some(json!({"quantity": 2})),
+    )
+    .await;
+    api(
+        &app,
+        &token,
+        Method::PUT,
+        "/api/v1/billing/plan",
+        Some(json!({"plan": "FREE"})),
+    )
+    .await;
+    let report = services::billing::tick(&app.ctx, at("2026-07-01T00:00:00Z"))
+        .await
+        .expect("tick");
+    assert_eq!((report.packages_renewed, report.packages_expired), (0, 1));
+    set_clock(&app, &clock_token, "2026-07-01T00:00:01Z").await;
+    let (_, july) = api(&app, &token, Method::GET, "/api/v1/billing", None).await;
+    assert_eq!(july["plan"]["code"], "FREE");
+    assert_eq!(july["chatbot"]["limit"], 0, "FREE has no chatbot");
+    assert_eq!(july["packages"][0]["status"], "expired");
+    let (_, invoices) = api(&app, &token, Method::GET, "/api/v1/billing/invoices", None).await;
+    assert_eq!(
+        period_invoices(&invoices, "2026-07-01T00:00:00Z")[0]["total_minor"],
+        0
+    );
 }

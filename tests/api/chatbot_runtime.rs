@@ -514,3 +514,66 @@ async fn a_plan_without_chatbot_conversations_triggers_nothing() {
     assert_eq!(widget.recv_type("error").await["code"], "not_eligible");
     assert_eq!(bot.counted().await, 0);
 }
+
+#[tokio::test]
+async fn an_agents_follow_up_after_the_bot_resolved_does_not_rewrite_the_outcome() {
+    let bot = bot().await;
+    let mut widget = Socket::widget(&bot.app, &bot.account.widget_key).await;
+    widget.hello(None, None, None).await;
+    // Flow A shows and is ignored; flow B replaces it and the visitor clicks through to its end.
+    let ignored = create_flow(
+        &bot.app,
+        &bot.token,
+        &json!({"name": "Ignored", "start": "hi", "steps": {
+            "hi": {"type": "message", "text": "Anything?", "buttons": [{"id": "x", "label": "X", "next": "hi"}]}}}),
+    )
+    .await;
+    widget
+        .send(json!({"type": "trigger", "flow_id": ignored}))
+        .await;
+    let first = bot_says(&mut widget).await;
+    let conversation_id = first["conversation_id"].as_str().expect("id").to_owned();
+    widget
+        .send(json!({"type": "trigger", "flow_id": bot.flow_id}))
+        .await;
+    loop {
+        if bot_says(&mut widget).await["step_id"] == "menu" {
+            break;
+        }
+    }
+    choose(&mut widget, "f-1", "price").await;
+    choose(&mut widget, "f-2", "done").await;
+    assert_eq!(
+        bot.conversation(&conversation_id).await["outcome"],
+        "resolved_by_chatbot"
+    );
+    let response = bot
+        .app
+        .api(
+            &bot.token,
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation_id}/messages"),
+        )
+        .json(&json!({"client_id": "follow-up", "text": "Anything else we can do?"}))
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(response.status().as_u16(), 201);
+    assert_eq!(
+        bot.conversation(&conversation_id).await["outcome"],
+        "resolved_by_chatbot",
+        "the bot was not active when the agent wrote"
+    );
+    let insights: Value = bot
+        .app
+        .api(&bot.token, Method::GET, "/api/v1/chatbot/insights")
+        .send()
+        .await
+        .expect("insights")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(insights["total"]["resolved_by_chatbot"], 1);
+    assert_eq!(insights["total"]["no_interaction"], 1, "the ignored flow");
+    assert_eq!(insights["total"]["escalated_to_human"], 0);
+}

@@ -69,6 +69,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         bind: "127.0.0.1:0".to_owned(),
         database_url: database_url.clone(),
         demo: false,
+        // Tests run the jobs' work themselves, at the times they choose.
+        jobs: false,
         ..Settings::default()
     };
     configure(&mut settings);

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod password;
 pub mod plan;
 pub mod role;
+pub mod routing;
 pub mod user;
 pub mod visitor;
 

@@ -63,6 +63,10 @@ pub async fn run(
         actor.user_id,
         if online { "online" } else { "away" },
     );
+    if online {
+        // Conversations waiting in the agent's teams' queues come to them now.
+        crate::services::routing::drain_quietly(&ctx, actor.account_id, actor.user_id).await;
+    }
     let limiter = frame_limiter();
     let mut last_heard = Instant::now();
     let mut last_checked = Instant::now();

@@ -215,6 +215,21 @@ impl Hub {
             .is_some_and(|agents| agents.contains_key(&user_id))
     }
 
+    /// The users who are online (not away) with the inbox open, on this node.
+    pub fn online_agents(&self, account_id: AccountId) -> Vec<UserId> {
+        self.lock()
+            .agents
+            .get(&account_id)
+            .map(|agents| {
+                agents
+                    .iter()
+                    .filter(|(_, presence)| presence.online && presence.sockets > 0)
+                    .map(|(user, _)| *user)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Whether an agent who is online (not away) has the inbox open.
     pub fn agents_online(&self, account_id: AccountId) -> bool {
         Self::online_in(&self.lock(), account_id)

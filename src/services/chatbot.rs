@@ -409,6 +409,13 @@ pub async fn choose(
     };
     step.apply(&conversation, &state, &next, actions, &mut effects)
         .await?;
+    // Handed over (or out of chatbot conversations): routing picks the team and the agent.
+    if let Some(row) =
+        super::routing::route_conversation(ctx, &txn, account_id.as_uuid(), conversation.id, now)
+            .await?
+    {
+        effects.changed(row);
+    }
     txn.commit().await.context("committing a button click")?;
     effects.publish(ctx, account_id, visitor_id).await;
     Ok(Posted {

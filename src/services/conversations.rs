@@ -60,6 +60,8 @@ pub(crate) fn new_conversation(
         joined_by_chatbot: false,
         context: "{}".to_owned(),
         outcome: None,
+        team_id: None,
+        queued_at: None,
     }
 }
 
@@ -269,8 +271,23 @@ pub async fn post_visitor_message(
                 // instead of clicking (a handover).
                 let effects =
                     super::chatbot::after_visitor_text(&txn, &updated, text.as_str(), now).await?;
+                // A conversation that reaches people (written to first, or handed over by
+                // the bot just now) is routed to a team and an agent.
+                let routed = super::routing::route_conversation(
+                    ctx,
+                    &txn,
+                    account_id.as_uuid(),
+                    updated.id,
+                    now,
+                )
+                .await?;
                 txn.commit().await.context("committing a message")?;
-                (stored, *updated, effects)
+                if let Some(routed) = &routed
+                    && !started
+                {
+                    publish_conversation(ctx, routed).await?;
+                }
+                (stored, routed.map(Box::new).unwrap_or(updated), effects)
             }
             Ok(Appended::Duplicate(existing)) => {
                 txn.rollback().await.context("rolling back a resend")?;
@@ -459,6 +476,10 @@ pub async fn resolve(
     let saved = super::chatbot::after_resolved(&txn, saved, now).await?;
     txn.commit().await.context("committing a resolve")?;
     publish_conversation(ctx, &saved).await?;
+    // The agent has a free slot now: their teams' queues may give them the next one.
+    if let Some(assignee) = saved.assignee_id {
+        super::routing::drain_quietly(ctx, actor.account_id, UserId::from_uuid(assignee)).await;
+    }
     summarize(ctx, saved).await
 }
 
@@ -780,6 +801,9 @@ pub async fn resolve_inactive(
             .await
             .context("committing an inactivity resolve")?;
         publish_conversation(ctx, &saved).await?;
+        if let Some(assignee) = saved.assignee_id {
+            super::routing::drain_quietly(ctx, account, UserId::from_uuid(assignee)).await;
+        }
         resolved += 1;
     }
     if resolved > 0 {

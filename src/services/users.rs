@@ -263,6 +263,9 @@ pub async fn update_user(
             crate::realtime::agent::announce_online(ctx, user.account_id);
         }
         crate::realtime::agent::announce_agent(ctx, user.account_id, user.id, user.status.as_str());
+        if online {
+            super::routing::drain_quietly(ctx, user.account_id, user.id).await;
+        }
     }
     Ok(user)
 }

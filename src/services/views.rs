@@ -171,6 +171,11 @@ pub struct ConversationSummary {
     pub chatbot_counted: bool,
     /// Context variables a bot's `handover` step set, e.g. `{"topic": "sales"}`.
     pub context: std::collections::BTreeMap<String, String>,
+    /// The team routing chose.
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub team_id: Option<uuid::Uuid>,
+    /// Waiting in the team's queue since (no agent with free capacity was online).
+    pub queued_at: Option<DateTime<Utc>>,
     /// Left through the offline form.
     pub offline: bool,
     /// Visitor messages since an agent last replied.
@@ -207,6 +212,8 @@ impl ConversationSummary {
             // Counted and labelled happen in one step until billing can refuse the count.
             chatbot_counted: row.joined_by_chatbot,
             context: serde_json::from_str(&row.context).unwrap_or_default(),
+            team_id: row.team_id,
+            queued_at: row.queued_at,
             offline: row.offline,
             unread: row.unread_count,
             last_message: match (row.last_message_preview, row.last_message_at) {

@@ -29,6 +29,7 @@ pub mod instance;
 pub mod messages;
 pub mod plans;
 pub mod shortcuts;
+pub mod teams;
 pub mod users;
 pub mod visitors;
 

@@ -23,6 +23,7 @@ mod helpers;
 mod inbox_pages;
 mod pages;
 mod roles;
+mod routing;
 mod sign_in;
 mod sockets;
 mod tenancy;

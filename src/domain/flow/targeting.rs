@@ -37,8 +37,12 @@ fn condition_holds(condition: &Condition, visit: &Visit<'_>) -> bool {
         PageField::Title => visit.title,
         PageField::Referrer => visit.referrer,
     };
-    let value = condition.value.as_str();
-    match condition.op {
+    operator_holds(condition.op, subject, &condition.value)
+}
+
+/// Whether `subject` satisfies `op` with `value` (also used by routing rules).
+pub fn operator_holds(op: Operator, subject: &str, value: &str) -> bool {
+    match op {
         Operator::Equals => subject == value,
         Operator::NotEquals => subject != value,
         Operator::Contains => subject.contains(value),

@@ -33,6 +33,10 @@ pub struct Model {
     pub context: String,
     /// `resolved_by_chatbot`, `escalated_to_human`, or none.
     pub outcome: Option<String>,
+    /// The team routing chose.
+    pub team_id: Option<Uuid>,
+    /// Waiting in the team's queue since (no agent with free capacity was online).
+    pub queued_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

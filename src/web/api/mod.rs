@@ -7,6 +7,7 @@ mod billing;
 mod chatbot;
 mod conversations;
 mod flows;
+mod routing;
 mod test_clock;
 
 use super::errors::ApiError;
@@ -38,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_clock: bool) {
             .configure(chatbot::configure)
             .configure(conversations::configure)
             .configure(flows::configure)
+            .configure(routing::configure)
             .configure(|cfg| {
                 if test_clock {
                     test_clock::configure(cfg);
@@ -137,6 +139,14 @@ pub struct ErrorDetail {
         billing::patch_package,
         billing::list_invoices,
         billing::list_ledger,
+        routing::list_teams,
+        routing::create_team,
+        routing::update_team,
+        routing::delete_team,
+        routing::list_rules,
+        routing::create_rule,
+        routing::update_rule,
+        routing::delete_rule,
         test_clock::set_test_clock,
     ),
     components(schemas(ErrorBody, ErrorDetail)),

@@ -1,0 +1,327 @@
+//! Routing (DESIGN section 4): rules in order on context variables from a `handover` step,
+//! language and page URL, the default team; capacity under concurrent handovers, least busy
+//! first, the queue draining when an agent frees a slot; shared queues.
+
+use crate::{
+    agent_socket::session_cookie,
+    chatbot_runtime::{create_flow, support_flow},
+    helpers::{TestAccount, TestApp, spawn_app},
+    sockets::Socket,
+};
+use frontdesk::domain::role::Role;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::net::Ipv4Addr;
+
+async fn api(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = app.api(token, method, path);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// An agent with the inbox open (online); answers the user's id and the open socket.
+async fn online_agent(app: &TestApp, account: &TestAccount, capacity: i64) -> (String, Socket) {
+    let email = app.create_user(account, Role::Agent).await;
+    let id = app.user_id(&email).await.to_string();
+    let token = app.token_for(&account.owner_email).await;
+    let (status, _) = api(
+        app,
+        &token,
+        Method::PATCH,
+        &format!("/api/v1/agents/{id}"),
+        Some(json!({"capacity": capacity})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let cookie = session_cookie(app, &email).await;
+    let socket = Socket::open(&app.address, "/ws/agent", Some(&app.address), Some(&cookie))
+        .await
+        .expect("agent socket");
+    (id, socket)
+}
+
+async fn team(app: &TestApp, token: &str, name: &str, members: &[&str], shared: bool) -> String {
+    let (status, body) = api(
+        app,
+        token,
+        Method::POST,
+        "/api/v1/teams",
+        Some(json!({"name": name, "members": members, "shared_queue": shared})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+/// A visitor on `url` speaking `language` writes; answers the conversation id.
+async fn visitor_writes(app: &TestApp, key: &str, source: u8, url: &str, language: &str) -> String {
+    let mut widget = Socket::widget_from(app, key, Ipv4Addr::new(127, 0, 30, source)).await;
+    widget
+        .send(json!({"type": "hello", "page": {"url": url, "title": "Shop"}, "language": language, "device": "desktop"}))
+        .await;
+    widget.recv_type("welcome").await;
+    let ack = widget.say("v-1", "hello, anyone?").await;
+    ack["conversation_id"].as_str().expect("id").to_owned()
+}
+
+async fn assignee(app: &TestApp, token: &str, conversation: &str) -> (Value, Value) {
+    let (_, body) = api(
+        app,
+        token,
+        Method::GET,
+        &format!("/api/v1/conversations/{conversation}"),
+        None,
+    )
+    .await;
+    (body["assignee"]["id"].clone(), body["team_id"].clone())
+}
+
+/// Waits until every agent's presence registered (sockets start asynchronously).
+async fn settle() {
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn rules_route_in_order_on_handover_context_language_and_url_else_to_the_default_team() {
+    let app = spawn_app().await;
+    let account = app.create_account("Routed").await;
+    let token = app.token_for(&account.owner_email).await;
+    let flow_id = create_flow(&app, &token, &support_flow()).await;
+    let (support_agent, _s1) = online_agent(&app, &account, 5).await;
+    let (sales_agent, _s2) = online_agent(&app, &account, 5).await;
+    let (czech_agent, _s3) = online_agent(&app, &account, 5).await;
+    settle().await;
+    let support = team(&app, &token, "Support", &[&support_agent], false).await;
+    let sales = team(&app, &token, "Sales", &[&sales_agent], false).await;
+    let czech = team(&app, &token, "Czech", &[&czech_agent], false).await;
+    for (name, field, op, value, team) in [
+        ("Sales topic", "context.topic", "equals", "sales", &sales),
+        ("Czech speakers", "language", "starts_with", "cs", &czech),
+        ("Enterprise pages", "url", "contains", "/enterprise", &sales),
+    ] {
+        let (status, body) = api(&app, &token, Method::POST, "/api/v1/routing-rules",
+            Some(json!({"name": name, "conditions": [{"field": field, "op": op, "value": value}], "team_id": team}))).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, teams) = api(&app, &token, Method::GET, "/api/v1/teams", None).await;
+    assert_eq!(
+        teams["teams"][0]["is_default"], true,
+        "the first team is the default"
+    );
+
+    // A Czech visitor clicks "Talk to a person": the handover's topic=sales rule comes first.
+    let mut widget =
+        Socket::widget_from(&app, &account.widget_key, Ipv4Addr::new(127, 0, 31, 1)).await;
+    widget
+        .send(json!({"type": "hello", "page": {"url": "https://shop.example.com/", "title": "Shop"}, "language": "cs", "device": "desktop"}))
+        .await;
+    widget.recv_type("welcome").await;
+    widget
+        .send(json!({"type": "trigger", "flow_id": flow_id}))
+        .await;
+    let greeting = widget.recv_type("message").await;
+    let handed = greeting["conversation_id"].as_str().expect("id").to_owned();
+    widget
+        .send(json!({"type": "choose", "client_id": "c-1", "button_id": "human"}))
+        .await;
+    loop {
+        let frame = widget.recv().await;
+        if frame["type"] == "ack" {
+            break;
+        }
+    }
+    assert_eq!(
+        assignee(&app, &token, &handed).await,
+        (json!(sales_agent), json!(sales))
+    );
+
+    let czech_writer = visitor_writes(
+        &app,
+        &account.widget_key,
+        1,
+        "https://shop.example.com/",
+        "cs-CZ",
+    )
+    .await;
+    assert_eq!(
+        assignee(&app, &token, &czech_writer).await,
+        (json!(czech_agent), json!(czech))
+    );
+    let enterprise = visitor_writes(
+        &app,
+        &account.widget_key,
+        2,
+        "https://shop.example.com/enterprise",
+        "en",
+    )
+    .await;
+    assert_eq!(
+        assignee(&app, &token, &enterprise).await,
+        (json!(sales_agent), json!(sales))
+    );
+    let other = visitor_writes(
+        &app,
+        &account.widget_key,
+        3,
+        "https://shop.example.com/pricing",
+        "en",
+    )
+    .await;
+    assert_eq!(
+        assignee(&app, &token, &other).await,
+        (json!(support_agent), json!(support)),
+        "the default team"
+    );
+
+    // Refusals name their paths.
+    let (status, body) = api(&app, &token, Method::POST, "/api/v1/routing-rules",
+        Some(json!({"name": "", "conditions": [{"field": "colour", "op": "equals", "value": "x"}], "team_id": uuid::Uuid::now_v7()}))).await;
+    assert_eq!(status, 422);
+    let fields: Vec<&str> = body["error"]["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .filter_map(|d| d["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["conditions[0].field", "name", "team_id"]);
+}
+
+#[tokio::test]
+async fn concurrent_conversations_never_put_an_agent_over_capacity_and_the_queue_drains() {
+    let app = spawn_app().await;
+    let account = app.create_account("Busy").await;
+    let token = app.token_for(&account.owner_email).await;
+    let (ann, _a) = online_agent(&app, &account, 2).await;
+    let (bob, _b) = online_agent(&app, &account, 1).await;
+    settle().await;
+    let desk = team(&app, &token, "Desk", &[&ann, &bob], false).await;
+
+    let mut tasks = Vec::new();
+    for n in 0..12u8 {
+        let (app, key) = (app.clone(), account.widget_key.clone());
+        tasks.push(tokio::spawn(async move {
+            visitor_writes(&app, &key, 10 + n, "https://shop.example.com/", "en").await
+        }));
+    }
+    let mut conversations = Vec::new();
+    for task in tasks {
+        conversations.push(task.await.expect("visitor"));
+    }
+    let mut per_agent = std::collections::BTreeMap::new();
+    let mut queued = Vec::new();
+    for id in &conversations {
+        let (agent, team) = assignee(&app, &token, id).await;
+        assert_eq!(team, json!(desk));
+        match agent.as_str() {
+            Some(agent) => *per_agent.entry(agent.to_owned()).or_insert(0) += 1,
+            None => queued.push(id.clone()),
+        }
+    }
+    assert_eq!(per_agent.get(&ann), Some(&2), "Ann's capacity is 2");
+    assert_eq!(per_agent.get(&bob), Some(&1), "Bob's capacity is 1");
+    assert_eq!(queued.len(), 9);
+    let (_, teams) = api(&app, &token, Method::GET, "/api/v1/teams", None).await;
+    assert_eq!(teams["teams"][0]["queued"], 9, "agents see the queue");
+
+    // Ann resolves one: the oldest queued conversation comes to her at once.
+    let mut mine = None;
+    for id in conversations.iter().filter(|id| !queued.contains(id)) {
+        if assignee(&app, &token, id).await.0 == json!(ann) {
+            mine = Some(id.clone());
+            break;
+        }
+    }
+    let mine = mine.expect("one of Ann's");
+    let owner_of_mine = json!(ann);
+    let (status, _) = api(
+        &app,
+        &token,
+        Method::POST,
+        &format!("/api/v1/conversations/{mine}/resolve"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, teams) = api(&app, &token, Method::GET, "/api/v1/teams", None).await;
+    assert_eq!(teams["teams"][0]["queued"], 8);
+    let mut oldest = None;
+    for id in &queued {
+        let (_, body) = api(
+            &app,
+            &token,
+            Method::GET,
+            &format!("/api/v1/conversations/{id}"),
+            None,
+        )
+        .await;
+        if body["assignee"]["id"] == owner_of_mine {
+            oldest = Some(id.clone());
+        }
+    }
+    assert!(
+        oldest.is_some(),
+        "a queued conversation went to the agent who freed a slot"
+    );
+}
+
+#[tokio::test]
+async fn the_least_busy_agent_gets_the_next_one_and_a_shared_queue_assigns_nobody() {
+    let app = spawn_app().await;
+    let account = app.create_account("Fair").await;
+    let token = app.token_for(&account.owner_email).await;
+    let (ann, _a) = online_agent(&app, &account, 5).await;
+    let (bob, _b) = online_agent(&app, &account, 5).await;
+    settle().await;
+    team(&app, &token, "Desk", &[&ann, &bob], false).await;
+    let first = visitor_writes(
+        &app,
+        &account.widget_key,
+        1,
+        "https://shop.example.com/",
+        "en",
+    )
+    .await;
+    let (first_agent, _) = assignee(&app, &token, &first).await;
+    let second = visitor_writes(
+        &app,
+        &account.widget_key,
+        2,
+        "https://shop.example.com/",
+        "en",
+    )
+    .await;
+    let (second_agent, _) = assignee(&app, &token, &second).await;
+    assert_ne!(
+        first_agent, second_agent,
+        "the one with fewer open conversations"
+    );
+
+    let pool = team(&app, &token, "Pool", &[&ann], true).await;
+    let (status, _) = api(&app, &token, Method::POST, "/api/v1/routing-rules",
+        Some(json!({"name": "Pool", "conditions": [{"field": "url", "op": "contains", "value": "/pool"}], "team_id": pool}))).await;
+    assert_eq!(status, 201);
+    let pooled = visitor_writes(
+        &app,
+        &account.widget_key,
+        3,
+        "https://shop.example.com/pool",
+        "en",
+    )
+    .await;
+    let (agent, team_id) = assignee(&app, &token, &pooled).await;
+    assert_eq!(
+        (agent, team_id),
+        (Value::Null, json!(pool)),
+        "waits in the shared queue"
+    );
+}

@@ -8,6 +8,7 @@ mod billing;
 mod browser;
 mod browser_billing;
 mod browser_chatbot;
+mod browser_routing;
 mod chatbot_conversations;
 mod chatbot_insights;
 mod chatbot_runtime;

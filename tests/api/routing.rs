@@ -325,3 +325,105 @@ async fn the_least_busy_agent_gets_the_next_one_and_a_shared_queue_assigns_nobod
         "waits in the shared queue"
     );
 }
+
+#[tokio::test]
+async fn the_routing_settings_page_adds_teams_and_rules_for_admins_only() {
+    let app = spawn_app().await;
+    let account = app.create_account("Pages").await;
+    let token = app.token_for(&account.owner_email).await;
+    let agent_email = app.create_user(&account, Role::Agent).await;
+    let agent_id = app.user_id(&agent_email).await.to_string();
+    let owner = app.signed_in(&account.owner_email).await;
+    let page = app
+        .get(&owner, "/settings/routing")
+        .await
+        .text()
+        .await
+        .expect("page");
+    let csrf = crate::helpers::csrf_from(&page);
+    let response = owner
+        .post(app.url("/settings/routing/teams"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("name", "Sales"),
+            ("member", agent_id.as_str()),
+        ])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 303);
+    let (_, teams) = api(&app, &token, Method::GET, "/api/v1/teams", None).await;
+    let sales = teams["teams"][0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(teams["teams"][0]["members"], json!([agent_id]));
+    let response = owner
+        .post(app.url("/settings/routing/rules"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("name", "Topic"),
+            ("match", "all"),
+            ("field_1", "context.topic"),
+            ("op_1", "equals"),
+            ("value_1", "sales"),
+            ("field_2", ""),
+            ("op_2", "equals"),
+            ("value_2", ""),
+            ("team_id", sales.as_str()),
+        ])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 303);
+    let (_, rules) = api(&app, &token, Method::GET, "/api/v1/routing-rules", None).await;
+    assert_eq!(
+        rules["rules"][0]["conditions"],
+        json!([{"field": "context.topic", "op": "equals", "value": "sales"}])
+    );
+    let page = app
+        .get(&owner, "/settings/routing")
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains("context.topic equals"), "the rule is listed");
+    // A bad rule shows its problems and stores nothing.
+    let response = owner
+        .post(app.url("/settings/routing/rules"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("name", "Bad"),
+            ("field_1", "colour"),
+            ("op_1", "equals"),
+            ("value_1", "x"),
+            ("team_id", sales.as_str()),
+        ])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 422);
+    assert!(
+        response
+            .text()
+            .await
+            .expect("page")
+            .contains("must be url, language or context.")
+    );
+    let (_, rules) = api(&app, &token, Method::GET, "/api/v1/routing-rules", None).await;
+    assert_eq!(rules["rules"].as_array().map(Vec::len), Some(1));
+    // Without the CSRF token: refused. Agents: 403.
+    let response = owner
+        .post(app.url("/settings/routing/teams"))
+        .form(&[("name", "Sneaky")])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 403);
+    let agent = app.signed_in(&agent_email).await;
+    assert_eq!(
+        app.get(&agent, "/settings/routing").await.status().as_u16(),
+        403
+    );
+    let agent_token = app.token_for(&agent_email).await;
+    let (status, _) = api(&app, &agent_token, Method::POST, "/api/v1/routing-rules",
+        Some(json!({"name": "x", "conditions": [{"field": "url", "op": "contains", "value": "x"}], "team_id": sales}))).await;
+    assert_eq!(status, 403);
+}

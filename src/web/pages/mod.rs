@@ -10,6 +10,7 @@ mod flow_graph;
 mod flow_preview;
 mod inbox;
 mod insights;
+mod routing_settings;
 mod settings;
 mod sign_in;
 
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     billing::configure(cfg);
     chatbot::configure(cfg);
     settings::configure(cfg);
+    routing_settings::configure(cfg);
     demo::configure(cfg);
 }
 

@@ -31,22 +31,6 @@ fn at(raw: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-async fn api(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = app.api(token, method, path);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 /// Leaves exactly `left` chatbot conversations in the account's current period.
 async fn leave(app: &TestApp, account_id: AccountId, left: i32) {
     let (_, allowance) = services::billing::allowance(&app.ctx, account_id.as_uuid())
@@ -150,7 +134,7 @@ async fn race(app: &TestApp, left: i32, visitors: usize) {
         "exactly the conversations left were answered by the bot"
     );
     assert_eq!(handed_over, visitors - left as usize);
-    let (_, billing) = api(app, &token, Method::GET, "/api/v1/billing", None).await;
+    let (_, billing) = app.call(&token, Method::GET, "/api/v1/billing", None).await;
     assert_eq!(billing["chatbot"]["remaining"], 0);
     assert_eq!(billing["chatbot"]["used"], billing["chatbot"]["limit"]);
     let counted = frontdesk::storage::chatbot::count_since(
@@ -161,14 +145,14 @@ async fn race(app: &TestApp, left: i32, visitors: usize) {
     .await
     .expect("count");
     assert_eq!(counted, left as u64, "exactly {left} counted");
-    let (_, handed) = api(
-        app,
-        &token,
-        Method::GET,
-        "/api/v1/conversations?outcome=escalated_to_human&chatbot_counted=false&limit=100",
-        None,
-    )
-    .await;
+    let (_, handed) = app
+        .call(
+            &token,
+            Method::GET,
+            "/api/v1/conversations?outcome=escalated_to_human&chatbot_counted=false&limit=100",
+            None,
+        )
+        .await;
     let losers = handed["conversations"].as_array().expect("list");
     assert_eq!(losers.len(), 100.min(visitors - left as usize));
     for loser in losers {
@@ -176,14 +160,14 @@ async fn race(app: &TestApp, left: i32, visitors: usize) {
         assert_eq!(loser["handler"], "human");
     }
     let id = losers[0]["id"].as_str().expect("id");
-    let (_, messages) = api(
-        app,
-        &token,
-        Method::GET,
-        &format!("/api/v1/conversations/{id}/messages"),
-        None,
-    )
-    .await;
+    let (_, messages) = app
+        .call(
+            &token,
+            Method::GET,
+            &format!("/api/v1/conversations/{id}/messages"),
+            None,
+        )
+        .await;
     assert!(
         messages["messages"]
             .as_array()
@@ -192,14 +176,14 @@ async fn race(app: &TestApp, left: i32, visitors: usize) {
             .any(|m| m["text"] == "Chatbot limit reached" && m["internal"] == true),
         "agents get the note: {messages}"
     );
-    let (_, ledger) = api(
-        app,
-        &token,
-        Method::GET,
-        "/api/v1/billing/ledger?limit=1000",
-        None,
-    )
-    .await;
+    let (_, ledger) = app
+        .call(
+            &token,
+            Method::GET,
+            "/api/v1/billing/ledger?limit=1000",
+            None,
+        )
+        .await;
     let counted_rows = ledger["entries"]
         .as_array()
         .expect("entries")
@@ -244,14 +228,14 @@ async fn account_anchored(app: &TestApp, plan: PlanCode, anchor: &str) -> (Accou
 }
 
 async fn set_clock(app: &TestApp, token: &str, now: &str) {
-    let (status, _) = api(
-        app,
-        token,
-        Method::POST,
-        "/api/v1/test-clock",
-        Some(json!({"now": now})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            token,
+            Method::POST,
+            "/api/v1/test-clock",
+            Some(json!({"now": now})),
+        )
+        .await;
     assert_eq!(status, 200);
 }
 
@@ -299,33 +283,33 @@ async fn a_month_rollover_resets_usage_renews_enabled_packages_once_and_expires_
         .expect("account")
         .widget_key;
 
-    let (status, kept) = api(
-        &app,
-        &token,
-        Method::POST,
-        "/api/v1/billing/packages",
-        Some(json!({"quantity": 2})),
-    )
-    .await;
+    let (status, kept) = app
+        .call(
+            &token,
+            Method::POST,
+            "/api/v1/billing/packages",
+            Some(json!({"quantity": 2})),
+        )
+        .await;
     assert_eq!(status, 201, "{kept}");
-    let (status, dropped) = api(
-        &app,
-        &token,
-        Method::POST,
-        "/api/v1/billing/packages",
-        Some(json!({"quantity": 1})),
-    )
-    .await;
+    let (status, dropped) = app
+        .call(
+            &token,
+            Method::POST,
+            "/api/v1/billing/packages",
+            Some(json!({"quantity": 1})),
+        )
+        .await;
     assert_eq!(status, 201);
     let dropped_id = dropped["id"].as_str().expect("id");
-    let (status, off) = api(
-        &app,
-        &token,
-        Method::PATCH,
-        &format!("/api/v1/billing/packages/{dropped_id}"),
-        Some(json!({"auto_renew": false})),
-    )
-    .await;
+    let (status, off) = app
+        .call(
+            &token,
+            Method::PATCH,
+            &format!("/api/v1/billing/packages/{dropped_id}"),
+            Some(json!({"auto_renew": false})),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(off["auto_renew"], false);
     assert_eq!(
@@ -333,7 +317,7 @@ async fn a_month_rollover_resets_usage_renews_enabled_packages_once_and_expires_
         "stays active until the period ends"
     );
     count_conversations(&app, &key, account_id, 3).await;
-    let (_, before) = api(&app, &token, Method::GET, "/api/v1/billing", None).await;
+    let (_, before) = app.call(&token, Method::GET, "/api/v1/billing", None).await;
     assert_eq!(before["period"]["start"], "2026-01-31T10:00:00Z");
     assert_eq!(
         before["period"]["end"], "2026-02-28T10:00:00Z",
@@ -385,7 +369,7 @@ async fn a_month_rollover_resets_usage_renews_enabled_packages_once_and_expires_
         assert_eq!(report.periods, 0, "nothing left to roll over");
     }
 
-    let (_, after) = api(&app, &token, Method::GET, "/api/v1/billing", None).await;
+    let (_, after) = app.call(&token, Method::GET, "/api/v1/billing", None).await;
     assert_eq!(after["period"]["start"], "2026-02-28T10:00:00Z");
     assert_eq!(
         after["period"]["end"], "2026-03-31T10:00:00Z",
@@ -408,7 +392,9 @@ async fn a_month_rollover_resets_usage_renews_enabled_packages_once_and_expires_
         status_of(kept["id"].as_str().expect("id")),
         Some(json!("active"))
     );
-    let (_, invoices) = api(&app, &token, Method::GET, "/api/v1/billing/invoices", None).await;
+    let (_, invoices) = app
+        .call(&token, Method::GET, "/api/v1/billing/invoices", None)
+        .await;
     let march = period_invoices(&invoices, "2026-02-28T10:00:00Z");
     assert_eq!(march.len(), 1, "the period is billed once: {invoices}");
     assert_eq!(
@@ -422,7 +408,9 @@ async fn a_month_rollover_resets_usage_renews_enabled_packages_once_and_expires_
         1,
         "the first period"
     );
-    let (_, ledger) = api(&app, &token, Method::GET, "/api/v1/billing/ledger", None).await;
+    let (_, ledger) = app
+        .call(&token, Method::GET, "/api/v1/billing/ledger", None)
+        .await;
     let kinds: Vec<&str> = ledger["entries"]
         .as_array()
         .expect("entries")
@@ -442,36 +430,38 @@ async fn re_enabling_before_the_renewal_keeps_a_package_renewing() {
     let clock_token = app.token_for(&bootstrap.owner_email).await;
     set_clock(&app, &clock_token, "2028-02-10T00:00:00Z").await;
     let (_, token) = account_anchored(&app, PlanCode::Plus, "2028-01-30T08:00:00Z").await;
-    let (_, package) = api(
-        &app,
-        &token,
-        Method::POST,
-        "/api/v1/billing/packages",
-        Some(json!({"quantity": 1})),
-    )
-    .await;
-    let id = package["id"].as_str().expect("id");
-    for on in [false, true] {
-        let (status, _) = api(
-            &app,
+    let (_, package) = app
+        .call(
             &token,
-            Method::PATCH,
-            &format!("/api/v1/billing/packages/{id}"),
-            Some(json!({"auto_renew": on})),
+            Method::POST,
+            "/api/v1/billing/packages",
+            Some(json!({"quantity": 1})),
         )
         .await;
+    let id = package["id"].as_str().expect("id");
+    for on in [false, true] {
+        let (status, _) = app
+            .call(
+                &token,
+                Method::PATCH,
+                &format!("/api/v1/billing/packages/{id}"),
+                Some(json!({"auto_renew": on})),
+            )
+            .await;
         assert_eq!(status, 200);
     }
     services::billing::tick(&app.ctx, at("2028-03-01T00:00:00Z"))
         .await
         .expect("tick");
     set_clock(&app, &clock_token, "2028-03-01T00:00:00Z").await;
-    let (_, after) = api(&app, &token, Method::GET, "/api/v1/billing", None).await;
+    let (_, after) = app.call(&token, Method::GET, "/api/v1/billing", None).await;
     assert_eq!(after["period"]["start"], "2028-02-29T08:00:00Z", "leap day");
     assert_eq!(after["period"]["end"], "2028-03-30T08:00:00Z");
     assert_eq!(after["chatbot"]["from_packages"], 100, "still renewing");
     assert_eq!(after["packages"][0]["renews_at"], "2028-03-30T08:00:00Z");
-    let (_, invoices) = api(&app, &token, Method::GET, "/api/v1/billing/invoices", None).await;
+    let (_, invoices) = app
+        .call(&token, Method::GET, "/api/v1/billing/invoices", None)
+        .await;
     let leap = period_invoices(&invoices, "2028-02-29T08:00:00Z");
     assert_eq!(
         leap[0]["lines"].as_array().map(Vec::len),
@@ -485,19 +475,21 @@ async fn a_purchase_raises_the_limit_at_once_and_free_and_the_cap_are_refused_cl
     let app = spawn_app().await;
     let solo = app.create_account("Solo").await;
     let token = app.token_for(&solo.owner_email).await;
-    let (status, bought) = api(
-        &app,
-        &token,
-        Method::POST,
-        "/api/v1/billing/packages",
-        Some(json!({"quantity": 3})),
-    )
-    .await;
+    let (status, bought) = app
+        .call(
+            &token,
+            Method::POST,
+            "/api/v1/billing/packages",
+            Some(json!({"quantity": 3})),
+        )
+        .await;
     assert_eq!(status, 201, "{bought}");
     assert_eq!(bought["conversations"], 300);
-    let (_, billing) = api(&app, &token, Method::GET, "/api/v1/billing", None).await;
+    let (_, billing) = app.call(&token, Method::GET, "/api/v1/billing", None).await;
     assert_eq!(billing["chatbot"]["limit"], 400, "raised at once");
-    let (_, invoices) = api(&app, &token, Method::GET, "/api/v1/billing/invoices", None).await;
+    let (_, invoices) = app
+        .call(&token, Method::GET, "/api/v1/billing/invoices", None)
+        .await;
     let purchase = invoices["invoices"]
         .as_array()
         .expect("list")
@@ -508,14 +500,14 @@ async fn a_purchase_raises_the_limit_at_once_and_free_and_the_cap_are_refused_cl
     assert_eq!(purchase["total_minor"], 3000);
 
     // SOLO's cap is 500 conversations of packages: 2 more fit, 3 do not.
-    let (status, refused) = api(
-        &app,
-        &token,
-        Method::POST,
-        "/api/v1/billing/packages",
-        Some(json!({"quantity": 3})),
-    )
-    .await;
+    let (status, refused) = app
+        .call(
+            &token,
+            Method::POST,
+            "/api/v1/billing/packages",
+            Some(json!({"quantity": 3})),
+        )
+        .await;
     assert_eq!(status, 422);
     let message = refused["error"]["details"][0]["message"]
         .as_str()
@@ -525,17 +517,17 @@ async fn a_purchase_raises_the_limit_at_once_and_free_and_the_cap_are_refused_cl
         "{message}"
     );
     for quantity in [0, 101] {
-        let (status, _) = api(
-            &app,
-            &token,
-            Method::POST,
-            "/api/v1/billing/packages",
-            Some(json!({"quantity": quantity})),
-        )
-        .await;
+        let (status, _) = app
+            .call(
+                &token,
+                Method::POST,
+                "/api/v1/billing/packages",
+                Some(json!({"quantity": quantity})),
+            )
+            .await;
         assert_eq!(status, 422);
     }
-    let (_, unchanged) = api(&app, &token, Method::GET, "/api/v1/billing", None).await;
+    let (_, unchanged) = app.call(&token, Method::GET, "/api/v1/billing", None).await;
     assert_eq!(
         unchanged["chatbot"]["limit"], 400,
         "refusals change nothing"
@@ -543,14 +535,14 @@ async fn a_purchase_raises_the_limit_at_once_and_free_and_the_cap_are_refused_cl
 
     let free = app.create_account_on("Free", PlanCode::Free).await;
     let free_token = app.token_for(&free.owner_email).await;
-    let (status, refused) = api(
-        &app,
-        &free_token,
-        Method::POST,
-        "/api/v1/billing/packages",
-        Some(json!({"quantity": 1})),
-    )
-    .await;
+    let (status, refused) = app
+        .call(
+            &free_token,
+            Method::POST,
+            "/api/v1/billing/packages",
+            Some(json!({"quantity": 1})),
+        )
+        .await;
     assert_eq!(status, 422);
     assert!(
         refused["error"]["details"][0]["message"]
@@ -564,7 +556,9 @@ async fn a_purchase_raises_the_limit_at_once_and_free_and_the_cap_are_refused_cl
         .create_user(&solo, frontdesk::domain::role::Role::Admin)
         .await;
     let admin_token = app.token_for(&admin).await;
-    let (status, _) = api(&app, &admin_token, Method::GET, "/api/v1/billing", None).await;
+    let (status, _) = app
+        .call(&admin_token, Method::GET, "/api/v1/billing", None)
+        .await;
     assert_eq!(status, 403);
 }
 
@@ -575,29 +569,30 @@ async fn upgrades_apply_at_once_downgrades_at_the_renewal_and_packages_stay() {
     let clock_token = app.token_for(&bootstrap.owner_email).await;
     set_clock(&app, &clock_token, "2026-05-10T00:00:00Z").await;
     let (_, token) = account_anchored(&app, PlanCode::Solo, "2026-05-01T00:00:00Z").await;
-    api(
-        &app,
+    app.call(
         &token,
         Method::POST,
         "/api/v1/billing/packages",
         Some(json!({"quantity": 5})),
     )
     .await;
-    let (status, up) = api(
-        &app,
-        &token,
-        Method::PUT,
-        "/api/v1/billing/plan",
-        Some(json!({"plan": "EXPERT"})),
-    )
-    .await;
+    let (status, up) = app
+        .call(
+            &token,
+            Method::PUT,
+            "/api/v1/billing/plan",
+            Some(json!({"plan": "EXPERT"})),
+        )
+        .await;
     assert_eq!(status, 200, "{up}");
     assert_eq!(up["plan"]["code"], "EXPERT");
     assert_eq!(
         up["chatbot"]["included"], 2000,
         "an upgrade applies at once"
     );
-    let (_, invoices) = api(&app, &token, Method::GET, "/api/v1/billing/invoices", None).await;
+    let (_, invoices) = app
+        .call(&token, Method::GET, "/api/v1/billing/invoices", None)
+        .await;
     let upgrade = invoices["invoices"]
         .as_array()
         .expect("list")
@@ -610,14 +605,14 @@ async fn upgrades_apply_at_once_downgrades_at_the_renewal_and_packages_stay() {
         9900 - 1900,
         "what Expert costs more than Solo, this period"
     );
-    let (_, down) = api(
-        &app,
-        &token,
-        Method::PUT,
-        "/api/v1/billing/plan",
-        Some(json!({"plan": "SOLO"})),
-    )
-    .await;
+    let (_, down) = app
+        .call(
+            &token,
+            Method::PUT,
+            "/api/v1/billing/plan",
+            Some(json!({"plan": "SOLO"})),
+        )
+        .await;
     assert_eq!(
         down["plan"]["code"], "EXPERT",
         "a downgrade waits for the renewal"
@@ -628,14 +623,14 @@ async fn upgrades_apply_at_once_downgrades_at_the_renewal_and_packages_stay() {
         "Solo plan"
     );
     for (plan, status) in [("STANDARD", 422), ("GOLD", 422)] {
-        let (got, _) = api(
-            &app,
-            &token,
-            Method::PUT,
-            "/api/v1/billing/plan",
-            Some(json!({"plan": plan})),
-        )
-        .await;
+        let (got, _) = app
+            .call(
+                &token,
+                Method::PUT,
+                "/api/v1/billing/plan",
+                Some(json!({"plan": plan})),
+            )
+            .await;
         assert_eq!(
             got, status,
             "{plan}: legacy and unknown plans are not offered"
@@ -645,7 +640,7 @@ async fn upgrades_apply_at_once_downgrades_at_the_renewal_and_packages_stay() {
         .await
         .expect("tick");
     set_clock(&app, &clock_token, "2026-06-01T00:00:01Z").await;
-    let (_, june) = api(&app, &token, Method::GET, "/api/v1/billing", None).await;
+    let (_, june) = app.call(&token, Method::GET, "/api/v1/billing", None).await;
     assert_eq!(june["plan"]["code"], "SOLO");
     assert_eq!(june["chatbot"]["included"], 100);
     assert_eq!(
@@ -701,14 +696,14 @@ async fn warnings_at_80_percent_and_at_the_limit_are_recorded_once_and_shown() {
         1
     );
     // More packages, used up again: warned again at the new limit.
-    let (status, _) = api(
-        &app,
-        &token,
-        Method::POST,
-        "/api/v1/billing/packages",
-        Some(json!({"quantity": 1})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            &token,
+            Method::POST,
+            "/api/v1/billing/packages",
+            Some(json!({"quantity": 1})),
+        )
+        .await;
     assert_eq!(status, 201);
     count_conversations(&app, &account.widget_key, account.account_id, 100).await;
     let events =
@@ -730,7 +725,7 @@ async fn warnings_at_80_percent_and_at_the_limit_are_recorded_once_and_shown() {
         .expect("chatbot");
     assert!(chatbot.contains("Chatbot limit reached"));
     assert!(chatbot.contains("id=\"remaining\">0<"));
-    let (_, billing) = api(&app, &token, Method::GET, "/api/v1/billing", None).await;
+    let (_, billing) = app.call(&token, Method::GET, "/api/v1/billing", None).await;
     assert_eq!(billing["chatbot"]["remaining"], 0);
 }
 
@@ -741,26 +736,25 @@ async fn between_a_period_end_and_the_renewal_the_limit_is_already_the_next_peri
     let clock_token = app.token_for(&bootstrap.owner_email).await;
     set_clock(&app, &clock_token, "2026-04-05T00:00:00Z").await;
     let (account_id, token) = account_anchored(&app, PlanCode::Plus, "2026-04-01T00:00:00Z").await;
-    api(
-        &app,
+    app.call(
         &token,
         Method::POST,
         "/api/v1/billing/packages",
         Some(json!({"quantity": 4})),
     )
     .await;
-    let (_, down) = api(
-        &app,
-        &token,
-        Method::PUT,
-        "/api/v1/billing/plan",
-        Some(json!({"plan": "SOLO"})),
-    )
-    .await;
+    let (_, down) = app
+        .call(
+            &token,
+            Method::PUT,
+            "/api/v1/billing/plan",
+            Some(json!({"plan": "SOLO"})),
+        )
+        .await;
     assert_eq!(down["pending_plan"]["code"], "SOLO");
     // May 1 has come, the billing job has not run yet: the limit is May's already.
     set_clock(&app, &clock_token, "2026-05-01T00:00:30Z").await;
-    let (_, gap) = api(&app, &token, Method::GET, "/api/v1/billing", None).await;
+    let (_, gap) = app.call(&token, Method::GET, "/api/v1/billing", None).await;
     assert_eq!(gap["period"]["start"], "2026-05-01T00:00:00Z");
     assert_eq!(
         gap["chatbot"],
@@ -774,7 +768,7 @@ async fn between_a_period_end_and_the_renewal_the_limit_is_already_the_next_peri
     services::billing::tick(&app.ctx, at("2026-05-01T00:00:30Z"))
         .await
         .expect("tick");
-    let (_, renewed) = api(&app, &token, Method::GET, "/api/v1/billing", None).await;
+    let (_, renewed) = app.call(&token, Method::GET, "/api/v1/billing", None).await;
     assert_eq!(renewed["chatbot"], gap["chatbot"], "the renewal agrees");
     assert_eq!(renewed["plan"]["code"], "SOLO");
 }
@@ -786,8 +780,7 @@ async fn one_tick_after_missed_periods_bills_each_period_once() {
     let clock_token = app.token_for(&bootstrap.owner_email).await;
     set_clock(&app, &clock_token, "2027-01-10T00:00:00Z").await;
     let (_, token) = account_anchored(&app, PlanCode::Solo, "2026-12-31T12:00:00Z").await;
-    api(
-        &app,
+    app.call(
         &token,
         Method::POST,
         "/api/v1/billing/packages",
@@ -801,7 +794,9 @@ async fn one_tick_after_missed_periods_bills_each_period_once() {
     // (The bootstrap account renews too; each of this account's periods is checked below.)
     assert_eq!(report.packages_renewed, 3);
     set_clock(&app, &clock_token, "2027-04-15T00:00:00Z").await;
-    let (_, invoices) = api(&app, &token, Method::GET, "/api/v1/billing/invoices", None).await;
+    let (_, invoices) = app
+        .call(&token, Method::GET, "/api/v1/billing/invoices", None)
+        .await;
     for start in [
         "2027-01-31T12:00:00Z",
         "2027-02-28T12:00:00Z",
@@ -815,7 +810,7 @@ async fn one_tick_after_missed_periods_bills_each_period_once() {
             "{start}: plan and package"
         );
     }
-    let (_, billing) = api(&app, &token, Method::GET, "/api/v1/billing", None).await;
+    let (_, billing) = app.call(&token, Method::GET, "/api/v1/billing", None).await;
     assert_eq!(billing["period"]["start"], "2027-03-31T12:00:00Z");
     assert_eq!(billing["chatbot"]["from_packages"], 100);
 }
@@ -827,16 +822,14 @@ async fn a_downgrade_to_free_expires_packages_at_the_renewal() {
     let clock_token = app.token_for(&bootstrap.owner_email).await;
     set_clock(&app, &clock_token, "2026-06-03T00:00:00Z").await;
     let (_, token) = account_anchored(&app, PlanCode::Solo, "2026-06-01T00:00:00Z").await;
-    api(
-        &app,
+    app.call(
         &token,
         Method::POST,
         "/api/v1/billing/packages",
         Some(json!({"quantity": 2})),
     )
     .await;
-    api(
-        &app,
+    app.call(
         &token,
         Method::PUT,
         "/api/v1/billing/plan",
@@ -848,11 +841,13 @@ async fn a_downgrade_to_free_expires_packages_at_the_renewal() {
         .expect("tick");
     assert_eq!((report.packages_renewed, report.packages_expired), (0, 1));
     set_clock(&app, &clock_token, "2026-07-01T00:00:01Z").await;
-    let (_, july) = api(&app, &token, Method::GET, "/api/v1/billing", None).await;
+    let (_, july) = app.call(&token, Method::GET, "/api/v1/billing", None).await;
     assert_eq!(july["plan"]["code"], "FREE");
     assert_eq!(july["chatbot"]["limit"], 0, "FREE has no chatbot");
     assert_eq!(july["packages"][0]["status"], "expired");
-    let (_, invoices) = api(&app, &token, Method::GET, "/api/v1/billing/invoices", None).await;
+    let (_, invoices) = app
+        .call(&token, Method::GET, "/api/v1/billing/invoices", None)
+        .await;
     assert_eq!(
         period_invoices(&invoices, "2026-07-01T00:00:00Z")[0]["total_minor"],
         0

@@ -13,35 +13,19 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
 
-async fn api(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = app.api(token, method, path);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 /// An agent with the inbox open (online); answers the user's id and the open socket.
 async fn online_agent(app: &TestApp, account: &TestAccount, capacity: i64) -> (String, Socket) {
     let email = app.create_user(account, Role::Agent).await;
     let id = app.user_id(&email).await.to_string();
     let token = app.token_for(&account.owner_email).await;
-    let (status, _) = api(
-        app,
-        &token,
-        Method::PATCH,
-        &format!("/api/v1/agents/{id}"),
-        Some(json!({"capacity": capacity})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            &token,
+            Method::PATCH,
+            &format!("/api/v1/agents/{id}"),
+            Some(json!({"capacity": capacity})),
+        )
+        .await;
     assert_eq!(status, 200);
     let cookie = session_cookie(app, &email).await;
     let socket = Socket::open(&app.address, "/ws/agent", Some(&app.address), Some(&cookie))
@@ -51,14 +35,14 @@ async fn online_agent(app: &TestApp, account: &TestAccount, capacity: i64) -> (S
 }
 
 async fn team(app: &TestApp, token: &str, name: &str, members: &[&str], shared: bool) -> String {
-    let (status, body) = api(
-        app,
-        token,
-        Method::POST,
-        "/api/v1/teams",
-        Some(json!({"name": name, "members": members, "shared_queue": shared})),
-    )
-    .await;
+    let (status, body) = app
+        .call(
+            token,
+            Method::POST,
+            "/api/v1/teams",
+            Some(json!({"name": name, "members": members, "shared_queue": shared})),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
     body["id"].as_str().expect("id").to_owned()
 }
@@ -75,14 +59,14 @@ async fn visitor_writes(app: &TestApp, key: &str, source: u8, url: &str, languag
 }
 
 async fn assignee(app: &TestApp, token: &str, conversation: &str) -> (Value, Value) {
-    let (_, body) = api(
-        app,
-        token,
-        Method::GET,
-        &format!("/api/v1/conversations/{conversation}"),
-        None,
-    )
-    .await;
+    let (_, body) = app
+        .call(
+            token,
+            Method::GET,
+            &format!("/api/v1/conversations/{conversation}"),
+            None,
+        )
+        .await;
     (body["assignee"]["id"].clone(), body["team_id"].clone())
 }
 
@@ -109,11 +93,11 @@ async fn rules_route_in_order_on_handover_context_language_and_url_else_to_the_d
         ("Czech speakers", "language", "starts_with", "cs", &czech),
         ("Enterprise pages", "url", "contains", "/enterprise", &sales),
     ] {
-        let (status, body) = api(&app, &token, Method::POST, "/api/v1/routing-rules",
+        let (status, body) = app.call( &token, Method::POST, "/api/v1/routing-rules",
             Some(json!({"name": name, "conditions": [{"field": field, "op": op, "value": value}], "team_id": team}))).await;
         assert_eq!(status, 201, "{body}");
     }
-    let (_, teams) = api(&app, &token, Method::GET, "/api/v1/teams", None).await;
+    let (_, teams) = app.call(&token, Method::GET, "/api/v1/teams", None).await;
     assert_eq!(
         teams["teams"][0]["is_default"], true,
         "the first team is the default"
@@ -184,7 +168,7 @@ async fn rules_route_in_order_on_handover_context_language_and_url_else_to_the_d
     );
 
     // Refusals name their paths.
-    let (status, body) = api(&app, &token, Method::POST, "/api/v1/routing-rules",
+    let (status, body) = app.call( &token, Method::POST, "/api/v1/routing-rules",
         Some(json!({"name": "", "conditions": [{"field": "colour", "op": "equals", "value": "x"}], "team_id": uuid::Uuid::now_v7()}))).await;
     assert_eq!(status, 422);
     let fields: Vec<&str> = body["error"]["details"]
@@ -230,7 +214,7 @@ async fn concurrent_conversations_never_put_an_agent_over_capacity_and_the_queue
     assert_eq!(per_agent.get(&ann), Some(&2), "Ann's capacity is 2");
     assert_eq!(per_agent.get(&bob), Some(&1), "Bob's capacity is 1");
     assert_eq!(queued.len(), 9);
-    let (_, teams) = api(&app, &token, Method::GET, "/api/v1/teams", None).await;
+    let (_, teams) = app.call(&token, Method::GET, "/api/v1/teams", None).await;
     assert_eq!(teams["teams"][0]["queued"], 9, "agents see the queue");
 
     // Ann resolves one: the oldest queued conversation comes to her at once.
@@ -243,27 +227,27 @@ async fn concurrent_conversations_never_put_an_agent_over_capacity_and_the_queue
     }
     let mine = mine.expect("one of Ann's");
     let owner_of_mine = json!(ann);
-    let (status, _) = api(
-        &app,
-        &token,
-        Method::POST,
-        &format!("/api/v1/conversations/{mine}/resolve"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200);
-    let (_, teams) = api(&app, &token, Method::GET, "/api/v1/teams", None).await;
-    assert_eq!(teams["teams"][0]["queued"], 8);
-    let mut oldest = None;
-    for id in &queued {
-        let (_, body) = api(
-            &app,
+    let (status, _) = app
+        .call(
             &token,
-            Method::GET,
-            &format!("/api/v1/conversations/{id}"),
+            Method::POST,
+            &format!("/api/v1/conversations/{mine}/resolve"),
             None,
         )
         .await;
+    assert_eq!(status, 200);
+    let (_, teams) = app.call(&token, Method::GET, "/api/v1/teams", None).await;
+    assert_eq!(teams["teams"][0]["queued"], 8);
+    let mut oldest = None;
+    for id in &queued {
+        let (_, body) = app
+            .call(
+                &token,
+                Method::GET,
+                &format!("/api/v1/conversations/{id}"),
+                None,
+            )
+            .await;
         if body["assignee"]["id"] == owner_of_mine {
             oldest = Some(id.clone());
         }
@@ -307,7 +291,7 @@ async fn the_least_busy_agent_gets_the_next_one_and_a_shared_queue_assigns_nobod
     );
 
     let pool = team(&app, &token, "Pool", &[&ann], true).await;
-    let (status, _) = api(&app, &token, Method::POST, "/api/v1/routing-rules",
+    let (status, _) = app.call( &token, Method::POST, "/api/v1/routing-rules",
         Some(json!({"name": "Pool", "conditions": [{"field": "url", "op": "contains", "value": "/pool"}], "team_id": pool}))).await;
     assert_eq!(status, 201);
     let pooled = visitor_writes(
@@ -352,7 +336,7 @@ async fn the_routing_settings_page_adds_teams_and_rules_for_admins_only() {
         .await
         .expect("POST");
     assert_eq!(response.status().as_u16(), 303);
-    let (_, teams) = api(&app, &token, Method::GET, "/api/v1/teams", None).await;
+    let (_, teams) = app.call(&token, Method::GET, "/api/v1/teams", None).await;
     let sales = teams["teams"][0]["id"].as_str().expect("id").to_owned();
     assert_eq!(teams["teams"][0]["members"], json!([agent_id]));
     let response = owner
@@ -373,7 +357,9 @@ async fn the_routing_settings_page_adds_teams_and_rules_for_admins_only() {
         .await
         .expect("POST");
     assert_eq!(response.status().as_u16(), 303);
-    let (_, rules) = api(&app, &token, Method::GET, "/api/v1/routing-rules", None).await;
+    let (_, rules) = app
+        .call(&token, Method::GET, "/api/v1/routing-rules", None)
+        .await;
     assert_eq!(
         rules["rules"][0]["conditions"],
         json!([{"field": "context.topic", "op": "equals", "value": "sales"}])
@@ -407,7 +393,9 @@ async fn the_routing_settings_page_adds_teams_and_rules_for_admins_only() {
             .expect("page")
             .contains("must be url, language or context.")
     );
-    let (_, rules) = api(&app, &token, Method::GET, "/api/v1/routing-rules", None).await;
+    let (_, rules) = app
+        .call(&token, Method::GET, "/api/v1/routing-rules", None)
+        .await;
     assert_eq!(rules["rules"].as_array().map(Vec::len), Some(1));
     // Without the CSRF token: refused. Agents: 403.
     let response = owner
@@ -423,7 +411,7 @@ async fn the_routing_settings_page_adds_teams_and_rules_for_admins_only() {
         403
     );
     let agent_token = app.token_for(&agent_email).await;
-    let (status, _) = api(&app, &agent_token, Method::POST, "/api/v1/routing-rules",
+    let (status, _) = app.call( &agent_token, Method::POST, "/api/v1/routing-rules",
         Some(json!({"name": "x", "conditions": [{"field": "url", "op": "contains", "value": "x"}], "team_id": sales}))).await;
     assert_eq!(status, 403);
 }

@@ -257,13 +257,31 @@ pub async fn trigger(
             storage::conversations::insert(&txn, row).await?
         }
     };
-    // A run in progress is replaced; its outcome is decided with the conversation.
-    storage::flow_runs::finish_all(&txn, conversation.id).await?;
+    let effects = start_run(&txn, &conversation, &visitor, &flow, now)
+        .await?
+        .ok_or_else(not_eligible)?;
+    txn.commit().await.context("committing a triggered flow")?;
+    tracing::info!("flow triggered");
+    effects.publish(ctx, account_id, visitor_id).await;
+    Ok(())
+}
+
+/// Starts `flow` in the conversation (inside the caller's transaction, which holds the
+/// conversation's lock): a run in progress is replaced (its outcome is decided with the
+/// conversation), and the welcome and first step are stored. None when the flow cannot start.
+async fn start_run(
+    txn: &DatabaseTransaction,
+    conversation: &conversation::Model,
+    visitor: &visitor::Model,
+    flow: &StoredFlow,
+    now: DateTime<Utc>,
+) -> Result<Option<Effects>, ServiceError> {
+    storage::flow_runs::finish_all(txn, conversation.id).await?;
     let run = storage::flow_runs::insert(
-        &txn,
+        txn,
         flow_run::Model {
             id: uuid::Uuid::now_v7(),
-            account_id: account_id.as_uuid(),
+            account_id: conversation.account_id,
             flow_id: flow.id.as_uuid(),
             flow_name: flow.definition.name.clone(),
             conversation_id: conversation.id,
@@ -281,21 +299,111 @@ pub async fn trigger(
     )
     .await?;
     let state = RunState::default();
-    let (next, actions) =
-        interpreter::advance(&flow.definition, &state, Event::Start).map_err(|_| not_eligible())?;
+    let Ok((next, actions)) = interpreter::advance(&flow.definition, &state, Event::Start) else {
+        return Ok(None);
+    };
     let mut effects = Effects::default();
     effects.changed(conversation.clone());
     let step = Step {
-        txn: &txn,
+        txn,
         run: &run,
         flow: &flow.definition,
         now,
     };
-    step.apply(&conversation, &state, &next, actions, &mut effects)
+    step.apply(conversation, &state, &next, actions, &mut effects)
         .await?;
-    txn.commit().await.context("committing a triggered flow")?;
-    tracing::info!("flow triggered");
-    effects.publish(ctx, account_id, visitor_id).await;
+    Ok(Some(effects))
+}
+
+/// An agent hands the conversation back to a bot flow: never the flow already running in it.
+/// The bot takes over (handler `bot`) and sends the flow's welcome and first step.
+#[tracing::instrument(skip_all, fields(account_id = %actor.account_id, %conversation_id, %flow_id))]
+pub async fn transfer_to_flow(
+    ctx: &Context,
+    actor: &super::Actor,
+    conversation_id: ConversationId,
+    flow_id: FlowId,
+) -> Result<(), ServiceError> {
+    let now = ctx.clock.now();
+    let account = actor.account_id.as_uuid();
+    let flow = storage::flows::find(&ctx.db, account, flow_id.as_uuid())
+        .await?
+        .and_then(parse_flow)
+        .ok_or_else(|| {
+            ServiceError::invalid(crate::domain::FieldError::new(
+                "flow_id",
+                "no flow of this account has this id",
+            ))
+        })?;
+    let txn = begin(ctx).await?;
+    let conversation = storage::conversations::update(
+        &txn,
+        account,
+        conversation_id.as_uuid(),
+        ConversationChanges {
+            only_if_status: Some(ConversationStatus::Open.as_str()),
+            last_activity_at: Some(now),
+            ..ConversationChanges::default()
+        },
+    )
+    .await?
+    .ok_or_else(|| {
+        refused(
+            "conversation_closed",
+            "only an open conversation can go to a bot",
+        )
+    })?;
+    if storage::flow_runs::active(&txn, conversation.id)
+        .await?
+        .is_some_and(|run| run.flow_id == flow.id.as_uuid())
+    {
+        return Err(refused(
+            "flow_running",
+            "this flow is already running in the conversation; pick another flow",
+        ));
+    }
+    let visitor = storage::visitors::find_in_account(&txn, account, conversation.visitor_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let conversation = storage::conversations::update(
+        &txn,
+        account,
+        conversation.id,
+        ConversationChanges {
+            handler: Some(Handler::Bot.as_str()),
+            ..ConversationChanges::default()
+        },
+    )
+    .await?
+    .ok_or(ServiceError::NotFound)?;
+    let mut effects = start_run(&txn, &conversation, &visitor, &flow, now)
+        .await?
+        .ok_or_else(|| refused("flow_running", "this flow cannot start"))?;
+    let note = format!(
+        "Transferred to the bot \u{201c}{}\u{201d} by {}",
+        flow.definition.name, actor.name
+    );
+    let step_run = storage::flow_runs::active(&txn, conversation.id).await?;
+    if let Some(run) = &step_run {
+        Step {
+            txn: &txn,
+            run,
+            flow: &flow.definition,
+            now,
+        }
+        .note(&conversation, &note, &mut effects)
+        .await?;
+    }
+    txn.commit()
+        .await
+        .context("committing a transfer to a bot")?;
+    effects
+        .publish(
+            ctx,
+            actor.account_id,
+            VisitorId::from_uuid(conversation.visitor_id),
+        )
+        .await;
     Ok(())
 }
 
@@ -820,6 +928,39 @@ impl Step<'_> {
             .await?;
         }
         Ok(())
+    }
+
+    /// An internal note for agents.
+    async fn note(
+        &self,
+        conversation: &conversation::Model,
+        text: &str,
+        effects: &mut Effects,
+    ) -> Result<(), ServiceError> {
+        self.append(
+            conversation,
+            NewMessage {
+                id: MessageId::generate().as_uuid(),
+                account_id: conversation.account_id,
+                conversation_id: conversation.id,
+                client_id: format!("system-{}", uuid::Uuid::now_v7().simple()),
+                author_kind: AuthorKind::System.as_str(),
+                author_user_id: None,
+                author_name: None,
+                text: text.to_owned(),
+                internal: true,
+                buttons: None,
+                flow_id: Some(self.run.flow_id.to_string()),
+                step_id: None,
+                choice: None,
+                welcome: false,
+                created_at: self.now,
+                preview: None,
+                unread: UnreadChange::Keep,
+            },
+            effects,
+        )
+        .await
     }
 
     async fn entered(&self, step_id: &str) -> Result<(), ServiceError> {

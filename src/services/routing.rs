@@ -435,8 +435,9 @@ pub(crate) async fn route_conversation(
     Ok(storage::teams::place(txn, conversation.id, team.id, agent, queued).await?)
 }
 
-/// The least busy online member of the team with free capacity, checked under the member's
-/// row lock (the caller holds the conversation's).
+/// The least busy online member of the team with free capacity, checked under the members'
+/// row locks (the caller holds the conversation's). The members are locked in id order, so
+/// two handovers to the same team never wait on each other in a circle.
 async fn pick_agent(
     ctx: &Context,
     txn: &DatabaseTransaction,
@@ -449,23 +450,26 @@ async fn pick_agent(
         .into_iter()
         .map(|id| id.as_uuid())
         .collect();
+    let mut members: Vec<uuid::Uuid> = storage::teams::members(txn, account_id)
+        .await?
+        .into_iter()
+        .filter(|(team, user)| *team == team_id && online.contains(user))
+        .map(|(_, user)| user)
+        .collect();
+    members.sort();
+    members.dedup();
     let mut candidates = Vec::new();
-    for (team, user) in storage::teams::members(txn, account_id).await? {
-        if team == team_id && online.contains(&user) {
-            candidates.push((storage::teams::open_assigned(txn, user).await?, user));
-        }
-    }
-    candidates.sort();
-    for (_, user) in candidates {
+    for user in members {
         let Some(row) = storage::teams::lock_user(txn, user).await? else {
             continue;
         };
         let open = storage::teams::open_assigned(txn, user).await?;
         if row.active && open < u64::try_from(row.capacity).unwrap_or(0) {
-            return Ok(Some(user));
+            candidates.push((open, user));
         }
     }
-    Ok(None)
+    candidates.sort();
+    Ok(candidates.first().map(|(_, user)| *user))
 }
 
 /// Hands queued conversations of the user's teams to the user while they are online and
@@ -536,4 +540,143 @@ pub async fn drain_quietly(ctx: &Context, account_id: AccountId, user_id: UserId
     if let Err(error) = drain(ctx, account_id, user_id).await {
         tracing::warn!(?error, "cannot drain the queue");
     }
+}
+
+/// Where an agent transfers a conversation.
+#[derive(Clone, Copy, Debug)]
+pub enum Transfer {
+    Agent(UserId),
+    Team(uuid::Uuid),
+}
+
+/// Transfers a conversation to an agent (who gets it whatever their load: a person decided)
+/// or to a team (routed inside the team: its least busy online member with free capacity,
+/// else its queue). Recorded as an internal system note; people handle it from then on.
+#[tracing::instrument(skip_all, fields(account_id = %actor.account_id, %conversation_id))]
+pub async fn transfer(
+    ctx: &Context,
+    actor: &Actor,
+    conversation_id: crate::domain::ids::ConversationId,
+    target: Transfer,
+) -> Result<super::views::ConversationSummary, ServiceError> {
+    let account = actor.account_id.as_uuid();
+    let now = ctx.clock.now();
+    let txn = begin(ctx).await?;
+    // The conversation's lock first, then (when picking) the agent's.
+    let conversation = storage::conversations::update(
+        &txn,
+        account,
+        conversation_id.as_uuid(),
+        storage::conversations::ConversationChanges {
+            handler: Some("human"),
+            ..Default::default()
+        },
+    )
+    .await?
+    .ok_or(ServiceError::NotFound)?;
+    // A bot still running here stops: people have it now.
+    super::chatbot::after_agent_reply(&txn, &conversation, now).await?;
+    let (placed, note) = match target {
+        Transfer::Agent(user_id) => {
+            let user = storage::users::find_in_account(&txn, account, user_id.as_uuid())
+                .await?
+                .filter(|u| u.active)
+                .ok_or_else(|| {
+                    ServiceError::invalid(FieldError::new(
+                        "agent_id",
+                        "no active user of this account has this id",
+                    ))
+                })?;
+            let team = conversation.team_id.unwrap_or_default();
+            let placed = if conversation.team_id.is_some() {
+                storage::teams::place(&txn, conversation.id, team, Some(user.id), None).await?
+            } else {
+                storage::conversations::update(
+                    &txn,
+                    account,
+                    conversation.id,
+                    storage::conversations::ConversationChanges {
+                        assignee_id: Some(Some(user.id)),
+                        ..Default::default()
+                    },
+                )
+                .await?
+            };
+            (
+                placed,
+                format!("Transferred to {} by {}", user.name, actor.name),
+            )
+        }
+        Transfer::Team(team_id) => {
+            let team = storage::teams::find(&txn, account, team_id)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::invalid(FieldError::new(
+                        "team_id",
+                        "no team of this account has this id",
+                    ))
+                })?;
+            let agent = if team.shared_queue {
+                None
+            } else {
+                pick_agent(ctx, &txn, account, team.id).await?
+            };
+            let placed = storage::teams::place(
+                &txn,
+                conversation.id,
+                team.id,
+                agent,
+                agent.is_none().then_some(now),
+            )
+            .await?;
+            (
+                placed,
+                format!("Transferred to the team {} by {}", team.name, actor.name),
+            )
+        }
+    };
+    let placed = placed.ok_or(ServiceError::NotFound)?;
+    let appended = storage::messages::append(
+        &txn,
+        storage::messages::NewMessage {
+            id: crate::domain::ids::MessageId::generate().as_uuid(),
+            account_id: account,
+            conversation_id: placed.id,
+            client_id: format!("system-{}", uuid::Uuid::now_v7().simple()),
+            author_kind: "system",
+            author_user_id: None,
+            author_name: None,
+            text: note,
+            internal: true,
+            buttons: None,
+            flow_id: None,
+            step_id: None,
+            choice: None,
+            welcome: false,
+            created_at: now,
+            preview: None,
+            unread: storage::messages::UnreadChange::Keep,
+        },
+    )
+    .await?;
+    txn.commit().await.context("committing a transfer")?;
+    if let storage::messages::Appended::New(message, _) = appended {
+        super::conversations::publish_message(
+            ctx,
+            actor.account_id,
+            crate::domain::ids::VisitorId::from_uuid(placed.visitor_id),
+            &message.into(),
+        );
+    }
+    let current = storage::conversations::find_in_account(&ctx.db, account, placed.id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    publish_conversation(ctx, &current).await?;
+    if let Some(previous) = conversation
+        .assignee_id
+        .filter(|id| Some(*id) != current.assignee_id)
+    {
+        drain_quietly(ctx, actor.account_id, UserId::from_uuid(previous)).await;
+    }
+    super::conversations::summarize(ctx, current).await
 }

@@ -415,3 +415,84 @@ async fn the_routing_settings_page_adds_teams_and_rules_for_admins_only() {
         Some(json!({"name": "x", "conditions": [{"field": "url", "op": "contains", "value": "x"}], "team_id": sales}))).await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn transfers_to_a_team_an_agent_and_a_bot_flow_but_never_the_running_flow() {
+    let app = spawn_app().await;
+    let account = app.create_account("Transfers").await;
+    let token = app.token_for(&account.owner_email).await;
+    let flow_id = create_flow(&app, &token, &support_flow()).await;
+    let (ann, _a) = online_agent(&app, &account, 5).await;
+    let (bob, _b) = online_agent(&app, &account, 5).await;
+    settle().await;
+    team(&app, &token, "Desk", &[&ann], false).await;
+    let sales = team(&app, &token, "Sales", &[&bob], false).await;
+    let mut widget =
+        Socket::widget_from(&app, &account.widget_key, Ipv4Addr::new(127, 0, 40, 1)).await;
+    widget
+        .send(json!({"type": "hello", "page": {"url": "https://shop.example.com/", "title": "Shop"}, "language": "en"}))
+        .await;
+    widget.recv_type("welcome").await;
+    let id = widget.say("t-1", "I need an invoice copy").await["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(assignee(&app, &token, &id).await.0, json!(ann));
+    let transfer = |body: Value| {
+        let (app, token, id) = (app.clone(), token.clone(), id.clone());
+        async move {
+            app.call(
+                &token,
+                Method::POST,
+                &format!("/api/v1/conversations/{id}/transfer"),
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    let (status, moved) = transfer(json!({"team_id": sales})).await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(
+        (moved["assignee"]["id"].clone(), moved["team_id"].clone()),
+        (json!(bob), json!(sales))
+    );
+    let (status, back) = transfer(json!({"agent_id": ann})).await;
+    assert_eq!(status, 200);
+    assert_eq!(back["assignee"]["id"], json!(ann));
+
+    let (status, botted) = transfer(json!({"flow_id": flow_id})).await;
+    assert_eq!(status, 200, "{botted}");
+    assert_eq!(botted["handler"], "bot");
+    loop {
+        let frame = widget.recv_type("message").await;
+        if frame["step_id"] == "menu" {
+            assert_eq!(frame["author"]["kind"], "bot");
+            break;
+        }
+    }
+    let (status, refused) = transfer(json!({"flow_id": flow_id})).await;
+    assert_eq!(status, 409);
+    assert_eq!(refused["error"]["code"], "flow_running");
+    let (status, _) = transfer(json!({"team_id": sales, "agent_id": ann})).await;
+    assert_eq!(status, 422, "exactly one target");
+
+    let (_, messages) = app
+        .call(
+            &token,
+            Method::GET,
+            &format!("/api/v1/conversations/{id}/messages"),
+            None,
+        )
+        .await;
+    let notes: Vec<String> = messages["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["author"]["kind"] == "system" && m["internal"] == true)
+        .filter_map(|m| m["text"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(notes.len(), 3, "{notes:?}");
+    assert!(notes[0].starts_with("Transferred to the team Sales"));
+    assert!(notes[2].starts_with("Transferred to the bot"));
+}

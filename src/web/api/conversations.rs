@@ -25,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(post_message)
         .service(assign_conversation)
         .service(resolve_conversation)
+        .service(transfer_conversation)
         .service(reopen_conversation)
         .service(set_tags);
 }
@@ -267,6 +268,64 @@ async fn resolve_conversation(
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok()
         .json(services::conversations::resolve(&ctx, &actor, conversation_id(&path)?).await?))
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBody {
+    /// To this agent.
+    #[schema(value_type = Option<uuid::Uuid>)]
+    agent_id: Option<uuid::Uuid>,
+    /// To this team (its least busy online member with free capacity, else its queue).
+    #[schema(value_type = Option<uuid::Uuid>)]
+    team_id: Option<uuid::Uuid>,
+    /// To this bot flow (never the flow already running in the conversation: `409 flow_running`).
+    #[schema(value_type = Option<uuid::Uuid>)]
+    flow_id: Option<uuid::Uuid>,
+}
+
+/// Transfers the conversation to an agent, a team or a bot flow (exactly one of the three);
+/// recorded as an internal system note.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/transfer", tag = "conversations",
+    params(("id" = uuid::Uuid, Path)), request_body = TransferBody,
+    responses((status = 200, body = ConversationSummary), (status = 404, body = super::ErrorBody),
+        (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[post("/conversations/{id}/transfer")]
+async fn transfer_conversation(
+    ctx: web::Data<Context>,
+    ApiActor(actor): ApiActor,
+    path: web::Path<String>,
+    body: web::Json<TransferBody>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::services::routing::Transfer;
+    let id = conversation_id(&path)?;
+    let summary = match (body.agent_id, body.team_id, body.flow_id) {
+        (Some(agent), None, None) => {
+            services::routing::transfer(&ctx, &actor, id, Transfer::Agent(UserId::from_uuid(agent)))
+                .await?
+        }
+        (None, Some(team), None) => {
+            services::routing::transfer(&ctx, &actor, id, Transfer::Team(team)).await?
+        }
+        (None, None, Some(flow)) => {
+            services::chatbot::transfer_to_flow(
+                &ctx,
+                &actor,
+                id,
+                crate::domain::ids::FlowId::from_uuid(flow),
+            )
+            .await?;
+            services::conversations::get(&ctx, &actor, id).await?
+        }
+        _ => {
+            return Err(ServiceError::invalid(FieldError::new(
+                "agent_id",
+                "give exactly one of agent_id, team_id and flow_id",
+            ))
+            .into());
+        }
+    };
+    Ok(HttpResponse::Ok().json(summary))
 }
 
 /// Reopens the conversation (idempotent).

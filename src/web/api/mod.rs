@@ -125,6 +125,7 @@ pub struct ErrorDetail {
         conversations::post_message,
         conversations::assign_conversation,
         conversations::resolve_conversation,
+        conversations::transfer_conversation,
         conversations::reopen_conversation,
         conversations::set_tags,
         flows::list_flows,

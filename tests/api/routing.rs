@@ -216,6 +216,16 @@ async fn concurrent_conversations_never_put_an_agent_over_capacity_and_the_queue
     assert_eq!(queued.len(), 9);
     let (_, teams) = app.call(&token, Method::GET, "/api/v1/teams", None).await;
     assert_eq!(teams["teams"][0]["queued"], 9, "agents see the queue");
+    let owner = app.signed_in(&account.owner_email).await;
+    let inbox = app.get(&owner, "/inbox").await.text().await.expect("inbox");
+    assert!(inbox.contains("Desk · 9"), "the inbox shows the queue");
+    let fragment = app
+        .get(&owner, "/inbox/fragments/list")
+        .await
+        .text()
+        .await
+        .expect("list");
+    assert!(fragment.contains("Desk · 9"), "and keeps it live");
 
     // Ann resolves one: the oldest queued conversation comes to her at once.
     let mut mine = None;

@@ -248,6 +248,8 @@ struct InboxPage {
     open: Option<Open>,
     agents: Vec<User>,
     shortcuts_json: String,
+    /// The teams' queues: how many conversations wait for an agent.
+    queues: Vec<services::routing::TeamView>,
 }
 
 #[derive(Template)]
@@ -256,6 +258,7 @@ struct ListFragment {
     filters: Filters,
     rows: Vec<Row>,
     next_cursor: Option<String>,
+    queues: Vec<services::routing::TeamView>,
 }
 
 #[derive(Template)]
@@ -349,6 +352,7 @@ async fn page(
             .filter(|user| user.active)
             .collect(),
         shortcuts_json: serde_json::to_string(&shortcuts).unwrap_or_else(|_| "[]".to_owned()),
+        queues: services::routing::teams(ctx, &signed_in.actor).await?,
     })
 }
 
@@ -382,6 +386,7 @@ async fn get_list_fragment(
         filters,
         rows,
         next_cursor,
+        queues: services::routing::teams(&ctx, &signed_in.actor).await?,
     })
 }
 

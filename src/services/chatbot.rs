@@ -14,7 +14,9 @@
 use super::{
     Context, ServiceError,
     billing::{self, Count},
-    conversations::{Posted, new_conversation, publish_conversation, publish_message, resend_of},
+    conversations::{
+        Posted, new_conversation, publish_conversation, publish_message, resend_of, system_message,
+    },
     views::MessageView,
     visitors::publish_visitor,
 };
@@ -904,25 +906,13 @@ impl Step<'_> {
         ] {
             self.append(
                 conversation,
-                NewMessage {
-                    id: MessageId::generate().as_uuid(),
-                    account_id: conversation.account_id,
-                    conversation_id: conversation.id,
-                    client_id: format!("system-{}", uuid::Uuid::now_v7().simple()),
-                    author_kind: AuthorKind::System.as_str(),
-                    author_user_id: None,
-                    author_name: None,
-                    text: text.to_owned(),
+                system_message(
+                    conversation,
+                    text,
                     internal,
-                    buttons: None,
-                    flow_id: Some(self.run.flow_id.to_string()),
-                    step_id: None,
-                    choice: None,
-                    welcome: false,
-                    created_at: self.now,
-                    preview: (!internal).then(|| preview(text)),
-                    unread: UnreadChange::Keep,
-                },
+                    Some(self.run.flow_id),
+                    self.now,
+                ),
                 effects,
             )
             .await?;
@@ -939,25 +929,7 @@ impl Step<'_> {
     ) -> Result<(), ServiceError> {
         self.append(
             conversation,
-            NewMessage {
-                id: MessageId::generate().as_uuid(),
-                account_id: conversation.account_id,
-                conversation_id: conversation.id,
-                client_id: format!("system-{}", uuid::Uuid::now_v7().simple()),
-                author_kind: AuthorKind::System.as_str(),
-                author_user_id: None,
-                author_name: None,
-                text: text.to_owned(),
-                internal: true,
-                buttons: None,
-                flow_id: Some(self.run.flow_id.to_string()),
-                step_id: None,
-                choice: None,
-                welcome: false,
-                created_at: self.now,
-                preview: None,
-                unread: UnreadChange::Keep,
-            },
+            system_message(conversation, text, true, Some(self.run.flow_id), self.now),
             effects,
         )
         .await
@@ -968,7 +940,7 @@ impl Step<'_> {
         Ok(())
     }
 
-    /// Stores a bot message (or, with `author` system, an agents-only note).
+    /// Stores a bot message.
     async fn say(
         &self,
         conversation: &conversation::Model,
@@ -1103,25 +1075,13 @@ impl Step<'_> {
         let summary = self.summary(conversation, &context, reason).await?;
         self.append(
             conversation,
-            NewMessage {
-                id: MessageId::generate().as_uuid(),
-                account_id: conversation.account_id,
-                conversation_id: conversation.id,
-                client_id: format!("system-{}", uuid::Uuid::now_v7().simple()),
-                author_kind: AuthorKind::System.as_str(),
-                author_user_id: None,
-                author_name: None,
-                text: summary,
-                internal: true,
-                buttons: None,
-                flow_id: Some(self.run.flow_id.to_string()),
-                step_id: None,
-                choice: None,
-                welcome: false,
-                created_at: self.now,
-                preview: None,
-                unread: UnreadChange::Keep,
-            },
+            system_message(
+                conversation,
+                &summary,
+                true,
+                Some(self.run.flow_id),
+                self.now,
+            ),
             effects,
         )
         .await

@@ -94,6 +94,39 @@ pub(crate) fn visitor_message(
     }
 }
 
+/// A system message: an agents-only note when `internal`, else a line the visitor sees.
+pub(crate) fn system_message(
+    conversation: &conversation::Model,
+    text: &str,
+    internal: bool,
+    flow_id: Option<uuid::Uuid>,
+    now: DateTime<Utc>,
+) -> NewMessage {
+    NewMessage {
+        id: MessageId::generate().as_uuid(),
+        account_id: conversation.account_id,
+        conversation_id: conversation.id,
+        client_id: format!("system-{}", uuid::Uuid::now_v7().simple()),
+        author_kind: AuthorKind::System.as_str(),
+        author_user_id: None,
+        author_name: None,
+        text: text.to_owned(),
+        internal,
+        buttons: None,
+        flow_id: flow_id.map(|id| id.to_string()),
+        step_id: None,
+        choice: None,
+        welcome: false,
+        created_at: now,
+        preview: (!internal).then(|| {
+            MessageText::parse(text, usize::MAX)
+                .map(|text| text.preview())
+                .unwrap_or_default()
+        }),
+        unread: UnreadChange::Keep,
+    }
+}
+
 async fn begin(ctx: &Context) -> Result<DatabaseTransaction, ServiceError> {
     Ok(ctx.db.begin().await.context("starting a transaction")?)
 }
@@ -272,15 +305,20 @@ pub async fn post_visitor_message(
                 let effects =
                     super::chatbot::after_visitor_text(&txn, &updated, text.as_str(), now).await?;
                 // A conversation that reaches people (written to first, or handed over by
-                // the bot just now) is routed to a team and an agent.
-                let routed = super::routing::route_conversation(
-                    ctx,
-                    &txn,
-                    account_id.as_uuid(),
-                    updated.id,
-                    now,
-                )
-                .await?;
+                // the bot just now) is routed to a team and an agent; one that has a team or
+                // an agent already is not (skip the lookups on every later message).
+                let routed = if updated.team_id.is_some() || updated.assignee_id.is_some() {
+                    None
+                } else {
+                    super::routing::route_conversation(
+                        ctx,
+                        &txn,
+                        account_id.as_uuid(),
+                        updated.id,
+                        now,
+                    )
+                    .await?
+                };
                 txn.commit().await.context("committing a message")?;
                 if let Some(routed) = &routed
                     && !started

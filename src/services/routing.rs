@@ -638,25 +638,7 @@ pub async fn transfer(
     let placed = placed.ok_or(ServiceError::NotFound)?;
     let appended = storage::messages::append(
         &txn,
-        storage::messages::NewMessage {
-            id: crate::domain::ids::MessageId::generate().as_uuid(),
-            account_id: account,
-            conversation_id: placed.id,
-            client_id: format!("system-{}", uuid::Uuid::now_v7().simple()),
-            author_kind: "system",
-            author_user_id: None,
-            author_name: None,
-            text: note,
-            internal: true,
-            buttons: None,
-            flow_id: None,
-            step_id: None,
-            choice: None,
-            welcome: false,
-            created_at: now,
-            preview: None,
-            unread: storage::messages::UnreadChange::Keep,
-        },
+        super::conversations::system_message(&placed, &note, true, None, now),
     )
     .await?;
     txn.commit().await.context("committing a transfer")?;

@@ -104,6 +104,20 @@ where
     panic!("timed out waiting until {what}");
 }
 
+/// Clicks the first element matching `css`, finding it again when the live page replaced it
+/// between finding and clicking (the inbox re-renders its list as events arrive).
+pub async fn click_when_ready(browser: &WebDriver, css: &str) {
+    for _ in 0..100 {
+        if let Ok(element) = browser.find(By::Css(css)).await
+            && element.click().await.is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    panic!("could not click {css}");
+}
+
 pub async fn script_string(browser: &WebDriver, script: &str) -> String {
     browser
         .execute(script, Vec::new())
@@ -217,13 +231,7 @@ async fn a_visitor_and_an_agent_chat_live_and_markup_stays_text() {
             .is_ok_and(|items| !items.is_empty())
     })
     .await;
-    agent
-        .find(By::Css("li.conv a"))
-        .await
-        .expect("item")
-        .click()
-        .await
-        .expect("open it");
+    click_when_ready(&agent, "li.conv a").await;
     eventually(
         "the transcript shows the visitor's text as text",
         || async {

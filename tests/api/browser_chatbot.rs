@@ -4,7 +4,10 @@
 //! Screenshots go to `test-artifacts/`.
 
 use crate::{
-    browser::{Driver, WIDGET_TEXT, artifact, eventually, script_number, script_string, sign_in},
+    browser::{
+        Driver, WIDGET_TEXT, artifact, click_when_ready, eventually, script_number, script_string,
+        sign_in,
+    },
     helpers::spawn_app,
 };
 use thirtyfour::prelude::*;
@@ -139,13 +142,7 @@ async fn a_visitor_clicks_through_the_demo_flow_and_the_agent_sees_the_label() {
         .contains("Joined by chatbot")
     })
     .await;
-    agent
-        .find(By::Css("li.conv a"))
-        .await
-        .expect("item")
-        .click()
-        .await
-        .expect("open it");
+    click_when_ready(&agent, "li.conv a").await;
     eventually("the transcript shows the bot and the summary", || async {
         let text = script_string(
             &agent,

@@ -8,6 +8,7 @@ pub mod flow;
 pub mod ids;
 pub mod password;
 pub mod plan;
+pub mod report;
 pub mod role;
 pub mod routing;
 pub mod user;

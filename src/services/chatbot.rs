@@ -505,6 +505,9 @@ pub async fn choose(
             ));
         }
     };
+    if !latest.started {
+        super::reports::started(&txn, &conversation, now).await?;
+    }
     let view = MessageView::from(stored);
     let mut effects = Effects {
         messages: vec![view.clone()],
@@ -628,18 +631,19 @@ pub(crate) async fn after_resolved(
     storage::flow_runs::finish_all(txn, conversation.id).await?;
     let keep = conversation.outcome.as_deref() == Some(ESCALATED_TO_HUMAN)
         || (outcome == RESOLVED_BY_CHATBOT && conversation.outcome.is_some());
-    if decided == 0 || keep {
-        return Ok(conversation);
-    }
-    let changes = ConversationChanges {
-        outcome: Some(outcome),
-        ..ConversationChanges::default()
-    };
-    Ok(
+    let conversation = if decided == 0 || keep {
+        conversation
+    } else {
+        let changes = ConversationChanges {
+            outcome: Some(outcome),
+            ..ConversationChanges::default()
+        };
         storage::conversations::update(txn, conversation.account_id, conversation.id, changes)
             .await?
-            .unwrap_or(conversation),
-    )
+            .unwrap_or(conversation)
+    };
+    super::reports::resolved(txn, &conversation, now).await?;
+    Ok(conversation)
 }
 
 /// Escalates `run` and the runs still going on; sets the handler to human (and the
@@ -669,10 +673,13 @@ async fn escalate(
         context,
         ..ConversationChanges::default()
     };
-    Ok(
+    let updated =
         storage::conversations::update(txn, conversation.account_id, conversation.id, changes)
-            .await?,
-    )
+            .await?;
+    if let Some(row) = &updated {
+        super::reports::reached_people(txn, row, now).await?;
+    }
+    Ok(updated)
 }
 
 fn run_state(run: &flow_run::Model) -> RunState {

@@ -62,6 +62,8 @@ pub(crate) fn new_conversation(
         outcome: None,
         team_id: None,
         queued_at: None,
+        human_since: None,
+        first_response_at: None,
     }
 }
 
@@ -304,6 +306,12 @@ pub async fn post_visitor_message(
                 // instead of clicking (a handover).
                 let effects =
                     super::chatbot::after_visitor_text(&txn, &updated, text.as_str(), now).await?;
+                if !conversation.started || started {
+                    super::reports::started(&txn, &updated, now).await?;
+                }
+                if updated.handler != Handler::Bot.as_str() {
+                    super::reports::reached_people(&txn, &updated, now).await?;
+                }
                 // A conversation that reaches people (written to first, or handed over by
                 // the bot just now) is routed to a team and an agent; one that has a team or
                 // an agent already is not (skip the lookups on every later message).
@@ -398,6 +406,10 @@ pub async fn post_agent_message(
         changed = after.status != before.status
             || after.handler != before.handler
             || after.assignee_id != before.assignee_id;
+        if !before.started {
+            super::reports::started(&txn, &after, now).await?;
+        }
+        super::reports::replied(&txn, &after, actor.user_id.as_uuid(), now).await?;
         // A person wrote: a bot still running here is escalated to a human (rule 5).
         if super::chatbot::after_agent_reply(&txn, &after, now)
             .await?

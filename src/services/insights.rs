@@ -77,12 +77,12 @@ impl Range {
         Ok(Range { from, to })
     }
 
-    fn start(&self) -> DateTime<Utc> {
+    pub(crate) fn start(&self) -> DateTime<Utc> {
         self.from.and_time(chrono::NaiveTime::MIN).and_utc()
     }
 
     /// The first instant after the range.
-    fn end(&self) -> DateTime<Utc> {
+    pub(crate) fn end(&self) -> DateTime<Utc> {
         self.to
             .checked_add_days(Days::new(1))
             .unwrap_or(self.to)

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod flows;
 pub mod insights;
 pub mod passwords;
+pub mod reports;
 pub mod routing;
 pub mod shortcuts;
 pub mod tokens;

@@ -360,9 +360,12 @@ pub async fn rate(
         rating: Some((rating.value(), comment)),
         ..Default::default()
     };
-    let saved = storage::conversations::update(&ctx.db, row.account_id, row.id, changes)
+    let txn = ctx.db.begin().await.context("starting a transaction")?;
+    let saved = storage::conversations::update(&txn, row.account_id, row.id, changes)
         .await?
         .ok_or(ServiceError::NotFound)?;
+    super::reports::rated(&txn, &row, rating.value(), ctx.clock.now()).await?;
+    txn.commit().await.context("committing a rating")?;
     publish_conversation(ctx, &saved).await
 }
 
@@ -431,6 +434,7 @@ pub async fn offline_message(
             "a new conversation already had this client_id"
         )));
     };
+    super::reports::started(&txn, &updated, now).await?;
     txn.commit()
         .await
         .context("committing an offline message")?;

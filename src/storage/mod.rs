@@ -28,6 +28,7 @@ pub mod flows;
 pub mod instance;
 pub mod messages;
 pub mod plans;
+pub mod reports;
 pub mod shortcuts;
 pub mod teams;
 pub mod users;

@@ -23,6 +23,7 @@ mod health;
 mod helpers;
 mod inbox_pages;
 mod pages;
+mod reports;
 mod roles;
 mod routing;
 mod sign_in;

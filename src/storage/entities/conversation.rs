@@ -37,6 +37,11 @@ pub struct Model {
     pub team_id: Option<Uuid>,
     /// Waiting in the team's queue since (no agent with free capacity was online).
     pub queued_at: Option<DateTimeUtc>,
+    /// When the conversation first reached people (a handover, or a visitor writing with no
+    /// bot); first response times count from here (or from `created_at` when unset).
+    pub human_since: Option<DateTimeUtc>,
+    /// When a person first replied; set once.
+    pub first_response_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

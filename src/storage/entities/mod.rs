@@ -17,6 +17,7 @@ pub mod ledger_entry;
 pub mod message;
 pub mod package;
 pub mod plan;
+pub mod report_event;
 pub mod routing_rule;
 pub mod shortcut;
 pub mod team;

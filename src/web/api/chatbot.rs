@@ -19,9 +19,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[into_params(parameter_in = Query)]
 pub struct InsightsParams {
     /// First day (UTC), `YYYY-MM-DD`; default 29 days before `to`.
-    from: Option<String>,
+    pub(crate) from: Option<String>,
     /// Last day (UTC), included; default today. At most 366 days in all.
-    to: Option<String>,
+    pub(crate) to: Option<String>,
 }
 
 /// Per flow and in total: triggered, interacted, counted, resolved by chatbot, escalated to

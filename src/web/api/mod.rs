@@ -7,6 +7,7 @@ mod billing;
 mod chatbot;
 mod conversations;
 mod flows;
+mod reports;
 mod routing;
 mod test_clock;
 
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_clock: bool) {
             .configure(chatbot::configure)
             .configure(conversations::configure)
             .configure(flows::configure)
+            .configure(reports::configure)
             .configure(routing::configure)
             .configure(|cfg| {
                 if test_clock {
@@ -134,6 +136,7 @@ pub struct ErrorDetail {
         flows::replace_flow,
         flows::delete_flow,
         chatbot::get_insights,
+        reports::get_reports,
         billing::get_billing,
         billing::put_plan,
         billing::buy_packages,

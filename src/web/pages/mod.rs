@@ -10,6 +10,7 @@ mod flow_graph;
 mod flow_preview;
 mod inbox;
 mod insights;
+mod reports;
 mod routing_settings;
 mod settings;
 mod sign_in;
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     account::configure(cfg);
     inbox::configure(cfg);
     insights::configure(cfg);
+    reports::configure(cfg);
     billing::configure(cfg);
     chatbot::configure(cfg);
     settings::configure(cfg);
@@ -130,6 +132,11 @@ impl Chrome {
                 href: "/chatbot",
                 label: "Chatbot",
                 key: "chatbot",
+            });
+            nav.push(NavItem {
+                href: "/reports",
+                label: "Reports",
+                key: "reports",
             });
         }
         if actor.is_at_least(Role::Owner) {

@@ -1,0 +1,89 @@
+//! `/reports`: the team report for a range of days (totals, bot versus human, per agent and
+//! per team), read from the reporting events.
+
+use super::{Chrome, render};
+use crate::{
+    domain::role::Role,
+    services::{
+        Context, ServiceError,
+        insights::Range,
+        reports::{self, Report},
+    },
+    web::{auth::SignedIn, errors::PageError},
+};
+use actix_web::{HttpResponse, get, web};
+use askama::Template;
+use serde::Deserialize;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(get_reports);
+}
+
+#[derive(Deserialize)]
+struct RangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "reports/index.html")]
+struct ReportsPage {
+    chrome: Chrome,
+    from: String,
+    to: String,
+    errors: Vec<String>,
+    report: Option<Report>,
+}
+
+/// "4 min 10 s" for a median in seconds; "—" without one.
+pub fn seconds(value: &Option<i64>) -> String {
+    super::insights::duration(&value.map(|s| s as f64))
+}
+
+/// "4.25" for an average rating; "—" without ratings.
+pub fn rating(value: &Option<f64>) -> String {
+    value.map_or_else(|| "—".to_owned(), |v| format!("{v:.2}"))
+}
+
+/// `part` as a whole percentage of `whole` ("—" when `whole` is 0).
+pub fn share(part: &u64, whole: &u64) -> String {
+    if *whole == 0 {
+        return "—".to_owned();
+    }
+    format!("{:.0} %", *part as f64 * 100.0 / *whole as f64)
+}
+
+#[get("/reports")]
+async fn get_reports(
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    query: web::Query<RangeQuery>,
+) -> Result<HttpResponse, PageError> {
+    signed_in.actor.require(Role::Admin)?;
+    let chrome = Chrome::new(&ctx, &signed_in.actor, &signed_in.session, "reports").await?;
+    let today = ctx.clock.now().date_naive();
+    let (errors, report) = match Range::parse(query.from.as_deref(), query.to.as_deref(), today) {
+        Ok(range) => (
+            Vec::new(),
+            Some(reports::report(&ctx, &signed_in.actor, range).await?),
+        ),
+        Err(error @ ServiceError::Invalid(_)) => {
+            (super::error_lines(&error).unwrap_or_default(), None)
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let (from, to) = match &report {
+        Some(found) => (found.from.to_string(), found.to.to_string()),
+        None => (
+            query.from.clone().unwrap_or_default(),
+            query.to.clone().unwrap_or_default(),
+        ),
+    };
+    render(&ReportsPage {
+        chrome,
+        from,
+        to,
+        errors,
+        report,
+    })
+}

@@ -94,6 +94,19 @@ pub async fn list(ctx: &Context, actor: &Actor) -> Result<Vec<Flow>, ServiceErro
         .collect()
 }
 
+/// Every flow's id and name, for any user of the account (agents pick one to hand a
+/// conversation back to the bot).
+pub async fn names(
+    ctx: &Context,
+    actor: &Actor,
+) -> Result<Vec<(uuid::Uuid, String)>, ServiceError> {
+    Ok(storage::flows::list(&ctx.db, actor.account_id.as_uuid())
+        .await?
+        .into_iter()
+        .map(|row| (row.id, row.name))
+        .collect())
+}
+
 pub async fn get(ctx: &Context, actor: &Actor, id: uuid::Uuid) -> Result<Flow, ServiceError> {
     actor.require(Role::Admin)?;
     from_row(

@@ -506,3 +506,80 @@ async fn transfers_to_a_team_an_agent_and_a_bot_flow_but_never_the_running_flow(
     assert!(notes[0].starts_with("Transferred to the team Sales"));
     assert!(notes[2].starts_with("Transferred to the bot"));
 }
+
+#[tokio::test]
+async fn the_inbox_transfer_form_moves_a_conversation_and_shows_the_same_flow_refusal() {
+    let app = spawn_app().await;
+    let account = app.create_account("Inbox transfers").await;
+    let token = app.token_for(&account.owner_email).await;
+    let flow_id = create_flow(&app, &token, &support_flow()).await;
+    let desk = team(&app, &token, "Desk", &[], true).await;
+    let sales = team(&app, &token, "Sales", &[], true).await;
+    let id = visitor_writes(
+        &app,
+        &account.widget_key,
+        1,
+        "https://shop.example.com/",
+        "en",
+    )
+    .await;
+    assert_eq!(assignee(&app, &token, &id).await.1, json!(desk));
+    let owner = app.signed_in(&account.owner_email).await;
+    let page = format!("/inbox/{id}");
+    let html = app.get(&owner, &page).await.text().await.expect("page");
+    assert!(
+        html.contains(&format!(r#"value="team:{sales}">Sales<"#)),
+        "teams offered"
+    );
+    assert!(
+        html.contains(&format!(r#"value="flow:{flow_id}">Bot: Support<"#)),
+        "flows offered"
+    );
+    assert!(html.contains(r#"class="badge team" title="Team">Desk · waiting<"#));
+
+    let target = format!("team:{sales}");
+    let moved = app
+        .post_form(
+            &owner,
+            &page,
+            &format!("/inbox/{id}/transfer"),
+            &[("target", &target)],
+        )
+        .await;
+    assert_eq!(moved.status().as_u16(), 303);
+    assert_eq!(assignee(&app, &token, &id).await.1, json!(sales));
+
+    let to_bot = format!("flow:{flow_id}");
+    let botted = app
+        .post_form(
+            &owner,
+            &page,
+            &format!("/inbox/{id}/transfer"),
+            &[("target", &to_bot)],
+        )
+        .await;
+    assert_eq!(botted.status().as_u16(), 303);
+    let refused = app
+        .post_form(
+            &owner,
+            &page,
+            &format!("/inbox/{id}/transfer"),
+            &[("target", &to_bot)],
+        )
+        .await;
+    assert_eq!(refused.status().as_u16(), 409);
+    let html = refused.text().await.expect("page");
+    assert!(
+        html.contains("this flow is already running in the conversation"),
+        "the refusal shows on the conversation"
+    );
+    let nonsense = app
+        .post_form(
+            &owner,
+            &page,
+            &format!("/inbox/{id}/transfer"),
+            &[("target", "team:nope")],
+        )
+        .await;
+    assert_eq!(nonsense.status().as_u16(), 422);
+}

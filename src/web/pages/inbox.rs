@@ -23,7 +23,7 @@ use crate::{
         errors::PageError,
     },
 };
-use actix_web::{HttpRequest, HttpResponse, get, http::header, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, http::header, post, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -36,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(post_resolve)
         .service(post_reopen)
         .service(post_assign)
+        .service(post_transfer)
         .service(post_tags)
         .service(post_status)
         .service(get_visitors)
@@ -236,6 +237,13 @@ pub struct Open {
     pub first_seen: String,
     pub pages: Vec<(String, String, String)>,
     pub client_id: String,
+    /// The conversation's team, by name.
+    pub team: Option<String>,
+    /// Transfer targets: teams and bot flows, `(id, name)`.
+    pub teams: Vec<(String, String)>,
+    pub flows: Vec<(String, String)>,
+    /// Why the last action on this conversation was refused (e.g. the flow already runs).
+    pub notice: Option<String>,
 }
 
 #[derive(Template)]
@@ -302,7 +310,27 @@ async fn open(ctx: &Context, signed_in: &SignedIn, id: ConversationId) -> Result
     let messages =
         services::conversations::latest_messages(ctx, actor, id, TRANSCRIPT_MESSAGES).await?;
     let visitor = services::visitors::panel(ctx, actor, summary.visitor.id).await?;
+    let teams: Vec<(String, String)> = services::routing::teams(ctx, actor)
+        .await?
+        .into_iter()
+        .map(|team| (team.id.to_string(), team.name))
+        .collect();
+    let team = summary.team_id.and_then(|id| {
+        teams
+            .iter()
+            .find(|(team, _)| *team == id.to_string())
+            .map(|(_, name)| name.clone())
+    });
+    let flows = services::flows::names(ctx, actor)
+        .await?
+        .into_iter()
+        .map(|(id, name)| (id.to_string(), name))
+        .collect();
     Ok(Open {
+        team,
+        teams,
+        flows,
+        notice: None,
         title: summary.visitor_label(),
         bubbles: messages.into_iter().map(Bubble::from).collect(),
         first_seen: format_time(visitor.first_seen_at),
@@ -334,26 +362,47 @@ async fn page(
     filters: Filters,
     selected: Option<ConversationId>,
 ) -> Result<HttpResponse, PageError> {
+    page_with_notice(ctx, signed_in, filters, selected, None).await
+}
+
+/// The inbox with a notice above the open conversation (a refused action), answered with
+/// the notice's status.
+async fn page_with_notice(
+    ctx: &Context,
+    signed_in: &SignedIn,
+    filters: Filters,
+    selected: Option<ConversationId>,
+    notice: Option<(StatusCode, String)>,
+) -> Result<HttpResponse, PageError> {
     let (rows, next_cursor) = rows(ctx, signed_in, &filters, selected).await?;
-    let open = match selected {
+    let mut open = match selected {
         Some(id) => Some(open(ctx, signed_in, id).await?),
         None => None,
     };
+    let status = notice
+        .as_ref()
+        .map_or(StatusCode::OK, |(status, _)| *status);
+    if let Some(open) = &mut open {
+        open.notice = notice.map(|(_, text)| text);
+    }
     let shortcuts: Vec<Shortcut> = services::shortcuts::list(ctx, &signed_in.actor).await?;
-    render(&InboxPage {
-        chrome: Chrome::new(ctx, &signed_in.actor, &signed_in.session, "inbox").await?,
-        filters,
-        rows,
-        next_cursor,
-        open,
-        agents: services::users::list_users(ctx, &signed_in.actor)
-            .await?
-            .into_iter()
-            .filter(|user| user.active)
-            .collect(),
-        shortcuts_json: serde_json::to_string(&shortcuts).unwrap_or_else(|_| "[]".to_owned()),
-        queues: services::routing::teams(ctx, &signed_in.actor).await?,
-    })
+    super::render_with_status(
+        &InboxPage {
+            chrome: Chrome::new(ctx, &signed_in.actor, &signed_in.session, "inbox").await?,
+            filters,
+            rows,
+            next_cursor,
+            open,
+            agents: services::users::list_users(ctx, &signed_in.actor)
+                .await?
+                .into_iter()
+                .filter(|user| user.active)
+                .collect(),
+            shortcuts_json: serde_json::to_string(&shortcuts).unwrap_or_else(|_| "[]".to_owned()),
+            queues: services::routing::teams(ctx, &signed_in.actor).await?,
+        },
+        status,
+    )
 }
 
 fn fragment(template: &impl Template) -> Result<HttpResponse, PageError> {
@@ -524,6 +573,85 @@ async fn post_assign(
     services::conversations::assign(&ctx, &signed_in.actor, conversation_id(&path)?, assignee)
         .await?;
     Ok(back(&req, &path))
+}
+
+#[derive(Deserialize)]
+struct TransferForm {
+    /// `agent:<id>`, `team:<id>` or `flow:<id>`.
+    target: String,
+}
+
+/// Transfers to an agent, a team or a bot flow; a refusal (such as the flow already running
+/// here) shows on the conversation instead of an error page.
+#[post("/inbox/{id}/transfer")]
+async fn post_transfer(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+    filters: web::Query<Filters>,
+    SecureForm(form): SecureForm<TransferForm>,
+) -> Result<HttpResponse, PageError> {
+    use services::routing::Transfer;
+    let id = conversation_id(&path)?;
+    let (kind, raw) = form.target.split_once(':').unwrap_or(("", ""));
+    let target: Option<uuid::Uuid> = raw.parse().ok();
+    let result = match (kind, target) {
+        ("agent", Some(user)) => services::routing::transfer(
+            &ctx,
+            &signed_in.actor,
+            id,
+            Transfer::Agent(UserId::from_uuid(user)),
+        )
+        .await
+        .map(drop),
+        ("team", Some(team)) => {
+            services::routing::transfer(&ctx, &signed_in.actor, id, Transfer::Team(team))
+                .await
+                .map(drop)
+        }
+        ("flow", Some(flow)) => {
+            services::chatbot::transfer_to_flow(
+                &ctx,
+                &signed_in.actor,
+                id,
+                crate::domain::ids::FlowId::from_uuid(flow),
+            )
+            .await
+        }
+        _ => Err(ServiceError::invalid(crate::domain::FieldError::new(
+            "target",
+            "choose an agent, a team or a bot flow",
+        ))),
+    };
+    match result {
+        Ok(()) => Ok(back(&req, &path)),
+        Err(
+            error @ (ServiceError::Invalid(_)
+            | ServiceError::Conflict(_)
+            | ServiceError::Refused { .. }),
+        ) => {
+            let (status, text) = match &error {
+                ServiceError::Refused { message, .. } => (StatusCode::CONFLICT, message.clone()),
+                ServiceError::Conflict(message) => (StatusCode::CONFLICT, message.clone()),
+                other => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    super::error_lines(other)
+                        .map(|lines| lines.join(" "))
+                        .unwrap_or_default(),
+                ),
+            };
+            page_with_notice(
+                &ctx,
+                &signed_in,
+                filters.into_inner(),
+                Some(id),
+                Some((status, text)),
+            )
+            .await
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 #[derive(Deserialize)]

@@ -59,6 +59,10 @@
       rateSend: 'Send rating',
       rateThanks: 'Thank you for your feedback!',
       privacy: 'Privacy notice',
+      waitingBusy: 'Thanks for your message! Our team will answer soon.',
+      waitingOffline: 'Our team is offline right now. Leave your email and we will reply there too.',
+      waitingSave: 'Save email',
+      waitingSaved: 'We will reply to {email}.',
     },
     cs: {
       title: 'Napište nám',
@@ -94,6 +98,10 @@
       rateSend: 'Odeslat hodnocení',
       rateThanks: 'Děkujeme za hodnocení!',
       privacy: 'Zásady ochrany osobních údajů',
+      waitingBusy: 'Děkujeme za zprávu! Náš tým vám brzy odpoví.',
+      waitingOffline: 'Náš tým teď není online. Nechte nám e-mail a odpovíme vám i tam.',
+      waitingSave: 'Uložit e-mail',
+      waitingSaved: 'Odpovíme vám na {email}.',
     },
   };
 
@@ -405,6 +413,15 @@ textarea.field{resize:vertical;min-height:64px}
       </div>
     </div>
     <p class="card thanks" data-r="rateThanks" data-t="rateThanks" hidden></p>
+    <div class="card waiting" data-r="waiting" role="status" hidden>
+      <p data-r="waitingText"></p>
+      <form data-r="waitingForm" novalidate hidden>
+        <label><span data-t="emailLabel"></span><input class="field" name="email" type="email" autocomplete="email" maxlength="320" required aria-required="true" aria-describedby="fd-wait-err"></label>
+        <span class="ferr" id="fd-wait-err" data-r="waitingErr" data-t="emailInvalid" hidden></span>
+        <button type="submit" class="primary" data-t="waitingSave"></button>
+      </form>
+      <p class="muted" data-r="waitingSaved" hidden></p>
+    </div>
     <form class="card" data-r="offline" novalidate hidden>
       <p class="card-title" data-t="offlineTitle"></p>
       <p class="muted" data-t="offlineIntro"></p>
@@ -759,6 +776,7 @@ textarea.field{resize:vertical;min-height:64px}
     $.offlineThanks.hidden = !(online === false && offlineDone());
     $.offlineThanks.textContent = t('offlineThanks', { email: ui.offlineEmail || '' });
     $.composer.hidden = offline || !opts.writable;
+    renderWaiting();
     $.rating.hidden = !showRating();
     $.rateMore.hidden = !rateValue;
     $.rateThanks.hidden = !(conversation && conversation.status === 'resolved' && ui.rated === conversation.id);
@@ -769,6 +787,32 @@ textarea.field{resize:vertical;min-height:64px}
       b.setAttribute('aria-pressed', String(+b.dataset.n === rateValue));
     });
     if (follow) scrollToBottom(); // a card that just appeared below the transcript stays in view
+  }
+
+  // Waiting in a team's queue: the team will answer soon, or (nobody of it online) the
+  // visitor may leave an email to be answered there too.
+  function renderWaiting() {
+    const waiting = !!conversation && conversation.status === 'open' && conversation.waiting === true;
+    $.waiting.hidden = !waiting;
+    if (!waiting) return;
+    const offline = conversation.team_online === false;
+    $.waitingText.textContent = t(offline ? 'waitingOffline' : 'waitingBusy');
+    const saved = offline && !!profile.email;
+    $.waitingForm.hidden = !offline || saved;
+    $.waitingSaved.hidden = !saved;
+    $.waitingSaved.textContent = saved ? t('waitingSaved', { email: profile.email }) : '';
+  }
+
+  function submitWaitingEmail(e) {
+    e.preventDefault();
+    const input = $.waitingForm.elements.email;
+    const email = input.value.trim();
+    const ok = EMAIL_RE.test(email);
+    markField(input, $.waitingErr, ok);
+    if (!ok) return input.focus();
+    profile.email = email;
+    identify({ email });
+    renderForms();
   }
 
   function openPanel(focus) {
@@ -844,6 +888,7 @@ textarea.field{resize:vertical;min-height:64px}
     });
     $.input.addEventListener('input', onComposerInput);
     $.offline.addEventListener('submit', submitOffline);
+    $.waitingForm.addEventListener('submit', submitWaitingEmail);
     $.rateSend.addEventListener('click', submitRating);
   }
 

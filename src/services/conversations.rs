@@ -159,7 +159,8 @@ pub(crate) async fn publish_conversation(
     row: &conversation::Model,
 ) -> Result<(), ServiceError> {
     let account_id = AccountId::from_uuid(row.account_id);
-    if let Some(frame) = encode(&tagged("conversation", &WidgetConversation::from(row))) {
+    let widget = widget_conversation(ctx, row).await?;
+    if let Some(frame) = encode(&tagged("conversation", &widget)) {
         ctx.hub
             .to_visitor(VisitorId::from_uuid(row.visitor_id), frame);
     }
@@ -174,6 +175,21 @@ pub(crate) async fn publish_conversation(
         }
     }
     Ok(())
+}
+
+/// The conversation as its visitor's widget sees it; while it waits in a team's queue, with
+/// whether anyone of that team is online.
+pub(crate) async fn widget_conversation(
+    ctx: &Context,
+    row: &conversation::Model,
+) -> Result<WidgetConversation, ServiceError> {
+    let mut view = WidgetConversation::from(row);
+    if view.waiting
+        && let Some(team) = row.team_id
+    {
+        view.team_online = Some(super::routing::team_online(ctx, row.account_id, team).await?);
+    }
+    Ok(view)
 }
 
 /// The list view of one conversation.

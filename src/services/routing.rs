@@ -472,6 +472,22 @@ async fn pick_agent(
     Ok(candidates.first().map(|(_, user)| *user))
 }
 
+/// Whether a member of the team is online (not away) with the inbox open.
+pub(crate) async fn team_online(
+    ctx: &Context,
+    account_id: uuid::Uuid,
+    team_id: uuid::Uuid,
+) -> Result<bool, ServiceError> {
+    let online = ctx.hub.online_agents(AccountId::from_uuid(account_id));
+    if online.is_empty() {
+        return Ok(false);
+    }
+    Ok(storage::teams::members(&ctx.db, account_id)
+        .await?
+        .into_iter()
+        .any(|(team, user)| team == team_id && online.contains(&UserId::from_uuid(user))))
+}
+
 /// Hands queued conversations of the user's teams to the user while they are online and
 /// have free capacity (after they come online or free a slot). Answers how many.
 #[tracing::instrument(skip_all, fields(%account_id, %user_id))]

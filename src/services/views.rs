@@ -85,6 +85,12 @@ pub struct WidgetConversation {
     pub labels: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rating: Option<i16>,
+    /// Waiting in a team's queue for an agent (no agent with free capacity was online).
+    pub waiting: bool,
+    /// While waiting: whether an agent of the team is online (the team will answer soon)
+    /// or none is (the widget offers to leave an email).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team_online: Option<bool>,
 }
 
 impl From<&conversation::Model> for WidgetConversation {
@@ -95,6 +101,11 @@ impl From<&conversation::Model> for WidgetConversation {
             handler: row.handler.clone(),
             labels: labels(row),
             rating: row.rating,
+            waiting: row.status == "open"
+                && row.handler != "bot"
+                && row.assignee_id.is_none()
+                && row.queued_at.is_some(),
+            team_online: None,
         }
     }
 }

@@ -150,7 +150,11 @@ pub async fn hello(
                     .into_iter()
                     .map(MessageView::from)
                     .collect();
-            (Some(WidgetConversation::from(&current)), messages, reset)
+            (
+                Some(super::conversations::widget_conversation(ctx, &current).await?),
+                messages,
+                reset,
+            )
         }
     };
     Ok(Welcome {

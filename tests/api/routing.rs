@@ -583,3 +583,80 @@ async fn the_inbox_transfer_form_moves_a_conversation_and_shows_the_same_flow_re
         .await;
     assert_eq!(nonsense.status().as_u16(), 422);
 }
+
+/// The conversation as the visitor's widget sees it on reconnecting.
+async fn widget_view(app: &TestApp, key: &str, source: u8, token: &str) -> Value {
+    let mut widget = Socket::widget_from(app, key, Ipv4Addr::new(127, 0, 31, source)).await;
+    let welcome = widget.hello(Some(token), None, None).await;
+    welcome["conversation"].clone()
+}
+
+#[tokio::test]
+async fn the_widget_hears_when_its_conversation_waits_and_whether_the_team_is_online() {
+    let app = spawn_app().await;
+    let account = app.create_account("Waiting").await;
+    let token = app.token_for(&account.owner_email).await;
+    let (ann, mut ann_socket) = online_agent(&app, &account, 1).await;
+    let bob_email = app.create_user(&account, Role::Agent).await;
+    let bob = app.user_id(&bob_email).await.to_string();
+    settle().await;
+    team(&app, &token, "Desk", &[&ann], false).await;
+    let night = team(&app, &token, "Night", &[&bob], false).await;
+    let (status, _) = app.call(&token, Method::POST, "/api/v1/routing-rules",
+        Some(json!({"name": "Night", "conditions": [{"field": "url", "op": "contains", "value": "/night"}], "team_id": night}))).await;
+    assert_eq!(status, 201);
+    let key = account.widget_key.clone();
+
+    let start = |source: u8, url: &'static str| {
+        let (app, key) = (app.clone(), key.clone());
+        async move {
+            let mut widget =
+                Socket::widget_from(&app, &key, Ipv4Addr::new(127, 0, 32, source)).await;
+            widget
+                .send(json!({"type": "hello", "page": {"url": url, "title": "Shop"}, "language": "en"}))
+                .await;
+            let welcome = widget.recv_type("welcome").await;
+            let ack = widget.say("w-1", "hello?").await;
+            (
+                welcome["visitor_token"].as_str().expect("token").to_owned(),
+                ack["conversation_id"].as_str().expect("id").to_owned(),
+                widget,
+            )
+        }
+    };
+    // Night's only agent is offline: waiting, and the team is offline.
+    let (night_token, _, _night_widget) = start(1, "https://shop.example.com/night").await;
+    let seen = widget_view(&app, &key, 1, &night_token).await;
+    assert_eq!(
+        (seen["waiting"].clone(), seen["team_online"].clone()),
+        (json!(true), json!(false)),
+        "{seen}"
+    );
+    // Desk's agent takes the first one; the second waits for a free slot, team online.
+    let (_, first, _first_widget) = start(2, "https://shop.example.com/").await;
+    let (second_token, _, mut second_widget) = start(3, "https://shop.example.com/").await;
+    let seen = widget_view(&app, &key, 2, &second_token).await;
+    assert_eq!(
+        (seen["waiting"].clone(), seen["team_online"].clone()),
+        (json!(true), json!(true)),
+        "{seen}"
+    );
+    // Ann resolves the first: the queue gives her the second, and its widget hears it.
+    let (status, _) = app
+        .call(
+            &token,
+            Method::POST,
+            &format!("/api/v1/conversations/{first}/resolve"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    loop {
+        let frame = second_widget.recv_type("conversation").await;
+        if frame["waiting"] == false {
+            assert!(frame.get("team_online").is_none());
+            break;
+        }
+    }
+    ann_socket.drain().await;
+}

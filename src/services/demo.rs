@@ -155,9 +155,58 @@ async fn seed_demo_flow(ctx: &Context, account_id: AccountId) -> Result<(), Serv
         email: DEMO_USERS[0].1.to_owned(),
         must_change_password: false,
     };
-    super::flows::create(ctx, &owner, &demo_flow())
-        .await
-        .map(|_| ())
+    super::flows::create(ctx, &owner, &demo_flow()).await?;
+    seed_demo_teams(ctx, &owner).await
+}
+
+/// Two teams and the rules that route the demo flow's handovers: "Support" (Alice, the
+/// default) and "Sales" (Bob), chosen by the `topic` the handover sets.
+async fn seed_demo_teams(ctx: &Context, owner: &super::Actor) -> Result<(), ServiceError> {
+    use super::routing::{RuleInput, TeamInput, create_team, save_rule};
+    use crate::domain::{
+        flow::definition::{Match, Operator},
+        routing::RuleCondition,
+    };
+    let mut teams = Vec::new();
+    for (name, email) in [("Support", DEMO_USERS[2].1), ("Sales", DEMO_USERS[3].1)] {
+        let member = users::find_by_email(
+            ctx,
+            &EmailAddress::parse("email", email).map_err(parse_err)?,
+        )
+        .await?;
+        let team = create_team(
+            ctx,
+            owner,
+            TeamInput {
+                name: name.to_owned(),
+                is_default: name == "Support",
+                shared_queue: false,
+                members: vec![member.id.as_uuid()],
+            },
+        )
+        .await?;
+        teams.push(team.id);
+    }
+    for (topic, team) in [("wholesale", teams[1]), ("support", teams[0])] {
+        save_rule(
+            ctx,
+            owner,
+            None,
+            RuleInput {
+                name: format!("Topic {topic}"),
+                match_: Match::All,
+                conditions: vec![RuleCondition {
+                    field: "context.topic".to_owned(),
+                    op: Operator::Equals,
+                    value: topic.to_owned(),
+                }],
+                team_id: team,
+                position: None,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The demo account's widget key, when the demo account exists (for the `/demo` website).

@@ -12,9 +12,9 @@ use crate::{
 };
 use thirtyfour::prelude::*;
 
-const ROOT: &str = "document.querySelector('frontdesk-widget').shadowRoot";
+pub const ROOT: &str = "document.querySelector('frontdesk-widget').shadowRoot";
 
-async fn widget_element(visitor: &WebDriver, selector: &str) -> WebElement {
+pub async fn widget_element(visitor: &WebDriver, selector: &str) -> WebElement {
     visitor
         .execute(
             &format!("return {ROOT}.querySelector({selector:?})"),
@@ -27,7 +27,7 @@ async fn widget_element(visitor: &WebDriver, selector: &str) -> WebElement {
 }
 
 /// Clicks the live quick reply with this label.
-async fn click_choice(visitor: &WebDriver, label: &str) {
+pub async fn click_choice(visitor: &WebDriver, label: &str) {
     let script = format!(
         "return [...{ROOT}.querySelectorAll('button.choice')].find(b => !b.disabled && b.textContent.startsWith({label:?})) || null"
     );

@@ -45,6 +45,29 @@ pub fn rating(value: &Option<f64>) -> String {
     value.map_or_else(|| "—".to_owned(), |v| format!("{v:.2}"))
 }
 
+/// The bot versus human split as one bar of SVG rectangles (the page's CSP forbids inline
+/// styles): `(css class, x, width)` in percent of the bar, zero-width parts left out.
+pub fn split_bar(figures: &reports::Figures) -> Vec<(&'static str, f64, f64)> {
+    let whole = figures.resolved as f64;
+    if whole == 0.0 {
+        return Vec::new();
+    }
+    let mut x = 0.0;
+    let mut parts = Vec::new();
+    for (class, count) in [
+        ("s-resolved", figures.resolved_by_chatbot),
+        ("s-escalated", figures.resolved_by_humans),
+        ("s-none", figures.resolved_without_reply),
+    ] {
+        let width = count as f64 * 100.0 / whole;
+        if width > 0.0 {
+            parts.push((class, x, width));
+        }
+        x += width;
+    }
+    parts
+}
+
 /// `part` as a whole percentage of `whole` ("—" when `whole` is 0).
 pub fn share(part: &u64, whole: &u64) -> String {
     if *whole == 0 {

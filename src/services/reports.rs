@@ -209,7 +209,7 @@ fn rows(
             figures: figures.into(),
         })
         .collect();
-    rows.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    rows.sort_by_key(|row| row.name.to_lowercase());
     rows
 }
 

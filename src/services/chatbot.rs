@@ -497,6 +497,7 @@ pub async fn choose(
         preview: Some(preview(&label)),
         unread: UnreadChange::Keep,
     };
+    let started_before = conversation.started;
     let (stored, conversation) = match storage::messages::append(&txn, choice).await? {
         Appended::New(stored, conversation) => (stored, *conversation),
         Appended::Duplicate(_) | Appended::Taken => {
@@ -505,6 +506,7 @@ pub async fn choose(
             ));
         }
     };
+    super::webhooks::message_stored(&txn, started_before, &stored, &conversation).await?;
     let view = MessageView::from(stored);
     let mut effects = Effects {
         messages: vec![view.clone()],
@@ -669,10 +671,15 @@ async fn escalate(
         context,
         ..ConversationChanges::default()
     };
-    Ok(
+    let changed =
         storage::conversations::update(txn, conversation.account_id, conversation.id, changes)
-            .await?,
-    )
+            .await?;
+    if escalated > 0
+        && let Some(row) = &changed
+    {
+        super::webhooks::conversation_escalated(txn, row, now).await?;
+    }
+    Ok(changed)
 }
 
 fn run_state(run: &flow_run::Model) -> RunState {
@@ -862,7 +869,9 @@ impl Step<'_> {
             )
             .await?
             {
-                effects.changed(after_resolved(self.txn, row, self.now).await?);
+                let row = after_resolved(self.txn, row, self.now).await?;
+                super::webhooks::conversation_resolved(self.txn, &row, self.now).await?;
+                effects.changed(row);
             }
         }
         Ok(())
@@ -999,6 +1008,8 @@ impl Step<'_> {
     ) -> Result<(), ServiceError> {
         match storage::messages::append(self.txn, message).await? {
             Appended::New(stored, row) => {
+                // A bot's message never starts a conversation: `started` is as it was.
+                super::webhooks::message_stored(self.txn, row.started, &stored, &row).await?;
                 effects.messages.push(MessageView::from(stored));
                 if row.id == conversation.id {
                     effects.changed(*row);

@@ -431,6 +431,7 @@ pub async fn offline_message(
             "a new conversation already had this client_id"
         )));
     };
+    super::webhooks::message_stored(&txn, false, &stored, &updated).await?;
     txn.commit()
         .await
         .context("committing an offline message")?;

@@ -9,6 +9,7 @@ mod conversations;
 mod flows;
 mod routing;
 mod test_clock;
+mod webhooks;
 
 use super::errors::ApiError;
 use actix_web::{HttpRequest, HttpResponse, error::JsonPayloadError, get, http::StatusCode, web};
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_clock: bool) {
             .configure(conversations::configure)
             .configure(flows::configure)
             .configure(routing::configure)
+            .configure(webhooks::configure)
             .configure(|cfg| {
                 if test_clock {
                     test_clock::configure(cfg);
@@ -148,6 +150,12 @@ pub struct ErrorDetail {
         routing::create_rule,
         routing::update_rule,
         routing::delete_rule,
+        webhooks::list_webhooks,
+        webhooks::create_webhook,
+        webhooks::get_webhook,
+        webhooks::delete_webhook,
+        webhooks::list_deliveries,
+        webhooks::send_test_event,
         test_clock::set_test_clock,
     ),
     components(schemas(ErrorBody, ErrorDetail)),

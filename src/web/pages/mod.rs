@@ -13,6 +13,7 @@ mod insights;
 mod routing_settings;
 mod settings;
 mod sign_in;
+mod webhook_settings;
 
 use super::{auth::csrf_token, errors::PageError};
 use crate::{
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     chatbot::configure(cfg);
     settings::configure(cfg);
     routing_settings::configure(cfg);
+    webhook_settings::configure(cfg);
     demo::configure(cfg);
 }
 

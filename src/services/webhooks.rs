@@ -351,8 +351,32 @@ pub(crate) async fn record(
     Ok(true)
 }
 
-/// Records an event only when an enabled endpoint of the account subscribes to it, and
-/// queues it to those endpoints, inside the caller's transaction.
+/// Records an event only when one of `endpoints` (the account's enabled endpoints) subscribes
+/// to it, and queues it to those, inside the caller's transaction.
+async fn emit_to(
+    conn: &impl ConnectionTrait,
+    endpoints: &[webhook_endpoint::Model],
+    account_id: uuid::Uuid,
+    kind: &str,
+    data: impl FnOnce() -> serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let subscribed: Vec<&webhook_endpoint::Model> = endpoints
+        .iter()
+        .filter(|endpoint| Subscription::from_stored(&endpoint.events).includes(kind))
+        .collect();
+    if subscribed.is_empty() {
+        return Ok(());
+    }
+    let event = new_event(account_id, kind, data(), None, now);
+    storage::billing::record_event(conn, event.clone()).await?;
+    for endpoint in subscribed {
+        enqueue(conn, endpoint, &event).await?;
+    }
+    Ok(())
+}
+
+/// `emit_to` the account's enabled endpoints: one indexed lookup when nobody listens.
 async fn emit(
     conn: &impl ConnectionTrait,
     account_id: uuid::Uuid,
@@ -360,16 +384,8 @@ async fn emit(
     data: impl FnOnce() -> serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
-    let endpoints = subscribers(conn, account_id, kind).await?;
-    if endpoints.is_empty() {
-        return Ok(());
-    }
-    let event = new_event(account_id, kind, data(), None, now);
-    storage::billing::record_event(conn, event.clone()).await?;
-    for endpoint in &endpoints {
-        enqueue(conn, endpoint, &event).await?;
-    }
-    Ok(())
+    let endpoints = storage::webhooks::enabled_endpoints(conn, account_id).await?;
+    emit_to(conn, &endpoints, account_id, kind, data, now).await
 }
 
 /// A conversation as webhook payloads show it.
@@ -399,31 +415,37 @@ pub(crate) async fn message_stored(
     stored: &message::Model,
     conversation: &conversation::Model,
 ) -> Result<(), ServiceError> {
+    if !conversation.started || (started_before && stored.internal) {
+        // Nothing to send, so no lookup either (a bot's greeting, a note).
+        return Ok(());
+    }
     let now = stored.created_at;
-    if conversation.started && !started_before {
-        emit(
+    let account_id = conversation.account_id;
+    // One lookup for both events.
+    let endpoints = storage::webhooks::enabled_endpoints(conn, account_id).await?;
+    if endpoints.is_empty() {
+        return Ok(());
+    }
+    if !started_before {
+        let data = || serde_json::json!({"conversation": conversation_data(conversation)});
+        emit_to(
             conn,
-            conversation.account_id,
+            &endpoints,
+            account_id,
             "conversation.created",
-            || serde_json::json!({"conversation": conversation_data(conversation)}),
+            data,
             now,
         )
         .await?;
     }
-    if conversation.started && !stored.internal {
-        emit(
-            conn,
-            conversation.account_id,
-            "message.created",
-            || {
-                serde_json::json!({
-                    "conversation_id": conversation.id,
-                    "message": MessageView::from(stored.clone()),
-                })
-            },
-            now,
-        )
-        .await?;
+    if !stored.internal {
+        let data = || {
+            serde_json::json!({
+                "conversation_id": conversation.id,
+                "message": MessageView::from(stored.clone()),
+            })
+        };
+        emit_to(conn, &endpoints, account_id, "message.created", data, now).await?;
     }
     Ok(())
 }

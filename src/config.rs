@@ -64,6 +64,11 @@ pub struct Settings {
     /// Run the background jobs (inactivity, billing renewals) on this node.
     #[serde(deserialize_with = "flag")]
     pub jobs: bool,
+    /// Seconds before the first retry of a failed webhook delivery; each next retry waits twice
+    /// as long (with jitter, up to 6 hours between attempts).
+    pub webhook_retry_base_seconds: u64,
+    /// Milliseconds between two looks of the webhook delivery job for due deliveries.
+    pub webhook_poll_millis: u64,
 }
 
 impl Default for Settings {
@@ -81,6 +86,8 @@ impl Default for Settings {
             max_message_chars: crate::domain::conversation::DEFAULT_MAX_MESSAGE_CHARS,
             inactivity_timeout_minutes: 30,
             jobs: true,
+            webhook_retry_base_seconds: 60,
+            webhook_poll_millis: 1000,
         }
     }
 }
@@ -205,6 +212,18 @@ impl Settings {
             return Err(ConfigError::new(
                 "inactivity_timeout_minutes",
                 "must be between 1 and 43200",
+            ));
+        }
+        if !(1..=3600).contains(&self.webhook_retry_base_seconds) {
+            return Err(ConfigError::new(
+                "webhook_retry_base_seconds",
+                "must be between 1 and 3600",
+            ));
+        }
+        if !(10..=60_000).contains(&self.webhook_poll_millis) {
+            return Err(ConfigError::new(
+                "webhook_poll_millis",
+                "must be between 10 and 60000",
             ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)

@@ -13,6 +13,7 @@ pub mod role;
 pub mod routing;
 pub mod user;
 pub mod visitor;
+pub mod webhook;
 
 /// One rejected input field: which field and why, in words a user can act on.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -16,9 +16,7 @@ use crate::{
     },
     storage::{
         self,
-        entities::{
-            account, chatbot_usage, event, invoice, invoice_line, ledger_entry, package, plan,
-        },
+        entities::{account, chatbot_usage, invoice, invoice_line, ledger_entry, package, plan},
     },
 };
 use anyhow::Context as _;
@@ -173,18 +171,8 @@ async fn record_event(
     dedupe_key: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<bool, ServiceError> {
-    Ok(storage::billing::record_event(
-        conn,
-        event::Model {
-            id: uuid::Uuid::now_v7(),
-            account_id,
-            kind: kind.to_owned(),
-            payload: payload.to_string(),
-            dedupe_key,
-            created_at: now,
-        },
-    )
-    .await?)
+    // Recorded whether or not anybody listens, and queued to the subscribed webhook endpoints.
+    super::webhooks::record(conn, account_id, kind, payload, dedupe_key, now).await
 }
 
 /// Warnings are sent once per period and limit: buying packages and using them up again

@@ -497,6 +497,7 @@ pub async fn choose(
         preview: Some(preview(&label)),
         unread: UnreadChange::Keep,
     };
+    let started_before = conversation.started;
     let (stored, conversation) = match storage::messages::append(&txn, choice).await? {
         Appended::New(stored, conversation) => (stored, *conversation),
         Appended::Duplicate(_) | Appended::Taken => {
@@ -508,6 +509,7 @@ pub async fn choose(
     if !latest.started {
         super::reports::started(&txn, &conversation, now).await?;
     }
+    super::webhooks::message_stored(&txn, started_before, &stored, &conversation).await?;
     let view = MessageView::from(stored);
     let mut effects = Effects {
         messages: vec![view.clone()],
@@ -673,13 +675,16 @@ async fn escalate(
         context,
         ..ConversationChanges::default()
     };
-    let updated =
+    let changed =
         storage::conversations::update(txn, conversation.account_id, conversation.id, changes)
             .await?;
-    if let Some(row) = &updated {
+    if let Some(row) = &changed {
         super::reports::reached_people(txn, row, now).await?;
+        if escalated > 0 {
+            super::webhooks::conversation_escalated(txn, row, now).await?;
+        }
     }
-    Ok(updated)
+    Ok(changed)
 }
 
 fn run_state(run: &flow_run::Model) -> RunState {
@@ -869,7 +874,9 @@ impl Step<'_> {
             )
             .await?
             {
-                effects.changed(after_resolved(self.txn, row, self.now).await?);
+                let row = after_resolved(self.txn, row, self.now).await?;
+                super::webhooks::conversation_resolved(self.txn, &row, self.now).await?;
+                effects.changed(row);
             }
         }
         Ok(())
@@ -1006,6 +1013,8 @@ impl Step<'_> {
     ) -> Result<(), ServiceError> {
         match storage::messages::append(self.txn, message).await? {
             Appended::New(stored, row) => {
+                // A bot's message never starts a conversation: `started` is as it was.
+                super::webhooks::message_stored(self.txn, row.started, &stored, &row).await?;
                 effects.messages.push(MessageView::from(stored));
                 if row.id == conversation.id {
                     effects.changed(*row);

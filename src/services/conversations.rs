@@ -244,9 +244,11 @@ pub(crate) fn resend_of(
 async fn append_and_commit(
     txn: DatabaseTransaction,
     new: NewMessage,
+    started_before: bool,
 ) -> Result<(message::Model, Option<conversation::Model>), ServiceError> {
     match storage::messages::append(&txn, new).await {
         Ok(Appended::New(stored, conversation)) => {
+            super::webhooks::message_stored(&txn, started_before, &stored, &conversation).await?;
             txn.commit().await.context("committing a message")?;
             Ok((stored, Some(*conversation)))
         }
@@ -318,6 +320,13 @@ pub async fn post_visitor_message(
         let message = visitor_message(account_id, conversation.id, &client_id, &text, now);
         let (stored, updated, effects) = match storage::messages::append(&txn, message).await {
             Ok(Appended::New(stored, updated)) => {
+                super::webhooks::message_stored(
+                    &txn,
+                    conversation.started && !started,
+                    &stored,
+                    &updated,
+                )
+                .await?;
                 // The bot hears it inside the same transaction: a `collect` answer, or typing
                 // instead of clicking (a handover).
                 let effects =
@@ -435,6 +444,7 @@ pub async fn post_agent_message(
         }
     }
     let conversation = before;
+    let started_before = conversation.started;
     let (stored, updated) = append_and_commit(
         txn,
         NewMessage {
@@ -460,6 +470,7 @@ pub async fn post_agent_message(
                 UnreadChange::Reset
             },
         },
+        started_before,
     )
     .await?;
     let view = MessageView::from(stored);
@@ -540,6 +551,7 @@ pub async fn resolve(
         .await?
         .ok_or(ServiceError::NotFound)?;
     let saved = super::chatbot::after_resolved(&txn, saved, now).await?;
+    super::webhooks::conversation_resolved(&txn, &saved, now).await?;
     txn.commit().await.context("committing a resolve")?;
     publish_conversation(ctx, &saved).await?;
     // The agent has a free slot now: their teams' queues may give them the next one.
@@ -863,6 +875,7 @@ pub async fn resolve_inactive(
         };
         // A visitor who clicked through a flow and went away: resolved by chatbot (rule 5).
         let saved = super::chatbot::after_resolved(&txn, saved, now).await?;
+        super::webhooks::conversation_resolved(&txn, &saved, now).await?;
         txn.commit()
             .await
             .context("committing an inactivity resolve")?;

@@ -16,6 +16,7 @@ pub mod tokens;
 pub mod users;
 pub mod views;
 pub mod visitors;
+pub mod webhooks;
 
 use crate::{
     clock::{Clock, TestClock},

@@ -439,6 +439,7 @@ pub async fn offline_message(
         )));
     };
     super::reports::started(&txn, &updated, now).await?;
+    super::webhooks::message_stored(&txn, false, &stored, &updated).await?;
     txn.commit()
         .await
         .context("committing an offline message")?;

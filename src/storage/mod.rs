@@ -33,6 +33,7 @@ pub mod shortcuts;
 pub mod teams;
 pub mod users;
 pub mod visitors;
+pub mod webhooks;
 
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};

@@ -25,3 +25,5 @@ pub mod team_member;
 pub mod user;
 pub mod visitor;
 pub mod visitor_page;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;

@@ -10,6 +10,7 @@ mod flows;
 mod reports;
 mod routing;
 mod test_clock;
+mod webhooks;
 
 use super::errors::ApiError;
 use actix_web::{HttpRequest, HttpResponse, error::JsonPayloadError, get, http::StatusCode, web};
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_clock: bool) {
             .configure(flows::configure)
             .configure(reports::configure)
             .configure(routing::configure)
+            .configure(webhooks::configure)
             .configure(|cfg| {
                 if test_clock {
                     test_clock::configure(cfg);
@@ -151,6 +153,12 @@ pub struct ErrorDetail {
         routing::create_rule,
         routing::update_rule,
         routing::delete_rule,
+        webhooks::list_webhooks,
+        webhooks::create_webhook,
+        webhooks::get_webhook,
+        webhooks::delete_webhook,
+        webhooks::list_deliveries,
+        webhooks::send_test_event,
         test_clock::set_test_clock,
     ),
     components(schemas(ErrorBody, ErrorDetail)),

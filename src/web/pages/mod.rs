@@ -14,6 +14,7 @@ mod reports;
 mod routing_settings;
 mod settings;
 mod sign_in;
+mod webhook_settings;
 
 use super::{auth::csrf_token, errors::PageError};
 use crate::{
@@ -38,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     chatbot::configure(cfg);
     settings::configure(cfg);
     routing_settings::configure(cfg);
+    webhook_settings::configure(cfg);
     demo::configure(cfg);
 }
 

@@ -63,6 +63,7 @@
       waitingOffline: 'Our team is offline right now. Leave your email and we will reply there too.',
       waitingSave: 'Save email',
       waitingSaved: 'We will reply to {email}.',
+      blocked: 'Chat is not available.',
     },
     cs: {
       title: 'Napište nám',
@@ -102,6 +103,7 @@
       waitingOffline: 'Náš tým teď není online. Nechte nám e-mail a odpovíme vám i tam.',
       waitingSave: 'Uložit e-mail',
       waitingSaved: 'Odpovíme vám na {email}.',
+      blocked: 'Chat není k dispozici.',
     },
   };
 
@@ -211,6 +213,7 @@
   let attempt = 0;
   let reconnectTimer = 0;
   let welcomeTimer = 0;
+  let blocked = false; // the server sent `error` `blocked`: no composer, no reconnecting for this page view
   let retryTimer = 0;
   let pending = []; // non-outbox frames waiting for the next welcome
   let lastPageUrl = location.href;
@@ -434,6 +437,7 @@ textarea.field{resize:vertical;min-height:64px}
       <button type="submit" class="primary" data-t="offlineSend"></button>
     </form>
     <p class="card thanks" data-r="offlineThanks" hidden></p>
+    <p class="card thanks" data-r="blockedNote" data-t="blocked" role="status" hidden></p>
   </div>
   <form class="composer" data-r="composer">
     <textarea class="input" data-r="input" rows="1" data-tp="placeholder" data-ta="placeholder"></textarea>
@@ -755,6 +759,14 @@ textarea.field{resize:vertical;min-height:64px}
     $.conn.hidden = ready || attempt === 0;
     renderLauncher();
     renderForms();
+    renderBlocked();
+  }
+
+  // A blocked visitor sees one notice instead of the composer, forms and reconnect banner.
+  function renderBlocked() {
+    $.blockedNote.hidden = !blocked;
+    if (!blocked) return;
+    [$.composer, $.offline, $.offlineThanks, $.rating, $.rateThanks, $.privacy, $.conn].forEach((el) => (el.hidden = true));
   }
 
   function renderLauncher() {
@@ -1055,7 +1067,7 @@ textarea.field{resize:vertical;min-height:64px}
   function connect() {
     clearTimeout(reconnectTimer);
     reconnectTimer = 0;
-    if (ws) return;
+    if (ws || blocked) return;
     let sock;
     try {
       sock = new WebSocket(WS_URL);
@@ -1083,6 +1095,7 @@ textarea.field{resize:vertical;min-height:64px}
 
   // Full jitter: a random wait in [0, min(cap, base * 2^attempt)), so many widgets do not reconnect in step.
   function scheduleReconnect() {
+    if (blocked) return;
     const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * Math.pow(2, attempt));
     attempt++;
     clearTimeout(reconnectTimer);
@@ -1223,6 +1236,12 @@ textarea.field{resize:vertical;min-height:64px}
   }
 
   function onError(f) {
+    if (f.code === 'blocked') {
+      blocked = true; // the server closes the socket; onDisconnect then schedules nothing
+      clearTimeout(welcomeTimer);
+      clearTimeout(reconnectTimer);
+      return;
+    }
     let clientId = f.client_id;
     // invalid_email may come without client_id; it then belongs to the offline message in flight
     if (!clientId && f.code === 'invalid_email') {

@@ -13,6 +13,7 @@ mod m20261122_000008_billing;
 mod m20261122_000009_teams;
 mod m20261201_000010_webhooks;
 mod m20261201_000012_reports;
+mod m20261201_000013_blocking;
 
 /// Every migration, oldest first. An applied migration is never edited: add a new one.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000009_teams::Migration),
             Box::new(m20261201_000010_webhooks::Migration),
             Box::new(m20261201_000012_reports::Migration),
+            Box::new(m20261201_000013_blocking::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod billing;
+pub mod blocking;
 pub mod conversation;
 pub mod email;
 pub mod flow;

@@ -7,6 +7,7 @@ use super::{
 };
 use crate::{
     domain::{
+        blocking::address_text,
         conversation::{MessageText, TextProblem},
         ids::{AccountId, ConversationId, FlowId, VisitorId},
         visitor::Page,
@@ -21,6 +22,7 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 use std::{
+    net::IpAddr,
     num::NonZeroU32,
     sync::Arc,
     time::{Duration, Instant},
@@ -73,6 +75,8 @@ struct Connection {
     ctx: Arc<Context>,
     account_id: AccountId,
     widget: serde_json::Value,
+    /// The peer address (never a forwarded header: docs/decisions.md), for blocking by IP.
+    ip: Option<String>,
     session: Session,
     joined: Option<Joined>,
     /// Frames for this visitor, and for every widget of the account (after `hello`).
@@ -98,6 +102,7 @@ pub async fn run(
     ctx: Arc<Context>,
     account_id: AccountId,
     widget: serde_json::Value,
+    ip: Option<IpAddr>,
     session: Session,
     stream: actix_ws::MessageStream,
 ) {
@@ -109,6 +114,7 @@ pub async fn run(
         ctx,
         account_id,
         widget,
+        ip: ip.map(address_text),
         session,
         joined: None,
         own: None,
@@ -228,6 +234,7 @@ impl Connection {
     /// Forwards a hub frame; a lagging socket is closed so the widget resumes from the database.
     async fn forward(&mut self, frame: Result<Frame, RecvError>) -> Next {
         match frame {
+            Ok(text) if services::blocking::is_blocked_frame(&text) => self.blocked(text).await,
             Ok(text) => {
                 self.track_conversation(&text);
                 self.send_text(text).await
@@ -237,6 +244,14 @@ impl Connection {
                 closing(CloseCode::Again, "lagged; reconnect and resume")
             }
             Err(RecvError::Closed) => closing(CloseCode::Restart, "reconnect"),
+        }
+    }
+
+    /// A blocked visitor: say so, then close (the widget stops reconnecting).
+    async fn blocked(&mut self, frame: Frame) -> Next {
+        match self.send_text(frame).await {
+            Next::Continue => closing(CloseCode::Policy, "blocked"),
+            closed => closed,
         }
     }
 
@@ -451,11 +466,19 @@ impl Connection {
                 page,
                 language: hello.language,
                 device: hello.device,
+                ip: self.ip.clone(),
             },
         )
         .await;
         let welcome = match result {
             Ok(welcome) => welcome,
+            Err(ServiceError::Refused {
+                code: services::blocking::BLOCKED_CODE,
+                ..
+            }) => match services::blocking::blocked_frame() {
+                Some(frame) => return self.blocked(frame).await,
+                None => return closing(CloseCode::Policy, "blocked"),
+            },
             Err(error) => return self.after(Err(error), None).await,
         };
         let (own, account, _) = self

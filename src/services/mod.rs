@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod actor;
 pub mod billing;
+pub mod blocking;
 pub mod chatbot;
 pub mod conversations;
 pub mod demo;

@@ -52,6 +52,8 @@ pub struct HelloInput {
     pub page: Option<Page>,
     pub language: Option<String>,
     pub device: Option<String>,
+    /// The widget socket's peer address (`domain::blocking::address_text`).
+    pub ip: Option<String>,
 }
 
 /// What the server answers (the `welcome` frame, less the parts the socket adds).
@@ -78,6 +80,8 @@ pub async fn hello(
         }
         None => None,
     };
+    let known_id = known.as_ref().map(|row| row.id);
+    super::blocking::refuse_if_blocked(ctx, account_id, known_id, input.ip.as_deref()).await?;
     let language = input.language.as_deref().and_then(parse_language);
     let device = input
         .device
@@ -106,6 +110,7 @@ pub async fn hello(
                     current_title: None,
                     first_seen_at: now,
                     last_seen_at: now - chrono::Duration::minutes(NEW_VISIT_AFTER_MINUTES + 1),
+                    last_ip: None,
                 },
             )
             .await?;
@@ -119,6 +124,7 @@ pub async fn hello(
     row.last_seen_at = now;
     row.language = language.or(row.language);
     row.device = device.or(row.device);
+    row.last_ip = input.ip.or(row.last_ip);
     let page = input
         .page
         .filter(|page| row.current_url.as_deref() != Some(page.url.as_str()));
@@ -472,6 +478,9 @@ pub struct VisitorPanel {
     pub last_seen_at: DateTime<Utc>,
     pub pages: Vec<PageVisit>,
     pub conversations: Vec<EarlierConversation>,
+    /// The address the widget last connected from.
+    pub last_ip: Option<String>,
+    pub block: Option<super::blocking::BlockView>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -531,6 +540,8 @@ pub async fn panel(
         last_seen_at: row.last_seen_at,
         pages,
         conversations,
+        last_ip: row.last_ip,
+        block: super::blocking::of_visitor(ctx, actor, visitor_id).await?,
     })
 }
 

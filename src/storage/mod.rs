@@ -20,6 +20,7 @@ pub(crate) use changed_fields;
 pub mod accounts;
 pub mod api_tokens;
 pub mod billing;
+pub mod blocking;
 pub mod chatbot;
 pub mod conversations;
 pub mod entities;

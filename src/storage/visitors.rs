@@ -60,7 +60,8 @@ pub async fn save_changes(
             visit_count,
             current_url,
             current_title,
-            last_seen_at
+            last_seen_at,
+            last_ip
         ]
     );
     if model.is_changed() {

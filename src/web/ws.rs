@@ -75,6 +75,7 @@ async fn widget_socket(
         ctx.into_inner(),
         account.id,
         look,
+        req.peer_addr().map(|addr| addr.ip()),
         session,
         stream,
     ));

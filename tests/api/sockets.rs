@@ -179,6 +179,28 @@ impl Socket {
         {}
     }
 
+    /// Reads until the server closes the socket; returns the text frames before the close
+    /// and the close reason's description (empty when none was given).
+    pub async fn until_closed(&mut self) -> (Vec<Value>, String) {
+        let mut frames = Vec::new();
+        loop {
+            let next = tokio::time::timeout(FRAME_WAIT, self.ws.next())
+                .await
+                .expect("the server closes the socket in time");
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    frames.push(serde_json::from_str(text.as_str()).expect("JSON frame"));
+                }
+                Some(Ok(Message::Close(reason))) => {
+                    let reason = reason.map(|r| r.reason.to_string()).unwrap_or_default();
+                    return (frames, reason);
+                }
+                Some(Ok(_)) => continue,
+                None | Some(Err(_)) => return (frames, String::new()),
+            }
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }

@@ -23,6 +23,8 @@ pub struct Model {
     pub current_title: Option<String>,
     pub first_seen_at: DateTimeUtc,
     pub last_seen_at: DateTimeUtc,
+    /// The widget socket's peer address at the last `hello`.
+    pub last_ip: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,6 +4,7 @@
 mod account;
 mod agents;
 mod billing;
+mod blocking;
 mod chatbot;
 mod conversations;
 mod flows;
@@ -38,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_clock: bool) {
             .configure(account::configure)
             .configure(agents::configure)
             .configure(billing::configure)
+            .configure(blocking::configure)
             .configure(chatbot::configure)
             .configure(conversations::configure)
             .configure(flows::configure)
@@ -145,6 +147,10 @@ pub struct ErrorDetail {
         billing::patch_package,
         billing::list_invoices,
         billing::list_ledger,
+        blocking::block_visitor,
+        blocking::unblock_visitor,
+        blocking::list_blocks,
+        blocking::delete_block,
         routing::list_teams,
         routing::create_team,
         routing::update_team,

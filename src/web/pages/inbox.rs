@@ -40,7 +40,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(post_tags)
         .service(post_status)
         .service(get_visitors)
-        .service(get_visitors_fragment);
+        .service(get_visitors_fragment)
+        .service(post_block)
+        .service(post_unblock);
 }
 
 /// Conversations per list page.
@@ -791,4 +793,45 @@ async fn get_visitors_fragment(
     fragment(&VisitorsFragment {
         visitors: online_visitors(&ctx, &signed_in).await?,
     })
+}
+
+#[derive(Deserialize)]
+struct BlockForm {
+    reason: Option<String>,
+    /// The "also block their IP address" checkbox; absent when unchecked.
+    block_ip: Option<String>,
+}
+
+/// "Block visitor" in the visitor panel: blocks the visitor of this conversation.
+#[post("/inbox/{id}/block")]
+async fn post_block(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+    SecureForm(form): SecureForm<BlockForm>,
+) -> Result<HttpResponse, PageError> {
+    let summary =
+        services::conversations::get(&ctx, &signed_in.actor, conversation_id(&path)?).await?;
+    let input = services::blocking::BlockInput {
+        reason: form.reason,
+        block_ip: Some(form.block_ip.is_some()),
+    };
+    services::blocking::block_visitor(&ctx, &signed_in.actor, summary.visitor.id, input).await?;
+    Ok(back(&req, &path))
+}
+
+/// "Unblock" in the visitor panel.
+#[post("/inbox/{id}/unblock")]
+async fn post_unblock(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    path: web::Path<String>,
+    SecureForm(_): SecureForm<EmptyForm>,
+) -> Result<HttpResponse, PageError> {
+    let summary =
+        services::conversations::get(&ctx, &signed_in.actor, conversation_id(&path)?).await?;
+    services::blocking::unblock_visitor(&ctx, &signed_in.actor, summary.visitor.id).await?;
+    Ok(back(&req, &path))
 }

@@ -3,6 +3,7 @@
 
 mod account;
 mod billing;
+mod blocked_settings;
 mod chatbot;
 mod demo;
 mod flow_form;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     settings::configure(cfg);
     routing_settings::configure(cfg);
     webhook_settings::configure(cfg);
+    blocked_settings::configure(cfg);
     demo::configure(cfg);
 }
 

@@ -64,6 +64,16 @@ pub struct Settings {
     /// Run the background jobs (inactivity, billing renewals) on this node.
     #[serde(deserialize_with = "flag")]
     pub jobs: bool,
+    /// Outgoing mail server, e.g. `smtp://127.0.0.1:2525` or
+    /// `smtps://user:pass@mail.example.com` (lettre's URL form). Unset: emails are queued and
+    /// marked `skipped`, nothing is sent.
+    pub smtp_url: Option<Secret>,
+    /// The sender of every email, e.g. `Frontdesk <frontdesk@example.com>`.
+    pub mail_from: String,
+    /// Milliseconds between the email job's looks at the outbox.
+    pub email_poll_ms: u64,
+    /// Milliseconds before the first retry of a failed send; doubled on each retry.
+    pub email_retry_ms: u64,
 }
 
 impl Default for Settings {
@@ -81,6 +91,10 @@ impl Default for Settings {
             max_message_chars: crate::domain::conversation::DEFAULT_MAX_MESSAGE_CHARS,
             inactivity_timeout_minutes: 30,
             jobs: true,
+            smtp_url: None,
+            mail_from: "Frontdesk <frontdesk@localhost>".to_owned(),
+            email_poll_ms: 5_000,
+            email_retry_ms: 60_000,
         }
     }
 }
@@ -121,7 +135,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(name: &str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(name: &str, reason: impl Into<String>) -> Self {
         Self {
             name: name.to_owned(),
             env: name.to_ascii_uppercase(),
@@ -207,6 +221,7 @@ impl Settings {
                 "must be between 1 and 43200",
             ));
         }
+        crate::mailer::check_settings(self)?;
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|error| ConfigError::new("log", error.to_string()))?;
         Ok(())

@@ -11,6 +11,7 @@ mod m20261122_000006_chatbot_conversations;
 mod m20261122_000007_flow_runs;
 mod m20261122_000008_billing;
 mod m20261122_000009_teams;
+mod m20261201_000011_email;
 
 /// Every migration, oldest first. An applied migration is never edited: add a new one.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_flow_runs::Migration),
             Box::new(m20261122_000008_billing::Migration),
             Box::new(m20261122_000009_teams::Migration),
+            Box::new(m20261201_000011_email::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@ pub mod billing;
 pub mod conversation;
 pub mod email;
 pub mod flow;
+pub mod mail;
 pub mod ids;
 pub mod password;
 pub mod plan;

@@ -433,6 +433,26 @@ impl Connection {
                 .await;
                 self.acknowledge(&client_id, result).await
             }
+            WidgetFrame::TranscriptRequest { email } => {
+                let result =
+                    services::email::request_transcript(&ctx, self.account_id, visitor_id, &email)
+                        .await;
+                match result {
+                    Ok(()) => {
+                        self.send(&json!({"type": "transcript_queued", "email": email.trim()}))
+                            .await
+                    }
+                    Err(ServiceError::NotFound) => {
+                        self.error(
+                            "no_conversation",
+                            "there is no conversation to send",
+                            None,
+                        )
+                        .await
+                    }
+                    other => self.after(other, None).await,
+                }
+            }
         }
     }
 

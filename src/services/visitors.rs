@@ -431,6 +431,7 @@ pub async fn offline_message(
             "a new conversation already had this client_id"
         )));
     };
+    super::email::offline_message_left(ctx, &txn, &updated, &row, text.as_str(), now).await?;
     txn.commit()
         .await
         .context("committing an offline message")?;

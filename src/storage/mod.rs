@@ -22,6 +22,7 @@ pub mod api_tokens;
 pub mod billing;
 pub mod chatbot;
 pub mod conversations;
+pub mod emails;
 pub mod entities;
 pub mod flow_runs;
 pub mod flows;

@@ -6,6 +6,7 @@ mod agents;
 mod billing;
 mod chatbot;
 mod conversations;
+mod emails;
 mod flows;
 mod routing;
 mod test_clock;
@@ -38,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_clock: bool) {
             .configure(billing::configure)
             .configure(chatbot::configure)
             .configure(conversations::configure)
+            .configure(emails::configure)
             .configure(flows::configure)
             .configure(routing::configure)
             .configure(|cfg| {
@@ -128,6 +130,7 @@ pub struct ErrorDetail {
         conversations::transfer_conversation,
         conversations::reopen_conversation,
         conversations::set_tags,
+        emails::list_emails,
         flows::list_flows,
         flows::create_flow,
         flows::get_flow,

@@ -10,6 +10,7 @@ mod flow_graph;
 mod flow_preview;
 mod inbox;
 mod insights;
+mod notification_settings;
 mod routing_settings;
 mod settings;
 mod sign_in;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     billing::configure(cfg);
     chatbot::configure(cfg);
     settings::configure(cfg);
+    notification_settings::configure(cfg);
     routing_settings::configure(cfg);
     demo::configure(cfg);
 }

@@ -78,6 +78,8 @@ pub enum WidgetFrame {
     /// Email me the transcript of my latest conversation.
     TranscriptRequest {
         email: String,
+        /// Echoed in the answer (`transcript_queued` or `error`) to pair them.
+        client_id: Option<String>,
     },
 }
 

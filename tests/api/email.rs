@@ -546,3 +546,75 @@ mod restart {
         assert!(email.body().contains("Please call me back"));
     }
 }
+
+#[tokio::test]
+async fn the_account_settings_page_saves_the_notification_address_and_toggles() {
+    let sink = SmtpSink::start().await;
+    let (app, account, token) = app_with_sink(&sink).await;
+    let owner = app.signed_in(&account.owner_email).await;
+    let page = app
+        .get(&owner, "/settings/account")
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains("Email notifications"), "{page}");
+    assert!(page.contains("action=\"/settings/account/notifications\""));
+
+    let refused = app
+        .post_form(
+            &owner,
+            "/settings/account",
+            "/settings/account/notifications",
+            &[("notification_email", "nope"), ("notify_offline_message", "on")],
+        )
+        .await;
+    assert_eq!(refused.status().as_u16(), 422);
+    let html = refused.text().await.expect("page");
+    assert!(html.contains("must be an email address"), "{html}");
+    assert!(html.contains("value=\"nope\""), "the typed address is kept");
+
+    let saved = app
+        .post_form(
+            &owner,
+            "/settings/account",
+            "/settings/account/notifications",
+            &[
+                ("notification_email", NOTIFY),
+                ("notify_offline_message", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status().as_u16(), 303);
+    let (_, account_json) = app.call(&token, Method::GET, "/api/v1/account", None).await;
+    assert_eq!(
+        account_json["notifications"],
+        json!({"email": NOTIFY, "new_conversation": false, "offline_message": true})
+    );
+    let page = app
+        .get(&owner, "/settings/account?saved=1")
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains(&format!("value=\"{NOTIFY}\"")));
+
+    // Agents may not change it.
+    let agent_email = app
+        .create_user(&account, frontdesk::domain::role::Role::Agent)
+        .await;
+    let agent = app.signed_in(&agent_email).await;
+    let forbidden = agent
+        .post(app.url("/settings/account/notifications"))
+        .form(&[("notification_email", "x@example.com")])
+        .send()
+        .await
+        .expect("post");
+    assert!(
+        [403, 400].contains(&forbidden.status().as_u16()),
+        "{}",
+        forbidden.status()
+    );
+    let (_, unchanged) = app.call(&token, Method::GET, "/api/v1/account", None).await;
+    assert_eq!(unchanged["notifications"]["email"], NOTIFY);
+}

@@ -8,6 +8,7 @@ mod billing;
 mod browser;
 mod browser_billing;
 mod browser_chatbot;
+mod browser_email;
 mod browser_routing;
 mod chatbot_conversations;
 mod chatbot_insights;

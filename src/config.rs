@@ -61,7 +61,7 @@ pub struct Settings {
     pub max_message_chars: usize,
     /// Minutes after which an open conversation whose visitor left and stayed silent is resolved.
     pub inactivity_timeout_minutes: i64,
-    /// Run the background jobs (inactivity, billing renewals) on this node.
+    /// Run the background jobs (inactivity, billing renewals, email) on this node.
     #[serde(deserialize_with = "flag")]
     pub jobs: bool,
     /// Outgoing mail server, e.g. `smtp://127.0.0.1:2525` or
@@ -283,6 +283,19 @@ mod tests {
         assert!(error.to_string().contains("log_format"), "{error}");
         let error = with(&[("test_clock", "maybe")]).expect_err("invalid flag");
         assert!(error.to_string().contains("test_clock"), "{error}");
+    }
+
+    #[test]
+    fn mail_settings_are_checked_at_start() {
+        let settings = with(&[("smtp_url", "smtp://user:pass@127.0.0.1:2525")]).expect("valid");
+        assert!(
+            !format!("{settings:?}").contains("pass@"),
+            "the URL is redacted"
+        );
+        let error = with(&[("smtp_url", "ftp://mail.example.com")]).expect_err("bad scheme");
+        assert!(error.to_string().contains("FRONTDESK_SMTP_URL"), "{error}");
+        let error = with(&[("mail_from", "not an address")]).expect_err("bad sender");
+        assert!(error.to_string().contains("FRONTDESK_MAIL_FROM"), "{error}");
     }
 
     #[test]

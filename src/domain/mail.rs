@@ -70,7 +70,10 @@ fn notice_body(intro: &str, notice: &Notice<'_>, reply_hint: bool) -> String {
     if let Some(url) = notice.page_url {
         body.push_str(&format!("Page: {url}\n"));
     }
-    body.push_str(&format!("\n{}\n\nOpen the conversation: {}\n", notice.text, notice.link));
+    body.push_str(&format!(
+        "\n{}\n\nOpen the conversation: {}\n",
+        notice.text, notice.link
+    ));
     if reply_hint {
         body.push_str("Replying to this email writes to the visitor directly.\n");
     }

@@ -321,7 +321,9 @@ pub async fn request_transcript(
     if storage::emails::count_since(&txn, conversation.id, "transcript", since).await?
         >= MAX_TRANSCRIPTS_PER_WINDOW
     {
-        txn.rollback().await.context("rolling back a refused transcript")?;
+        txn.rollback()
+            .await
+            .context("rolling back a refused transcript")?;
         return Err(ServiceError::Refused {
             code: "too_many_transcripts",
             message: format!(
@@ -370,7 +372,9 @@ pub async fn request_transcript(
         ),
     )
     .await?;
-    txn.commit().await.context("committing a transcript email")?;
+    txn.commit()
+        .await
+        .context("committing a transcript email")?;
     tracing::info!(conversation_id = %conversation.id, "transcript queued");
     Ok(())
 }

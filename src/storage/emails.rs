@@ -5,8 +5,10 @@
 use super::entities::{email, email_settings};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
@@ -15,7 +17,9 @@ pub async fn settings(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
 ) -> Result<Option<email_settings::Model>, DbErr> {
-    email_settings::Entity::find_by_id(account_id).one(conn).await
+    email_settings::Entity::find_by_id(account_id)
+        .one(conn)
+        .await
 }
 
 /// Stores an account's settings, creating the row on first save.

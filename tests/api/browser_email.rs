@@ -52,11 +52,9 @@ async fn a_visitor_gets_the_transcript_by_email_from_the_widget() {
         .expect("client");
     let signed = app.sign_in(&client, &alice.email, &alice.password).await;
     assert_eq!(signed.status().as_u16(), 303);
-    let cookie = reqwest::cookie::CookieStore::cookies(
-        jar.as_ref(),
-        &app.address.parse().expect("url"),
-    )
-    .expect("session cookie");
+    let cookie =
+        reqwest::cookie::CookieStore::cookies(jar.as_ref(), &app.address.parse().expect("url"))
+            .expect("session cookie");
     let _inbox = crate::sockets::Socket::open(
         &app.address,
         "/ws/agent",

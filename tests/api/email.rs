@@ -79,10 +79,7 @@ async fn notification_settings_are_shown_validated_and_changed_through_the_accou
         )
         .await;
     assert_eq!(status, 422);
-    assert_eq!(
-        error["error"]["details"][0]["field"],
-        "notifications.email"
-    );
+    assert_eq!(error["error"]["details"][0]["field"], "notifications.email");
     let changed = set_notifications(
         &app,
         &token,
@@ -115,8 +112,10 @@ async fn an_offline_message_is_emailed_to_the_notification_address_with_reply_to
     let mut widget = Socket::widget(&app, &account.widget_key).await;
     widget.hello(None, None, None).await;
     widget
-        .send(json!({"type": "offline_message", "client_id": "off-1", "name": "Ann",
-            "email": "Ann@Example.com", "text": "Do you ship to Brno?\nI need it by Friday."}))
+        .send(
+            json!({"type": "offline_message", "client_id": "off-1", "name": "Ann",
+            "email": "Ann@Example.com", "text": "Do you ship to Brno?\nI need it by Friday."}),
+        )
         .await;
     let ack = widget.recv_type("ack").await;
     let conversation_id = ack["conversation_id"].as_str().expect("id").to_owned();
@@ -483,8 +482,15 @@ mod restart {
         let created = cli_json(
             &database_url,
             &[
-                "account", "create", "--name", "Durable", "--owner-email", "d@example.com",
-                "--owner-password", "durable password", "--json",
+                "account",
+                "create",
+                "--name",
+                "Durable",
+                "--owner-email",
+                "d@example.com",
+                "--owner-password",
+                "durable password",
+                "--json",
             ],
         );
         let key = created["widget_key"].as_str().expect("key").to_owned();
@@ -566,7 +572,10 @@ async fn the_account_settings_page_saves_the_notification_address_and_toggles() 
             &owner,
             "/settings/account",
             "/settings/account/notifications",
-            &[("notification_email", "nope"), ("notify_offline_message", "on")],
+            &[
+                ("notification_email", "nope"),
+                ("notify_offline_message", "on"),
+            ],
         )
         .await;
     assert_eq!(refused.status().as_u16(), 422);

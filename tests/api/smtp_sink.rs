@@ -190,9 +190,7 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
         let reply: &[u8] = match verb.as_str() {
             "EHLO" => b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
             "HELO" => b"250 sink.test\r\n",
-            "MAIL" if mode == Mode::RefuseTemporarily => {
-                b"451 4.3.0 try again later\r\n"
-            }
+            "MAIL" if mode == Mode::RefuseTemporarily => b"451 4.3.0 try again later\r\n",
             "MAIL" => {
                 mail_from = address_in(&command);
                 rcpt_to.clear();

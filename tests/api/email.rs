@@ -627,3 +627,24 @@ async fn the_account_settings_page_saves_the_notification_address_and_toggles() 
     let (_, unchanged) = app.call(&token, Method::GET, "/api/v1/account", None).await;
     assert_eq!(unchanged["notifications"]["email"], NOTIFY);
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_email_endpoints_and_fields() {
+    let app = crate::helpers::spawn_app().await;
+    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    assert!(doc["paths"]["/api/v1/emails"]["get"].is_object());
+    let schemas = &doc["components"]["schemas"];
+    assert!(
+        schemas["AccountView"]["properties"]["notifications"].is_object(),
+        "{}",
+        schemas["AccountView"]
+    );
+    assert!(schemas["AccountPatchBody"]["properties"]["notifications"].is_object());
+    assert!(schemas["NotificationSettings"]["properties"]["offline_message"].is_object());
+    assert!(schemas["EmailView"]["properties"]["status"].is_object());
+}

@@ -61,7 +61,7 @@ pub struct Settings {
     pub max_message_chars: usize,
     /// Minutes after which an open conversation whose visitor left and stayed silent is resolved.
     pub inactivity_timeout_minutes: i64,
-    /// Run the background jobs (inactivity, billing renewals) on this node.
+    /// Run the background jobs (inactivity, billing renewals, email) on this node.
     #[serde(deserialize_with = "flag")]
     pub jobs: bool,
     /// Seconds before the first retry of a failed webhook delivery; each next retry waits twice
@@ -69,6 +69,16 @@ pub struct Settings {
     pub webhook_retry_base_seconds: u64,
     /// Milliseconds between two looks of the webhook delivery job for due deliveries.
     pub webhook_poll_millis: u64,
+    /// Outgoing mail server, e.g. `smtp://127.0.0.1:2525` or
+    /// `smtps://user:pass@mail.example.com` (lettre's URL form). Unset: emails are queued and
+    /// marked `skipped`, nothing is sent.
+    pub smtp_url: Option<Secret>,
+    /// The sender of every email, e.g. `Frontdesk <frontdesk@example.com>`.
+    pub mail_from: String,
+    /// Milliseconds between the email job's looks at the outbox.
+    pub email_poll_ms: u64,
+    /// Milliseconds before the first retry of a failed send; doubled on each retry.
+    pub email_retry_ms: u64,
 }
 
 impl Default for Settings {
@@ -88,6 +98,10 @@ impl Default for Settings {
             jobs: true,
             webhook_retry_base_seconds: 60,
             webhook_poll_millis: 1000,
+            smtp_url: None,
+            mail_from: "Frontdesk <frontdesk@localhost>".to_owned(),
+            email_poll_ms: 5_000,
+            email_retry_ms: 60_000,
         }
     }
 }
@@ -128,7 +142,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(name: &str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(name: &str, reason: impl Into<String>) -> Self {
         Self {
             name: name.to_owned(),
             env: name.to_ascii_uppercase(),
@@ -226,6 +240,7 @@ impl Settings {
                 "must be between 10 and 60000",
             ));
         }
+        crate::mailer::check_settings(self)?;
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|error| ConfigError::new("log", error.to_string()))?;
         Ok(())
@@ -287,6 +302,19 @@ mod tests {
         assert!(error.to_string().contains("log_format"), "{error}");
         let error = with(&[("test_clock", "maybe")]).expect_err("invalid flag");
         assert!(error.to_string().contains("test_clock"), "{error}");
+    }
+
+    #[test]
+    fn mail_settings_are_checked_at_start() {
+        let settings = with(&[("smtp_url", "smtp://user:pass@127.0.0.1:2525")]).expect("valid");
+        assert!(
+            !format!("{settings:?}").contains("pass@"),
+            "the URL is redacted"
+        );
+        let error = with(&[("smtp_url", "ftp://mail.example.com")]).expect_err("bad scheme");
+        assert!(error.to_string().contains("FRONTDESK_SMTP_URL"), "{error}");
+        let error = with(&[("mail_from", "not an address")]).expect_err("bad sender");
+        assert!(error.to_string().contains("FRONTDESK_MAIL_FROM"), "{error}");
     }
 
     #[test]

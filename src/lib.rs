@@ -6,6 +6,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod jobs;
+pub mod mailer;
 pub mod realtime;
 pub mod services;
 pub mod startup;

@@ -66,6 +66,7 @@ impl Application {
             tokio::spawn(crate::jobs::inactivity::run(ctx.clone().into_inner()));
             tokio::spawn(crate::jobs::billing::run(ctx.clone().into_inner()));
             tokio::spawn(crate::jobs::webhooks::run(ctx.clone().into_inner()));
+            tokio::spawn(crate::jobs::email::run(ctx.clone().into_inner()));
         }
         let throttle = actix_web::web::Data::new(SignInThrottle::default());
         let connect_throttle = actix_web::web::Data::new(ConnectThrottle::default());

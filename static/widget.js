@@ -58,6 +58,13 @@
       rateComment: 'Add a comment (optional)',
       rateSend: 'Send rating',
       rateThanks: 'Thank you for your feedback!',
+      transcriptLink: 'Email me the transcript',
+      transcriptTitle: 'Get this conversation by email',
+      transcriptSend: 'Send transcript',
+      transcriptThanks: 'The transcript is on its way to {email}.',
+      transcriptLimit: 'You have asked for this transcript too often. Please try again later.',
+      transcriptNone: 'There is nothing to send yet.',
+      transcriptFailed: 'The transcript could not be sent. Please try again.',
       privacy: 'Privacy notice',
       waitingBusy: 'Thanks for your message! Our team will answer soon.',
       waitingOffline: 'Our team is offline right now. Leave your email and we will reply there too.',
@@ -98,6 +105,13 @@
       rateComment: 'Přidejte komentář (nepovinné)',
       rateSend: 'Odeslat hodnocení',
       rateThanks: 'Děkujeme za hodnocení!',
+      transcriptLink: 'Poslat přepis e-mailem',
+      transcriptTitle: 'Získejte tuto konverzaci e-mailem',
+      transcriptSend: 'Odeslat přepis',
+      transcriptThanks: 'Přepis je na cestě na {email}.',
+      transcriptLimit: 'O přepis jste požádali příliš často. Zkuste to prosím později.',
+      transcriptNone: 'Zatím není co poslat.',
+      transcriptFailed: 'Přepis se nepodařilo odeslat. Zkuste to prosím znovu.',
       privacy: 'Zásady ochrany osobních údajů',
       waitingBusy: 'Děkujeme za zprávu! Náš tým vám brzy odpoví.',
       waitingOffline: 'Náš tým teď není online. Nechte nám e-mail a odpovíme vám i tam.',
@@ -154,6 +168,7 @@
       writable: bool(pick('writable'), true),
       triggerable: bool(pick('triggerable'), true),
       ratingEnabled: bool(pick('ratingEnabled'), true),
+      transcriptEnabled: bool(pick('transcriptEnabled'), true),
       privacyNoticeUrl: safeUrl(pick('privacyNoticeUrl')),
       color: pick('color') ? String(pick('color')) : null,
       position: position === 'left' || position === 'right' ? position : null,
@@ -223,6 +238,9 @@
   let agentTypingTimer = 0;
   let offlineError = '';
   let rateValue = 0;
+  // The transcript form: open or not, the request in flight (its client_id), what went wrong,
+  // where the last one went (for the thanks line).
+  const transcript = { open: false, pending: null, error: '', sentTo: '' };
 
   function shortLang(code) {
     return String(code || '')
@@ -358,6 +376,8 @@ header :focus-visible{outline-color:currentColor}
 .card{background:#fff;border:1px solid #e4e7ec;border-radius:14px;padding:14px;margin:14px 0 4px}
 .card p{margin:0 0 8px}
 .card-title{font-weight:600}
+.linkbtn{display:block;margin:12px auto 2px;border:0;background:none;padding:2px 4px;color:#4b5563;font-size:12px;text-decoration:underline;cursor:pointer}
+.linkbtn:hover{color:#111827}
 .muted{color:#6b7280;font-size:13px}
 .thanks{text-align:center;color:#374151;margin-bottom:4px}
 label{display:block;font-size:12px;font-weight:600;color:#4b5563;margin:10px 0 0}
@@ -425,6 +445,14 @@ textarea.field{resize:vertical;min-height:64px}
       </form>
       <p class="muted" data-r="waitingSaved" hidden></p>
     </div>
+    <button type="button" class="linkbtn" data-r="transcriptBtn" data-t="transcriptLink" aria-controls="fd-transcript" hidden></button>
+    <form class="card" id="fd-transcript" data-r="transcript" novalidate hidden>
+      <p class="card-title" data-t="transcriptTitle"></p>
+      <label><span data-t="emailLabel"></span><input class="field" name="email" type="email" autocomplete="email" maxlength="320" required aria-required="true" aria-describedby="fd-tr-err"></label>
+      <p class="ferr" id="fd-tr-err" data-r="transcriptErr" role="alert" hidden></p>
+      <button type="submit" class="primary" data-t="transcriptSend"></button>
+    </form>
+    <p class="card thanks" data-r="transcriptThanks" role="status" hidden></p>
     <form class="card" data-r="offline" novalidate hidden>
       <p class="card-title" data-t="offlineTitle"></p>
       <p class="muted" data-t="offlineIntro"></p>
@@ -792,6 +820,13 @@ textarea.field{resize:vertical;min-height:64px}
     $.rating.hidden = !showRating();
     $.rateMore.hidden = !rateValue;
     $.rateThanks.hidden = !(conversation && conversation.status === 'resolved' && ui.rated === conversation.id);
+    const transcriptAction = showTranscriptAction();
+    $.transcriptBtn.hidden = !transcriptAction || transcript.open;
+    $.transcript.hidden = !transcriptAction || !transcript.open;
+    $.transcriptErr.hidden = !transcript.error;
+    $.transcriptErr.textContent = transcript.error;
+    $.transcriptThanks.hidden = !transcript.sentTo || transcript.open;
+    $.transcriptThanks.textContent = t('transcriptThanks', { email: transcript.sentTo });
     $.privacy.hidden = !opts.privacyNoticeUrl || ($.composer.hidden && !offline);
     if (opts.privacyNoticeUrl) $.privacyLink.href = opts.privacyNoticeUrl;
     $.stars.querySelectorAll('.star').forEach((b) => {
@@ -902,6 +937,14 @@ textarea.field{resize:vertical;min-height:64px}
     $.offline.addEventListener('submit', submitOffline);
     $.waitingForm.addEventListener('submit', submitWaitingEmail);
     $.rateSend.addEventListener('click', submitRating);
+    $.transcriptBtn.addEventListener('click', openTranscript);
+    $.transcript.addEventListener('submit', submitTranscript);
+    $.transcript.elements.email.addEventListener('input', () => {
+      if (!transcript.error) return;
+      transcript.error = '';
+      $.transcript.elements.email.setAttribute('aria-invalid', 'false');
+      renderForms();
+    });
   }
 
   function autoGrow() {
@@ -977,6 +1020,64 @@ textarea.field{resize:vertical;min-height:64px}
     const els = $.offline.elements;
     if (profile.name && !els.name.value) els.name.value = profile.name;
     if (profile.email && !els.email.value) els.email.value = profile.email;
+  }
+
+  function openTranscript() {
+    transcript.open = true;
+    transcript.error = '';
+    transcript.sentTo = '';
+    const input = $.transcript.elements.email;
+    if (!input.value) input.value = profile.email || ui.offlineEmail || '';
+    render();
+    input.focus();
+  }
+
+  function submitTranscript(e) {
+    e.preventDefault();
+    const input = $.transcript.elements.email;
+    const email = input.value.trim();
+    const ok = EMAIL_RE.test(email);
+    input.setAttribute('aria-invalid', String(!ok));
+    transcript.error = ok ? '' : t('emailInvalid');
+    if (ok) {
+      const clientId = uuid();
+      if (ready && rawSend({ type: 'transcript_request', client_id: clientId, email })) {
+        transcript.pending = clientId;
+        profile.email = profile.email || email;
+      } else {
+        transcript.error = t('reconnecting');
+      }
+    }
+    render();
+    if (!ok) input.focus();
+  }
+
+  function onTranscriptQueued(f) {
+    if (!transcript.pending || f.client_id !== transcript.pending) return;
+    transcript.pending = null;
+    transcript.open = false;
+    transcript.sentTo = String(f.email || '');
+  }
+
+  // An error answering our transcript request; true when it was one.
+  function transcriptFailed(f) {
+    if (!transcript.pending || f.client_id !== transcript.pending) return false;
+    transcript.pending = null;
+    transcript.error =
+      f.code === 'invalid_email'
+        ? t('emailInvalid')
+        : f.code === 'too_many_transcripts'
+          ? t('transcriptLimit')
+          : f.code === 'no_conversation'
+            ? t('transcriptNone')
+            : t('transcriptFailed');
+    if (f.code === 'invalid_email') $.transcript.elements.email.setAttribute('aria-invalid', 'true');
+    return true;
+  }
+
+  // The action shows once there is a stored message to send (and the form is not open).
+  function showTranscriptAction() {
+    return opts.transcriptEnabled && !!conversation && msgs.some((m) => m.seq != null) && !showOfflineForm();
   }
 
   function pickRating(n) {
@@ -1131,7 +1232,8 @@ textarea.field{resize:vertical;min-height:64px}
       online = !!f.online;
       if (showOfflineForm()) prefillOffline();
     },
-    error: onError,
+    error: (f) => transcriptFailed(f) || onError(f),
+    transcript_queued: onTranscriptQueued,
   };
 
   /* ------------------------------------------------------------------ incoming frames */

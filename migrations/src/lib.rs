@@ -12,6 +12,7 @@ mod m20261122_000007_flow_runs;
 mod m20261122_000008_billing;
 mod m20261122_000009_teams;
 mod m20261201_000010_webhooks;
+mod m20261201_000011_email;
 mod m20261201_000012_reports;
 mod m20261201_000013_blocking;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000008_billing::Migration),
             Box::new(m20261122_000009_teams::Migration),
             Box::new(m20261201_000010_webhooks::Migration),
+            Box::new(m20261201_000011_email::Migration),
             Box::new(m20261201_000012_reports::Migration),
             Box::new(m20261201_000013_blocking::Migration),
         ]

@@ -7,6 +7,7 @@ pub mod conversation;
 pub mod email;
 pub mod flow;
 pub mod ids;
+pub mod mail;
 pub mod password;
 pub mod plan;
 pub mod report;

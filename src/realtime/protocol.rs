@@ -75,9 +75,15 @@ pub enum WidgetFrame {
         email: String,
         text: String,
     },
+    /// Email me the transcript of my latest conversation.
+    TranscriptRequest {
+        email: String,
+        /// Echoed in the answer (`transcript_queued` or `error`) to pair them.
+        client_id: Option<String>,
+    },
 }
 
-const WIDGET_TYPES: [&str; 12] = [
+const WIDGET_TYPES: [&str; 13] = [
     "hello",
     "message",
     "choose",
@@ -90,6 +96,7 @@ const WIDGET_TYPES: [&str; 12] = [
     "close",
     "rate",
     "offline_message",
+    "transcript_request",
 ];
 
 /// Frames from the inbox.

@@ -448,6 +448,30 @@ impl Connection {
                 .await;
                 self.acknowledge(&client_id, result).await
             }
+            WidgetFrame::TranscriptRequest { email, client_id } => {
+                let client_id = client_id.as_deref();
+                let result =
+                    services::email::request_transcript(&ctx, self.account_id, visitor_id, &email)
+                        .await;
+                match result {
+                    Ok(()) => {
+                        let mut frame = json!({"type": "transcript_queued", "email": email.trim()});
+                        if let Some(client_id) = client_id {
+                            frame["client_id"] = json!(client_id);
+                        }
+                        self.send(&frame).await
+                    }
+                    Err(ServiceError::NotFound) => {
+                        self.error(
+                            "no_conversation",
+                            "there is no conversation to send",
+                            client_id,
+                        )
+                        .await
+                    }
+                    other => self.after(other, client_id).await,
+                }
+            }
         }
     }
 

@@ -352,6 +352,7 @@ pub async fn post_visitor_message(
                     )
                     .await?
                 };
+                super::email::visitor_wrote(ctx, &txn, &conversation, text.as_str(), now).await?;
                 txn.commit().await.context("committing a message")?;
                 if let Some(routed) = &routed
                     && !started

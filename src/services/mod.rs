@@ -7,6 +7,7 @@ pub mod blocking;
 pub mod chatbot;
 pub mod conversations;
 pub mod demo;
+pub mod email;
 pub mod flows;
 pub mod insights;
 pub mod passwords;

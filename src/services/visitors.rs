@@ -446,6 +446,7 @@ pub async fn offline_message(
     };
     super::reports::started(&txn, &updated, now).await?;
     super::webhooks::message_stored(&txn, false, &stored, &updated).await?;
+    super::email::offline_message_left(ctx, &txn, &updated, &row, text.as_str(), now).await?;
     txn.commit()
         .await
         .context("committing an offline message")?;

@@ -23,6 +23,7 @@ pub mod billing;
 pub mod blocking;
 pub mod chatbot;
 pub mod conversations;
+pub mod emails;
 pub mod entities;
 pub mod flow_runs;
 pub mod flows;

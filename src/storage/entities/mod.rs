@@ -7,6 +7,8 @@ pub mod chatbot_conversation;
 pub mod chatbot_usage;
 pub mod conversation;
 pub mod conversation_tag;
+pub mod email;
+pub mod email_settings;
 pub mod event;
 pub mod flow;
 pub mod flow_run;

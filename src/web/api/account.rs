@@ -5,6 +5,7 @@ use crate::{
     services::{
         self, Context, ServiceError,
         accounts::{Account, AccountPatch, WidgetLook},
+        email::{NotificationPatch, NotificationSettings, parse_optional_address},
     },
     web::{auth::ApiActor, errors::ApiError},
 };
@@ -44,10 +45,12 @@ pub struct AccountView {
     created_at: DateTime<Utc>,
     /// The widget's look and text overrides.
     widget: WidgetLook,
+    /// Who gets notification emails, and which (docs/api.md, "Email").
+    notifications: NotificationSettings,
 }
 
-impl From<Account> for AccountView {
-    fn from(account: Account) -> Self {
+impl AccountView {
+    fn new(account: Account, notifications: NotificationSettings) -> Self {
         Self {
             id: account.id.as_uuid(),
             name: account.name,
@@ -65,6 +68,7 @@ impl From<Account> for AccountView {
             allowed_domains: account.allowed_domains,
             created_at: account.created_at,
             widget: account.widget,
+            notifications,
         }
     }
 }
@@ -77,6 +81,17 @@ pub struct AccountPatchBody {
     allowed_domains: Option<Vec<String>>,
     /// Any of the widget's `color`, `position`, `title` (empty: the account's name), `texts`.
     widget: Option<WidgetPatchBody>,
+    /// Any of the notification `email` (empty text removes it), `new_conversation`,
+    /// `offline_message`.
+    notifications: Option<NotificationsPatchBody>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsPatchBody {
+    email: Option<String>,
+    new_conversation: Option<bool>,
+    offline_message: Option<bool>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -98,10 +113,11 @@ async fn get_account(
     ApiActor(actor): ApiActor,
 ) -> Result<HttpResponse, ApiError> {
     let account = services::accounts::get_account(&ctx, actor.account_id).await?;
-    Ok(HttpResponse::Ok().json(AccountView::from(account)))
+    let notifications = services::email::notification_settings(&ctx, actor.account_id).await?;
+    Ok(HttpResponse::Ok().json(AccountView::new(account, notifications)))
 }
 
-/// Changes the account's name and allowed domains (owner or admin).
+/// Changes the account's name, allowed domains, widget and notification emails (owner or admin).
 #[utoipa::path(patch, path = "/api/v1/account", tag = "account", request_body = AccountPatchBody,
     responses((status = 200, body = AccountView), (status = 403, body = super::ErrorBody),
         (status = 422, description = "Every invalid field, in `details`", body = super::ErrorBody)))]
@@ -147,9 +163,24 @@ async fn patch_account(
                 .map(|()| texts);
         }
     }
+    let mut notifications = NotificationPatch::default();
+    if let Some(body) = body.notifications {
+        if let Some(email) = body.email {
+            notifications.email = parse_optional_address("notifications.email", &email)
+                .map_err(|e| problems.push(e))
+                .ok();
+        }
+        notifications.new_conversation = body.new_conversation;
+        notifications.offline_message = body.offline_message;
+    }
     if !problems.is_empty() {
         return Err(ServiceError::Invalid(problems).into());
     }
     let account = services::accounts::update_account(&ctx, &actor, patch).await?;
-    Ok(HttpResponse::Ok().json(AccountView::from(account)))
+    let notifications = if notifications.is_empty() {
+        services::email::notification_settings(&ctx, actor.account_id).await?
+    } else {
+        services::email::update_notification_settings(&ctx, &actor, notifications).await?
+    };
+    Ok(HttpResponse::Ok().json(AccountView::new(account, notifications)))
 }

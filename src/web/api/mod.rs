@@ -7,6 +7,7 @@ mod billing;
 mod blocking;
 mod chatbot;
 mod conversations;
+mod emails;
 mod flows;
 mod reports;
 mod routing;
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_clock: bool) {
             .configure(blocking::configure)
             .configure(chatbot::configure)
             .configure(conversations::configure)
+            .configure(emails::configure)
             .configure(flows::configure)
             .configure(reports::configure)
             .configure(routing::configure)
@@ -134,6 +136,7 @@ pub struct ErrorDetail {
         conversations::transfer_conversation,
         conversations::reopen_conversation,
         conversations::set_tags,
+        emails::list_emails,
         flows::list_flows,
         flows::create_flow,
         flows::get_flow,

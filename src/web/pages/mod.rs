@@ -11,6 +11,7 @@ mod flow_graph;
 mod flow_preview;
 mod inbox;
 mod insights;
+mod notification_settings;
 mod reports;
 mod routing_settings;
 mod settings;
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     billing::configure(cfg);
     chatbot::configure(cfg);
     settings::configure(cfg);
+    notification_settings::configure(cfg);
     routing_settings::configure(cfg);
     webhook_settings::configure(cfg);
     blocked_settings::configure(cfg);

@@ -67,12 +67,14 @@ async fn get_settings(signed_in: SignedIn) -> Result<HttpResponse, PageError> {
 
 #[derive(Template)]
 #[template(path = "settings/account.html")]
-struct AccountSettingsPage {
+pub(super) struct AccountSettingsPage {
     chrome: Chrome,
     tab: &'static str,
     account: Account,
     form: AccountFormView,
     snippet: String,
+    /// The notification emails form (`notification_settings`).
+    notifications: super::notification_settings::NotificationsForm,
     errors: Vec<String>,
     saved: bool,
 }
@@ -92,15 +94,22 @@ fn embed_snippet(req: &HttpRequest, ctx: &Context, widget_key: &str) -> String {
     )
 }
 
-async fn account_page(
+pub(super) async fn account_page(
     req: &HttpRequest,
     ctx: &Context,
     signed_in: &SignedIn,
     form: Option<AccountFormView>,
+    notifications: Option<super::notification_settings::NotificationsForm>,
     errors: Vec<String>,
     saved: bool,
 ) -> Result<AccountSettingsPage, PageError> {
     let account = services::accounts::get_account(ctx, signed_in.actor.account_id).await?;
+    let notifications = match notifications {
+        Some(form) => form,
+        None => super::notification_settings::NotificationsForm::from(
+            services::email::notification_settings(ctx, signed_in.actor.account_id).await?,
+        ),
+    };
     let form = form.unwrap_or_else(|| AccountFormView {
         name: account.name.clone(),
         domains: account.allowed_domains.join("\n"),
@@ -119,6 +128,7 @@ async fn account_page(
         snippet: embed_snippet(req, ctx, &account.widget_key),
         account,
         form,
+        notifications,
         errors,
         saved,
     })
@@ -137,6 +147,7 @@ async fn get_account_settings(
             &req,
             &ctx,
             &signed_in,
+            None,
             None,
             Vec::new(),
             query.saved.is_some(),
@@ -241,6 +252,7 @@ async fn post_account_settings(
                     title: form.widget_title.unwrap_or_default(),
                     texts: form.widget_texts.unwrap_or_default(),
                 }),
+                None,
                 errors,
                 false,
             )

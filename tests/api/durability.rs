@@ -1,93 +1,26 @@
 //! Acknowledged messages survive the server being killed (SIGKILL) mid-traffic.
 
-use crate::{helpers::fresh_database, sockets::Socket};
+use crate::{
+    helpers::fresh_database,
+    server_process::{Binary, free_port},
+    sockets::Socket,
+};
 use serde_json::Value;
 use std::{
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-fn frontdesk(database_url: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_frontdesk"));
-    command
-        .env("FRONTDESK_DATABASE_URL", database_url)
-        .env("FRONTDESK_LOG", "warn")
-        .env("FRONTDESK_DEMO", "0")
-        .env("FRONTDESK_CONFIG", "/nonexistent/frontdesk.toml");
-    command
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-async fn start(database_url: &str, port: u16) -> Child {
-    let mut child = frontdesk(database_url)
-        .arg("serve")
-        .env("FRONTDESK_BIND", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start frontdesk serve");
-    for _ in 0..100 {
-        if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await
-            && response.status().is_success()
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the server did not become ready");
-}
-
-fn cli_json(database_url: &str, args: &[&str]) -> Value {
-    let output = frontdesk(database_url)
-        .args(args)
-        .output()
-        .expect("run frontdesk");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("json")
-}
-
 #[tokio::test]
 async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
     let (database_url, _dir) = fresh_database().await;
-    let created = cli_json(
-        &database_url,
-        &[
-            "account",
-            "create",
-            "--name",
-            "Durable",
-            "--owner-email",
-            "d@example.com",
-            "--owner-password",
-            "durable password",
-            "--json",
-        ],
-    );
+    let binary = Binary::new(&database_url);
+    let (created, token) = binary.account_with_token("Durable", "d@example.com");
     let widget_key = created["widget_key"].as_str().expect("key").to_owned();
-    let token = cli_json(
-        &database_url,
-        &["token", "create", "--email", "d@example.com", "--json"],
-    )["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
 
     let port = free_port();
-    let mut server = start(&database_url, port).await;
+    let mut server = binary.serve(port).await;
     let address = format!("http://127.0.0.1:{port}");
     let acked: Arc<Mutex<Vec<Value>>> = Arc::default();
     let mut senders = Vec::new();
@@ -130,7 +63,7 @@ async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
         acked.len()
     );
 
-    let mut restarted = start(&database_url, port).await;
+    let mut restarted = binary.serve(port).await;
     let client = reqwest::Client::new();
     let mut stored: Vec<Value> = Vec::new();
     let list: Value = client
@@ -182,7 +115,7 @@ async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
 async fn serve_stops_cleanly_on_sigterm() {
     let (database_url, _dir) = fresh_database().await;
     let port = free_port();
-    let mut server = start(&database_url, port).await;
+    let mut server = Binary::new(&database_url).serve(port).await;
     let status = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()

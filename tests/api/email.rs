@@ -413,54 +413,7 @@ mod restart {
     //! survives a kill and is delivered by the restarted server.
 
     use super::*;
-    use std::process::{Child, Command, Stdio};
-
-    fn frontdesk(database_url: &str, smtp_url: &str) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_frontdesk"));
-        command
-            .env("FRONTDESK_DATABASE_URL", database_url)
-            .env("FRONTDESK_LOG", "warn")
-            .env("FRONTDESK_DEMO", "0")
-            .env("FRONTDESK_SMTP_URL", smtp_url)
-            .env("FRONTDESK_EMAIL_POLL_MS", "100")
-            .env("FRONTDESK_EMAIL_RETRY_MS", "100")
-            .env("FRONTDESK_CONFIG", "/nonexistent/frontdesk.toml");
-        command
-    }
-
-    fn cli_json(database_url: &str, args: &[&str]) -> Value {
-        let output = frontdesk(database_url, "smtp://127.0.0.1:1")
-            .args(args)
-            .output()
-            .expect("run frontdesk");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).expect("json")
-    }
-
-    async fn start(database_url: &str, smtp_url: &str, port: u16) -> Child {
-        let mut child = frontdesk(database_url, smtp_url)
-            .arg("serve")
-            .env("FRONTDESK_BIND", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start frontdesk serve");
-        for _ in 0..100 {
-            if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await
-                && response.status().is_success()
-            {
-                return child;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the server did not become ready");
-    }
+    use crate::server_process::{Binary, free_port};
 
     async fn emails(address: &str, token: &str) -> Vec<Value> {
         reqwest::Client::new()
@@ -479,35 +432,15 @@ mod restart {
         let (database_url, _dir) = fresh_database().await;
         let sink = SmtpSink::start().await;
         sink.set_mode(Mode::HangUp);
-        let created = cli_json(
-            &database_url,
-            &[
-                "account",
-                "create",
-                "--name",
-                "Durable",
-                "--owner-email",
-                "d@example.com",
-                "--owner-password",
-                "durable password",
-                "--json",
-            ],
-        );
+        let binary = Binary::new(&database_url)
+            .env("FRONTDESK_SMTP_URL", sink.url())
+            .env("FRONTDESK_EMAIL_POLL_MS", "100")
+            .env("FRONTDESK_EMAIL_RETRY_MS", "100");
+        let (created, token) = binary.account_with_token("Durable", "d@example.com");
         let key = created["widget_key"].as_str().expect("key").to_owned();
-        let token = cli_json(
-            &database_url,
-            &["token", "create", "--email", "d@example.com", "--json"],
-        )["token"]
-            .as_str()
-            .expect("token")
-            .to_owned();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port = free_port();
         let address = format!("http://127.0.0.1:{port}");
-        let mut server = start(&database_url, &sink.url(), port).await;
+        let mut server = binary.serve(port).await;
         let (status, _) = reqwest::Client::new()
             .patch(format!("{address}/api/v1/account"))
             .bearer_auth(&token)
@@ -542,7 +475,7 @@ mod restart {
         drop(widget);
 
         sink.set_mode(Mode::Accept);
-        let mut server = start(&database_url, &sink.url(), port).await;
+        let mut server = binary.serve(port).await;
         let received = sink.wait_for(1).await;
         server.kill().expect("kill the server");
         server.wait().expect("reap the server");

@@ -30,6 +30,7 @@ mod pages;
 mod reports;
 mod roles;
 mod routing;
+mod server_process;
 mod sign_in;
 mod smtp_sink;
 mod sockets;

@@ -6,6 +6,7 @@
 use crate::{
     chatbot_runtime::{create_flow, support_flow},
     helpers::{TestApp, fresh_database, spawn_app, spawn_app_with},
+    server_process::{Binary, free_port},
     sockets::Socket,
 };
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
@@ -704,87 +705,20 @@ async fn the_settings_page_adds_an_endpoint_and_queues_a_test_event() {
 
 // --- A restart mid-retry (the real binary, killed with SIGKILL) -------------------------
 
-fn frontdesk(database_url: &str) -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_frontdesk"));
-    command
-        .env("FRONTDESK_DATABASE_URL", database_url)
-        .env("FRONTDESK_LOG", "warn")
-        .env("FRONTDESK_DEMO", "0")
-        .env("FRONTDESK_JOBS", "1")
-        .env("FRONTDESK_WEBHOOK_RETRY_BASE_SECONDS", "2")
-        .env("FRONTDESK_WEBHOOK_POLL_MILLIS", "100")
-        .env("FRONTDESK_CONFIG", "/nonexistent/frontdesk.toml");
-    command
-}
-
-fn cli_json(database_url: &str, args: &[&str]) -> Value {
-    let output = frontdesk(database_url)
-        .args(args)
-        .output()
-        .expect("run frontdesk");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("json")
-}
-
-async fn serve(database_url: &str, port: u16) -> std::process::Child {
-    let mut child = frontdesk(database_url)
-        .arg("serve")
-        .env("FRONTDESK_BIND", format!("127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start frontdesk serve");
-    for _ in 0..100 {
-        if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await
-            && response.status().is_success()
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the server did not become ready");
-}
-
 #[tokio::test]
 async fn a_delivery_still_arrives_after_the_server_is_killed_mid_retry() {
     let (database_url, _dir) = fresh_database().await;
-    cli_json(
-        &database_url,
-        &[
-            "account",
-            "create",
-            "--name",
-            "Restarted",
-            "--owner-email",
-            "r@example.com",
-            "--owner-password",
-            "restart password",
-            "--json",
-        ],
-    );
-    let token = cli_json(
-        &database_url,
-        &["token", "create", "--email", "r@example.com", "--json"],
-    )["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let binary = Binary::new(&database_url)
+        .env("FRONTDESK_JOBS", "1")
+        .env("FRONTDESK_WEBHOOK_RETRY_BASE_SECONDS", "2")
+        .env("FRONTDESK_WEBHOOK_POLL_MILLIS", "100");
+    let (_, token) = binary.account_with_token("Restarted", "r@example.com");
     let receiver = Receiver::start().await;
     receiver.fail(true);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let mut server = serve(&database_url, port).await;
+    let mut server = binary.serve(port).await;
     let endpoint: Value = client
         .post(format!("{base}/api/v1/webhooks"))
         .bearer_auth(&token)
@@ -832,7 +766,7 @@ async fn a_delivery_still_arrives_after_the_server_is_killed_mid_retry() {
     assert!(receiver.received().iter().all(|r| r.answered == 500));
 
     receiver.fail(false);
-    let mut restarted = serve(&database_url, port).await;
+    let mut restarted = binary.serve(port).await;
     let received = receiver
         .wait_until(Duration::from_secs(20), |got| {
             got.iter().any(|r| r.answered == 200)

@@ -794,7 +794,8 @@ textarea.field{resize:vertical;min-height:64px}
   function renderBlocked() {
     $.blockedNote.hidden = !blocked;
     if (!blocked) return;
-    [$.composer, $.offline, $.offlineThanks, $.rating, $.rateThanks, $.privacy, $.conn].forEach((el) => (el.hidden = true));
+    [$.composer, $.offline, $.offlineThanks, $.rating, $.rateThanks, $.privacy, $.conn, $.waiting, $.transcriptBtn, $.transcript, $.transcriptThanks]
+      .forEach((el) => (el.hidden = true));
   }
 
   function renderLauncher() {

@@ -121,6 +121,18 @@ impl MigrationTrait for Migration {
                     .col(Emails::CreatedAt)
                     .to_owned(),
             )
+            .await?;
+        // The account's hourly transcript cap.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_emails_account_kind")
+                    .table(Emails::Table)
+                    .col(Emails::AccountId)
+                    .col(Emails::Kind)
+                    .col(Emails::CreatedAt)
+                    .to_owned(),
+            )
             .await
     }
 

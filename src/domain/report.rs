@@ -1,6 +1,6 @@
 //! Team reports as a pure function of reporting events: counts, medians of first response
-//! and resolution times, average ratings (a re-rating replaces the rating it names), per
-//! agent and per team, and the bot versus human split of resolutions.
+//! and resolution times, average ratings (a conversation's latest rating in the range counts,
+//! once), per agent and per team, and the bot versus human split of resolutions.
 
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -71,6 +71,7 @@ impl HandledBy {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fact {
     pub kind: FactKind,
+    pub conversation: Uuid,
     pub agent: Option<Uuid>,
     pub team: Option<Uuid>,
     pub seconds: Option<i64>,
@@ -128,16 +129,14 @@ impl Tally {
                 };
                 self.by[slot] += 1;
             }
-            FactKind::Rated => {
-                if let Some(rating) = fact.rating {
-                    self.rating_sum += i64::from(rating);
-                    match fact.previous_rating {
-                        Some(previous) => self.rating_sum -= i64::from(previous),
-                        None => self.ratings += 1,
-                    }
-                }
-            }
+            // Ratings are added per conversation by `report`.
+            FactKind::Rated => {}
         }
+    }
+
+    fn rate(&mut self, rating: i16) {
+        self.rating_sum += i64::from(rating);
+        self.ratings += 1;
     }
 
     fn figures(mut self) -> Figures {
@@ -147,8 +146,6 @@ impl Tally {
             median_first_response_seconds: median(&mut self.first_responses),
             resolved: self.resolved,
             median_resolution_seconds: median(&mut self.resolutions),
-            // A re-rating whose first rating fell before the range has nothing to replace
-            // here: count only ratings that started in the range.
             ratings: self.ratings.max(0) as u64,
             average_rating: (self.ratings > 0).then(|| {
                 let average = self.rating_sum as f64 / self.ratings as f64;
@@ -180,6 +177,9 @@ pub fn report(facts: &[Fact]) -> Report {
     let mut total = Tally::default();
     let mut agents: BTreeMap<Uuid, Tally> = BTreeMap::new();
     let mut teams: BTreeMap<Uuid, Tally> = BTreeMap::new();
+    // A visitor may rate a conversation again: its latest rating in the range counts, once,
+    // for the agent and team of that rating (facts come oldest first).
+    let mut latest_ratings: BTreeMap<Uuid, &Fact> = BTreeMap::new();
     for fact in facts {
         total.add(fact);
         if let Some(agent) = fact.agent {
@@ -187,6 +187,19 @@ pub fn report(facts: &[Fact]) -> Report {
         }
         if let Some(team) = fact.team {
             teams.entry(team).or_default().add(fact);
+        }
+        if fact.kind == FactKind::Rated && fact.rating.is_some() {
+            latest_ratings.insert(fact.conversation, fact);
+        }
+    }
+    for fact in latest_ratings.values() {
+        let Some(rating) = fact.rating else { continue };
+        total.rate(rating);
+        if let Some(agent) = fact.agent {
+            agents.entry(agent).or_default().rate(rating);
+        }
+        if let Some(team) = fact.team {
+            teams.entry(team).or_default().rate(rating);
         }
     }
     Report {
@@ -206,6 +219,7 @@ mod tests {
     fn fact(kind: FactKind, agent: Option<Uuid>) -> Fact {
         Fact {
             kind,
+            conversation: Uuid::now_v7(),
             agent,
             team: None,
             seconds: None,
@@ -224,17 +238,28 @@ mod tests {
     }
 
     #[test]
-    fn a_re_rating_replaces_the_rating_it_names() {
-        let mut first = fact(FactKind::Rated, None);
-        first.rating = Some(1);
-        let mut again = fact(FactKind::Rated, None);
-        again.rating = Some(5);
-        again.previous_rating = Some(1);
-        let mut other = fact(FactKind::Rated, None);
-        other.rating = Some(4);
-        let report = report(&[first, again, other]);
+    fn a_conversations_latest_rating_counts_once_for_its_agent() {
+        let (ann, bob) = (Uuid::now_v7(), Uuid::now_v7());
+        let rated = |conversation: Uuid, agent: Uuid, rating: i16, previous: Option<i16>| {
+            let mut f = fact(FactKind::Rated, Some(agent));
+            f.conversation = conversation;
+            f.rating = Some(rating);
+            f.previous_rating = previous;
+            f
+        };
+        let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+        // `first` rated 1 for Ann, then (after a transfer) 5 for Bob; `second` rated 4 by
+        // a re-rating whose first rating fell before the range.
+        let report = report(&[
+            rated(first, ann, 1, None),
+            rated(first, bob, 5, Some(1)),
+            rated(second, ann, 4, Some(2)),
+        ]);
         assert_eq!(report.total.ratings, 2);
         assert_eq!(report.total.average_rating, Some(4.5));
+        assert_eq!(report.agents[&ann].ratings, 1);
+        assert_eq!(report.agents[&ann].average_rating, Some(4.0));
+        assert_eq!(report.agents[&bob].average_rating, Some(5.0));
     }
 
     #[test]

@@ -205,6 +205,17 @@ pub async fn update_account(
     actor: &Actor,
     patch: AccountPatch,
 ) -> Result<Account, ServiceError> {
+    update_account_and_notifications(ctx, actor, patch, None).await
+}
+
+/// Changes the account and, when given, its notification settings, in one transaction (a
+/// `PATCH /api/v1/account` is written whole or not at all).
+pub async fn update_account_and_notifications(
+    ctx: &Context,
+    actor: &Actor,
+    patch: AccountPatch,
+    notifications: Option<super::email::NotificationPatch>,
+) -> Result<Account, ServiceError> {
     actor.require(Role::Admin)?;
     let domains = match patch.allowed_domains {
         Some(origins) => Some(
@@ -222,8 +233,9 @@ pub async fn update_account(
         Some(texts) => Some(serde_json::to_string(texts).context("encoding widget texts")?),
         None => None,
     };
+    let txn = ctx.db.begin().await.context("starting a transaction")?;
     storage::accounts::update(
-        &ctx.db,
+        &txn,
         actor.account_id.as_uuid(),
         storage::accounts::AccountChanges {
             name: patch.name.map(|name| name.as_str().to_owned()),
@@ -235,6 +247,16 @@ pub async fn update_account(
         },
     )
     .await?;
+    if let Some(notifications) = notifications {
+        super::email::apply_notification_patch(
+            &txn,
+            actor.account_id,
+            notifications,
+            ctx.clock.now(),
+        )
+        .await?;
+    }
+    txn.commit().await.context("committing an account change")?;
     get_account(ctx, actor.account_id).await
 }
 

@@ -432,7 +432,7 @@ pub async fn post_agent_message(
         changed = after.status != before.status
             || after.handler != before.handler
             || after.assignee_id != before.assignee_id;
-        if !before.started {
+        if !after.started {
             super::reports::started(&txn, &after, now).await?;
         }
         super::reports::replied(&txn, &after, actor.user_id.as_uuid(), now).await?;
@@ -548,9 +548,19 @@ pub async fn resolve(
     }
     let now = ctx.clock.now();
     let txn = begin(ctx).await?;
-    let saved = storage::conversations::update(&txn, row.account_id, row.id, resolving(now))
-        .await?
-        .ok_or(ServiceError::NotFound)?;
+    // Only while still open: of two resolves at once (two agents, the inactivity job, the
+    // bot's end step), one records the resolve and the other finds it done.
+    let changes = ConversationChanges {
+        only_if_status: Some(ConversationStatus::Open.as_str()),
+        ..resolving(now)
+    };
+    let Some(saved) = storage::conversations::update(&txn, row.account_id, row.id, changes).await?
+    else {
+        txn.rollback()
+            .await
+            .context("rolling back a concurrent resolve")?;
+        return summarize(ctx, load(ctx, actor, conversation_id).await?).await;
+    };
     let saved = super::chatbot::after_resolved(&txn, saved, now).await?;
     super::webhooks::conversation_resolved(&txn, &saved, now).await?;
     txn.commit().await.context("committing a resolve")?;

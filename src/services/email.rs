@@ -28,6 +28,9 @@ use sea_orm::{ConnectionTrait, TransactionTrait};
 /// to correct a mistyped address, too few to use the widget as a mail cannon.
 pub const MAX_TRANSCRIPTS_PER_WINDOW: u64 = 3;
 pub const TRANSCRIPT_WINDOW_MINUTES: i64 = 60;
+/// Transcripts one account sends in `TRANSCRIPT_WINDOW_MINUTES`, whatever the visitors: a
+/// script opening fresh visitors cannot turn the account's mail server into a spam relay.
+pub const MAX_ACCOUNT_TRANSCRIPTS_PER_WINDOW: u64 = 60;
 /// Attempts before an email is given up as `failed` (with doubling waits, about a day at the
 /// default one-minute first wait and six-hour cap).
 const MAX_ATTEMPTS: i32 = 10;
@@ -111,22 +114,33 @@ pub async fn update_notification_settings(
 ) -> Result<NotificationSettings, ServiceError> {
     actor.require(Role::Admin)?;
     let txn = ctx.db.begin().await.context("starting a transaction")?;
-    let current = settings_of(storage::emails::settings(&txn, actor.account_id.as_uuid()).await?);
+    apply_notification_patch(&txn, actor.account_id, patch, ctx.clock.now()).await?;
+    txn.commit()
+        .await
+        .context("committing notification settings")?;
+    notification_settings(ctx, actor.account_id).await
+}
+
+/// Writes a notification settings change inside the caller's transaction.
+pub(crate) async fn apply_notification_patch(
+    txn: &sea_orm::DatabaseTransaction,
+    account_id: AccountId,
+    patch: NotificationPatch,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ServiceError> {
+    let current = settings_of(storage::emails::settings(txn, account_id.as_uuid()).await?);
     let row = email_settings::Model {
-        account_id: actor.account_id.as_uuid(),
+        account_id: account_id.as_uuid(),
         notification_email: match patch.email {
             Some(email) => email.map(|e| e.as_str().to_owned()),
             None => current.email,
         },
         on_new_conversation: patch.new_conversation.unwrap_or(current.new_conversation),
         on_offline_message: patch.offline_message.unwrap_or(current.offline_message),
-        updated_at: ctx.clock.now(),
+        updated_at: now,
     };
-    storage::emails::save_settings(&txn, row).await?;
-    txn.commit()
-        .await
-        .context("committing notification settings")?;
-    notification_settings(ctx, actor.account_id).await
+    storage::emails::save_settings(txn, row).await?;
+    Ok(())
 }
 
 /// The conversation in the inbox, for links in emails (`public_url`, else the bound address).
@@ -320,6 +334,9 @@ pub async fn request_transcript(
     let since = now - chrono::Duration::minutes(TRANSCRIPT_WINDOW_MINUTES);
     if storage::emails::count_since(&txn, conversation.id, "transcript", since).await?
         >= MAX_TRANSCRIPTS_PER_WINDOW
+        || storage::emails::count_account_since(&txn, account_id.as_uuid(), "transcript", since)
+            .await?
+            >= MAX_ACCOUNT_TRANSCRIPTS_PER_WINDOW
     {
         txn.rollback()
             .await
@@ -327,7 +344,7 @@ pub async fn request_transcript(
         return Err(ServiceError::Refused {
             code: "too_many_transcripts",
             message: format!(
-                "at most {MAX_TRANSCRIPTS_PER_WINDOW} transcripts of a conversation an hour; try later"
+                "at most {MAX_TRANSCRIPTS_PER_WINDOW} transcripts of a conversation an hour (and {MAX_ACCOUNT_TRANSCRIPTS_PER_WINDOW} of an account); try later"
             ),
         });
     }
@@ -391,10 +408,12 @@ fn retry_wait(first_ms: u64, attempts: i32) -> chrono::Duration {
 /// Sends every due email once: claims it (one node wins), sends, records the outcome.
 /// Returns how many were sent.
 pub async fn deliver_due(ctx: &Context, mailer: &Mailer) -> Result<usize, ServiceError> {
-    let now = ctx.clock.now();
-    let lease_until = now + chrono::Duration::seconds(LEASE_SECONDS);
     let mut sent = 0;
-    for row in storage::emails::due(&ctx.db, now, BATCH).await? {
+    for row in storage::emails::due(&ctx.db, ctx.clock.now(), BATCH).await? {
+        // Each email's lease starts when it is claimed, right before its send (at most
+        // SMTP_TIMEOUT, well inside the lease): a slow batch never sends on an expired lease.
+        let now = ctx.clock.now();
+        let lease_until = now + chrono::Duration::seconds(LEASE_SECONDS);
         if !storage::emails::claim(&ctx.db, row.id, now, lease_until).await? {
             continue;
         }

@@ -95,10 +95,12 @@ pub(crate) async fn resolved(
     row: &conversation::Model,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let handled_by = if row.outcome.as_deref() == Some(RESOLVED_BY_CHATBOT) {
-        HandledBy::Bot
-    } else if row.first_response_at.is_some() {
+    // A person who wrote wins over an earlier bot outcome (a conversation reopened and
+    // answered by an agent).
+    let handled_by = if row.first_response_at.is_some() {
         HandledBy::Human
+    } else if row.outcome.as_deref() == Some(RESOLVED_BY_CHATBOT) {
+        HandledBy::Bot
     } else {
         HandledBy::Nobody
     };
@@ -185,6 +187,7 @@ pub struct Report {
 fn fact(row: report_event::Model) -> Option<Fact> {
     Some(Fact {
         kind: FactKind::parse(&row.kind)?,
+        conversation: row.conversation_id,
         agent: row.agent_id,
         team: row.team_id,
         seconds: row.seconds,

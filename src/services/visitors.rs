@@ -359,10 +359,6 @@ pub async fn rate(
     comment: Option<String>,
 ) -> Result<(), ServiceError> {
     let rating = Rating::parse("value", value).map_err(ServiceError::invalid)?;
-    let row = storage::conversations::latest_of_visitor(&ctx.db, visitor_id.as_uuid())
-        .await?
-        .filter(|row| row.account_id == account_id.as_uuid())
-        .ok_or(ServiceError::NotFound)?;
     let comment = comment
         .map(|c| clip(c.trim(), 2000))
         .filter(|c| !c.is_empty());
@@ -370,11 +366,19 @@ pub async fn rate(
         rating: Some((rating.value(), comment)),
         ..Default::default()
     };
+    let now = ctx.clock.now();
     let txn = ctx.db.begin().await.context("starting a transaction")?;
+    // The visitor's row lock: two tabs rating at once are recorded one after the other, so
+    // the second knows the rating it replaces.
+    storage::visitors::touch(&txn, visitor_id.as_uuid(), now).await?;
+    let row = storage::conversations::latest_of_visitor(&txn, visitor_id.as_uuid())
+        .await?
+        .filter(|row| row.account_id == account_id.as_uuid())
+        .ok_or(ServiceError::NotFound)?;
     let saved = storage::conversations::update(&txn, row.account_id, row.id, changes)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    super::reports::rated(&txn, &row, rating.value(), ctx.clock.now()).await?;
+    super::reports::rated(&txn, &row, rating.value(), now).await?;
     txn.commit().await.context("committing a rating")?;
     publish_conversation(ctx, &saved).await
 }

@@ -499,24 +499,30 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
 /// attempted.
 #[tracing::instrument(skip_all)]
 pub async fn deliver_due(ctx: &Context, client: &reqwest::Client) -> Result<usize, ServiceError> {
-    let now = ctx.clock.now();
-    let due = storage::webhooks::due(&ctx.db, now, BATCH).await?;
-    let mut claimed = Vec::new();
-    for row in due {
-        if storage::webhooks::claim(&ctx.db, row.id, now, now + LEASE).await? {
-            claimed.push(row);
-        }
-    }
-    let attempted = claimed.len();
-    futures_util::stream::iter(claimed)
+    let due = storage::webhooks::due(&ctx.db, ctx.clock.now(), BATCH).await?;
+    let attempted = std::sync::atomic::AtomicUsize::new(0);
+    let attempted_ref = &attempted;
+    futures_util::stream::iter(due)
         .for_each_concurrent(CONCURRENT_SENDS, |row| async move {
             let id = row.id;
+            // Claimed right before its send, so its lease (longer than one send's timeout)
+            // cannot run out while earlier sends of the batch wait on slow receivers.
+            let now = ctx.clock.now();
+            match storage::webhooks::claim(&ctx.db, id, now, now + LEASE).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(error) => {
+                    tracing::warn!(?error, delivery_id = %id, "a webhook delivery could not be claimed");
+                    return;
+                }
+            }
+            attempted_ref.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Err(error) = deliver(ctx, client, row).await {
                 tracing::warn!(?error, delivery_id = %id, "a webhook delivery could not be recorded");
             }
         })
         .await;
-    Ok(attempted)
+    Ok(attempted.into_inner())
 }
 
 /// Sends one claimed delivery and records the attempt.

@@ -63,6 +63,21 @@ pub async fn count_since(
         .await
 }
 
+/// How many emails of `kind` the account queued after `since` (its hourly transcript cap).
+pub async fn count_account_since(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    kind: &str,
+    since: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    email::Entity::find()
+        .filter(email::Column::AccountId.eq(account_id))
+        .filter(email::Column::Kind.eq(kind))
+        .filter(email::Column::CreatedAt.gt(since))
+        .count(conn)
+        .await
+}
+
 /// Pending emails whose time has come and that no live lease holds, oldest first.
 pub async fn due(
     conn: &impl ConnectionTrait,

@@ -176,11 +176,10 @@ async fn patch_account(
     if !problems.is_empty() {
         return Err(ServiceError::Invalid(problems).into());
     }
-    let account = services::accounts::update_account(&ctx, &actor, patch).await?;
-    let notifications = if notifications.is_empty() {
-        services::email::notification_settings(&ctx, actor.account_id).await?
-    } else {
-        services::email::update_notification_settings(&ctx, &actor, notifications).await?
-    };
+    let notifications = (!notifications.is_empty()).then_some(notifications);
+    let account =
+        services::accounts::update_account_and_notifications(&ctx, &actor, patch, notifications)
+            .await?;
+    let notifications = services::email::notification_settings(&ctx, actor.account_id).await?;
     Ok(HttpResponse::Ok().json(AccountView::new(account, notifications)))
 }

@@ -91,14 +91,20 @@ async fn a_visitor_gets_the_transcript_by_email_from_the_widget() {
     composer.send_keys(Key::Enter).await.expect("send");
 
     // Alice answers from the API; the visitor sees it.
-    let (status, list) = app
-        .call(&token, Method::GET, "/api/v1/conversations", None)
-        .await;
-    assert_eq!(status, 200);
-    let id = list["conversations"][0]["id"]
-        .as_str()
-        .expect("a conversation")
-        .to_owned();
+    // The browser sends the message asynchronously: wait until the server stored it.
+    let mut id = None;
+    for _ in 0..100 {
+        let (status, list) = app
+            .call(&token, Method::GET, "/api/v1/conversations", None)
+            .await;
+        assert_eq!(status, 200);
+        if let Some(found) = list["conversations"][0]["id"].as_str() {
+            id = Some(found.to_owned());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let id = id.expect("the visitor's conversation is stored");
     let (status, _) = app
         .call(
             &token,

@@ -506,10 +506,7 @@ pub async fn choose(
             ));
         }
     };
-    if !latest.started {
-        super::reports::started(&txn, &conversation, now).await?;
-    }
-    super::webhooks::message_stored(&txn, started_before, &stored, &conversation).await?;
+    super::conversations::after_stored(&txn, started_before, &stored, &conversation).await?;
     let view = MessageView::from(stored);
     let mut effects = Effects {
         messages: vec![view.clone()],

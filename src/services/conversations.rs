@@ -240,6 +240,21 @@ pub(crate) fn resend_of(
     }
 }
 
+/// What follows a stored message inside its transaction: the `started` reporting event when
+/// this message started the conversation (`started_before` is the flag as it was under the
+/// conversation's lock), and the webhook events.
+pub(crate) async fn after_stored(
+    txn: &DatabaseTransaction,
+    started_before: bool,
+    stored: &message::Model,
+    conversation: &conversation::Model,
+) -> Result<(), ServiceError> {
+    if !started_before && conversation.started {
+        super::reports::started(txn, conversation, stored.created_at).await?;
+    }
+    super::webhooks::message_stored(txn, started_before, stored, conversation).await
+}
+
 /// Appends in `txn` and commits; a resend is rolled back and answered with the original.
 async fn append_and_commit(
     txn: DatabaseTransaction,
@@ -248,7 +263,7 @@ async fn append_and_commit(
 ) -> Result<(message::Model, Option<conversation::Model>), ServiceError> {
     match storage::messages::append(&txn, new).await {
         Ok(Appended::New(stored, conversation)) => {
-            super::webhooks::message_stored(&txn, started_before, &stored, &conversation).await?;
+            after_stored(&txn, started_before, &stored, &conversation).await?;
             txn.commit().await.context("committing a message")?;
             Ok((stored, Some(*conversation)))
         }
@@ -320,20 +335,12 @@ pub async fn post_visitor_message(
         let message = visitor_message(account_id, conversation.id, &client_id, &text, now);
         let (stored, updated, effects) = match storage::messages::append(&txn, message).await {
             Ok(Appended::New(stored, updated)) => {
-                super::webhooks::message_stored(
-                    &txn,
-                    conversation.started && !started,
-                    &stored,
-                    &updated,
-                )
-                .await?;
+                let started_before = conversation.started && !started;
+                after_stored(&txn, started_before, &stored, &updated).await?;
                 // The bot hears it inside the same transaction: a `collect` answer, or typing
                 // instead of clicking (a handover).
                 let effects =
                     super::chatbot::after_visitor_text(&txn, &updated, text.as_str(), now).await?;
-                if !conversation.started || started {
-                    super::reports::started(&txn, &updated, now).await?;
-                }
                 if updated.handler != Handler::Bot.as_str() {
                     super::reports::reached_people(&txn, &updated, now).await?;
                 }
@@ -352,7 +359,15 @@ pub async fn post_visitor_message(
                     )
                     .await?
                 };
-                super::email::visitor_wrote(ctx, &txn, &conversation, text.as_str(), now).await?;
+                super::email::visitor_wrote(
+                    ctx,
+                    &txn,
+                    started_before,
+                    &conversation,
+                    text.as_str(),
+                    now,
+                )
+                .await?;
                 txn.commit().await.context("committing a message")?;
                 if let Some(routed) = &routed
                     && !started
@@ -412,6 +427,8 @@ pub async fn post_agent_message(
     .await?
     .ok_or(ServiceError::NotFound)?;
     let mut changed = false;
+    // Under the conversation's row lock (taken by the reply's update) when there is one.
+    let mut started_before = before.started;
     if !internal {
         // A reply hands the conversation to people, reopens it, and assigns it to its writer
         // when nobody has it. Updating first also takes the conversation's row lock.
@@ -432,9 +449,7 @@ pub async fn post_agent_message(
         changed = after.status != before.status
             || after.handler != before.handler
             || after.assignee_id != before.assignee_id;
-        if !after.started {
-            super::reports::started(&txn, &after, now).await?;
-        }
+        started_before = after.started;
         super::reports::replied(&txn, &after, actor.user_id.as_uuid(), now).await?;
         // A person wrote: a bot still running here is escalated to a human (rule 5).
         if super::chatbot::after_agent_reply(&txn, &after, now)
@@ -445,7 +460,6 @@ pub async fn post_agent_message(
         }
     }
     let conversation = before;
-    let started_before = conversation.started;
     let (stored, updated) = append_and_commit(
         txn,
         NewMessage {

@@ -16,7 +16,7 @@ use crate::{
     mailer::{Mailer, Outgoing},
     storage::{
         self,
-        emails::Outcome,
+        emails::{Outcome, Scope},
         entities::{conversation, email, email_settings, visitor},
     },
 };
@@ -280,11 +280,12 @@ pub(crate) async fn offline_message_left(
 pub(crate) async fn visitor_wrote(
     ctx: &Context,
     txn: &impl ConnectionTrait,
+    started_before: bool,
     before: &conversation::Model,
     text: &str,
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
-    if before.started && before.last_seq > 0 {
+    if started_before {
         return Ok(());
     }
     notify(
@@ -332,11 +333,9 @@ pub async fn request_transcript(
         .filter(|row| row.account_id == account_id.as_uuid() && row.last_seq > 0)
         .ok_or(ServiceError::NotFound)?;
     let since = now - chrono::Duration::minutes(TRANSCRIPT_WINDOW_MINUTES);
-    if storage::emails::count_since(&txn, conversation.id, "transcript", since).await?
-        >= MAX_TRANSCRIPTS_PER_WINDOW
-        || storage::emails::count_account_since(&txn, account_id.as_uuid(), "transcript", since)
-            .await?
-            >= MAX_ACCOUNT_TRANSCRIPTS_PER_WINDOW
+    let count = |scope| storage::emails::count_since(&txn, scope, "transcript", since);
+    if count(Scope::Conversation(conversation.id)).await? >= MAX_TRANSCRIPTS_PER_WINDOW
+        || count(Scope::Account(account_id.as_uuid())).await? >= MAX_ACCOUNT_TRANSCRIPTS_PER_WINDOW
     {
         txn.rollback()
             .await

@@ -444,18 +444,7 @@ async fn pick_agent(
     account_id: uuid::Uuid,
     team_id: uuid::Uuid,
 ) -> Result<Option<uuid::Uuid>, ServiceError> {
-    let online: Vec<uuid::Uuid> = ctx
-        .hub
-        .online_agents(AccountId::from_uuid(account_id))
-        .into_iter()
-        .map(|id| id.as_uuid())
-        .collect();
-    let mut members: Vec<uuid::Uuid> = storage::teams::members(txn, account_id)
-        .await?
-        .into_iter()
-        .filter(|(team, user)| *team == team_id && online.contains(user))
-        .map(|(_, user)| user)
-        .collect();
+    let mut members = online_members(ctx, txn, account_id, team_id).await?;
     members.sort();
     members.dedup();
     let mut candidates = Vec::new();
@@ -472,20 +461,34 @@ async fn pick_agent(
     Ok(candidates.first().map(|(_, user)| *user))
 }
 
+/// The team's members who are online (not away) with the inbox open on this node.
+async fn online_members(
+    ctx: &Context,
+    conn: &impl sea_orm::ConnectionTrait,
+    account_id: uuid::Uuid,
+    team_id: uuid::Uuid,
+) -> Result<Vec<uuid::Uuid>, ServiceError> {
+    let online = ctx.hub.online_agents(AccountId::from_uuid(account_id));
+    if online.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(storage::teams::members(conn, account_id)
+        .await?
+        .into_iter()
+        .filter(|(team, user)| *team == team_id && online.contains(&UserId::from_uuid(*user)))
+        .map(|(_, user)| user)
+        .collect())
+}
+
 /// Whether a member of the team is online (not away) with the inbox open.
 pub(crate) async fn team_online(
     ctx: &Context,
     account_id: uuid::Uuid,
     team_id: uuid::Uuid,
 ) -> Result<bool, ServiceError> {
-    let online = ctx.hub.online_agents(AccountId::from_uuid(account_id));
-    if online.is_empty() {
-        return Ok(false);
-    }
-    Ok(storage::teams::members(&ctx.db, account_id)
+    Ok(!online_members(ctx, &ctx.db, account_id, team_id)
         .await?
-        .into_iter()
-        .any(|(team, user)| team == team_id && online.contains(&UserId::from_uuid(user))))
+        .is_empty())
 }
 
 /// Hands queued conversations of the user's teams to the user while they are online and

@@ -448,8 +448,7 @@ pub async fn offline_message(
             "a new conversation already had this client_id"
         )));
     };
-    super::reports::started(&txn, &updated, now).await?;
-    super::webhooks::message_stored(&txn, false, &stored, &updated).await?;
+    super::conversations::after_stored(&txn, false, &stored, &updated).await?;
     super::email::offline_message_left(ctx, &txn, &updated, &row, text.as_str(), now).await?;
     txn.commit()
         .await

@@ -48,30 +48,25 @@ pub async fn insert(conn: &impl ConnectionTrait, row: email::Model) -> Result<()
     email::ActiveModel::from(row).insert(conn).await.map(|_| ())
 }
 
-/// Emails of `kind` about a conversation queued since `since` (the transcript rate limit).
-pub async fn count_since(
-    conn: &impl ConnectionTrait,
-    conversation_id: Uuid,
-    kind: &str,
-    since: DateTime<Utc>,
-) -> Result<u64, DbErr> {
-    email::Entity::find()
-        .filter(email::Column::ConversationId.eq(conversation_id))
-        .filter(email::Column::Kind.eq(kind))
-        .filter(email::Column::CreatedAt.gt(since))
-        .count(conn)
-        .await
+/// Whose emails to count: one conversation's, or the whole account's.
+pub enum Scope {
+    Conversation(Uuid),
+    Account(Uuid),
 }
 
-/// How many emails of `kind` the account queued after `since` (its hourly transcript cap).
-pub async fn count_account_since(
+/// How many emails of `kind` the scope queued after `since` (the transcript caps).
+pub async fn count_since(
     conn: &impl ConnectionTrait,
-    account_id: Uuid,
+    scope: Scope,
     kind: &str,
     since: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
+    let whose = match scope {
+        Scope::Conversation(id) => email::Column::ConversationId.eq(id),
+        Scope::Account(id) => email::Column::AccountId.eq(id),
+    };
     email::Entity::find()
-        .filter(email::Column::AccountId.eq(account_id))
+        .filter(whose)
         .filter(email::Column::Kind.eq(kind))
         .filter(email::Column::CreatedAt.gt(since))
         .count(conn)

@@ -19,10 +19,41 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(get_insights);
 }
 
+/// The `from`/`to` form of a page of figures for a range of days (insights, reports).
 #[derive(Deserialize)]
-struct RangeQuery {
+pub(super) struct RangeQuery {
     from: Option<String>,
     to: Option<String>,
+}
+
+impl RangeQuery {
+    /// The range to show, or the form's problems to show instead of figures.
+    pub(super) fn range(
+        &self,
+        today: chrono::NaiveDate,
+    ) -> Result<Result<Range, Vec<String>>, PageError> {
+        match Range::parse(self.from.as_deref(), self.to.as_deref(), today) {
+            Ok(range) => Ok(Ok(range)),
+            Err(error @ ServiceError::Invalid(_)) => {
+                Ok(Err(super::error_lines(&error).unwrap_or_default()))
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The dates to put back in the form: the range shown, else what was typed.
+    pub(super) fn form_dates(
+        &self,
+        shown: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+    ) -> (String, String) {
+        match shown {
+            Some((from, to)) => (from.to_string(), to.to_string()),
+            None => (
+                self.from.clone().unwrap_or_default(),
+                self.to.clone().unwrap_or_default(),
+            ),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -161,23 +192,14 @@ async fn get_insights(
     signed_in.actor.require(Role::Admin)?;
     let chrome = Chrome::new(&ctx, &signed_in.actor, &signed_in.session, "chatbot").await?;
     let today = ctx.clock.now().date_naive();
-    let (errors, insights) = match Range::parse(query.from.as_deref(), query.to.as_deref(), today) {
+    let (errors, insights) = match query.range(today)? {
         Ok(range) => (
             Vec::new(),
             Some(insights::insights(&ctx, &signed_in.actor, range).await?),
         ),
-        Err(error @ ServiceError::Invalid(_)) => {
-            (super::error_lines(&error).unwrap_or_default(), None)
-        }
-        Err(other) => return Err(other.into()),
+        Err(errors) => (errors, None),
     };
-    let (from, to) = match &insights {
-        Some(found) => (found.from.to_string(), found.to.to_string()),
-        None => (
-            query.from.clone().unwrap_or_default(),
-            query.to.clone().unwrap_or_default(),
-        ),
-    };
+    let (from, to) = query.form_dates(insights.as_ref().map(|found| (found.from, found.to)));
     render(&InsightsPage {
         chrome,
         from,

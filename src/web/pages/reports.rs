@@ -1,28 +1,21 @@
 //! `/reports`: the team report for a range of days (totals, bot versus human, per agent and
 //! per team), read from the reporting events.
 
+use super::insights::RangeQuery;
 use super::{Chrome, render};
 use crate::{
     domain::role::Role,
     services::{
-        Context, ServiceError,
-        insights::Range,
+        Context,
         reports::{self, Report},
     },
     web::{auth::SignedIn, errors::PageError},
 };
 use actix_web::{HttpResponse, get, web};
 use askama::Template;
-use serde::Deserialize;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(get_reports);
-}
-
-#[derive(Deserialize)]
-struct RangeQuery {
-    from: Option<String>,
-    to: Option<String>,
 }
 
 #[derive(Template)]
@@ -85,23 +78,14 @@ async fn get_reports(
     signed_in.actor.require(Role::Admin)?;
     let chrome = Chrome::new(&ctx, &signed_in.actor, &signed_in.session, "reports").await?;
     let today = ctx.clock.now().date_naive();
-    let (errors, report) = match Range::parse(query.from.as_deref(), query.to.as_deref(), today) {
+    let (errors, report) = match query.range(today)? {
         Ok(range) => (
             Vec::new(),
             Some(reports::report(&ctx, &signed_in.actor, range).await?),
         ),
-        Err(error @ ServiceError::Invalid(_)) => {
-            (super::error_lines(&error).unwrap_or_default(), None)
-        }
-        Err(other) => return Err(other.into()),
+        Err(errors) => (errors, None),
     };
-    let (from, to) = match &report {
-        Some(found) => (found.from.to_string(), found.to.to_string()),
-        None => (
-            query.from.clone().unwrap_or_default(),
-            query.to.clone().unwrap_or_default(),
-        ),
-    };
+    let (from, to) = query.form_dates(report.as_ref().map(|found| (found.from, found.to)));
     render(&ReportsPage {
         chrome,
         from,

@@ -57,6 +57,9 @@ pub enum Command {
     /// The plan catalogue (held in the database).
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// The load generator and its baselines (docs/benchmarks.md).
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -214,6 +217,7 @@ macro_rules! parse_all {
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
+        Command::Bench(command) => crate::bench::run(command).await,
         Command::Migrate => {
             prepare(&settings).await?;
             println!(

@@ -1,5 +1,6 @@
 //! Frontdesk: a self-hosted website chat platform (widget, chatbot, live inbox, billing).
 
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -34,6 +34,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
     storage::migrate(&db).await?;
     let clocks = Clocks::new(settings.test_clock);
     Ok(Context {
+        writer: crate::services::writer::Writer::start(db.clone()),
         db,
         clock: clocks.clock,
         test_clock: clocks.test_clock,

@@ -119,9 +119,12 @@ impl Report {
     }
 
     pub fn print_table(&self) {
+        let header = [
+            "scenario", "figure", "value", "unit", "ratio", "baseline", "target",
+        ];
         println!(
             "{:<12} {:<34} {:>14} {:<8} {:>8} {:<26} {}",
-            "scenario", "figure", "value", "unit", "ratio", "baseline", "target"
+            header[0], header[1], header[2], header[3], header[4], header[5], header[6]
         );
         for figure in &self.figures {
             let ratio = figure

@@ -1,6 +1,7 @@
 //! Conversations: visitors and agents writing (each message durably stored with its `seq`
 //! before it is acknowledged, then fanned out), resolving, reopening, assigning, tagging.
 
+use super::writer::Written;
 use super::{
     Actor, Context, ServiceError,
     views::{ConversationSummary, MessageView, UserRef, WidgetConversation, tagged},
@@ -255,33 +256,111 @@ pub(crate) async fn after_stored(
     super::webhooks::message_stored(txn, started_before, stored, conversation).await
 }
 
-/// Appends in `txn` and commits; a resend is rolled back and answered with the original.
-async fn append_and_commit(
-    txn: DatabaseTransaction,
-    new: NewMessage,
-    started_before: bool,
-) -> Result<(message::Model, Option<conversation::Model>), ServiceError> {
-    match storage::messages::append(&txn, new).await {
-        Ok(Appended::New(stored, conversation)) => {
-            after_stored(&txn, started_before, &stored, &conversation).await?;
-            txn.commit().await.context("committing a message")?;
-            Ok((stored, Some(*conversation)))
-        }
-        Ok(Appended::Duplicate(existing)) => {
-            txn.rollback().await.context("rolling back a resend")?;
-            Ok((existing, None))
-        }
-        Ok(Appended::Taken) => {
-            txn.rollback()
-                .await
-                .context("rolling back a taken client_id")?;
-            Err(client_id_taken())
-        }
-        Err(error) if storage::is_unique_violation(&error) => Err(ServiceError::Conflict(
-            "a concurrent resend of this client_id; retry".to_owned(),
-        )),
-        Err(error) => Err(error.into()),
+/// Two sockets resent the same message at once: the loser's insert hit the unique index.
+fn concurrent_resend(error: sea_orm::DbErr) -> ServiceError {
+    if storage::is_unique_violation(&error) {
+        ServiceError::Conflict(CONCURRENT_RESEND.to_owned())
+    } else {
+        error.into()
     }
+}
+
+const CONCURRENT_RESEND: &str = "a concurrent resend of this client_id; retry";
+
+/// What a message write did, decided inside its transaction and acted on after commit.
+enum Stored<T> {
+    New(T),
+    /// A resend: the original message, answered as such (the write was rolled back).
+    Resend(Box<message::Model>),
+    /// The client_id belongs to another author's message.
+    Taken,
+}
+
+impl<T> Stored<T> {
+    /// Rolls back anything but a new message.
+    fn written(self) -> Written<Self> {
+        match self {
+            Self::New(_) => Written::Commit(self),
+            _ => Written::Rollback(self),
+        }
+    }
+}
+
+/// Everything a new visitor message changed, to publish after commit.
+struct VisitorWrite {
+    stored: message::Model,
+    updated: conversation::Model,
+    routed: Option<conversation::Model>,
+    started: bool,
+    effects: super::chatbot::Effects,
+}
+
+/// Stores a visitor's message inside `txn` (see `post_visitor_message`).
+async fn store_visitor_message(
+    ctx: &Context,
+    txn: &DatabaseTransaction,
+    account_id: AccountId,
+    visitor_id: VisitorId,
+    client_id: &ClientId,
+    text: &MessageText,
+    now: DateTime<Utc>,
+) -> Result<Stored<VisitorWrite>, ServiceError> {
+    // Touching the visitor row first takes its lock: two tabs writing at once cannot both
+    // start a new conversation.
+    storage::visitors::touch(txn, visitor_id.as_uuid(), now).await?;
+    let latest = storage::conversations::latest_of_visitor(txn, visitor_id.as_uuid()).await?;
+    // A resend after the conversation was resolved must find the original, not start anew.
+    if let Some(current) = &latest
+        && let Some(existing) =
+            storage::messages::find_by_client_id(txn, current.id, client_id.as_str()).await?
+    {
+        return Ok(Stored::Resend(Box::new(existing)));
+    }
+    let (conversation, started) = match latest {
+        Some(current) if current.status == ConversationStatus::Open.as_str() => (current, false),
+        _ => (
+            storage::conversations::insert(
+                txn,
+                new_conversation(account_id, visitor_id, now, false),
+            )
+            .await?,
+            true,
+        ),
+    };
+    let message = visitor_message(account_id, conversation.id, client_id, text, now);
+    let appended = storage::messages::append(txn, message)
+        .await
+        .map_err(concurrent_resend)?;
+    let (stored, updated) = match appended {
+        Appended::New(stored, updated) => (stored, updated),
+        Appended::Duplicate(existing) => return Ok(Stored::Resend(Box::new(existing))),
+        Appended::Taken => return Ok(Stored::Taken),
+    };
+    let started_before = conversation.started && !started;
+    after_stored(txn, started_before, &stored, &updated).await?;
+    // The bot hears it inside the same transaction: a `collect` answer, or typing instead of
+    // clicking (a handover).
+    let effects = super::chatbot::after_visitor_text(txn, &updated, text.as_str(), now).await?;
+    if updated.handler != Handler::Bot.as_str() {
+        super::reports::reached_people(txn, &updated, now).await?;
+    }
+    // A conversation that reaches people (written to first, or handed over by the bot just
+    // now) is routed to a team and an agent; one that has a team or an agent already is not
+    // (skip the lookups on every later message).
+    let routed = if updated.team_id.is_some() || updated.assignee_id.is_some() {
+        None
+    } else {
+        super::routing::route_conversation(ctx, txn, account_id.as_uuid(), updated.id, now).await?
+    };
+    super::email::visitor_wrote(ctx, txn, started_before, &conversation, text.as_str(), now)
+        .await?;
+    Ok(Stored::New(VisitorWrite {
+        stored,
+        updated: *updated,
+        routed,
+        started,
+        effects,
+    }))
 }
 
 fn text(ctx: &Context, raw: &str) -> Result<MessageText, ServiceError> {
@@ -304,103 +383,57 @@ pub async fn post_visitor_message(
     let text = text(ctx, raw_text)?;
     let now = ctx.clock.now();
     let mut attempts = 0;
-    loop {
+    let write = loop {
         attempts += 1;
-        let txn = begin(ctx).await?;
-        // Touching the visitor row first takes its lock: two tabs writing at once cannot both
-        // start a new conversation.
-        storage::visitors::touch(&txn, visitor_id.as_uuid(), now).await?;
-        let latest = storage::conversations::latest_of_visitor(&txn, visitor_id.as_uuid()).await?;
-        // A resend after the conversation was resolved must find the original, not start anew.
-        if let Some(current) = &latest
-            && let Some(existing) =
-                storage::messages::find_by_client_id(&txn, current.id, client_id.as_str()).await?
-        {
-            txn.rollback().await.context("rolling back a resend")?;
-            return resend_of(existing, AuthorKind::Visitor, None);
-        }
-        let (conversation, started) = match latest {
-            Some(current) if current.status == ConversationStatus::Open.as_str() => {
-                (current, false)
-            }
-            _ => (
-                storage::conversations::insert(
-                    &txn,
-                    new_conversation(account_id, visitor_id, now, false),
-                )
-                .await?,
-                true,
-            ),
-        };
-        let message = visitor_message(account_id, conversation.id, &client_id, &text, now);
-        let (stored, updated, effects) = match storage::messages::append(&txn, message).await {
-            Ok(Appended::New(stored, updated)) => {
-                let started_before = conversation.started && !started;
-                after_stored(&txn, started_before, &stored, &updated).await?;
-                // The bot hears it inside the same transaction: a `collect` answer, or typing
-                // instead of clicking (a handover).
-                let effects =
-                    super::chatbot::after_visitor_text(&txn, &updated, text.as_str(), now).await?;
-                if updated.handler != Handler::Bot.as_str() {
-                    super::reports::reached_people(&txn, &updated, now).await?;
-                }
-                // A conversation that reaches people (written to first, or handed over by
-                // the bot just now) is routed to a team and an agent; one that has a team or
-                // an agent already is not (skip the lookups on every later message).
-                let routed = if updated.team_id.is_some() || updated.assignee_id.is_some() {
-                    None
-                } else {
-                    super::routing::route_conversation(
-                        ctx,
-                        &txn,
-                        account_id.as_uuid(),
-                        updated.id,
-                        now,
+        let (task_ctx, client_id, text) = (ctx.clone(), client_id.clone(), text.clone());
+        let result = ctx
+            .writer
+            .write(move |txn| {
+                Box::pin(async move {
+                    store_visitor_message(
+                        &task_ctx, txn, account_id, visitor_id, &client_id, &text, now,
                     )
-                    .await?
-                };
-                super::email::visitor_wrote(
-                    ctx,
-                    &txn,
-                    started_before,
-                    &conversation,
-                    text.as_str(),
-                    now,
-                )
-                .await?;
-                txn.commit().await.context("committing a message")?;
-                if let Some(routed) = &routed
-                    && !started
-                {
-                    publish_conversation(ctx, routed).await?;
-                }
-                (stored, routed.map(Box::new).unwrap_or(updated), effects)
-            }
-            Ok(Appended::Duplicate(existing)) => {
-                txn.rollback().await.context("rolling back a resend")?;
-                return resend_of(existing, AuthorKind::Visitor, None);
-            }
-            Ok(Appended::Taken) => {
-                txn.rollback()
                     .await
-                    .context("rolling back a taken client_id")?;
-                return Err(client_id_taken());
+                    .map(Stored::written)
+                })
+            })
+            .await;
+        match result {
+            // The loser of two concurrent resends retries and finds the original.
+            Err(ServiceError::Conflict(reason)) if reason == CONCURRENT_RESEND && attempts < 3 => {
+                continue;
             }
-            // Two sockets resent the same message at once: the loser retries and finds it.
-            Err(error) if storage::is_unique_violation(&error) && attempts < 3 => continue,
-            Err(error) => return Err(error.into()),
-        };
-        let view = MessageView::from(stored);
-        publish_message(ctx, account_id, visitor_id, &view);
-        if started {
-            publish_conversation(ctx, &updated).await?;
+            other => break other?,
         }
-        effects.publish(ctx, account_id, visitor_id).await;
-        return Ok(Posted {
-            message: view,
-            created: true,
-        });
+    };
+    let write = match write {
+        Stored::New(write) => write,
+        Stored::Resend(existing) => return resend_of(*existing, AuthorKind::Visitor, None),
+        Stored::Taken => return Err(client_id_taken()),
+    };
+    let VisitorWrite {
+        stored,
+        updated,
+        routed,
+        started,
+        effects,
+    } = write;
+    if let Some(routed) = &routed
+        && !started
+    {
+        publish_conversation(ctx, routed).await?;
     }
+    let updated = routed.unwrap_or(updated);
+    let view = MessageView::from(stored);
+    publish_message(ctx, account_id, visitor_id, &view);
+    if started {
+        publish_conversation(ctx, &updated).await?;
+    }
+    effects.publish(ctx, account_id, visitor_id).await;
+    Ok(Posted {
+        message: view,
+        created: true,
+    })
 }
 
 /// An agent replies (or, with `internal`, writes a note only agents see). A reply to a
@@ -418,10 +451,65 @@ pub async fn post_agent_message(
     let client_id = ClientId::parse("client_id", client_id).map_err(ServiceError::invalid)?;
     let text = text(ctx, raw_text)?;
     let now = ctx.clock.now();
-    let txn = begin(ctx).await?;
+    let (account_id, user_id, name) = (actor.account_id, actor.user_id, actor.name.clone());
+    let write = ctx
+        .writer
+        .write(move |txn| {
+            Box::pin(async move {
+                store_agent_message(
+                    txn,
+                    (account_id, user_id, name),
+                    conversation_id,
+                    &client_id,
+                    &text,
+                    internal,
+                    now,
+                )
+                .await
+                .map(Stored::written)
+            })
+        })
+        .await?;
+    let (stored, updated, changed) = match write {
+        Stored::New(write) => write,
+        Stored::Resend(existing) => {
+            return Ok(Posted {
+                created: false,
+                message: (*existing).into(),
+            });
+        }
+        Stored::Taken => return Err(client_id_taken()),
+    };
+    let view = MessageView::from(stored);
+    publish_message(
+        ctx,
+        actor.account_id,
+        VisitorId::from_uuid(updated.visitor_id),
+        &view,
+    );
+    if changed {
+        publish_conversation(ctx, &updated).await?;
+    }
+    Ok(Posted {
+        created: true,
+        message: view,
+    })
+}
+
+/// Stores an agent's reply or note inside `txn` (see `post_agent_message`); with whether the
+/// conversation's state changed (reopened, handed to people, assigned, bot escalated).
+async fn store_agent_message(
+    txn: &DatabaseTransaction,
+    (account_id, user_id, name): (AccountId, UserId, String),
+    conversation_id: ConversationId,
+    client_id: &ClientId,
+    text: &MessageText,
+    internal: bool,
+    now: DateTime<Utc>,
+) -> Result<Stored<(message::Model, conversation::Model, bool)>, ServiceError> {
     let before = storage::conversations::find_in_account(
-        &txn,
-        actor.account_id.as_uuid(),
+        txn,
+        account_id.as_uuid(),
         conversation_id.as_uuid(),
     )
     .await?
@@ -433,14 +521,14 @@ pub async fn post_agent_message(
         // A reply hands the conversation to people, reopens it, and assigns it to its writer
         // when nobody has it. Updating first also takes the conversation's row lock.
         let after = storage::conversations::update(
-            &txn,
-            actor.account_id.as_uuid(),
+            txn,
+            account_id.as_uuid(),
             before.id,
             ConversationChanges {
                 status: Some(ConversationStatus::Open.as_str()),
                 handler: Some(Handler::Human.as_str()),
                 resolved_at: Some(None),
-                assign_if_unassigned: Some(actor.user_id.as_uuid()),
+                assign_if_unassigned: Some(user_id.as_uuid()),
                 ..ConversationChanges::default()
             },
         )
@@ -450,26 +538,25 @@ pub async fn post_agent_message(
             || after.handler != before.handler
             || after.assignee_id != before.assignee_id;
         started_before = after.started;
-        super::reports::replied(&txn, &after, actor.user_id.as_uuid(), now).await?;
+        super::reports::replied(txn, &after, user_id.as_uuid(), now).await?;
         // A person wrote: a bot still running here is escalated to a human (rule 5).
-        if super::chatbot::after_agent_reply(&txn, &after, now)
+        if super::chatbot::after_agent_reply(txn, &after, now)
             .await?
             .is_some()
         {
             changed = true;
         }
     }
-    let conversation = before;
-    let (stored, updated) = append_and_commit(
+    let appended = storage::messages::append(
         txn,
         NewMessage {
             id: MessageId::generate().as_uuid(),
-            account_id: actor.account_id.as_uuid(),
-            conversation_id: conversation.id,
+            account_id: account_id.as_uuid(),
+            conversation_id: before.id,
             client_id: client_id.as_str().to_owned(),
             author_kind: AuthorKind::Agent.as_str(),
-            author_user_id: Some(actor.user_id.as_uuid()),
-            author_name: Some(actor.name.clone()),
+            author_user_id: Some(user_id.as_uuid()),
+            author_name: Some(name),
             text: text.as_str().to_owned(),
             internal,
             buttons: None,
@@ -485,26 +572,17 @@ pub async fn post_agent_message(
                 UnreadChange::Reset
             },
         },
-        started_before,
     )
-    .await?;
-    let view = MessageView::from(stored);
-    let created = updated.is_some();
-    if let Some(updated) = updated {
-        publish_message(
-            ctx,
-            actor.account_id,
-            VisitorId::from_uuid(updated.visitor_id),
-            &view,
-        );
-        if changed {
-            publish_conversation(ctx, &updated).await?;
+    .await
+    .map_err(concurrent_resend)?;
+    match appended {
+        Appended::New(stored, updated) => {
+            after_stored(txn, started_before, &stored, &updated).await?;
+            Ok(Stored::New((stored, *updated, changed)))
         }
+        Appended::Duplicate(existing) => Ok(Stored::Resend(Box::new(existing))),
+        Appended::Taken => Ok(Stored::Taken),
     }
-    Ok(Posted {
-        created,
-        message: view,
-    })
 }
 
 async fn load(

@@ -19,6 +19,7 @@ pub mod users;
 pub mod views;
 pub mod visitors;
 pub mod webhooks;
+pub mod writer;
 
 use crate::{
     clock::{Clock, TestClock},
@@ -42,6 +43,8 @@ pub struct Context {
     pub passwords: Passwords,
     /// Fan-out of committed events to this node's sockets.
     pub hub: Arc<Hub>,
+    /// Message writes: group commit on SQLite.
+    pub writer: writer::Writer,
     pub settings: Arc<Settings>,
 }
 

@@ -1,0 +1,312 @@
+//! The message writer: group commit on SQLite.
+//!
+//! Every message write is a closure over a transaction. On SQLite (one writer at a time, one
+//! fsync per commit) the closures go to one task: every write that arrives while a commit is
+//! in flight joins the next transaction, each in its own savepoint, so one write's error
+//! undoes only that write. Each caller hears back only after the transaction holding its
+//! write has committed, so an acknowledged message is on disk, and a batch of 100 messages
+//! costs one fsync instead of 100.
+//!
+//! On PostgreSQL each write runs in its own transaction from the pool: the server already
+//! flushes concurrent commits together (its WAL group commit), and one queue would serialise
+//! writes that PostgreSQL runs in parallel. See docs/decisions.md.
+
+use super::ServiceError;
+use anyhow::{Context as _, anyhow};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument as _;
+
+/// Most writes one transaction carries; a longer queue waits for the next commit.
+const MAX_BATCH: usize = 256;
+/// Writes waiting for the writer before callers wait to enqueue (back-pressure).
+const QUEUE: usize = 4096;
+
+/// What a write closure decides: keep its changes, or undo them and still answer (a resend
+/// found the original message after the conversation row was already updated).
+pub enum Written<T> {
+    Commit(T),
+    Rollback(T),
+}
+
+/// The future a write closure returns; it borrows the transaction.
+pub type WriteFuture<'c, T> =
+    Pin<Box<dyn Future<Output = Result<Written<T>, ServiceError>> + Send + 'c>>;
+
+/// Runs after the batch's commit with its outcome; sends the caller its answer.
+type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Job = Box<
+    dyn for<'c> FnOnce(&'c DatabaseTransaction) -> Pin<Box<dyn Future<Output = Reply> + Send + 'c>>
+        + Send,
+>;
+
+#[derive(Clone)]
+pub struct Writer {
+    db: DatabaseConnection,
+    /// Set on SQLite: the queue of the group-commit task.
+    queue: Option<mpsc::Sender<Job>>,
+    stats: Arc<Stats>,
+}
+
+/// Counts of the group-commit task since start (for /metrics and tests).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Transactions committed (or tried) by the writer.
+    pub batches: AtomicU64,
+    /// Writes those transactions carried.
+    pub writes: AtomicU64,
+}
+
+impl Writer {
+    /// Starts the group-commit task on SQLite; on PostgreSQL writes run in their own transactions.
+    pub fn start(db: DatabaseConnection) -> Self {
+        let stats = Arc::new(Stats::default());
+        let queue = (db.get_database_backend() == DbBackend::Sqlite).then(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE);
+            tokio::spawn(run(db.clone(), receiver, stats.clone()));
+            sender
+        });
+        Self { db, queue, stats }
+    }
+
+    /// Batches and writes so far: their ratio is the average batch size.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.stats.batches.load(Ordering::Relaxed),
+            self.stats.writes.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Runs `write` in a transaction and answers once that transaction has committed.
+    pub async fn write<T, F>(&self, write: F) -> Result<T, ServiceError>
+    where
+        F: for<'c> FnOnce(&'c DatabaseTransaction) -> WriteFuture<'c, T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(queue) = &self.queue else {
+            let txn = self.db.begin().await.context("starting a transaction")?;
+            return finish(txn, write).await;
+        };
+        let (answer, answered) = oneshot::channel::<Result<T, ServiceError>>();
+        let span = tracing::Span::current();
+        let job: Job = Box::new(move |batch: &DatabaseTransaction| {
+            Box::pin(
+                async move {
+                    let result = match batch.begin().await {
+                        Ok(savepoint) => finish(savepoint, write).await,
+                        Err(error) => Err(anyhow::Error::new(error)
+                            .context("starting a savepoint")
+                            .into()),
+                    };
+                    Box::new(move |committed: Result<(), String>| {
+                        let result = committed
+                            .map_err(|error| anyhow!("committing a batch of messages: {error}"))
+                            .map_err(ServiceError::from)
+                            .and(result);
+                        // The caller may have gone (its socket closed): nothing to tell.
+                        let _ = answer.send(result);
+                    }) as Reply
+                }
+                .instrument(span),
+            )
+        });
+        queue
+            .send(job)
+            .await
+            .map_err(|_| anyhow!("the message writer has stopped"))?;
+        answered
+            .await
+            .map_err(|_| anyhow!("the message writer could not start a transaction"))?
+    }
+}
+
+/// Runs the closure in `txn` (a transaction or a savepoint), then commits or rolls back.
+async fn finish<T, F>(txn: DatabaseTransaction, write: F) -> Result<T, ServiceError>
+where
+    F: for<'c> FnOnce(&'c DatabaseTransaction) -> WriteFuture<'c, T>,
+{
+    match write(&txn).await {
+        Ok(Written::Commit(value)) => {
+            txn.commit().await.context("committing a write")?;
+            Ok(value)
+        }
+        Ok(Written::Rollback(value)) => {
+            txn.rollback().await.context("rolling back a write")?;
+            Ok(value)
+        }
+        Err(error) => {
+            txn.rollback()
+                .await
+                .context("rolling back a failed write")?;
+            Err(error)
+        }
+    }
+}
+
+/// The group-commit loop: take every queued write (up to `MAX_BATCH`), run them in one
+/// transaction, commit once, answer each.
+async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>, stats: Arc<Stats>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let txn = match db.begin().await {
+            Ok(txn) => txn,
+            Err(error) => {
+                // Dropping the jobs tells each caller that its write did not happen.
+                tracing::error!(%error, writes = jobs.len(), "cannot start a batch of messages");
+                jobs.clear();
+                continue;
+            }
+        };
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.writes.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        let mut replies = Vec::with_capacity(jobs.len());
+        for job in jobs.drain(..) {
+            replies.push(job(&txn).await);
+        }
+        let committed = txn.commit().await.map_err(|error| {
+            tracing::error!(%error, writes = replies.len(), "cannot commit a batch of messages");
+            error.to_string()
+        });
+        for reply in replies {
+            reply(committed.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{ConnectionTrait, Statement};
+
+    async fn writer() -> anyhow::Result<(tempfile::TempDir, Writer)> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let db = crate::storage::connect(&url).await?;
+        db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+            .await?;
+        Ok((dir, Writer::start(db)))
+    }
+
+    fn insert(id: i64) -> impl for<'c> FnOnce(&'c DatabaseTransaction) -> WriteFuture<'c, i64> {
+        move |txn| {
+            Box::pin(async move {
+                let statement = Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    "INSERT INTO t (id, v) VALUES (?, 'x')",
+                    [id.into()],
+                );
+                txn.execute_raw(statement).await?;
+                Ok(Written::Commit(id))
+            })
+        }
+    }
+
+    async fn ids(writer: &Writer) -> anyhow::Result<Vec<i64>> {
+        let rows = writer
+            .db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT id FROM t ORDER BY id",
+            ))
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| row.try_get::<i64>("", "id").ok())
+            .collect())
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_share_transactions_and_each_is_stored_when_answered()
+    -> anyhow::Result<()> {
+        let (_dir, writer) = writer().await?;
+        let writes = (0..200).map(|id| {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.write(insert(id)).await })
+        });
+        let answered = futures_util::future::join_all(writes).await;
+        let mut acked = Vec::new();
+        for answer in answered {
+            acked.push(answer?.map_err(|error| anyhow!("{error:?}"))?);
+        }
+        acked.sort_unstable();
+        assert_eq!(acked, (0..200).collect::<Vec<_>>());
+        assert_eq!(
+            ids(&writer).await?,
+            acked,
+            "every acknowledged write is stored"
+        );
+        let (batches, writes) = writer.stats();
+        assert_eq!(writes, 200);
+        assert!(
+            batches < 200,
+            "200 concurrent writes took {batches} transactions: no group commit"
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_failing_or_rolled_back_write_undoes_only_itself() -> anyhow::Result<()> {
+        let (_dir, writer) = writer().await?;
+        writer
+            .write(insert(1))
+            .await
+            .map_err(|e| anyhow!("{e:?}"))?;
+        // A slow write holds the writer, so the next four queue up and share one transaction:
+        // a good write, a duplicate key, a write that rolls itself back, a good one.
+        let slow = writer.clone();
+        let slow = tokio::spawn(async move {
+            slow.write(|_| {
+                Box::pin(async {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    Ok(Written::Commit(()))
+                })
+            })
+            .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let (batches_before, _) = writer.stats();
+        let good = writer.clone();
+        let duplicate = writer.clone();
+        let undone = writer.clone();
+        let last = writer.clone();
+        let (good, duplicate, undone, last) = tokio::join!(
+            good.write(insert(2)),
+            duplicate.write(insert(1)),
+            undone.write(|txn| {
+                Box::pin(async move {
+                    insert(3)(txn).await?;
+                    Ok(Written::Rollback(3))
+                })
+            }),
+            last.write(insert(4)),
+        );
+        assert_eq!(good.map_err(|e| anyhow!("{e:?}"))?, 2);
+        assert!(
+            duplicate.is_err(),
+            "a duplicate key is an error for its writer"
+        );
+        assert_eq!(
+            undone.map_err(|e| anyhow!("{e:?}"))?,
+            3,
+            "a rollback still answers"
+        );
+        assert_eq!(last.map_err(|e| anyhow!("{e:?}"))?, 4);
+        assert_eq!(ids(&writer).await?, vec![1, 2, 4]);
+        slow.await?.map_err(|e| anyhow!("{e:?}"))?;
+        let (batches_after, _) = writer.stats();
+        assert_eq!(
+            batches_after - batches_before,
+            1,
+            "the four writes shared one transaction"
+        );
+        Ok(())
+    }
+}

@@ -79,6 +79,9 @@ pub struct Settings {
     pub email_poll_ms: u64,
     /// Milliseconds before the first retry of a failed send; doubled on each retry.
     pub email_retry_ms: u64,
+    /// When set, `GET /metrics` answers only `Authorization: Bearer <this token>`; unset, it
+    /// is open (keep it on a private network then).
+    pub metrics_token: Option<Secret>,
 }
 
 impl Default for Settings {
@@ -102,6 +105,7 @@ impl Default for Settings {
             mail_from: "Frontdesk <frontdesk@localhost>".to_owned(),
             email_poll_ms: 5_000,
             email_retry_ms: 60_000,
+            metrics_token: None,
         }
     }
 }
@@ -240,6 +244,14 @@ impl Settings {
                 "must be between 10 and 60000",
             ));
         }
+        if let Some(token) = &self.metrics_token
+            && token.expose().trim().len() < 16
+        {
+            return Err(ConfigError::new(
+                "metrics_token",
+                "must be at least 16 characters",
+            ));
+        }
         crate::mailer::check_settings(self)?;
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|error| ConfigError::new("log", error.to_string()))?;
@@ -326,8 +338,20 @@ mod tests {
     fn secrets_are_redacted_in_debug_output() {
         let settings = Settings {
             secret_key: Some(Secret::new("s".repeat(40))),
+            metrics_token: Some(Secret::new("m".repeat(40))),
             ..Settings::default()
         };
         assert!(!format!("{settings:?}").contains("ssss"));
+        assert!(!format!("{settings:?}").contains("mmmm"));
+    }
+
+    #[test]
+    fn a_short_metrics_token_is_refused() {
+        let error = with(&[("metrics_token", "short")]).expect_err("too short");
+        assert!(
+            error.to_string().contains("FRONTDESK_METRICS_TOKEN"),
+            "{error}"
+        );
+        assert!(with(&[("metrics_token", "a-long-enough-scrape-token")]).is_ok());
     }
 }

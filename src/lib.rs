@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod jobs;
 pub mod mailer;
+pub mod metrics;
 pub mod realtime;
 pub mod services;
 pub mod startup;

@@ -4,6 +4,7 @@
 use crate::{
     clock::Clocks,
     config::Settings,
+    metrics::Metrics,
     services::{Context, passwords::Passwords},
     storage,
     web::{
@@ -30,8 +31,10 @@ const SESSION_KEY_SETTING: &str = "session_key";
 
 /// Connects, migrates and builds the context every command shares.
 pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
-    let db = storage::connect(&settings.database_url).await?;
+    let mut db = storage::connect(&settings.database_url).await?;
     storage::migrate(&db).await?;
+    let metrics = Arc::new(Metrics::new().context("registering the metrics")?);
+    db.set_metric_callback(metrics.statement_observer());
     let clocks = Clocks::new(settings.test_clock);
     Ok(Context {
         writer: crate::services::writer::Writer::start(db.clone()),
@@ -41,6 +44,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
         passwords: Passwords::new(),
         hub: Arc::new(crate::realtime::hub::Hub::default()),
         settings: Arc::new(settings.clone()),
+        metrics,
     })
 }
 

@@ -24,6 +24,7 @@ pub mod writer;
 use crate::{
     clock::{Clock, TestClock},
     config::Settings,
+    metrics::Metrics,
     realtime::hub::Hub,
 };
 use passwords::Passwords;
@@ -33,7 +34,8 @@ use std::sync::Arc;
 pub use crate::error::ServiceError;
 pub use actor::Actor;
 
-/// What every use case needs: the database, the clock, the password hasher, the hub, the settings.
+/// What every use case needs: the database, the clock, the password hasher, the hub, the
+/// settings, and this node's metrics.
 #[derive(Clone)]
 pub struct Context {
     pub db: DatabaseConnection,
@@ -46,6 +48,8 @@ pub struct Context {
     /// Message writes: group commit on SQLite.
     pub writer: writer::Writer,
     pub settings: Arc<Settings>,
+    /// This node's Prometheus metrics (one registry per context).
+    pub metrics: Arc<Metrics>,
 }
 
 /// Random text from an alphabet without look-alike characters (no 0/O, 1/l/I).

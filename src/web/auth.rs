@@ -89,6 +89,19 @@ impl FromRequest for SignedIn {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header, if the request has one.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
 /// The caller of the REST API, from `Authorization: Bearer <token>`.
 pub struct ApiActor(pub Actor);
 
@@ -98,16 +111,7 @@ impl FromRequest for ApiActor {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let ctx = context(req);
-        let token = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                value
-                    .strip_prefix("Bearer ")
-                    .or_else(|| value.strip_prefix("bearer "))
-            })
-            .map(|token| token.trim().to_owned());
+        let token = bearer_token(req).map(str::to_owned);
         Box::pin(async move {
             let ctx = ctx.ok_or_else(|| {
                 ApiError::from(services::ServiceError::Unexpected(anyhow::anyhow!(

@@ -49,6 +49,7 @@ pub async fn run(
     mut session: Session,
     stream: actix_ws::MessageStream,
 ) {
+    let _open = ctx.metrics.agent_socket();
     let mut stream = stream
         .max_frame_size(MAX_FRAME_BYTES)
         .aggregate_continuations()

@@ -106,6 +106,7 @@ pub async fn run(
     session: Session,
     stream: actix_ws::MessageStream,
 ) {
+    let _open = ctx.metrics.widget_socket();
     let mut stream = stream
         .max_frame_size(MAX_FRAME_BYTES)
         .aggregate_continuations()
@@ -324,12 +325,14 @@ impl Connection {
                             .await
                     }
                     Ok(_) => {
-                        let result = services::conversations::post_visitor_message(
-                            &ctx,
-                            self.account_id,
-                            visitor_id,
-                            &client_id,
-                            &text,
+                        let result = crate::metrics::from_visitor_frame(
+                            services::conversations::post_visitor_message(
+                                &ctx,
+                                self.account_id,
+                                visitor_id,
+                                &client_id,
+                                &text,
+                            ),
                         )
                         .await;
                         self.acknowledge(&client_id, result).await

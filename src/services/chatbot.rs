@@ -31,6 +31,7 @@ use crate::{
         },
         ids::{AccountId, ConversationId, FlowId, MessageId, VisitorId},
     },
+    metrics::Transaction,
     storage::{
         self,
         conversations::ConversationChanges,
@@ -192,11 +193,16 @@ pub(crate) struct Effects {
     messages: Vec<MessageView>,
     visitor: Option<visitor::Model>,
     conversation: Option<conversation::Model>,
+    /// A chatbot conversation was counted (for the metrics, once committed).
+    counted: bool,
 }
 
 impl Effects {
     /// Sends the committed changes to the visitor's widgets and the account's agents.
     pub(crate) async fn publish(self, ctx: &Context, account_id: AccountId, visitor_id: VisitorId) {
+        if self.counted {
+            ctx.metrics.chatbot_conversation_counted();
+        }
         for message in &self.messages {
             publish_message(ctx, account_id, visitor_id, message);
         }
@@ -423,6 +429,7 @@ pub async fn choose(
 ) -> Result<Posted, ServiceError> {
     let client_id = ClientId::parse("client_id", client_id).map_err(ServiceError::invalid)?;
     let now = ctx.clock.now();
+    let timer = ctx.metrics.transaction(Transaction::ButtonClick);
     let txn = begin(ctx).await?;
     storage::visitors::touch(&txn, visitor_id.as_uuid(), now).await?;
     let Some(latest) = storage::conversations::latest_of_visitor(&txn, visitor_id.as_uuid())
@@ -529,6 +536,7 @@ pub async fn choose(
         effects.changed(row);
     }
     txn.commit().await.context("committing a button click")?;
+    timer.committed();
     effects.publish(ctx, account_id, visitor_id).await;
     Ok(Posted {
         message: view,
@@ -736,6 +744,7 @@ impl Step<'_> {
             {
                 Count::Counted => {
                     tracing::info!(conversation_id = %conversation.id, "chatbot conversation counted");
+                    effects.counted = true;
                     if let Some(row) = storage::conversations::find_in_account(
                         self.txn,
                         conversation.account_id,
@@ -1174,6 +1183,9 @@ pub async fn record_interaction(
     txn.commit()
         .await
         .context("committing a chatbot conversation")?;
+    if count == Count::Counted {
+        ctx.metrics.chatbot_conversation_counted();
+    }
     if count == Count::Counted
         && let Some(row) = storage::conversations::find_in_account(
             &ctx.db,

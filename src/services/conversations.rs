@@ -12,6 +12,7 @@ use crate::{
         conversation::{AuthorKind, ClientId, ConversationStatus, Handler, MessageText, Tag},
         ids::{AccountId, ConversationId, MessageId, UserId, VisitorId},
     },
+    metrics::Transaction,
     realtime::hub::encode,
     storage::{
         self,
@@ -146,6 +147,7 @@ pub(crate) fn publish_message(
     ) {
         ctx.hub.to_agents(account_id, frame);
     }
+    ctx.metrics.message_published(&message.author.kind);
     if !message.internal
         && let Some(frame) = encode(&tagged("message", message))
     {
@@ -383,6 +385,7 @@ pub async fn post_visitor_message(
     let text = text(ctx, raw_text)?;
     let now = ctx.clock.now();
     let mut attempts = 0;
+    let timer = ctx.metrics.transaction(Transaction::VisitorMessage);
     let write = loop {
         attempts += 1;
         let (task_ctx, client_id, text) = (ctx.clone(), client_id.clone(), text.clone());
@@ -411,6 +414,7 @@ pub async fn post_visitor_message(
         Stored::Resend(existing) => return resend_of(*existing, AuthorKind::Visitor, None),
         Stored::Taken => return Err(client_id_taken()),
     };
+    timer.committed();
     let VisitorWrite {
         stored,
         updated,
@@ -452,6 +456,7 @@ pub async fn post_agent_message(
     let text = text(ctx, raw_text)?;
     let now = ctx.clock.now();
     let (account_id, user_id, name) = (actor.account_id, actor.user_id, actor.name.clone());
+    let timer = ctx.metrics.transaction(Transaction::AgentMessage);
     let write = ctx
         .writer
         .write(move |txn| {
@@ -480,6 +485,7 @@ pub async fn post_agent_message(
         }
         Stored::Taken => return Err(client_id_taken()),
     };
+    timer.committed();
     let view = MessageView::from(stored);
     publish_message(
         ctx,

@@ -14,6 +14,7 @@ use crate::{
         role::Role,
     },
     mailer::{Mailer, Outgoing},
+    metrics::SendOutcome,
     storage::{
         self,
         emails::{Outcome, Scope},
@@ -446,7 +447,14 @@ pub async fn deliver_due(ctx: &Context, mailer: &Mailer) -> Result<usize, Servic
                 Outcome::Retry(at, error.message)
             }
         };
+        let send = match &outcome {
+            Outcome::Sent => SendOutcome::Delivered,
+            Outcome::Skipped => SendOutcome::Skipped,
+            Outcome::Retry(..) => SendOutcome::Failed,
+            Outcome::Failed(_) => SendOutcome::GaveUp,
+        };
         storage::emails::finish(&ctx.db, row.id, ctx.clock.now(), outcome).await?;
+        ctx.metrics.email_attempt(send);
     }
     Ok(sent)
 }

@@ -13,6 +13,7 @@ use crate::{
         role::Role,
         webhook::{self, EndpointUrl, Subscription},
     },
+    metrics::SendOutcome,
     storage::{
         self,
         entities::{conversation, event, message, webhook_delivery, webhook_endpoint},
@@ -601,7 +602,13 @@ async fn deliver(
         attempts,
         "webhook attempt"
     );
+    let outcome = match attempt.status {
+        DELIVERED => SendOutcome::Delivered,
+        FAILED => SendOutcome::GaveUp,
+        _ => SendOutcome::Failed,
+    };
     storage::webhooks::record_attempt(&ctx.db, row.id, attempt).await?;
+    ctx.metrics.webhook_attempt(outcome);
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use crate::{
     chatbot_runtime::{create_flow, support_flow},
     helpers::{TestApp, spawn_app, spawn_app_with},
     sockets::Socket,
+    webhooks::{add_endpoint, deliver},
 };
 use frontdesk::{config::Secret, domain::role::Role};
 use reqwest::Method;
@@ -252,14 +253,6 @@ async fn a_chatbot_conversation_is_counted_once_at_the_first_click_and_its_messa
     );
 }
 
-/// Runs the webhook job's work once, as the job would.
-async fn deliver(app: &TestApp) -> usize {
-    let client = frontdesk::services::webhooks::http_client().expect("client");
-    frontdesk::services::webhooks::deliver_due(&app.ctx, &client)
-        .await
-        .expect("deliver")
-}
-
 #[tokio::test]
 async fn failed_webhook_attempts_are_counted_and_a_delivery_given_up_once() {
     let app = spawn_app_with(|settings| settings.test_clock = true).await;
@@ -272,15 +265,7 @@ async fn failed_webhook_attempts_are_counted_and_a_delivery_given_up_once() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port");
-    let (status, endpoint) = app
-        .call(
-            &token,
-            Method::POST,
-            "/api/v1/webhooks",
-            Some(json!({"url": format!("http://{closed}/hook"), "events": ["*"]})),
-        )
-        .await;
-    assert_eq!(status, 201, "{endpoint}");
+    let endpoint = add_endpoint(&app, &token, &format!("http://{closed}/hook"), json!(["*"])).await;
     let id = endpoint["id"].as_str().expect("id");
     let (status, _) = app
         .call(

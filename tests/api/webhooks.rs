@@ -170,7 +170,7 @@ pub fn verifies(secret: &str, signature: &str, body: &str) -> bool {
 }
 
 /// Runs the delivery job's work once, as the job would.
-async fn deliver(app: &TestApp) -> usize {
+pub async fn deliver(app: &TestApp) -> usize {
     let client = frontdesk::services::webhooks::http_client().expect("client");
     frontdesk::services::webhooks::deliver_due(&app.ctx, &client)
         .await
@@ -191,7 +191,7 @@ async fn deliver_until(app: &TestApp, receiver: &Receiver, count: usize) -> Vec<
         .await
 }
 
-async fn add_endpoint(app: &TestApp, token: &str, url: &str, events: Value) -> Value {
+pub async fn add_endpoint(app: &TestApp, token: &str, url: &str, events: Value) -> Value {
     let (status, endpoint) = app
         .call(
             token,

@@ -13,8 +13,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[get("/metrics")]
 async fn get_metrics(req: HttpRequest, ctx: web::Data<Context>) -> Result<HttpResponse, ApiError> {
     if let Some(expected) = &ctx.settings.metrics_token {
-        let allowed = bearer_token(&req)
-            .is_some_and(|sent| bool::from(sent.as_bytes().ct_eq(expected.expose().as_bytes())));
+        // Both sides trimmed: a token pasted with a trailing newline still matches.
+        let expected = expected.expose().trim().as_bytes();
+        let allowed =
+            bearer_token(&req).is_some_and(|sent| bool::from(sent.as_bytes().ct_eq(expected)));
         if !allowed {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

@@ -554,6 +554,11 @@ pub(crate) async fn after_visitor_text(
     now: DateTime<Utc>,
 ) -> Result<Effects, ServiceError> {
     let mut effects = Effects::default();
+    // People handle it: a handover, an agent's reply or a transfer finished any run (one query
+    // less on every message of a human conversation).
+    if conversation.handler == Handler::Human.as_str() {
+        return Ok(effects);
+    }
     let Some(run) = storage::flow_runs::active(txn, conversation.id).await? else {
         return Ok(effects);
     };

@@ -330,14 +330,10 @@ async fn store_visitor_message(
         ),
     };
     let message = visitor_message(account_id, conversation.id, client_id, text, now);
-    let appended = storage::messages::append(txn, message)
+    // The client_id was looked for above, under the visitor's row lock.
+    let (stored, updated) = storage::messages::append_unchecked(txn, message)
         .await
         .map_err(concurrent_resend)?;
-    let (stored, updated) = match appended {
-        Appended::New(stored, updated) => (stored, updated),
-        Appended::Duplicate(existing) => return Ok(Stored::Resend(Box::new(existing))),
-        Appended::Taken => return Ok(Stored::Taken),
-    };
     let started_before = conversation.started && !started;
     after_stored(txn, started_before, &stored, &updated).await?;
     // The bot hears it inside the same transaction: a `collect` answer, or typing instead of

@@ -32,28 +32,31 @@ pub const PASSWORD: &str = "correct horse battery";
 /// A database of its own: a new PostgreSQL database under TEST_DATABASE_URL, or a SQLite file.
 pub async fn fresh_database() -> (String, Option<TempDir>) {
     match std::env::var("TEST_DATABASE_URL") {
-        Ok(base) if base.starts_with("postgres") => {
-            let name = format!("fd_test_{}", uuid::Uuid::new_v4().simple());
-            let admin = Database::connect(&base)
-                .await
-                .expect("connect to TEST_DATABASE_URL");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .expect("create test database");
-            admin.close().await.expect("close admin connection");
-            let (without_query, _) = base.split_once('?').unwrap_or((&base, ""));
-            let (server, _) = without_query
-                .rsplit_once('/')
-                .expect("database URL has a path");
-            (format!("{server}/{name}"), None)
-        }
+        Ok(base) if base.starts_with("postgres") => (fresh_postgres_database(&base).await, None),
         _ => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}/frontdesk.db", dir.path().display());
             (url, Some(dir))
         }
     }
+}
+
+/// A new, empty `fd_test_*` database on the PostgreSQL server of `base` (an admin URL).
+pub async fn fresh_postgres_database(base: &str) -> String {
+    let name = format!("fd_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(base)
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect to PostgreSQL at {base}: {error}"));
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create test database");
+    admin.close().await.expect("close admin connection");
+    let (without_query, _) = base.split_once('?').unwrap_or((base, ""));
+    let (server, _) = without_query
+        .rsplit_once('/')
+        .expect("database URL has a path");
+    format!("{server}/{name}")
 }
 
 pub async fn spawn_app() -> TestApp {

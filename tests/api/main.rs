@@ -26,6 +26,7 @@ mod flows_api;
 mod health;
 mod helpers;
 mod inbox_pages;
+mod multinode;
 mod pages;
 mod reports;
 mod roles;

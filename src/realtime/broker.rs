@@ -173,12 +173,14 @@ fn decode(text: &str) -> Result<(NodeId, Outgoing), &'static str> {
     };
     let node = node.parse().map_err(|_| "bad node id")?;
     let message = match target.split_once(' ') {
-        Some(("v", id)) => {
-            Outgoing::ToVisitor(id.parse().map_err(|_| "bad visitor id")?, Arc::from(payload))
-        }
-        Some(("a", id)) => {
-            Outgoing::ToAgents(id.parse().map_err(|_| "bad account id")?, Arc::from(payload))
-        }
+        Some(("v", id)) => Outgoing::ToVisitor(
+            id.parse().map_err(|_| "bad visitor id")?,
+            Arc::from(payload),
+        ),
+        Some(("a", id)) => Outgoing::ToAgents(
+            id.parse().map_err(|_| "bad account id")?,
+            Arc::from(payload),
+        ),
         None if target == "c" => {
             Outgoing::Control(serde_json::from_str(payload).map_err(|_| "bad control message")?)
         }
@@ -197,7 +199,11 @@ fn next_backoff(backoff: &mut Duration) -> Duration {
 
 /// Publishes the outbox in batches. While Redis is away, frames are dropped (and counted as
 /// lost, so that every node replays once this node can publish again).
-async fn publish(client: redis::Client, outbox: Arc<Outbox>, mut receiver: mpsc::Receiver<Outgoing>) {
+async fn publish(
+    client: redis::Client,
+    outbox: Arc<Outbox>,
+    mut receiver: mpsc::Receiver<Outgoing>,
+) {
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(REDIS_TIMEOUT))
         .set_response_timeout(Some(REDIS_TIMEOUT));
@@ -290,7 +296,9 @@ async fn subscribe(ctx: Arc<Context>, client: redis::Client, outbox: Arc<Outbox>
         outbox.subscribed.store(true, Ordering::Relaxed);
         // What the other nodes published while this node was not listening is only in the
         // database now: every socket here replays it. Then learn who is online elsewhere.
-        tracing::info!("subscribed to Redis; the sockets of this node replay what they may have missed");
+        tracing::info!(
+            "subscribed to Redis; the sockets of this node replay what they may have missed"
+        );
         ctx.hub.resync();
         outbox.push(Outgoing::Control(Control::Hello));
         let mut messages = pubsub.into_on_message();
@@ -416,7 +424,12 @@ mod tests {
 
     #[test]
     fn malformed_messages_are_refused() {
-        for text in ["", "x", "nonode\nc\n{}", &format!("{}\nz 1\n{{}}", Uuid::new_v4())] {
+        for text in [
+            "",
+            "x",
+            "nonode\nc\n{}",
+            &format!("{}\nz 1\n{{}}", Uuid::new_v4()),
+        ] {
             assert!(decode(text).is_err(), "{text:?}");
         }
     }

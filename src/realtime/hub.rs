@@ -341,7 +341,12 @@ impl Hub {
             .map(|agents| agents.keys().copied().collect())
             .unwrap_or_default();
         for node in state.remote.values().filter(|node| node.fresh()) {
-            users.extend(node.agents.get(&account_id).into_iter().flat_map(|a| a.keys()));
+            users.extend(
+                node.agents
+                    .get(&account_id)
+                    .into_iter()
+                    .flat_map(|a| a.keys()),
+            );
         }
         users
     }
@@ -507,7 +512,11 @@ impl Hub {
                 }
                 remote.visitors.clear();
                 for (account, visitor) in &presence.visitors {
-                    remote.visitors.entry(*account).or_default().insert(*visitor);
+                    remote
+                        .visitors
+                        .entry(*account)
+                        .or_default()
+                        .insert(*visitor);
                 }
             }
             _ => {}
@@ -548,10 +557,7 @@ impl Hub {
     }
 
     /// Per account: whether an agent is online, and who is connected.
-    fn observe(
-        state: &State,
-        accounts: &[AccountId],
-    ) -> Vec<(AccountId, bool, HashSet<UserId>)> {
+    fn observe(state: &State, accounts: &[AccountId]) -> Vec<(AccountId, bool, HashSet<UserId>)> {
         let mut accounts = accounts.to_vec();
         accounts.sort_unstable();
         accounts.dedup();
@@ -574,11 +580,9 @@ impl Hub {
                 effects.accounts.push(account);
             }
             let now = Self::connected_in(state, account);
-            effects.gone.extend(
-                connected
-                    .difference(&now)
-                    .map(|user| (account, *user)),
-            );
+            effects
+                .gone
+                .extend(connected.difference(&now).map(|user| (account, *user)));
         }
         effects
     }
@@ -666,12 +670,11 @@ mod tests {
         assert!(!hub.is_visitor_online(account, visitor));
 
         // Silence: the node is forgotten and its agents are gone.
-        hub.lock()
-            .remote
-            .get_mut(&node)
-            .expect("known node")
-            .seen -= REMOTE_PRESENCE_TTL;
-        assert!(!hub.is_agent_connected(account, agent), "stale nodes never count");
+        hub.lock().remote.get_mut(&node).expect("known node").seen -= REMOTE_PRESENCE_TTL;
+        assert!(
+            !hub.is_agent_connected(account, agent),
+            "stale nodes never count"
+        );
         let effects = hub.expire_remote();
         assert_eq!(effects.gone, vec![(account, agent)]);
         assert!(hub.lock().remote.is_empty());

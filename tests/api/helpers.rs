@@ -91,6 +91,28 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     }
 }
 
+/// Signs in through the form of the server at `address`; returns the POST's response.
+pub async fn sign_in_at(address: &str, client: &Client, email: &str, password: &str) -> Response {
+    let page = client
+        .get(format!("{address}/login"))
+        .send()
+        .await
+        .expect("GET /login")
+        .text()
+        .await
+        .expect("login page");
+    client
+        .post(format!("{address}/login"))
+        .form(&[
+            ("csrf_token", csrf_from(&page).as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("POST /login")
+}
+
 /// A browser-like client: keeps cookies, does not follow redirects (tests look at them).
 pub fn browser() -> Client {
     Client::builder()
@@ -183,22 +205,7 @@ impl TestApp {
 
     /// Signs in through the form, as a person would; returns the POST's response.
     pub async fn sign_in(&self, client: &Client, email: &str, password: &str) -> Response {
-        let page = self
-            .get(client, "/login")
-            .await
-            .text()
-            .await
-            .expect("login page");
-        client
-            .post(self.url("/login"))
-            .form(&[
-                ("csrf_token", csrf_from(&page).as_str()),
-                ("email", email),
-                ("password", password),
-            ])
-            .send()
-            .await
-            .expect("POST /login")
+        sign_in_at(&self.address, client, email, password).await
     }
 
     /// A client already signed in as `email`.

@@ -5,17 +5,17 @@
 //! `redis-server`: it fails, never skips, when either is missing.
 
 use crate::{
-    helpers::{csrf_from, fresh_postgres_database},
+    agent_socket::session_cookie_at,
+    helpers::fresh_postgres_database,
     server_process::{Binary, free_port},
     sockets::Socket,
 };
-use reqwest::{Client, Method, cookie::CookieStore, redirect::Policy};
+use reqwest::{Client, Method};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{Value, json};
 use std::{
     collections::{BTreeMap, BTreeSet},
     process::{Child, Command, Stdio},
-    sync::Arc,
     time::Duration,
 };
 use tokio::time::{Instant, sleep};
@@ -322,7 +322,7 @@ struct Agent {
 
 impl Agent {
     async fn connect(address: &str, token: &str) -> Agent {
-        let cookie = session_cookie(address).await;
+        let cookie = session_cookie_at(address, OWNER_EMAIL, OWNER_PASSWORD).await;
         let socket = open_inbox(address, &cookie).await;
         Agent {
             address: address.to_owned(),
@@ -352,7 +352,8 @@ impl Agent {
                         "/api/v1/conversations/{conversation}/messages?after_seq={}",
                         self.transcript.held
                     );
-                    let (status, body) = call(&self.address, &self.token, Method::GET, &path, None).await;
+                    let (status, body) =
+                        call(&self.address, &self.token, Method::GET, &path, None).await;
                     assert_eq!(status, 200, "{body}");
                     let messages = body["messages"].as_array().cloned().unwrap_or_default();
                     self.transcript.replay(&messages);
@@ -390,40 +391,6 @@ async fn open_inbox(address: &str, cookie: &str) -> Socket {
         .expect("inbox socket")
 }
 
-/// Signs the owner in on `address`; answers the `Cookie` header a browser would send.
-async fn session_cookie(address: &str) -> String {
-    let jar = Arc::new(reqwest::cookie::Jar::default());
-    let client = Client::builder()
-        .cookie_provider(jar.clone())
-        .redirect(Policy::none())
-        .build()
-        .expect("client");
-    let page = client
-        .get(format!("{address}/login"))
-        .send()
-        .await
-        .expect("login page")
-        .text()
-        .await
-        .expect("html");
-    let response = client
-        .post(format!("{address}/login"))
-        .form(&[
-            ("csrf_token", csrf_from(&page).as_str()),
-            ("email", OWNER_EMAIL),
-            ("password", OWNER_PASSWORD),
-        ])
-        .send()
-        .await
-        .expect("POST /login");
-    assert_eq!(response.status().as_u16(), 303, "sign-in failed");
-    jar.cookies(&address.parse().expect("url"))
-        .expect("cookie")
-        .to_str()
-        .expect("ascii")
-        .to_owned()
-}
-
 async fn call(
     address: &str,
     token: &str,
@@ -440,6 +407,13 @@ async fn call(
     let response = request.send().await.expect("request");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn conversation_detail(address: &str, token: &str, conversation: &str) -> Value {
+    let path = format!("/api/v1/conversations/{conversation}");
+    let (status, body) = call(address, token, Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 /// Who holds each job's lease now: job name -> holder.
@@ -515,18 +489,13 @@ async fn two_nodes_share_chat_presence_and_jobs_through_redis_and_survive_its_re
     // Live both ways; routing on A offers the conversation to the agent online on B.
     visitor.say("v-0", "hello from node A").await;
     assert!(
-        agent.until_has(&["hello from node A".to_owned()], LIVE).await,
+        agent
+            .until_has(&["hello from node A".to_owned()], LIVE)
+            .await,
         "the agent on B sees the visitor's message live"
     );
     let conversation = agent.conversation.clone().expect("conversation");
-    let (_, detail) = call(
-        &b.address,
-        &token,
-        Method::GET,
-        &format!("/api/v1/conversations/{conversation}"),
-        None,
-    )
-    .await;
+    let detail = conversation_detail(&b.address, &token, &conversation).await;
     assert_eq!(
         detail["assignee"]["id"], owner_id,
         "routing on A assigns the agent online on B"
@@ -554,7 +523,10 @@ async fn two_nodes_share_chat_presence_and_jobs_through_redis_and_survive_its_re
     let redis = Redis::start(redis.port).await;
     a.wait_for_redis("connected").await;
     b.wait_for_redis("connected").await;
-    let mut expected = vec!["hello from node A".to_owned(), "hello from node B".to_owned()];
+    let mut expected = vec![
+        "hello from node A".to_owned(),
+        "hello from node B".to_owned(),
+    ];
     for (mine, theirs) in from_visitor.iter().zip(&from_agent) {
         expected.push(mine.clone());
         expected.push(theirs.clone());
@@ -569,7 +541,10 @@ async fn two_nodes_share_chat_presence_and_jobs_through_redis_and_survive_its_re
         "the agent got every message after Redis came back: {:?}",
         agent.transcript.seen
     );
-    assert!(visitor.reconnects >= 1 && agent.reconnects >= 1, "both replayed");
+    assert!(
+        visitor.reconnects >= 1 && agent.reconnects >= 1,
+        "both replayed"
+    );
 
     // Live again, both ways.
     visitor.say("v-after", "visitor after the restart").await;
@@ -579,20 +554,25 @@ async fn two_nodes_share_chat_presence_and_jobs_through_redis_and_survive_its_re
     assert!(visitor.until_has(&expected, LIVE).await);
     assert!(agent.until_has(&expected, LIVE).await);
     // Late duplicates would show up now.
-    visitor.until_has(&["never".to_owned()], Duration::from_secs(1)).await;
-    agent.until_has(&["never".to_owned()], Duration::from_secs(1)).await;
-    assert_eq!(visitor.transcript.texts(), expected, "visitor: in order, once each");
-    assert_eq!(agent.transcript.texts(), expected, "agent: in order, once each");
+    visitor
+        .until_has(&["never".to_owned()], Duration::from_secs(1))
+        .await;
+    agent
+        .until_has(&["never".to_owned()], Duration::from_secs(1))
+        .await;
+    assert_eq!(
+        visitor.transcript.texts(),
+        expected,
+        "visitor: in order, once each"
+    );
+    assert_eq!(
+        agent.transcript.texts(),
+        expected,
+        "agent: in order, once each"
+    );
 
     // Blocking on B closes the visitor's socket on A.
-    let (_, detail) = call(
-        &b.address,
-        &token,
-        Method::GET,
-        &format!("/api/v1/conversations/{conversation}"),
-        None,
-    )
-    .await;
+    let detail = conversation_detail(&b.address, &token, &conversation).await;
     let visitor_id = detail["visitor"]["id"].as_str().expect("visitor id");
     let (status, body) = call(
         &b.address,
@@ -604,7 +584,10 @@ async fn two_nodes_share_chat_presence_and_jobs_through_redis_and_survive_its_re
     .await;
     assert_eq!(status, 201, "{body}");
     let (_, reason) = visitor.socket.until_closed().await;
-    assert_eq!(reason, "blocked", "the widget on A is closed by a block placed on B");
+    assert_eq!(
+        reason, "blocked",
+        "the widget on A is closed by a block placed on B"
+    );
 
     // Jobs: each lease-guarded job has one holder among the two nodes, and keeps it while
     // both run (were the lease not exclusive, both nodes would take it every second).
@@ -622,7 +605,10 @@ async fn two_nodes_share_chat_presence_and_jobs_through_redis_and_survive_its_re
         let seen = holders.get(job).cloned().unwrap_or_default();
         assert_eq!(seen.len(), 1, "{job} had one holder at a time: {seen:?}");
         let holder = seen.iter().next().expect("holder");
-        assert!(pids.contains(&holder_pid(holder)), "{holder} is one of the nodes");
+        assert!(
+            pids.contains(&holder_pid(holder)),
+            "{holder} is one of the nodes"
+        );
     }
     // The node holding billing dies: the other takes over once the lease has run out.
     let billing_pid = holder_pid(holders["billing"].iter().next().expect("holder"));

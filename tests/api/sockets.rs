@@ -177,14 +177,17 @@ impl Socket {
     pub async fn next_within(&mut self, wait: Duration) -> Option<Result<Value, String>> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            match tokio::time::timeout_at(deadline, self.ws.next()).await.ok()? {
+            match tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()?
+            {
                 Some(Ok(Message::Text(text))) => {
-                    return Some(Ok(
-                        serde_json::from_str(text.as_str()).expect("JSON frame")
-                    ));
+                    return Some(Ok(serde_json::from_str(text.as_str()).expect("JSON frame")));
                 }
                 Some(Ok(Message::Close(reason))) => {
-                    return Some(Err(reason.map(|r| r.reason.to_string()).unwrap_or_default()));
+                    return Some(Err(reason
+                        .map(|r| r.reason.to_string())
+                        .unwrap_or_default()));
                 }
                 Some(Ok(_)) => continue,
                 None => return Some(Err(String::new())),

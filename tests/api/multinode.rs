@@ -261,14 +261,18 @@ impl Visitor {
         }
     }
 
-    /// Sends a message and waits for its ack (recording every frame meanwhile).
+    /// Sends a message and waits for its ack (recording every frame meanwhile); after a
+    /// reconnect it sends it again with the same `client_id`, as the widget's outbox does.
     async fn say(&mut self, client_id: &str, text: &str) {
-        self.socket
-            .send(json!({"type": "message", "client_id": client_id, "text": text}))
-            .await;
+        let frame = json!({"type": "message", "client_id": client_id, "text": text});
+        let mut sent_on = None;
         let deadline = Instant::now() + LIVE;
         while Instant::now() < deadline {
-            if let Some(frame) = self.next(LIVE).await
+            if sent_on != Some(self.reconnects) {
+                self.socket.send(frame.clone()).await;
+                sent_on = Some(self.reconnects);
+            }
+            if let Some(frame) = self.next(deadline - Instant::now()).await
                 && frame["type"] == "ack"
                 && frame["client_id"] == client_id
             {

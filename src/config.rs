@@ -329,6 +329,19 @@ mod tests {
     }
 
     #[test]
+    fn multi_node_settings_are_checked_and_the_redis_password_is_redacted() {
+        let settings = with(&[("redis_url", "redis://:hunter2@10.0.0.5:6379")]).expect("valid");
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        let error = with(&[("redis_url", "10.0.0.5:6379")]).expect_err("no scheme");
+        assert!(error.to_string().contains("FRONTDESK_REDIS_URL"), "{error}");
+        let error = with(&[("job_interval_seconds", "0")]).expect_err("zero");
+        assert!(
+            error.to_string().contains("FRONTDESK_JOB_INTERVAL_SECONDS"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn the_test_clock_flag_accepts_one() {
         assert!(with(&[("test_clock", "1")]).expect("valid").test_clock);
     }

@@ -42,8 +42,9 @@ pub struct Settings {
     pub bind: String,
     /// `sqlite://path.db` (default) or `postgres://user@host/db`.
     pub database_url: String,
-    /// Enables multi-node fan-out through Redis pub/sub.
-    pub redis_url: Option<String>,
+    /// Enables multi-node fan-out through Redis pub/sub, e.g. `redis://127.0.0.1:6379`
+    /// (a password in it is redacted in logs).
+    pub redis_url: Option<Secret>,
     /// The address users reach this server at (used in printed links and for `Secure` cookies).
     pub public_url: Option<String>,
     /// Key for session cookies (at least 32 characters). Generated and kept in the database when unset.
@@ -64,6 +65,9 @@ pub struct Settings {
     /// Run the background jobs (inactivity, billing renewals, email) on this node.
     #[serde(deserialize_with = "flag")]
     pub jobs: bool,
+    /// Seconds between two looks of the billing and inactivity jobs. With several nodes, one
+    /// node holds each job's lease (three intervals long, renewed every look) and runs it.
+    pub job_interval_seconds: u64,
     /// Seconds before the first retry of a failed webhook delivery; each next retry waits twice
     /// as long (with jitter, up to 6 hours between attempts).
     pub webhook_retry_base_seconds: u64,
@@ -99,6 +103,7 @@ impl Default for Settings {
             max_message_chars: crate::domain::conversation::DEFAULT_MAX_MESSAGE_CHARS,
             inactivity_timeout_minutes: 30,
             jobs: true,
+            job_interval_seconds: 60,
             webhook_retry_base_seconds: 60,
             webhook_poll_millis: 1000,
             smtp_url: None,
@@ -196,7 +201,7 @@ impl Settings {
                 "must start with sqlite:// or postgres://",
             ));
         }
-        if let Some(url) = &self.redis_url
+        if let Some(url) = self.redis_url.as_ref().map(Secret::expose)
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
             return Err(ConfigError::new(
@@ -235,6 +240,12 @@ impl Settings {
         if !(1..=3600).contains(&self.webhook_retry_base_seconds) {
             return Err(ConfigError::new(
                 "webhook_retry_base_seconds",
+                "must be between 1 and 3600",
+            ));
+        }
+        if !(1..=3600).contains(&self.job_interval_seconds) {
+            return Err(ConfigError::new(
+                "job_interval_seconds",
                 "must be between 1 and 3600",
             ));
         }
@@ -327,6 +338,19 @@ mod tests {
         assert!(error.to_string().contains("FRONTDESK_SMTP_URL"), "{error}");
         let error = with(&[("mail_from", "not an address")]).expect_err("bad sender");
         assert!(error.to_string().contains("FRONTDESK_MAIL_FROM"), "{error}");
+    }
+
+    #[test]
+    fn multi_node_settings_are_checked_and_the_redis_password_is_redacted() {
+        let settings = with(&[("redis_url", "redis://:hunter2@10.0.0.5:6379")]).expect("valid");
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        let error = with(&[("redis_url", "10.0.0.5:6379")]).expect_err("no scheme");
+        assert!(error.to_string().contains("FRONTDESK_REDIS_URL"), "{error}");
+        let error = with(&[("job_interval_seconds", "0")]).expect_err("zero");
+        assert!(
+            error.to_string().contains("FRONTDESK_JOB_INTERVAL_SECONDS"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -67,6 +67,9 @@ impl Application {
         let secure_cookies = settings.served_over_tls();
         let test_clock = settings.test_clock;
         let ctx = actix_web::web::Data::new(ctx);
+        if let Some(redis_url) = &settings.redis_url {
+            crate::realtime::broker::start(ctx.clone().into_inner(), redis_url.expose())?;
+        }
         if settings.jobs {
             tokio::spawn(crate::jobs::inactivity::run(ctx.clone().into_inner()));
             tokio::spawn(crate::jobs::billing::run(ctx.clone().into_inner()));

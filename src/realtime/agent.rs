@@ -19,12 +19,18 @@ use tokio::sync::broadcast::error::RecvError;
 /// deactivated user stops receiving the account's conversations within this time.
 const REAUTHORISE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Tells every widget of the account whether someone is online now.
+/// Tells every widget of the account on this node whether someone is online now (on any
+/// node); each node tells its own widgets when its view of the account changes.
 pub fn announce_online(ctx: &Context, account_id: crate::domain::ids::AccountId) {
     let online = ctx.hub.agents_online(account_id);
     if let Some(frame) = encode(&json!({"type": "status", "online": online})) {
-        ctx.hub.to_widgets(account_id, frame);
+        ctx.hub.to_local_widgets(account_id, frame);
     }
+}
+
+/// The inbox frame saying a colleague's status changed (`online`, `away`, `offline`).
+pub fn agent_status_frame(user_id: crate::domain::ids::UserId, status: &str) -> Option<Frame> {
+    encode(&json!({"type": "agent_status", "user_id": user_id, "status": status}))
 }
 
 /// Tells the account's inboxes that a colleague's status changed (`online`, `away`, `offline`).
@@ -34,9 +40,7 @@ pub fn announce_agent(
     user_id: crate::domain::ids::UserId,
     status: &str,
 ) {
-    if let Some(frame) =
-        encode(&json!({"type": "agent_status", "user_id": user_id, "status": status}))
-    {
+    if let Some(frame) = agent_status_frame(user_id, status) {
         ctx.hub.to_agents(account_id, frame);
     }
 }
@@ -108,7 +112,8 @@ pub async fn run(
                     tracing::warn!(skipped, "agent socket lagged; asking it to reload");
                     break Some(CloseReason { code: CloseCode::Again, description: Some("lagged; reconnect".to_owned()) });
                 }
-                Err(RecvError::Closed) => break None,
+                // The hub replaced its channels (Redis came back): reload from the database.
+                Err(RecvError::Closed) => break Some(CloseReason { code: CloseCode::Restart, description: Some("reconnect".to_owned()) }),
             },
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > CLIENT_TIMEOUT {

@@ -1,13 +1,16 @@
-//! The in-process hub: per-visitor and per-account broadcast channels carrying frames that are
+//! The hub: per-visitor and per-account broadcast channels carrying frames that are
 //! serialised once, plus who is connected (agents with their status, visitors).
-//! Services publish to it after their transaction commits.
+//! Services publish to it after their transaction commits. With Redis (`broker`), every frame
+//! and presence change also goes to the other nodes, and presence answers for all of them.
 
+use super::broker::{Control, NodeId, Outbox, Outgoing, Presence};
 use crate::domain::ids::{AccountId, UserId, VisitorId};
 use serde::Serialize;
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     hash::Hash,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, OnceLock},
+    time::{Duration, Instant},
 };
 use tokio::sync::broadcast;
 
@@ -17,6 +20,11 @@ const CHANNEL_CAPACITY: usize = 256;
 
 /// A frame serialised once and shared by every socket it goes to.
 pub type Frame = Arc<str>;
+
+/// Another node's presence is forgotten when nothing came from it for this long: four of its
+/// heartbeats (`broker::HEARTBEAT`), so a crashed node's agents go offline within 20 seconds
+/// while a short Redis outage does not flap everyone offline.
+pub const REMOTE_PRESENCE_TTL: Duration = Duration::from_secs(20);
 
 /// Presence of one agent on this node.
 #[derive(Clone, Copy, Debug)]
@@ -34,11 +42,37 @@ struct State {
     agent_channels: HashMap<AccountId, broadcast::Sender<Frame>>,
     agents: HashMap<AccountId, HashMap<UserId, AgentPresence>>,
     visitors: HashMap<AccountId, HashMap<VisitorId, usize>>,
+    /// Who is connected to the other nodes, as they last told us.
+    remote: HashMap<NodeId, RemoteNode>,
+}
+
+/// Presence on another node: its agents (online or away) and visitors.
+struct RemoteNode {
+    seen: Instant,
+    agents: HashMap<AccountId, HashMap<UserId, bool>>,
+    visitors: HashMap<AccountId, HashSet<VisitorId>>,
+}
+
+impl RemoteNode {
+    fn fresh(&self) -> bool {
+        self.seen.elapsed() < REMOTE_PRESENCE_TTL
+    }
+}
+
+/// What a change of another node's presence means for this node's sockets.
+#[derive(Debug, Default, PartialEq)]
+pub struct PresenceEffects {
+    /// Accounts whose "an agent is online" state flipped: tell their widgets here.
+    pub accounts: Vec<AccountId>,
+    /// Agents no longer connected to any node: tell the inboxes here.
+    pub gone: Vec<(AccountId, UserId)>,
 }
 
 #[derive(Default)]
 pub struct Hub {
     state: Mutex<State>,
+    /// With Redis: where frames and presence changes go to reach the other nodes.
+    outbox: OnceLock<Arc<Outbox>>,
 }
 
 fn channel<K: Eq + Hash + Copy>(
@@ -78,6 +112,25 @@ impl Hub {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
+    /// Connects the hub to the other nodes (once, at start, when Redis is configured).
+    pub(crate) fn attach(&self, outbox: Arc<Outbox>) {
+        if self.outbox.set(outbox).is_err() {
+            tracing::error!("the hub already has a broker");
+        }
+    }
+
+    /// Whether this node fans out through Redis, and whether it is subscribed right now.
+    pub fn broker_connected(&self) -> Option<bool> {
+        self.outbox.get().map(|outbox| outbox.connected())
+    }
+
+    /// Hands a frame or presence change to the broker, if there is one (never waits).
+    fn publish(&self, message: Outgoing) {
+        if let Some(outbox) = self.outbox.get() {
+            outbox.push(message);
+        }
+    }
+
     /// Subscribes a widget socket: its visitor's channel and its account's widget channel.
     pub fn join_visitor(
         &self,
@@ -95,12 +148,19 @@ impl Hub {
             *count += 1;
             *count == 1
         };
+        if first {
+            self.publish(Outgoing::Control(Control::Visitor {
+                account: account_id,
+                visitor: visitor_id,
+                present: true,
+            }));
+        }
         let own = channel(&mut state.visitor_channels, visitor_id);
         let account = channel(&mut state.widget_channels, account_id);
         (own, account, first)
     }
 
-    /// A widget socket closed; true when it was the visitor's last one on this node.
+    /// A widget socket closed; true when it was the visitor's last one on any node.
     pub fn leave_visitor(&self, account_id: AccountId, visitor_id: VisitorId) -> bool {
         let mut state = self.lock();
         let Some(visitors) = state.visitors.get_mut(&account_id) else {
@@ -123,24 +183,48 @@ impl Hub {
         }
         if last {
             state.visitor_channels.remove(&visitor_id);
+            self.publish(Outgoing::Control(Control::Visitor {
+                account: account_id,
+                visitor: visitor_id,
+                present: false,
+            }));
         }
-        last
+        last && !Self::remote_visitor(&state, account_id, visitor_id)
     }
 
-    /// Visitors with a widget connected to this node.
+    /// Visitors with a widget connected to any node.
     pub fn visitors_online(&self, account_id: AccountId) -> Vec<VisitorId> {
-        self.lock()
+        let state = self.lock();
+        let mut online: Vec<VisitorId> = state
             .visitors
             .get(&account_id)
             .map(|visitors| visitors.keys().copied().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        for node in state.remote.values().filter(|node| node.fresh()) {
+            online.extend(node.visitors.get(&account_id).into_iter().flatten());
+        }
+        online.sort_unstable();
+        online.dedup();
+        online
     }
 
     pub fn is_visitor_online(&self, account_id: AccountId, visitor_id: VisitorId) -> bool {
-        self.lock()
+        let state = self.lock();
+        state
             .visitors
             .get(&account_id)
             .is_some_and(|visitors| visitors.contains_key(&visitor_id))
+            || Self::remote_visitor(&state, account_id, visitor_id)
+    }
+
+    fn remote_visitor(state: &State, account_id: AccountId, visitor_id: VisitorId) -> bool {
+        state.remote.values().any(|node| {
+            node.fresh()
+                && node
+                    .visitors
+                    .get(&account_id)
+                    .is_some_and(|visitors| visitors.contains(&visitor_id))
+        })
     }
 
     /// Subscribes an agent socket; returns the channel and whether the account's online state changed.
@@ -160,6 +244,11 @@ impl Hub {
             .or_insert(AgentPresence { sockets: 0, online });
         presence.sockets += 1;
         presence.online = online;
+        self.publish(Outgoing::Control(Control::Agent {
+            account: account_id,
+            user: user_id,
+            online: Some(online),
+        }));
         let after = Self::online_in(&state, account_id);
         (
             channel(&mut state.agent_channels, account_id),
@@ -176,6 +265,11 @@ impl Hub {
                 presence.sockets = presence.sockets.saturating_sub(1);
                 if presence.sockets == 0 {
                     agents.remove(&user_id);
+                    self.publish(Outgoing::Control(Control::Agent {
+                        account: account_id,
+                        user: user_id,
+                        online: None,
+                    }));
                 }
             }
             if agents.is_empty() {
@@ -186,17 +280,43 @@ impl Hub {
     }
 
     /// An agent switched online/away; returns whether the account's online state changed.
+    /// The other nodes are told too: the agent's sockets may be there.
     pub fn set_agent_online(&self, account_id: AccountId, user_id: UserId, online: bool) -> bool {
+        self.publish(Outgoing::Control(Control::SetAgentOnline {
+            account: account_id,
+            user: user_id,
+            online,
+        }));
+        self.set_local_agent_online(account_id, user_id, online).0
+    }
+
+    /// Applies an agent's online/away switch to this node's sockets; answers whether the
+    /// account's online state changed, and whether the agent has a socket on this node.
+    pub(crate) fn set_local_agent_online(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+        online: bool,
+    ) -> (bool, bool) {
         let mut state = self.lock();
         let before = Self::online_in(&state, account_id);
+        let mut here = false;
         if let Some(presence) = state
             .agents
             .get_mut(&account_id)
             .and_then(|agents| agents.get_mut(&user_id))
         {
-            presence.online = online;
+            here = true;
+            if presence.online != online {
+                presence.online = online;
+                self.publish(Outgoing::Control(Control::Agent {
+                    account: account_id,
+                    user: user_id,
+                    online: Some(online),
+                }));
+            }
         }
-        before != Self::online_in(&state, account_id)
+        (before != Self::online_in(&state, account_id), here)
     }
 
     fn online_in(state: &State, account_id: AccountId) -> bool {
@@ -204,20 +324,42 @@ impl Hub {
             agents
                 .values()
                 .any(|presence| presence.online && presence.sockets > 0)
+        }) || state.remote.values().any(|node| {
+            node.fresh()
+                && node
+                    .agents
+                    .get(&account_id)
+                    .is_some_and(|agents| agents.values().any(|online| *online))
         })
     }
 
-    /// Whether this user has an inbox socket open on this node.
-    pub fn is_agent_connected(&self, account_id: AccountId, user_id: UserId) -> bool {
-        self.lock()
+    /// The users with an inbox socket open on any node, online or away.
+    fn connected_in(state: &State, account_id: AccountId) -> HashSet<UserId> {
+        let mut users: HashSet<UserId> = state
             .agents
             .get(&account_id)
-            .is_some_and(|agents| agents.contains_key(&user_id))
+            .map(|agents| agents.keys().copied().collect())
+            .unwrap_or_default();
+        for node in state.remote.values().filter(|node| node.fresh()) {
+            users.extend(
+                node.agents
+                    .get(&account_id)
+                    .into_iter()
+                    .flat_map(|a| a.keys()),
+            );
+        }
+        users
     }
 
-    /// The users who are online (not away) with the inbox open, on this node.
+    /// Whether this user has an inbox socket open on any node.
+    pub fn is_agent_connected(&self, account_id: AccountId, user_id: UserId) -> bool {
+        Self::connected_in(&self.lock(), account_id).contains(&user_id)
+    }
+
+    /// The users who are online (not away) with the inbox open, on any node.
     pub fn online_agents(&self, account_id: AccountId) -> Vec<UserId> {
-        self.lock()
+        let state = self.lock();
+        let mut online: Vec<UserId> = state
             .agents
             .get(&account_id)
             .map(|agents| {
@@ -227,7 +369,15 @@ impl Hub {
                     .map(|(user, _)| *user)
                     .collect()
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        for node in state.remote.values().filter(|node| node.fresh()) {
+            if let Some(agents) = node.agents.get(&account_id) {
+                online.extend(agents.iter().filter(|(_, on)| **on).map(|(user, _)| *user));
+            }
+        }
+        online.sort_unstable();
+        online.dedup();
+        online
     }
 
     /// Whether an agent who is online (not away) has the inbox open.
@@ -235,16 +385,206 @@ impl Hub {
         Self::online_in(&self.lock(), account_id)
     }
 
+    /// To the visitor's widgets on every node.
     pub fn to_visitor(&self, visitor_id: VisitorId, frame: Frame) {
-        send(&mut self.lock().visitor_channels, &visitor_id, frame);
+        self.publish(Outgoing::ToVisitor(visitor_id, frame.clone()));
+        self.deliver_to_visitor(visitor_id, frame);
     }
 
-    pub fn to_widgets(&self, account_id: AccountId, frame: Frame) {
+    /// To every widget of the account on this node only: each node tells its own widgets
+    /// whether an agent is online, from the presence it sees (see `broker`).
+    pub fn to_local_widgets(&self, account_id: AccountId, frame: Frame) {
         send(&mut self.lock().widget_channels, &account_id, frame);
     }
 
+    /// To the account's inboxes on every node.
     pub fn to_agents(&self, account_id: AccountId, frame: Frame) {
+        self.publish(Outgoing::ToAgents(account_id, frame.clone()));
+        self.deliver_to_agents(account_id, frame);
+    }
+
+    /// To the visitor's widgets on this node (a frame another node published).
+    pub(crate) fn deliver_to_visitor(&self, visitor_id: VisitorId, frame: Frame) {
+        send(&mut self.lock().visitor_channels, &visitor_id, frame);
+    }
+
+    /// To the account's inboxes on this node (a frame another node published).
+    pub(crate) fn deliver_to_agents(&self, account_id: AccountId, frame: Frame) {
         send(&mut self.lock().agent_channels, &account_id, frame);
+    }
+
+    /// Frames may have been missed (Redis was away): every socket on this node is told its
+    /// channel closed, the same as a lagging socket, so it reconnects and replays from the
+    /// database by `seq` (the widget with `last_seq`, the inbox by reloading).
+    pub(crate) fn resync(&self) {
+        let mut state = self.lock();
+        state.visitor_channels.clear();
+        state.widget_channels.clear();
+        state.agent_channels.clear();
+    }
+
+    /// This node's presence, handed to the broker in order with the changes (every heartbeat).
+    pub(crate) fn publish_presence(&self) {
+        let state = self.lock();
+        let presence = Presence {
+            agents: state
+                .agents
+                .iter()
+                .flat_map(|(account, agents)| {
+                    agents
+                        .iter()
+                        .map(|(user, presence)| (*account, *user, presence.online))
+                })
+                .collect(),
+            visitors: state
+                .visitors
+                .iter()
+                .flat_map(|(account, visitors)| visitors.keys().map(|v| (*account, *v)))
+                .collect(),
+        };
+        self.publish(Outgoing::Control(Control::Presence(presence)));
+    }
+
+    /// Applies what another node said about its presence.
+    pub(crate) fn apply_remote(&self, node: NodeId, control: &Control) -> PresenceEffects {
+        let mut state = self.lock();
+        let entry = state.remote.entry(node).or_insert_with(|| RemoteNode {
+            seen: Instant::now(),
+            agents: HashMap::new(),
+            visitors: HashMap::new(),
+        });
+        entry.seen = Instant::now();
+        let accounts: Vec<AccountId> = match control {
+            Control::Agent { account, .. } => vec![*account],
+            Control::Presence(presence) => {
+                let mut accounts: Vec<AccountId> = entry.agents.keys().copied().collect();
+                accounts.extend(presence.agents.iter().map(|(account, _, _)| *account));
+                accounts
+            }
+            _ => Vec::new(),
+        };
+        let before = Self::observe(&state, &accounts);
+        let Some(remote) = state.remote.get_mut(&node) else {
+            return PresenceEffects::default();
+        };
+        match control {
+            Control::Agent {
+                account,
+                user,
+                online,
+            } => {
+                let agents = remote.agents.entry(*account).or_default();
+                match online {
+                    Some(online) => {
+                        agents.insert(*user, *online);
+                    }
+                    None => {
+                        agents.remove(user);
+                    }
+                }
+                if agents.is_empty() {
+                    remote.agents.remove(account);
+                }
+            }
+            Control::Visitor {
+                account,
+                visitor,
+                present,
+            } => {
+                let visitors = remote.visitors.entry(*account).or_default();
+                if *present {
+                    visitors.insert(*visitor);
+                } else {
+                    visitors.remove(visitor);
+                }
+                if visitors.is_empty() {
+                    remote.visitors.remove(account);
+                }
+            }
+            Control::Presence(presence) => {
+                remote.agents.clear();
+                for (account, user, online) in &presence.agents {
+                    remote
+                        .agents
+                        .entry(*account)
+                        .or_default()
+                        .insert(*user, *online);
+                }
+                remote.visitors.clear();
+                for (account, visitor) in &presence.visitors {
+                    remote
+                        .visitors
+                        .entry(*account)
+                        .or_default()
+                        .insert(*visitor);
+                }
+            }
+            _ => {}
+        }
+        Self::effects(&state, before)
+    }
+
+    /// Forgets nodes that have been silent for `REMOTE_PRESENCE_TTL` (crashed, or cut off).
+    pub(crate) fn expire_remote(&self) -> PresenceEffects {
+        let mut state = self.lock();
+        // Queries already ignore stale nodes; measure the effect against the last answers.
+        let stale: Vec<NodeId> = state
+            .remote
+            .iter()
+            .filter(|(_, node)| !node.fresh())
+            .map(|(id, _)| *id)
+            .collect();
+        if stale.is_empty() {
+            return PresenceEffects::default();
+        }
+        let accounts: Vec<AccountId> = stale
+            .iter()
+            .filter_map(|id| state.remote.get(id))
+            .flat_map(|node| node.agents.keys().copied())
+            .collect();
+        // Count the stale nodes in for "before": they were fresh the last time anyone asked.
+        for id in &stale {
+            if let Some(node) = state.remote.get_mut(id) {
+                node.seen = Instant::now();
+            }
+        }
+        let before = Self::observe(&state, &accounts);
+        for id in &stale {
+            state.remote.remove(id);
+            tracing::warn!(node = %id, "another node went silent; forgetting its presence");
+        }
+        Self::effects(&state, before)
+    }
+
+    /// Per account: whether an agent is online, and who is connected.
+    fn observe(state: &State, accounts: &[AccountId]) -> Vec<(AccountId, bool, HashSet<UserId>)> {
+        let mut accounts = accounts.to_vec();
+        accounts.sort_unstable();
+        accounts.dedup();
+        accounts
+            .into_iter()
+            .map(|account| {
+                (
+                    account,
+                    Self::online_in(state, account),
+                    Self::connected_in(state, account),
+                )
+            })
+            .collect()
+    }
+
+    fn effects(state: &State, before: Vec<(AccountId, bool, HashSet<UserId>)>) -> PresenceEffects {
+        let mut effects = PresenceEffects::default();
+        for (account, online, connected) in before {
+            if Self::online_in(state, account) != online {
+                effects.accounts.push(account);
+            }
+            let now = Self::connected_in(state, account);
+            effects
+                .gone
+                .extend(connected.difference(&now).map(|user| (account, *user)));
+        }
+        effects
     }
 }
 
@@ -285,5 +625,73 @@ mod tests {
         assert!(rx_b.try_recv().is_err());
         assert!(hub.leave_visitor(account, a));
         assert_eq!(hub.visitors_online(account), vec![b]);
+    }
+
+    #[test]
+    fn another_nodes_agents_and_visitors_count_until_it_goes_silent() {
+        let hub = Hub::default();
+        let account = AccountId::generate();
+        let (agent, visitor) = (UserId::generate(), VisitorId::generate());
+        let node = NodeId::new_v4();
+        let effects = hub.apply_remote(
+            node,
+            &Control::Agent {
+                account,
+                user: agent,
+                online: Some(true),
+            },
+        );
+        assert_eq!(effects.accounts, vec![account], "the widgets here are told");
+        assert!(hub.agents_online(account) && hub.online_agents(account) == vec![agent]);
+        hub.apply_remote(
+            node,
+            &Control::Visitor {
+                account,
+                visitor,
+                present: true,
+            },
+        );
+        assert!(hub.is_visitor_online(account, visitor));
+        // A local socket of the same visitor closing is not the visitor leaving.
+        let _ = hub.join_visitor(account, visitor);
+        assert!(!hub.leave_visitor(account, visitor));
+
+        // A whole presence replaces what was known: the agent went away, the visitor left.
+        let effects = hub.apply_remote(
+            node,
+            &Control::Presence(Presence {
+                agents: vec![(account, agent, false)],
+                visitors: Vec::new(),
+            }),
+        );
+        assert_eq!(effects.accounts, vec![account]);
+        assert!(effects.gone.is_empty(), "away is still connected");
+        assert!(!hub.agents_online(account) && hub.is_agent_connected(account, agent));
+        assert!(!hub.is_visitor_online(account, visitor));
+
+        // Silence: the node is forgotten and its agents are gone.
+        hub.lock().remote.get_mut(&node).expect("known node").seen -= REMOTE_PRESENCE_TTL;
+        assert!(
+            !hub.is_agent_connected(account, agent),
+            "stale nodes never count"
+        );
+        let effects = hub.expire_remote();
+        assert_eq!(effects.gone, vec![(account, agent)]);
+        assert!(hub.lock().remote.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_resync_closes_every_channel_so_sockets_replay() {
+        let hub = Hub::default();
+        let account = AccountId::generate();
+        let (mut own, mut widgets, _) = hub.join_visitor(account, VisitorId::generate());
+        let (mut agents, _) = hub.join_agent(account, UserId::generate(), true);
+        hub.resync();
+        for receiver in [&mut own, &mut widgets, &mut agents] {
+            assert!(matches!(
+                receiver.recv().await,
+                Err(broadcast::error::RecvError::Closed)
+            ));
+        }
     }
 }

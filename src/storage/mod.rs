@@ -28,6 +28,7 @@ pub mod entities;
 pub mod flow_runs;
 pub mod flows;
 pub mod instance;
+pub mod job_leases;
 pub mod messages;
 pub mod plans;
 pub mod reports;

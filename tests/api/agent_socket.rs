@@ -1,7 +1,7 @@
 //! The inbox socket: session and same-origin checks, live events, presence reaching widgets.
 
 use crate::{
-    helpers::{PASSWORD, spawn_app},
+    helpers::{PASSWORD, sign_in_at, spawn_app},
     sockets::Socket,
 };
 use frontdesk::domain::role::Role;
@@ -11,6 +11,11 @@ use std::{sync::Arc, time::Duration};
 
 /// Signs in and returns the `Cookie` header a browser would send.
 pub async fn session_cookie(app: &crate::helpers::TestApp, email: &str) -> String {
+    session_cookie_at(&app.address, email, PASSWORD).await
+}
+
+/// Signs in on the server at `address` and returns the `Cookie` header a browser would send.
+pub async fn session_cookie_at(address: &str, email: &str, password: &str) -> String {
     let jar = Arc::new(reqwest::cookie::Jar::default());
     let client = Client::builder()
         .cookie_provider(jar.clone())
@@ -18,13 +23,13 @@ pub async fn session_cookie(app: &crate::helpers::TestApp, email: &str) -> Strin
         .build()
         .expect("client");
     assert_eq!(
-        app.sign_in(&client, email, PASSWORD)
+        sign_in_at(address, &client, email, password)
             .await
             .status()
             .as_u16(),
         303
     );
-    let url = app.address.parse().expect("url");
+    let url = address.parse().expect("url");
     jar.cookies(&url)
         .expect("cookie")
         .to_str()

@@ -32,28 +32,31 @@ pub const PASSWORD: &str = "correct horse battery";
 /// A database of its own: a new PostgreSQL database under TEST_DATABASE_URL, or a SQLite file.
 pub async fn fresh_database() -> (String, Option<TempDir>) {
     match std::env::var("TEST_DATABASE_URL") {
-        Ok(base) if base.starts_with("postgres") => {
-            let name = format!("fd_test_{}", uuid::Uuid::new_v4().simple());
-            let admin = Database::connect(&base)
-                .await
-                .expect("connect to TEST_DATABASE_URL");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .expect("create test database");
-            admin.close().await.expect("close admin connection");
-            let (without_query, _) = base.split_once('?').unwrap_or((&base, ""));
-            let (server, _) = without_query
-                .rsplit_once('/')
-                .expect("database URL has a path");
-            (format!("{server}/{name}"), None)
-        }
+        Ok(base) if base.starts_with("postgres") => (fresh_postgres_database(&base).await, None),
         _ => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}/frontdesk.db", dir.path().display());
             (url, Some(dir))
         }
     }
+}
+
+/// A new, empty `fd_test_*` database on the PostgreSQL server of `base` (an admin URL).
+pub async fn fresh_postgres_database(base: &str) -> String {
+    let name = format!("fd_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(base)
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect to PostgreSQL at {base}: {error}"));
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create test database");
+    admin.close().await.expect("close admin connection");
+    let (without_query, _) = base.split_once('?').unwrap_or((base, ""));
+    let (server, _) = without_query
+        .rsplit_once('/')
+        .expect("database URL has a path");
+    format!("{server}/{name}")
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -86,6 +89,28 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         database_url,
         _dir: dir.map(std::sync::Arc::new),
     }
+}
+
+/// Signs in through the form of the server at `address`; returns the POST's response.
+pub async fn sign_in_at(address: &str, client: &Client, email: &str, password: &str) -> Response {
+    let page = client
+        .get(format!("{address}/login"))
+        .send()
+        .await
+        .expect("GET /login")
+        .text()
+        .await
+        .expect("login page");
+    client
+        .post(format!("{address}/login"))
+        .form(&[
+            ("csrf_token", csrf_from(&page).as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("POST /login")
 }
 
 /// A browser-like client: keeps cookies, does not follow redirects (tests look at them).
@@ -180,22 +205,7 @@ impl TestApp {
 
     /// Signs in through the form, as a person would; returns the POST's response.
     pub async fn sign_in(&self, client: &Client, email: &str, password: &str) -> Response {
-        let page = self
-            .get(client, "/login")
-            .await
-            .text()
-            .await
-            .expect("login page");
-        client
-            .post(self.url("/login"))
-            .form(&[
-                ("csrf_token", csrf_from(&page).as_str()),
-                ("email", email),
-                ("password", password),
-            ])
-            .send()
-            .await
-            .expect("POST /login")
+        sign_in_at(&self.address, client, email, password).await
     }
 
     /// A client already signed in as `email`.

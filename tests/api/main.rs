@@ -27,6 +27,7 @@ mod health;
 mod helpers;
 mod inbox_pages;
 mod metrics;
+mod multinode;
 mod pages;
 mod reports;
 mod roles;

@@ -83,12 +83,17 @@ impl Binary {
 
     /// Starts `frontdesk serve` on the port and waits until it is ready.
     pub async fn serve(&self, port: u16) -> Child {
+        self.serve_logging(port, Stdio::null()).await
+    }
+
+    /// Starts `frontdesk serve` with its log (stderr) going to `log`, and waits until it is ready.
+    pub async fn serve_logging(&self, port: u16, log: impl Into<Stdio>) -> Child {
         let mut child = self
             .command()
             .arg("serve")
             .env("FRONTDESK_BIND", format!("127.0.0.1:{port}"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start frontdesk serve");
         for _ in 0..100 {

@@ -172,6 +172,30 @@ impl Socket {
         }
     }
 
+    /// The next text frame within `wait`: `None` on timeout, `Some(Err(reason))` when the
+    /// server closed the socket (for tests that reconnect, as the widget and inbox do).
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Result<Value, String>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()?
+            {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(Ok(serde_json::from_str(text.as_str()).expect("JSON frame")));
+                }
+                Some(Ok(Message::Close(reason))) => {
+                    return Some(Err(reason
+                        .map(|r| r.reason.to_string())
+                        .unwrap_or_default()));
+                }
+                Some(Ok(_)) => continue,
+                None => return Some(Err(String::new())),
+                Some(Err(error)) => return Some(Err(error.to_string())),
+            }
+        }
+    }
+
     /// Reads and drops whatever frames are already waiting.
     pub async fn drain(&mut self) {
         while let Ok(Some(_)) =

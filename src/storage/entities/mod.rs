@@ -16,6 +16,7 @@ pub mod flow_run_event;
 pub mod instance_setting;
 pub mod invoice;
 pub mod invoice_line;
+pub mod job_lease;
 pub mod ledger_entry;
 pub mod message;
 pub mod package;

@@ -103,8 +103,7 @@ fn judge(figure: &mut Figure, small: &str, smoke: bool, earlier: &[Figure]) {
     figure.baseline = Some(key);
     figure.target = Some(format!("<= {bound} ms, <= {TARGET_GROWTH} x baseline"));
     figure.met = (!smoke).then(|| {
-        figure.value <= bound
-            && figure.value <= base.value * TARGET_GROWTH + 1.0 // 1 ms: timer noise at sub-ms values
+        figure.value <= bound && figure.value <= base.value * TARGET_GROWTH + 1.0 // 1 ms: timer noise at sub-ms values
     });
 }
 
@@ -127,7 +126,10 @@ async fn database(
         }
         _ => {
             let path = bench.data_dir.join(format!("{name}.db"));
-            (format!("sqlite://{}?mode=rwc", path.display()), name.clone())
+            (
+                format!("sqlite://{}?mode=rwc", path.display()),
+                name.clone(),
+            )
         }
     };
     if let Ok(text) = std::fs::read_to_string(&record)
@@ -200,8 +202,8 @@ impl Server {
             Command::new(exe)
         };
         let log = data_dir.join(format!("{scenario}-server.log"));
-        let stderr = std::fs::File::create(&log)
-            .with_context(|| format!("creating {}", log.display()))?;
+        let stderr =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let child = command
             .arg("serve")
             .env("FRONTDESK_DATABASE_URL", database_url)
@@ -346,7 +348,10 @@ async fn measure(
         ("inbox_all_page", Request::Page("/inbox?status=all")),
         ("conversation_page", Request::ConversationPage),
         ("api_list", Request::Api("/api/v1/conversations")),
-        ("api_open_list", Request::Api("/api/v1/conversations?status=open")),
+        (
+            "api_open_list",
+            Request::Api("/api/v1/conversations?status=open"),
+        ),
         ("api_messages", Request::ApiMessages),
     ];
     let mut figures = Vec::new();

@@ -97,8 +97,14 @@ pub async fn command(args: SeedArgs) -> anyhow::Result<()> {
             "Bench account {} (widget key {}), {} conversations:",
             seeded.account_id, seeded.widget_key, seeded.account_conversations
         );
-        println!("  owner {}  password {}", seeded.owner_email, seeded.password);
-        println!("  agent {}  password {}", seeded.agent_email, seeded.password);
+        println!(
+            "  owner {}  password {}",
+            seeded.owner_email, seeded.password
+        );
+        println!(
+            "  agent {}  password {}",
+            seeded.agent_email, seeded.password
+        );
         println!("  API token (owner): {}", seeded.token);
     }
     Ok(())
@@ -176,7 +182,11 @@ pub async fn seed(args: &SeedArgs) -> anyhow::Result<Seeded> {
     let Some(mut bench) = bench else {
         anyhow::bail!("no bench account was created");
     };
-    ctx.db.clone().close().await.context("closing the setup connection")?;
+    ctx.db
+        .clone()
+        .close()
+        .await
+        .context("closing the setup connection")?;
 
     let mut conn = BulkConnection::open(&args.database_url).await?;
     let indexes = conn.drop_indexes().await?;
@@ -655,8 +665,16 @@ impl BulkConnection {
 
     pub(crate) async fn fetch_uuid(&mut self, sql: &str) -> anyhow::Result<Uuid> {
         match self {
-            Self::Sqlite(conn) => sqlx::query_scalar(AssertSqlSafe(sql.to_owned())).fetch_one(conn).await,
-            Self::Postgres(conn) => sqlx::query_scalar(AssertSqlSafe(sql.to_owned())).fetch_one(conn).await,
+            Self::Sqlite(conn) => {
+                sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
+                    .fetch_one(conn)
+                    .await
+            }
+            Self::Postgres(conn) => {
+                sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
+                    .fetch_one(conn)
+                    .await
+            }
         }
         .with_context(|| format!("reading {sql}"))
     }
@@ -695,8 +713,14 @@ impl BulkConnection {
 
     pub(crate) async fn execute(&mut self, sql: &str) -> anyhow::Result<()> {
         match self {
-            Self::Sqlite(conn) => sqlx::raw_sql(AssertSqlSafe(sql.to_owned())).execute(conn).await.map(|_| ()),
-            Self::Postgres(conn) => sqlx::raw_sql(AssertSqlSafe(sql.to_owned())).execute(conn).await.map(|_| ()),
+            Self::Sqlite(conn) => sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+                .execute(conn)
+                .await
+                .map(|_| ()),
+            Self::Postgres(conn) => sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+                .execute(conn)
+                .await
+                .map(|_| ()),
         }
         .with_context(|| format!("seeding: {sql}"))
     }
@@ -705,19 +729,23 @@ impl BulkConnection {
     async fn drop_indexes(&mut self) -> anyhow::Result<Vec<(String, String)>> {
         let tables = BULK_TABLES.map(|table| format!("'{table}'")).join(", ");
         let indexes: Vec<(String, String)> = match self {
-            Self::Sqlite(conn) => sqlx::query_as(AssertSqlSafe(format!(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' \
+            Self::Sqlite(conn) => {
+                sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' \
                  AND sql IS NOT NULL AND tbl_name IN ({tables})"
-            )))
-            .fetch_all(conn)
-            .await,
-            Self::Postgres(conn) => sqlx::query_as(AssertSqlSafe(format!(
-                "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = \
+                )))
+                .fetch_all(conn)
+                .await
+            }
+            Self::Postgres(conn) => {
+                sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = \
                  current_schema() AND tablename IN ({tables}) AND indexname NOT IN \
                  (SELECT conname FROM pg_constraint)"
-            )))
-            .fetch_all(conn)
-            .await,
+                )))
+                .fetch_all(conn)
+                .await
+            }
         }
         .context("reading the index definitions")?;
         for (name, _) in &indexes {
@@ -738,7 +766,12 @@ impl BulkConnection {
     async fn insert_chunk(&mut self, chunk: Chunk) -> anyhow::Result<()> {
         self.execute("BEGIN").await?;
         insert_rows!(self, VISITOR_INSERT, chunk.visitors, bind_visitor);
-        insert_rows!(self, CONVERSATION_INSERT, chunk.conversations, bind_conversation);
+        insert_rows!(
+            self,
+            CONVERSATION_INSERT,
+            chunk.conversations,
+            bind_conversation
+        );
         insert_rows!(self, MESSAGE_INSERT, chunk.messages, bind_message);
         self.execute("COMMIT").await
     }

@@ -45,8 +45,7 @@ pub fn remove_sqlite(path: &std::path::Path) -> anyhow::Result<()> {
     for suffix in ["", "-wal", "-shm"] {
         let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
         if file.exists() {
-            std::fs::remove_file(&file)
-                .with_context(|| format!("removing {}", file.display()))?;
+            std::fs::remove_file(&file).with_context(|| format!("removing {}", file.display()))?;
         }
     }
     Ok(())
@@ -94,7 +93,12 @@ async fn measure(scenario: &str, url: &str, seconds: f64) -> anyhow::Result<Vec<
     figures.push(Figure::new(scenario, "single_row_tx_per_s", single, "tx/s"));
     for batch in BATCHES {
         let rate = insert_for(&mut conn, &mut rows, batch, duration).await?;
-        let mut figure = Figure::new(scenario, &format!("batch{batch}_rows_per_s"), rate, "rows/s");
+        let mut figure = Figure::new(
+            scenario,
+            &format!("batch{batch}_rows_per_s"),
+            rate,
+            "rows/s",
+        );
         figure.baseline = Some(format!("{scenario}.single_row_tx_per_s"));
         figures.push(figure);
     }

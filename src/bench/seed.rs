@@ -523,7 +523,7 @@ impl Generator {
             let created_at = start + Duration::milliseconds((offset * 1000.0) as i64);
             // One visitor in five comes back with a second conversation.
             let (visitor_id, visits) = match visitor {
-                Some((id, visits)) if random % 5 == 0 => (id, visits + 1),
+                Some((id, visits)) if random.is_multiple_of(5) => (id, visits + 1),
                 _ => {
                     self.visitors += 1;
                     (Uuid::now_v7(), 1)
@@ -571,10 +571,17 @@ impl Generator {
                     id: visitor_id,
                     account_id: account.id,
                     token_hash: format!("{}{:056x}", self.nonce, self.visitors),
-                    name: (random % 3 == 0).then(|| format!("Visitor {}", self.visitors)),
-                    email: (random % 4 == 0)
+                    name: random
+                        .is_multiple_of(3)
+                        .then(|| format!("Visitor {}", self.visitors)),
+                    email: random
+                        .is_multiple_of(4)
                         .then(|| format!("visitor{}@example.test", self.visitors)),
-                    device: if random % 2 == 0 { "desktop" } else { "mobile" },
+                    device: if random.is_multiple_of(2) {
+                        "desktop"
+                    } else {
+                        "mobile"
+                    },
                     visit_count: visits,
                     current_url: "https://shop.example.test/products".to_owned(),
                     first_seen_at: created_at,

@@ -16,6 +16,7 @@ mod m20261201_000011_email;
 mod m20261201_000012_reports;
 mod m20261201_000013_blocking;
 mod m20261201_000014_job_leases;
+mod m20261201_000015_inbox_indexes;
 
 /// Every migration, oldest first. An applied migration is never edited: add a new one.
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_reports::Migration),
             Box::new(m20261201_000013_blocking::Migration),
             Box::new(m20261201_000014_job_leases::Migration),
+            Box::new(m20261201_000015_inbox_indexes::Migration),
         ]
     }
 }

@@ -3,7 +3,11 @@
 //! JSON file with every figure and its ratio to the baseline measured in the same run.
 //! See docs/benchmarks.md for the method.
 
+pub mod db;
+pub mod inbox;
 pub mod report;
+pub mod seed;
+pub mod storage;
 
 use clap::{Args, Subcommand};
 
@@ -11,6 +15,10 @@ use clap::{Args, Subcommand};
 pub enum BenchCommand {
     /// Run the scenarios and baselines and write the report (table on stdout, JSON to --out).
     Run(RunArgs),
+    /// Fill a database with many stored conversations and messages (for S4); prints the logins.
+    Seed(seed::SeedArgs),
+    /// Run the database scenarios alone: S4 (inbox at scale) and B3 (storage baselines).
+    Db(db::DbArgs),
 }
 
 #[derive(Args, Debug)]
@@ -31,5 +39,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             report.print_table();
             report.write_json(&args.out)
         }
+        BenchCommand::Seed(args) => seed::command(args).await,
+        BenchCommand::Db(args) => db::command(args).await,
     }
 }

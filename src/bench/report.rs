@@ -120,8 +120,8 @@ impl Report {
 
     pub fn print_table(&self) {
         println!(
-            "{:<12} {:<34} {:>14} {:<8} {:>8} {:<26} {}",
-            "scenario", "figure", "value", "unit", "ratio", "baseline", "target"
+            "{:<12} {:<34} {:>14} {:<8} {:>8} {:<30} target",
+            "scenario", "figure", "value", "unit", "ratio", "baseline"
         );
         for figure in &self.figures {
             let ratio = figure
@@ -134,7 +134,7 @@ impl Report {
                 (None, _) => String::new(),
             };
             println!(
-                "{:<12} {:<34} {:>14.2} {:<8} {:>8} {:<26} {}",
+                "{:<12} {:<34} {:>14.2} {:<8} {:>8} {:<30} {}",
                 figure.scenario,
                 figure.name,
                 figure.value,

@@ -66,13 +66,17 @@ fn upgrade(
     Ok((response, session, stream.aggregate_continuations()))
 }
 
-#[get("/echo")]
-async fn echo(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpResponse> {
-    let (response, mut session, mut stream) = upgrade(&req, body)?;
+/// Answers each text frame with what `answer` makes of it, and pings with pongs, until the
+/// peer leaves.
+fn answer_texts(
+    mut session: actix_ws::Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+    mut answer: impl FnMut(&str) -> String + 'static,
+) {
     actix_web::rt::spawn(async move {
         while let Some(Ok(message)) = stream.next().await {
             let sent = match message {
-                AggregatedMessage::Text(text) => session.text(text).await,
+                AggregatedMessage::Text(text) => session.text(answer(&text)).await,
                 AggregatedMessage::Ping(bytes) => session.pong(&bytes).await,
                 AggregatedMessage::Close(_) => break,
                 _ => Ok(()),
@@ -83,6 +87,12 @@ async fn echo(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpRes
         }
         let _ = session.close(None).await;
     });
+}
+
+#[get("/echo")]
+async fn echo(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpResponse> {
+    let (response, session, stream) = upgrade(&req, body)?;
+    answer_texts(session, stream, str::to_owned);
     Ok(response)
 }
 
@@ -93,25 +103,12 @@ async fn relay_visitor(
     query: web::Query<GroupQuery>,
     groups: web::Data<Groups>,
 ) -> actix_web::Result<HttpResponse> {
-    let (response, mut session, mut stream) = upgrade(&req, body)?;
+    let (response, session, stream) = upgrade(&req, body)?;
     let sender = groups.sender(query.group);
-    actix_web::rt::spawn(async move {
-        while let Some(Ok(message)) = stream.next().await {
-            let sent = match message {
-                AggregatedMessage::Text(text) => {
-                    // Forward to the group's agents, then acknowledge (as Frontdesk acks).
-                    let _ = sender.send(Arc::from(&*text));
-                    session.text("{\"type\":\"ack\"}").await
-                }
-                AggregatedMessage::Ping(bytes) => session.pong(&bytes).await,
-                AggregatedMessage::Close(_) => break,
-                _ => Ok(()),
-            };
-            if sent.is_err() {
-                break;
-            }
-        }
-        let _ = session.close(None).await;
+    // Forward to the group's agents, then acknowledge (as Frontdesk acks).
+    answer_texts(session, stream, move |text| {
+        let _ = sender.send(Arc::from(text));
+        "{\"type\":\"ack\"}".to_owned()
     });
     Ok(response)
 }

@@ -230,14 +230,12 @@ pub async fn chatbot(
     let meter = Arc::new(Meter::default());
     meter.next_step();
     let count = sockets.len() as u64;
-    let t0 = Instant::now() + Duration::from_millis(50);
+    let schedule = rate::Schedule::new(rate, duration);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (k, ws) in sockets.into_iter().enumerate() {
         let meter = meter.clone();
-        tasks.push(tokio::spawn(clicks(
-            ws, meter, k as u64, count, t0, rate, duration,
-        )));
+        tasks.push(tokio::spawn(clicks(ws, meter, k as u64, count, schedule)));
     }
     let mut sent = 0;
     for task in tasks {
@@ -268,20 +266,12 @@ async fn clicks(
     meter: Arc<Meter>,
     k: u64,
     count: u64,
-    t0: Instant,
-    rate: f64,
-    duration: Duration,
+    schedule: rate::Schedule,
 ) -> u64 {
     let mut sent = 0;
     let mut n = k;
     let mut on_menu = true;
-    loop {
-        let offset = Duration::from_secs_f64(n as f64 / rate);
-        if offset >= duration {
-            break;
-        }
-        let intended = t0 + offset;
-        tokio::time::sleep_until(intended.into()).await;
+    while let Some(intended) = schedule.at(n).await {
         let (button, step, next) = if on_menu {
             ("price", "menu", "pricing")
         } else {

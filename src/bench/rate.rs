@@ -280,6 +280,36 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// The fixed schedule of a step: frame n is intended at t0 + n / rate, until `duration`.
+#[derive(Clone, Copy, Debug)]
+pub struct Schedule {
+    pub t0: Instant,
+    pub rate: f64,
+    pub duration: Duration,
+}
+
+impl Schedule {
+    /// Starts shortly from now, so every sender is ready for frame 0.
+    pub fn new(rate: f64, duration: Duration) -> Self {
+        Self {
+            t0: Instant::now() + Duration::from_millis(50),
+            rate,
+            duration,
+        }
+    }
+
+    /// Waits until frame `n`'s intended time and answers it; None past the step's end.
+    pub async fn at(&self, n: u64) -> Option<Instant> {
+        let offset = Duration::from_secs_f64(n as f64 / self.rate);
+        if offset >= self.duration {
+            return None;
+        }
+        let intended = self.t0 + offset;
+        sleep_until(intended.into()).await;
+        Some(intended)
+    }
+}
+
 /// The frame a visitor sends (the same text to every server).
 pub fn message_frame(client_id: &str) -> String {
     format!(
@@ -300,7 +330,7 @@ pub async fn run_step(
     meter.next_step();
     let cpu_before = cpu_seconds();
     let started = Instant::now();
-    let t0 = Instant::now() + Duration::from_millis(50);
+    let schedule = Schedule::new(rate, duration);
     let total = senders.len() as u64;
     let mut tasks = Vec::with_capacity(senders.len());
     for (k, sink) in senders.iter().enumerate() {
@@ -308,13 +338,7 @@ pub async fn run_step(
         tasks.push(tokio::spawn(async move {
             let mut sent = 0u64;
             let mut n = k as u64;
-            loop {
-                let offset = Duration::from_secs_f64(n as f64 / rate);
-                if offset >= duration {
-                    break;
-                }
-                let intended = t0 + offset;
-                sleep_until(intended.into()).await;
+            while let Some(intended) = schedule.at(n).await {
                 let frame = message_frame(&meter.client_id('b', n, intended));
                 if let Err(error) = sink.lock().await.send(Message::text(frame)).await {
                     meter.error(format!("send failed: {error}"));
@@ -329,13 +353,15 @@ pub async fn run_step(
     let replies_sent = Arc::new(AtomicU64::new(0));
     let reply_task = replier.map(|replier| {
         let (replier, meter, replies_sent) = (replier.clone(), meter.clone(), replies_sent.clone());
+        let every = f64::from(replier.every.max(1));
         tokio::spawn(send_replies(
             replier,
             meter,
             replies_sent,
-            t0,
-            rate,
-            duration,
+            Schedule {
+                rate: rate / every,
+                ..schedule
+            },
         ))
     });
     let mut sent = 0;
@@ -389,23 +415,14 @@ async fn send_replies(
     replier: Arc<Replier>,
     meter: Arc<Meter>,
     replies_sent: Arc<AtomicU64>,
-    t0: Instant,
-    rate: f64,
-    duration: Duration,
+    schedule: Schedule,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let reply_rate = rate / f64::from(replier.every.max(1));
     let mut requests = Vec::new();
     if replier.conversations.is_empty() {
         return requests;
     }
     let mut n = 0u64;
-    loop {
-        let offset = Duration::from_secs_f64(n as f64 / reply_rate);
-        if offset >= duration {
-            break;
-        }
-        let intended = t0 + offset;
-        sleep_until(intended.into()).await;
+    while let Some(intended) = schedule.at(n).await {
         let client_id = meter.client_id('r', n, intended);
         let (replier, meter, replies_sent) = (replier.clone(), meter.clone(), replies_sent.clone());
         requests.push(tokio::spawn(async move {

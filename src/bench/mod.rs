@@ -13,6 +13,7 @@ pub mod scenarios;
 pub mod server;
 pub mod widgets;
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use std::{net::SocketAddr, time::Duration};
 
@@ -184,6 +185,10 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 .push(format!("load average at the end: {}", load_average()));
             report.compute_ratios();
             report.print_table();
+            if let Some(folder) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(folder)
+                    .with_context(|| format!("creating {}", folder.display()))?;
+            }
             report.write_json(&args.out)
         }
     }

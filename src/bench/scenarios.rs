@@ -215,10 +215,21 @@ pub async fn run(
             .context("S2 on PostgreSQL")?;
         }
     }
-    let s3_rate = args
-        .s3_rate
-        .or(s2_highest.map(|highest| highest / 2.0))
-        .unwrap_or(plan.s3_default_rate);
+    let s2_ran = wants("s2");
+    let s3_rate = match (args.s3_rate, s2_highest) {
+        (Some(rate), _) => rate,
+        (None, Some(highest)) => highest / 2.0,
+        // S2 sustained no rate at all: half its lowest step, and say so.
+        (None, None) if s2_ran => {
+            let lowest = plan.ladder.rates.iter().copied().reduce(f64::min);
+            let rate = lowest.map_or(plan.s3_default_rate, |lowest| lowest / 2.0);
+            report.notes.push(format!(
+                "S2 sustained no rate; S3 and B1's round trip run at half S2's lowest step, {rate:.0}/s"
+            ));
+            rate
+        }
+        (None, None) => plan.s3_default_rate,
+    };
     let mut b1_p99 = None;
     if wants("b1") {
         let echo = server::start_baseline(pinning, "echo").await?;

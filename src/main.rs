@@ -15,6 +15,9 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(&settings.log, settings.log_format);
+    if let Err(error) = frontdesk::startup::raise_open_files_limit() {
+        tracing::warn!(%error, "cannot raise the limit on open files");
+    }
     match frontdesk::cli::run(cli, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -29,6 +29,13 @@ const SESSION_TTL_HOURS: i64 = 12;
 const SHUTDOWN_GRACE_SECS: u64 = 10;
 const SESSION_KEY_SETTING: &str = "session_key";
 
+/// Raises this process's soft limit on open files to its hard limit, so one server can hold
+/// tens of thousands of sockets (the usual soft limit of 1,024 runs out first). Returns the
+/// new soft limit.
+pub fn raise_open_files_limit() -> std::io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}
+
 /// Connects, migrates and builds the context every command shares.
 pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
     let mut db = storage::connect(&settings.database_url).await?;

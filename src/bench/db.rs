@@ -55,6 +55,44 @@ pub struct DbArgs {
 pub async fn command(args: DbArgs) -> anyhow::Result<()> {
     let mut report = Report::new(args.smoke);
     let wants = |name: &str| args.only.iter().any(|only| only.eq_ignore_ascii_case(name));
+    measure(&args, &wants, &mut report).await?;
+    report.compute_ratios();
+    report.print_table();
+    report.write_json(&args.out)
+}
+
+impl DbArgs {
+    /// The database scenarios' settings inside `bench run`: its smoke flag, its PostgreSQL
+    /// server (B3 on PostgreSQL), its S4 sizes and data folder, the rest at their defaults.
+    pub fn of_run(run: &super::RunArgs) -> Self {
+        Self {
+            only: Vec::new(),
+            out: run.out.clone(),
+            data_dir: run.data_dir.clone(),
+            postgres_url: run.postgres_url.clone(),
+            sizes: if run.s4_sizes.is_empty() {
+                vec![10_000, 1_000_000]
+            } else {
+                run.s4_sizes.clone()
+            },
+            messages_per_conversation: 10,
+            requests: 500,
+            s4_postgres: false,
+            s4_no_sqlite: false,
+            b3_seconds: 3.0,
+            url: None,
+            seeded: None,
+            smoke: run.smoke,
+        }
+    }
+}
+
+/// Runs B3 and S4 (those `wants` names) into `report`.
+pub async fn measure(
+    args: &DbArgs,
+    wants: &dyn Fn(&str) -> bool,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     if wants("b3") {
         let bench = StorageBench {
             data_dir: args.data_dir.clone(),
@@ -96,7 +134,5 @@ pub async fn command(args: DbArgs) -> anyhow::Result<()> {
             report.push(figure);
         }
     }
-    report.compute_ratios();
-    report.print_table();
-    report.write_json(&args.out)
+    Ok(())
 }

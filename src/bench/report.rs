@@ -123,7 +123,7 @@ impl Report {
             "scenario", "figure", "value", "unit", "ratio", "baseline", "target",
         ];
         println!(
-            "{:<12} {:<34} {:>14} {:<8} {:>8} {:<26} {}",
+            "{:<12} {:<34} {:>14} {:<8} {:>8} {:<30} {}",
             header[0], header[1], header[2], header[3], header[4], header[5], header[6]
         );
         for figure in &self.figures {
@@ -137,7 +137,7 @@ impl Report {
                 (None, _) => String::new(),
             };
             println!(
-                "{:<12} {:<34} {:>14.2} {:<8} {:>8} {:<26} {}",
+                "{:<12} {:<34} {:>14.2} {:<8} {:>8} {:<30} {}",
                 figure.scenario,
                 figure.name,
                 figure.value,

@@ -1,0 +1,163 @@
+//! The baseline servers the scenarios are compared with, on the same actix-web and actix-ws
+//! stack as Frontdesk but doing nothing else: B1 a bare echo, B2 a bare broadcast relay
+//! (visitors' frames forwarded to the agent sockets of their group). Run as their own process
+//! by `frontdesk bench baseline-server echo|relay --bind ADDR`.
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, get, web};
+use actix_ws::AggregatedMessage;
+use anyhow::Context as _;
+use futures_util::StreamExt as _;
+use serde::Deserialize;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+use tokio::sync::broadcast;
+
+/// Frames a relay's agent socket may fall behind, as in Frontdesk's hub.
+const CHANNEL_CAPACITY: usize = 256;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Kind {
+    /// B1: every text frame comes back on the same socket.
+    Echo,
+    /// B2: `/relay/visitor?group=G` frames go to every `/relay/agent?group=G` socket.
+    Relay,
+}
+
+/// The relay's groups (an account's agents, in Frontdesk's terms).
+#[derive(Default)]
+struct Groups {
+    channels: Mutex<HashMap<u32, broadcast::Sender<Arc<str>>>>,
+}
+
+impl Groups {
+    fn sender(&self, group: u32) -> broadcast::Sender<Arc<str>> {
+        let mut channels = self
+            .channels
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        channels
+            .entry(group)
+            .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
+            .clone()
+    }
+}
+
+#[derive(Deserialize)]
+struct GroupQuery {
+    group: u32,
+}
+
+#[get("/readyz")]
+async fn ready() -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+fn upgrade(
+    req: &HttpRequest,
+    body: web::Payload,
+) -> actix_web::Result<(
+    HttpResponse,
+    actix_ws::Session,
+    actix_ws::AggregatedMessageStream,
+)> {
+    let (response, session, stream) = actix_ws::handle(req, body)?;
+    Ok((response, session, stream.aggregate_continuations()))
+}
+
+/// Answers each text frame with what `answer` makes of it, and pings with pongs, until the
+/// peer leaves.
+fn answer_texts(
+    mut session: actix_ws::Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+    mut answer: impl FnMut(&str) -> String + 'static,
+) {
+    actix_web::rt::spawn(async move {
+        while let Some(Ok(message)) = stream.next().await {
+            let sent = match message {
+                AggregatedMessage::Text(text) => session.text(answer(&text)).await,
+                AggregatedMessage::Ping(bytes) => session.pong(&bytes).await,
+                AggregatedMessage::Close(_) => break,
+                _ => Ok(()),
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+        let _ = session.close(None).await;
+    });
+}
+
+#[get("/echo")]
+async fn echo(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpResponse> {
+    let (response, session, stream) = upgrade(&req, body)?;
+    answer_texts(session, stream, str::to_owned);
+    Ok(response)
+}
+
+#[get("/relay/visitor")]
+async fn relay_visitor(
+    req: HttpRequest,
+    body: web::Payload,
+    query: web::Query<GroupQuery>,
+    groups: web::Data<Groups>,
+) -> actix_web::Result<HttpResponse> {
+    let (response, session, stream) = upgrade(&req, body)?;
+    let sender = groups.sender(query.group);
+    // Forward to the group's agents, then acknowledge (as Frontdesk acks).
+    answer_texts(session, stream, move |text| {
+        let _ = sender.send(Arc::from(text));
+        "{\"type\":\"ack\"}".to_owned()
+    });
+    Ok(response)
+}
+
+#[get("/relay/agent")]
+async fn relay_agent(
+    req: HttpRequest,
+    body: web::Payload,
+    query: web::Query<GroupQuery>,
+    groups: web::Data<Groups>,
+) -> actix_web::Result<HttpResponse> {
+    let (response, mut session, mut stream) = upgrade(&req, body)?;
+    let mut frames = groups.sender(query.group).subscribe();
+    actix_web::rt::spawn(async move {
+        loop {
+            let sent = tokio::select! {
+                frame = frames.recv() => match frame {
+                    Ok(frame) => session.text(frame.to_string()).await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => Ok(()),
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                message = stream.next() => match message {
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => session.pong(&bytes).await,
+                    Some(Ok(AggregatedMessage::Close(_)) | Err(_)) | None => break,
+                    Some(Ok(_)) => Ok(()),
+                },
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+        let _ = session.close(None).await;
+    });
+    Ok(response)
+}
+
+/// Serves a baseline until killed.
+pub async fn serve(kind: Kind, bind: std::net::SocketAddr) -> anyhow::Result<()> {
+    let groups = web::Data::new(Groups::default());
+    HttpServer::new(move || {
+        let app = App::new().app_data(groups.clone()).service(ready);
+        match kind {
+            Kind::Echo => app.service(echo),
+            Kind::Relay => app.service(relay_visitor).service(relay_agent),
+        }
+    })
+    .bind(bind)
+    .with_context(|| format!("binding {bind}"))?
+    .run()
+    .await
+    .context("serving the baseline")
+}

@@ -1,0 +1,447 @@
+//! The order of a bench run and the figures it reports: each scenario on a fresh server, each
+//! figure with the baseline it is compared with and the target.
+
+use super::{
+    Plan, RunArgs, accounts, chat,
+    rate::StepResult,
+    report::{Figure, Report},
+    server::{self, FrontdeskEnv, Pinning, Spawned},
+    widgets::{self, Idle},
+};
+use anyhow::Context as _;
+use std::{net::SocketAddr, path::PathBuf};
+
+/// The targets.
+const S1_TARGET_BYTES: f64 = 16_384.0;
+const S1_TARGET_SOCKETS: usize = 20_000;
+const S2_TARGET_RATE: f64 = 16_000.0;
+const S2_TARGET_HALF_P99_MS: f64 = 50.0;
+
+/// The Frontdesk server a scenario measures: started by the bench, or given with --url.
+struct Target {
+    addr: SocketAddr,
+    pid: Option<u32>,
+    env: FrontdeskEnv,
+    /// Dropped last: kills the server.
+    _server: Option<Spawned>,
+}
+
+enum Database {
+    Sqlite,
+    Postgres(String),
+}
+
+async fn frontdesk(args: &RunArgs, pinning: Pinning, database: Database) -> anyhow::Result<Target> {
+    if let Some(url) = &args.url {
+        let addr: SocketAddr = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .with_context(|| format!("--url {url} is not like http://127.0.0.1:8080"))?;
+        super::client::ensure_loopback(addr)?;
+        return Ok(Target {
+            addr,
+            pid: args.server_pid,
+            env: FrontdeskEnv { database_url: None },
+            _server: None,
+        });
+    }
+    let (database_url, dir): (String, Option<PathBuf>) = match database {
+        Database::Sqlite => {
+            let (url, dir) = server::temporary_sqlite()?;
+            (url, Some(dir))
+        }
+        Database::Postgres(base) => (server::fresh_postgres(&base).await?, None),
+    };
+    let env = FrontdeskEnv {
+        database_url: Some(database_url),
+    };
+    let spawned = server::start_frontdesk(pinning, &env, dir).await?;
+    Ok(Target {
+        addr: spawned.addr,
+        pid: Some(spawned.pid),
+        env,
+        _server: Some(spawned),
+    })
+}
+
+fn figure(scenario: &str, name: &str, value: f64, unit: &str) -> Figure {
+    Figure::new(scenario, name, value, unit)
+}
+
+fn with_baseline(mut figure: Figure, baseline: &str) -> Figure {
+    figure.baseline = Some(baseline.to_owned());
+    figure
+}
+
+fn with_target(mut figure: Figure, target: String, met: Option<bool>) -> Figure {
+    figure.target = Some(target);
+    figure.met = met;
+    figure
+}
+
+/// Per-step figures: p50 and p99 (and the agents' replies' p99) at each rate.
+fn step_figures(report: &mut Report, scenario: &str, steps: &[StepResult]) {
+    for step in steps {
+        let at = format!("at_{:.0}", step.rate);
+        report.push(figure(
+            scenario,
+            &format!("{at}_p50_ms"),
+            step.latency.p50_ms,
+            "ms",
+        ));
+        report.push(figure(
+            scenario,
+            &format!("{at}_p99_ms"),
+            step.latency.p99_ms,
+            "ms",
+        ));
+        if let Some(replies) = step.replies {
+            report.push(figure(
+                scenario,
+                &format!("{at}_reply_p99_ms"),
+                replies.p99_ms,
+                "ms",
+            ));
+        }
+        if step.load_cpu > 0.9 {
+            report.notes.push(format!(
+                "{scenario} at {:.0}/s: the load generator used {:.0}% of its core; latencies there include its own queueing",
+                step.rate,
+                step.load_cpu * 100.0
+            ));
+        }
+    }
+    if let Some(last) = steps.last()
+        && let Some(error) = &last.first_error
+    {
+        report.notes.push(format!(
+            "{scenario} stopped at {:.0}/s: {} errors, first: {error}",
+            last.rate, last.errors
+        ));
+    } else if let Some(last) = steps.last() {
+        report.notes.push(format!(
+            "{scenario} last step {:.0}/s: p99 {:.1} ms, {} of {} received",
+            last.rate, last.latency.p99_ms, last.received, last.sent
+        ));
+    }
+}
+
+/// In a smoke run every message must arrive and nothing may fail (timing is not judged).
+fn check_smoke(args: &RunArgs, scenario: &str, steps: &[&StepResult]) -> anyhow::Result<()> {
+    if !args.smoke {
+        return Ok(());
+    }
+    for step in steps {
+        anyhow::ensure!(
+            step.errors == 0 && step.received >= step.sent && step.sent > 0,
+            "{scenario} at {:.0}/s: sent {}, received {}, {} errors (first: {})",
+            step.rate,
+            step.sent,
+            step.received,
+            step.errors,
+            step.first_error.as_deref().unwrap_or("none")
+        );
+    }
+    Ok(())
+}
+
+/// Runs the scenarios and baselines `--only` selects, filling the report.
+pub async fn run(
+    args: &RunArgs,
+    plan: &Plan,
+    pinning: Pinning,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let wants = |key: &str| {
+        args.only.is_empty() || args.only.iter().any(|only| only.eq_ignore_ascii_case(key))
+    };
+
+    if wants("b1") {
+        let echo = server::start_baseline(pinning, "echo").await?;
+        let steps = widgets::idle_memory(
+            echo.addr,
+            echo.pid,
+            &Idle::Echo,
+            &plan.idle_steps,
+            plan.settle,
+            "B1 idle",
+        )
+        .await
+        .context("B1 idle")?;
+        if let Some(last) = steps.last() {
+            report.push(figure(
+                "B1",
+                "idle_bytes_per_connection",
+                last.bytes_per_connection,
+                "bytes",
+            ));
+        }
+    }
+    if wants("s1") {
+        s1(args, plan, pinning, report).await.context("S1")?;
+    }
+    if wants("b2") {
+        let relay = server::start_baseline(pinning, "relay").await?;
+        let climbed = chat::relay(relay.addr, plan.visitors, plan.accounts, &plan.ladder)
+            .await
+            .context("B2")?;
+        check_smoke(args, "B2", &climbed.steps.iter().collect::<Vec<_>>())?;
+        report.push(figure(
+            "B2",
+            "max_rate_msgs_per_s",
+            climbed.highest.unwrap_or(0.0),
+            "msg/s",
+        ));
+        step_figures(report, "B2", &climbed.steps);
+    }
+    let mut s2_highest = None;
+    if wants("s2") {
+        s2_highest = s2(args, plan, pinning, report, Database::Sqlite, "S2-sqlite")
+            .await
+            .context("S2 on SQLite")?;
+        if let Some(base) = &args.postgres_url
+            && args.url.is_none()
+        {
+            s2(
+                args,
+                plan,
+                pinning,
+                report,
+                Database::Postgres(base.clone()),
+                "S2-postgres",
+            )
+            .await
+            .context("S2 on PostgreSQL")?;
+        }
+    }
+    let s2_ran = wants("s2");
+    let s3_rate = match (args.s3_rate, s2_highest) {
+        (Some(rate), _) => rate,
+        (None, Some(highest)) => highest / 2.0,
+        // S2 sustained no rate at all: half its lowest step, and say so.
+        (None, None) if s2_ran => {
+            let lowest = plan.ladder.rates.iter().copied().reduce(f64::min);
+            let rate = lowest.map_or(plan.s3_default_rate, |lowest| lowest / 2.0);
+            report.notes.push(format!(
+                "S2 sustained no rate; S3 and B1's round trip run at half S2's lowest step, {rate:.0}/s"
+            ));
+            rate
+        }
+        (None, None) => plan.s3_default_rate,
+    };
+    let mut b1_p99 = None;
+    if wants("b1") {
+        let echo = server::start_baseline(pinning, "echo").await?;
+        let (steps, at_s3) = chat::echo(echo.addr, plan.visitors, &plan.ladder, Some(s3_rate))
+            .await
+            .context("B1 round trip")?;
+        let mut all: Vec<&StepResult> = steps.iter().collect();
+        all.extend(at_s3.iter());
+        check_smoke(args, "B1", &all)?;
+        report.push(figure(
+            "B1",
+            "max_rate_msgs_per_s",
+            super::rate::highest(&steps, plan.ladder.bound_ms).unwrap_or(0.0),
+            "msg/s",
+        ));
+        if let Some(step) = at_s3 {
+            report.push(figure("B1", "rate_msgs_per_s", step.rate, "msg/s"));
+            report.push(figure("B1", "round_trip_p50_ms", step.latency.p50_ms, "ms"));
+            report.push(figure("B1", "round_trip_p99_ms", step.latency.p99_ms, "ms"));
+            b1_p99 = Some(step.latency.p99_ms);
+        }
+        step_figures(report, "B1", &steps);
+    }
+    if wants("s3") {
+        s3(args, plan, pinning, report, s3_rate, b1_p99)
+            .await
+            .context("S3")?;
+    }
+    // The database figures, on servers and databases of their own.
+    if wants("b3") || wants("s4") {
+        super::db::measure(&super::db::DbArgs::of_run(args), &wants, report)
+            .await
+            .context("S4/B3")?;
+    }
+    Ok(())
+}
+
+async fn s1(
+    args: &RunArgs,
+    plan: &Plan,
+    pinning: Pinning,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let target = frontdesk(args, pinning, Database::Sqlite).await?;
+    let Some(pid) = target.pid else {
+        report
+            .notes
+            .push("S1 skipped: no --server-pid to read the server's memory".to_owned());
+        return Ok(());
+    };
+    let account = accounts::create(&target.env, "idle", 1)?
+        .pop()
+        .context("no account")?;
+    let idle = Idle::Widget {
+        widget_key: account.widget_key,
+    };
+    let steps = widgets::idle_memory(
+        target.addr,
+        pid,
+        &idle,
+        &plan.idle_steps,
+        plan.settle,
+        "S1 idle widgets",
+    )
+    .await?;
+    for step in &steps {
+        report.push(figure(
+            "S1",
+            &format!("bytes_per_connection_at_{}", step.sockets),
+            step.bytes_per_connection,
+            "bytes",
+        ));
+    }
+    if let Some(last) = steps.last() {
+        let at_target = last.sockets >= S1_TARGET_SOCKETS;
+        let met = at_target.then_some(last.bytes_per_connection <= S1_TARGET_BYTES);
+        report.push(with_target(
+            with_baseline(
+                figure(
+                    "S1",
+                    "bytes_per_connection",
+                    last.bytes_per_connection,
+                    "bytes",
+                ),
+                "B1.idle_bytes_per_connection",
+            ),
+            format!("<= {S1_TARGET_BYTES:.0} bytes at {S1_TARGET_SOCKETS}"),
+            met.and_then(judge_met(args)),
+        ));
+    }
+    Ok(())
+}
+
+/// `met` as reported: never judged in a smoke run.
+fn judge_met(args: &RunArgs) -> impl Fn(bool) -> Option<bool> + '_ {
+    move |met| (!args.smoke).then_some(met)
+}
+
+async fn s2(
+    args: &RunArgs,
+    plan: &Plan,
+    pinning: Pinning,
+    report: &mut Report,
+    database: Database,
+    scenario: &str,
+) -> anyhow::Result<Option<f64>> {
+    let sqlite = matches!(database, Database::Sqlite) && args.url.is_none();
+    let target = frontdesk(args, pinning, database).await?;
+    let accounts = accounts::create(&target.env, "chat", plan.accounts)?;
+    let climbed = chat::conversations(
+        target.addr,
+        &accounts,
+        plan.visitors,
+        plan.reply_every,
+        &plan.ladder,
+        scenario,
+    )
+    .await?;
+    let mut checked: Vec<&StepResult> = climbed.steps.iter().collect();
+    checked.extend(climbed.half.iter());
+    check_smoke(args, scenario, &checked)?;
+    let highest = climbed.highest.unwrap_or(0.0);
+    let mut max_rate = with_baseline(
+        figure(scenario, "max_rate_msgs_per_s", highest, "msg/s"),
+        "B2.max_rate_msgs_per_s",
+    );
+    if sqlite {
+        max_rate = with_target(
+            max_rate,
+            format!(">= {S2_TARGET_RATE:.0} msg/s"),
+            judge_met(args)(highest >= S2_TARGET_RATE),
+        );
+    }
+    report.push(max_rate);
+    if let Some(half) = &climbed.half {
+        report.push(figure(scenario, "half_rate_msgs_per_s", half.rate, "msg/s"));
+        let mut p99 = with_baseline(
+            figure(scenario, "p99_at_half_rate_ms", half.latency.p99_ms, "ms"),
+            "B1.round_trip_p99_ms",
+        );
+        if sqlite {
+            p99 = with_target(
+                p99,
+                format!("<= {S2_TARGET_HALF_P99_MS:.0} ms"),
+                judge_met(args)(half.latency.p99_ms <= S2_TARGET_HALF_P99_MS),
+            );
+        }
+        report.push(p99);
+        if let Some(replies) = half.replies {
+            report.push(with_baseline(
+                figure(scenario, "reply_p99_at_half_rate_ms", replies.p99_ms, "ms"),
+                "B1.round_trip_p99_ms",
+            ));
+        }
+    }
+    step_figures(report, scenario, &climbed.steps);
+    Ok(climbed.highest)
+}
+
+async fn s3(
+    args: &RunArgs,
+    plan: &Plan,
+    pinning: Pinning,
+    report: &mut Report,
+    rate: f64,
+    b1_p99: Option<f64>,
+) -> anyhow::Result<()> {
+    let target = frontdesk(args, pinning, Database::Sqlite).await?;
+    accounts::allow_chatbot(&target.env)?;
+    let account = accounts::create(&target.env, "bot", 1)?
+        .pop()
+        .context("no account")?;
+    let flow_id = accounts::create_flow(target.addr, &account.token).await?;
+    let visitors =
+        ((rate / plan.s3_clicks_per_visitor).ceil() as usize).clamp(10, plan.visitors.max(10));
+    let step = chat::chatbot(
+        target.addr,
+        &account,
+        &flow_id,
+        visitors,
+        rate,
+        plan.s3_duration,
+    )
+    .await?;
+    check_smoke(args, "S3", &[&step])?;
+    report.push(figure("S3", "rate_clicks_per_s", rate, "click/s"));
+    report.push(figure(
+        "S3",
+        "click_to_reply_p50_ms",
+        step.latency.p50_ms,
+        "ms",
+    ));
+    let mut p99 = with_baseline(
+        figure("S3", "click_to_reply_p99_ms", step.latency.p99_ms, "ms"),
+        "B1.round_trip_p99_ms",
+    );
+    if let Some(b1) = b1_p99 {
+        let bound = 2.0 * b1 + 5.0;
+        let passed = step.errors == 0 && step.latency.p99_ms <= bound;
+        p99 = with_target(
+            p99,
+            format!("<= 2 x B1 p99 + 5 ms = {bound:.1} ms"),
+            judge_met(args)(passed),
+        );
+    }
+    report.push(p99);
+    if step.errors > 0 {
+        report.notes.push(format!(
+            "S3: {} errors, first: {}",
+            step.errors,
+            step.first_error.as_deref().unwrap_or("")
+        ));
+    }
+    Ok(())
+}

@@ -14,9 +14,14 @@ use std::{
 };
 use tokio::sync::broadcast;
 
-/// Frames a slow socket may fall behind before it is told it lagged (and replays from the
-/// database). Chat traffic per visitor is a few frames a second; 256 absorbs a burst.
+/// Frames a slow agent socket may fall behind on its account's channel before it is told it
+/// lagged (and replays from the database): all of an account's traffic goes there.
 const CHANNEL_CAPACITY: usize = 256;
+/// The same for one visitor's own channel: a few frames a second at most (a bot's step is
+/// three or four at once). A broadcast channel allocates every slot up front (about 48 bytes
+/// each), and every connected visitor has one, so this is most of a widget's memory: 256
+/// slots cost 12 KB per idle widget (bench S1), 32 cost 1.5 KB.
+const VISITOR_CHANNEL_CAPACITY: usize = 32;
 
 /// A frame serialised once and shared by every socket it goes to.
 pub type Frame = Arc<str>;
@@ -78,9 +83,10 @@ pub struct Hub {
 fn channel<K: Eq + Hash + Copy>(
     map: &mut HashMap<K, broadcast::Sender<Frame>>,
     key: K,
+    capacity: usize,
 ) -> broadcast::Receiver<Frame> {
     map.entry(key)
-        .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
+        .or_insert_with(|| broadcast::channel(capacity).0)
         .subscribe()
 }
 
@@ -155,8 +161,12 @@ impl Hub {
                 present: true,
             }));
         }
-        let own = channel(&mut state.visitor_channels, visitor_id);
-        let account = channel(&mut state.widget_channels, account_id);
+        let own = channel(
+            &mut state.visitor_channels,
+            visitor_id,
+            VISITOR_CHANNEL_CAPACITY,
+        );
+        let account = channel(&mut state.widget_channels, account_id, CHANNEL_CAPACITY);
         (own, account, first)
     }
 
@@ -251,7 +261,7 @@ impl Hub {
         }));
         let after = Self::online_in(&state, account_id);
         (
-            channel(&mut state.agent_channels, account_id),
+            channel(&mut state.agent_channels, account_id, CHANNEL_CAPACITY),
             before != after,
         )
     }

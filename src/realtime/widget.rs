@@ -135,10 +135,13 @@ pub async fn run(
                 last_heard = Instant::now();
                 match incoming {
                     Some(Ok(AggregatedMessage::Text(text))) => {
+                        // Boxed: the services' futures are large, and inline they would
+                        // make every idle socket's task as large as the largest of them
+                        // (bench S1 measures the memory of idle widgets).
                         if limiter.check().is_err() {
-                            connection.rate_limited(&text).await
+                            Box::pin(connection.rate_limited(&text)).await
                         } else {
-                            connection.handle_text(&text).await
+                            Box::pin(connection.handle_text(&text)).await
                         }
                     }
                     Some(Ok(AggregatedMessage::Binary(_))) => {
@@ -158,10 +161,10 @@ pub async fn run(
                 }
             }
             frame = recv_optional(&mut connection.own) => {
-                connection.forward(frame).await
+                Box::pin(connection.forward(frame)).await
             }
             frame = recv_optional(&mut connection.account) => {
-                connection.forward(frame).await
+                Box::pin(connection.forward(frame)).await
             }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > CLIENT_TIMEOUT {
@@ -173,7 +176,7 @@ pub async fn run(
                         && let Some(joined) = &connection.joined
                     {
                         last_presence = Instant::now();
-                        if let Err(error) = services::visitors::seen(&connection.ctx, joined.visitor_id).await {
+                        if let Err(error) = Box::pin(services::visitors::seen(&connection.ctx, joined.visitor_id)).await {
                             tracing::warn!(?error, "cannot refresh visitor presence");
                         }
                     }
@@ -188,7 +191,7 @@ pub async fn run(
             break reason;
         }
     };
-    connection.leave().await;
+    Box::pin(connection.leave()).await;
     tracing::debug!(elapsed = ?started.elapsed(), ?reason, "widget socket closed");
     let _ = connection.session.close(reason).await;
 }

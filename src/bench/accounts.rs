@@ -89,6 +89,33 @@ fn csrf(html: &str) -> anyhow::Result<String> {
     Ok(html[start..end].to_owned())
 }
 
+/// Posts the sign-in form with the CSRF token of a fresh `/login` page, as a browser does;
+/// the caller's client keeps the session cookie and judges the answer.
+pub(crate) async fn sign_in(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<reqwest::Response> {
+    let page = http
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .context("GET /login")?
+        .text()
+        .await
+        .context("reading /login")?;
+    http.post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", csrf(&page)?.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .context("POST /login")
+}
+
 /// Signs the account's owner in through the form and opens the inbox socket `/ws/agent`.
 pub async fn agent_socket(
     server: SocketAddr,
@@ -102,24 +129,7 @@ pub async fn agent_socket(
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .context("building an HTTP client")?;
-    let page = http
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .context("GET /login")?
-        .text()
-        .await
-        .context("reading /login")?;
-    let response = http
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", csrf(&page)?.as_str()),
-            ("email", account.email.as_str()),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .context("POST /login")?;
+    let response = sign_in(&http, &base, &account.email, PASSWORD).await?;
     anyhow::ensure!(
         response.status().as_u16() == 303,
         "signing in {} answered {}",

@@ -255,30 +255,8 @@ async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> 
 
 /// Signs in through the form with its CSRF token; the client keeps the session cookie.
 async fn sign_in(client: &reqwest::Client, base: &str, seeded: &Seeded) -> anyhow::Result<()> {
-    let page = client
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .context("GET /login")?
-        .text()
-        .await
-        .context("reading /login")?;
-    let marker = "name=\"csrf_token\" value=\"";
-    let csrf = page
-        .find(marker)
-        .map(|start| &page[start + marker.len()..])
-        .and_then(|rest| rest.split('"').next())
-        .context("the sign-in page has no CSRF token")?;
-    let response = client
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", csrf),
-            ("email", seeded.agent_email.as_str()),
-            ("password", seeded.password.as_str()),
-        ])
-        .send()
-        .await
-        .context("POST /login")?;
+    let response =
+        super::accounts::sign_in(client, base, &seeded.agent_email, &seeded.password).await?;
     anyhow::ensure!(
         response.status().is_success() && !response.url().path().starts_with("/login"),
         "signing in as {} failed: {}",

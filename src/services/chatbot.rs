@@ -15,7 +15,8 @@ use super::{
     Context, ServiceError,
     billing::{self, Count},
     conversations::{
-        Posted, new_conversation, publish_conversation, publish_message, resend_of, system_message,
+        Posted, Stored, client_id_taken, new_conversation, publish_conversation, publish_message,
+        resend_of, system_message,
     },
     views::MessageView,
     visitors::publish_visitor,
@@ -430,26 +431,86 @@ pub async fn choose(
     let client_id = ClientId::parse("client_id", client_id).map_err(ServiceError::invalid)?;
     let now = ctx.clock.now();
     let timer = ctx.metrics.transaction(Transaction::ButtonClick);
-    let txn = begin(ctx).await?;
-    storage::visitors::touch(&txn, visitor_id.as_uuid(), now).await?;
-    let Some(latest) = storage::conversations::latest_of_visitor(&txn, visitor_id.as_uuid())
+    let (task_ctx, button_id, step_id) = (
+        ctx.clone(),
+        button_id.to_owned(),
+        step_id.map(str::to_owned),
+    );
+    // Through the message writer: on SQLite the click shares its commit with the messages
+    // written at the same time (group commit) instead of waiting for the one connection.
+    let chosen = ctx
+        .writer
+        .write(move |txn| {
+            Box::pin(async move {
+                let click = Click {
+                    account_id,
+                    visitor_id,
+                    client_id: &client_id,
+                    button_id: &button_id,
+                    step_id: step_id.as_deref(),
+                    now,
+                };
+                store_choice(&task_ctx, txn, click)
+                    .await
+                    .map(Stored::written)
+            })
+        })
+        .await?;
+    let (view, effects) = match chosen {
+        Stored::New(chosen) => chosen,
+        Stored::Resend(existing) => return resend_of(*existing, AuthorKind::Visitor, None),
+        Stored::Taken => return Err(client_id_taken()),
+    };
+    timer.committed();
+    effects.publish(ctx, account_id, visitor_id).await;
+    Ok(Posted {
+        message: view,
+        created: true,
+    })
+}
+
+/// A button click, as `choose` received it.
+struct Click<'a> {
+    account_id: AccountId,
+    visitor_id: VisitorId,
+    client_id: &'a ClientId,
+    button_id: &'a str,
+    step_id: Option<&'a str>,
+    now: DateTime<Utc>,
+}
+
+/// Stores a click and runs the flow's next step inside `txn` (see `choose`).
+async fn store_choice(
+    ctx: &Context,
+    txn: &DatabaseTransaction,
+    click: Click<'_>,
+) -> Result<Stored<(MessageView, Effects)>, ServiceError> {
+    let Click {
+        account_id,
+        visitor_id,
+        client_id,
+        button_id,
+        step_id,
+        now,
+    } = click;
+    storage::visitors::touch(txn, visitor_id.as_uuid(), now).await?;
+    let Some(latest) = storage::conversations::latest_of_visitor(txn, visitor_id.as_uuid())
         .await?
         .filter(|row| row.account_id == account_id.as_uuid())
     else {
         return Err(stale());
     };
     if let Some(existing) =
-        storage::messages::find_by_client_id(&txn, latest.id, client_id.as_str()).await?
+        storage::messages::find_by_client_id(txn, latest.id, client_id.as_str()).await?
     {
-        txn.rollback().await.context("rolling back a resend")?;
-        return resend_of(existing, AuthorKind::Visitor, None);
+        return Ok(Stored::Resend(Box::new(existing)));
     }
     if latest.status != ConversationStatus::Open.as_str() {
         return Err(stale());
     }
     // The conversation's row lock: an agent writing at the same instant waits (or we do).
     let conversation = storage::conversations::update(
-        &txn,
+        txn,
         latest.account_id,
         latest.id,
         ConversationChanges {
@@ -459,10 +520,10 @@ pub async fn choose(
     )
     .await?
     .ok_or(ServiceError::NotFound)?;
-    let run = storage::flow_runs::active(&txn, conversation.id)
+    let run = storage::flow_runs::active(txn, conversation.id)
         .await?
         .ok_or_else(stale)?;
-    let flow = storage::flows::find(&txn, account_id.as_uuid(), run.flow_id)
+    let flow = storage::flows::find(txn, account_id.as_uuid(), run.flow_id)
         .await?
         .and_then(parse_flow)
         .ok_or_else(stale)?;
@@ -505,7 +566,7 @@ pub async fn choose(
         unread: UnreadChange::Keep,
     };
     let started_before = conversation.started;
-    let (stored, conversation) = match storage::messages::append(&txn, choice).await? {
+    let (stored, conversation) = match storage::messages::append(txn, choice).await? {
         Appended::New(stored, conversation) => (stored, *conversation),
         Appended::Duplicate(_) | Appended::Taken => {
             return Err(ServiceError::Conflict(
@@ -513,7 +574,7 @@ pub async fn choose(
             ));
         }
     };
-    super::conversations::after_stored(&txn, started_before, &stored, &conversation).await?;
+    super::conversations::after_stored(txn, started_before, &stored, &conversation).await?;
     let view = MessageView::from(stored);
     let mut effects = Effects {
         messages: vec![view.clone()],
@@ -521,7 +582,7 @@ pub async fn choose(
     };
     effects.changed(conversation.clone());
     let step = Step {
-        txn: &txn,
+        txn,
         run: &run,
         flow: &flow.definition,
         now,
@@ -530,18 +591,12 @@ pub async fn choose(
         .await?;
     // Handed over (or out of chatbot conversations): routing picks the team and the agent.
     if let Some(row) =
-        super::routing::route_conversation(ctx, &txn, account_id.as_uuid(), conversation.id, now)
+        super::routing::route_conversation(ctx, txn, account_id.as_uuid(), conversation.id, now)
             .await?
     {
         effects.changed(row);
     }
-    txn.commit().await.context("committing a button click")?;
-    timer.committed();
-    effects.publish(ctx, account_id, visitor_id).await;
-    Ok(Posted {
-        message: view,
-        created: true,
-    })
+    Ok(Stored::New((view, effects)))
 }
 
 /// The visitor wrote in a conversation (inside the message's transaction, after it was
@@ -554,9 +609,8 @@ pub(crate) async fn after_visitor_text(
     now: DateTime<Utc>,
 ) -> Result<Effects, ServiceError> {
     let mut effects = Effects::default();
-    // People handle it: a handover, an agent's reply or a transfer finished any run (one query
-    // less on every message of a human conversation).
-    if conversation.handler == Handler::Human.as_str() {
+    // No run can be going on (one query less on every message the bot is not in).
+    if !bot_handles(conversation) {
         return Ok(effects);
     }
     let Some(run) = storage::flow_runs::active(txn, conversation.id).await? else {
@@ -621,6 +675,14 @@ pub(crate) async fn after_agent_reply(
     now: DateTime<Utc>,
 ) -> Result<Option<conversation::Model>, ServiceError> {
     escalate(txn, conversation, None, None, now).await
+}
+
+/// Whether a flow run may be going on in the conversation. A run only starts together with
+/// the handler becoming `bot` (`trigger`, `transfer_to_flow`, in the same transaction), and
+/// every path that hands the conversation to people (handover, escalation, an agent's
+/// reply, a transfer to a team) finishes the runs, so with any other handler there is none.
+fn bot_handles(conversation: &conversation::Model) -> bool {
+    conversation.handler == Handler::Bot.as_str()
 }
 
 /// The conversation was resolved (inside the same transaction): the runs the visitor

@@ -220,7 +220,7 @@ pub async fn summarize(
     ))
 }
 
-fn client_id_taken() -> ServiceError {
+pub(crate) fn client_id_taken() -> ServiceError {
     ServiceError::invalid(FieldError::new(
         "client_id",
         "is already used by another author's message in this conversation; pick a new one",
@@ -270,7 +270,7 @@ fn concurrent_resend(error: sea_orm::DbErr) -> ServiceError {
 const CONCURRENT_RESEND: &str = "a concurrent resend of this client_id; retry";
 
 /// What a message write did, decided inside its transaction and acted on after commit.
-enum Stored<T> {
+pub(crate) enum Stored<T> {
     New(T),
     /// A resend: the original message, answered as such (the write was rolled back).
     Resend(Box<message::Model>),
@@ -280,7 +280,7 @@ enum Stored<T> {
 
 impl<T> Stored<T> {
     /// Rolls back anything but a new message.
-    fn written(self) -> Written<Self> {
+    pub(crate) fn written(self) -> Written<Self> {
         match self {
             Self::New(_) => Written::Commit(self),
             _ => Written::Rollback(self),
@@ -348,7 +348,7 @@ async fn store_visitor_message(
     let routed = if updated.team_id.is_some() || updated.assignee_id.is_some() {
         None
     } else {
-        super::routing::route_conversation(ctx, txn, account_id.as_uuid(), updated.id, now).await?
+        super::routing::route_loaded(ctx, txn, (*updated).clone(), now).await?
     };
     super::email::visitor_wrote(ctx, txn, started_before, &conversation, text.as_str(), now)
         .await?;
@@ -773,7 +773,7 @@ pub async fn messages(
 ) -> Result<Vec<MessageView>, ServiceError> {
     let row = load(ctx, actor, conversation_id).await?;
     Ok(storage::messages::after_seq(
-        &ctx.db,
+        &ctx.reads,
         row.id,
         after_seq,
         true,
@@ -794,7 +794,7 @@ pub async fn latest_messages(
 ) -> Result<Vec<MessageView>, ServiceError> {
     let row = load(ctx, actor, conversation_id).await?;
     Ok(
-        storage::messages::latest(&ctx.db, row.id, true, limit.min(MAX_MESSAGES_PAGE))
+        storage::messages::latest(&ctx.reads, row.id, true, limit.min(MAX_MESSAGES_PAGE))
             .await?
             .into_iter()
             .map(MessageView::from)
@@ -904,7 +904,7 @@ pub async fn list(
     };
     let limit = limit.clamp(1, 100);
     let rows = storage::conversations::list(
-        &ctx.db,
+        &ctx.reads,
         actor.account_id.as_uuid(),
         &filter,
         after,
@@ -915,8 +915,8 @@ pub async fn list(
     let rows: Vec<(conversation::Model, Option<visitor::Model>)> =
         rows.into_iter().take(limit as usize).collect();
     let ids: Vec<uuid::Uuid> = rows.iter().map(|(row, _)| row.id).collect();
-    let tags = storage::conversations::tags_of(&ctx.db, &ids).await?;
-    let users = storage::users::list_for_account(&ctx.db, actor.account_id.as_uuid()).await?;
+    let tags = storage::conversations::tags_of(&ctx.reads, &ids).await?;
+    let users = storage::users::list_for_account(&ctx.reads, actor.account_id.as_uuid()).await?;
     let conversations: Vec<ConversationSummary> = rows
         .into_iter()
         .map(|(row, visitor)| {

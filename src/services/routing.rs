@@ -396,6 +396,19 @@ pub(crate) async fn route_conversation(
     else {
         return Ok(None);
     };
+    route_loaded(ctx, txn, conversation, now).await
+}
+
+/// `route_conversation` for a caller holding the conversation as it is in `txn` (one query
+/// less on every visitor message of an account without teams).
+pub(crate) async fn route_loaded(
+    ctx: &Context,
+    txn: &DatabaseTransaction,
+    conversation: conversation::Model,
+    now: DateTime<Utc>,
+) -> Result<Option<conversation::Model>, ServiceError> {
+    let account_id = conversation.account_id;
+    let conversation_id = conversation.id;
     if conversation.status != "open"
         || conversation.handler == "bot"
         || conversation.team_id.is_some()

@@ -3,8 +3,8 @@
 use super::entities::{visitor, visitor_page};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -72,14 +72,16 @@ pub async fn save_changes(
 }
 
 pub async fn touch(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<(), DbErr> {
-    visitor::ActiveModel {
-        id: Set(id),
-        last_seen_at: Set(now),
-        ..Default::default()
+    // No RETURNING: nobody reads the row back (this runs on every visitor message).
+    let result = visitor::Entity::update_many()
+        .col_expr(visitor::Column::LastSeenAt, Expr::value(now))
+        .filter(visitor::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(DbErr::RecordNotUpdated);
     }
-    .update(conn)
-    .await
-    .map(|_| ())
+    Ok(())
 }
 
 pub async fn add_page(conn: &impl ConnectionTrait, row: visitor_page::Model) -> Result<(), DbErr> {

@@ -42,10 +42,13 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
     storage::migrate(&db).await?;
     let metrics = Arc::new(Metrics::new().context("registering the metrics")?);
     db.set_metric_callback(metrics.statement_observer());
+    let mut reads = storage::connect_reader(&settings.database_url, &db).await?;
+    reads.set_metric_callback(metrics.statement_observer());
     let clocks = Clocks::new(settings.test_clock);
     Ok(Context {
         writer: crate::services::writer::Writer::start(db.clone()),
         db,
+        reads,
         clock: clocks.clock,
         test_clock: clocks.test_clock,
         passwords: Passwords::new(),

@@ -38,7 +38,11 @@ pub use actor::Actor;
 /// settings, and this node's metrics.
 #[derive(Clone)]
 pub struct Context {
+    /// Writes, and reads inside transactions. On SQLite one connection (one writer).
     pub db: DatabaseConnection,
+    /// Reads outside transactions that need not see an uncommitted write: on SQLite
+    /// read-only connections that never wait for the writer (`storage::connect_reader`).
+    pub reads: DatabaseConnection,
     pub clock: Arc<dyn Clock>,
     /// Set only with `FRONTDESK_TEST_CLOCK=1`: the handle to move the clock.
     pub test_clock: Option<Arc<TestClock>>,

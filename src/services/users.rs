@@ -138,7 +138,7 @@ pub async fn sign_in(ctx: &Context, email: &str, password: &str) -> Result<Actor
 
 /// The actor of a session: the user, if it still exists and is active.
 pub async fn session_actor(ctx: &Context, user_id: UserId) -> Result<Option<Actor>, ServiceError> {
-    match storage::users::find(&ctx.db, user_id.as_uuid()).await? {
+    match storage::users::find(&ctx.reads, user_id.as_uuid()).await? {
         Some(row) if row.active => Ok(Some(User::try_from(row)?.into_actor())),
         _ => Ok(None),
     }

@@ -54,9 +54,12 @@ pub async fn revoke(
     Ok(result.rows_affected == 1)
 }
 
+/// How often a token's `last_used_at` is brought up to date, at most.
+pub const TOUCH_EVERY_MINUTES: i64 = 1;
+
 /// Records use, at most once a minute per token, so reads do not become a write per request.
 pub async fn touch(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<(), DbErr> {
-    let stale_before = now - chrono::Duration::minutes(1);
+    let stale_before = now - chrono::Duration::minutes(TOUCH_EVERY_MINUTES);
     api_token::Entity::update_many()
         .col_expr(api_token::Column::LastUsedAt, Expr::value(now))
         .filter(api_token::Column::Id.eq(id))

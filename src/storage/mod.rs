@@ -76,6 +76,41 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         .with_context(|| format!("cannot connect to the database at {}", redact_url(url)))
 }
 
+/// Read-only connections next to the one writing connection on SQLite.
+const SQLITE_READERS: u32 = 4;
+
+/// Where reads that need no transaction go. On SQLite a pool of read-only connections: in WAL
+/// mode a reader never waits for the writer, so a page load or an API request's sign-in
+/// lookup does not queue behind a batch of messages being written and synced (the one
+/// writing connection is `connect`'s). On PostgreSQL the same pool as `writer`.
+pub async fn connect_reader(
+    url: &str,
+    writer: &DatabaseConnection,
+) -> anyhow::Result<DatabaseConnection> {
+    // An in-memory SQLite database exists only on its own connection: no readers then.
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    if !url.starts_with("sqlite:") || in_memory {
+        return Ok(writer.clone());
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .acquire_timeout(Duration::from_secs(30))
+        .max_connections(SQLITE_READERS)
+        .min_connections(1)
+        .map_sqlx_sqlite_opts(|opts| {
+            use sea_orm::sqlx::sqlite::SqliteJournalMode;
+            // The writer made the file and put it in WAL mode; asking for WAL again is a
+            // no-op that a read-only connection may do.
+            opts.read_only(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        });
+    Database::connect(options)
+        .await
+        .with_context(|| format!("cannot open readers of the database at {}", redact_url(url)))
+}
+
 /// Applies every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None)
@@ -114,5 +149,49 @@ mod tests {
             super::redact_url("sqlite://frontdesk.db"),
             "sqlite://frontdesk.db"
         );
+    }
+
+    /// The readers see what the writer committed, never wait for its open transaction, and
+    /// cannot write (so they never compete for SQLite's one write lock).
+    #[tokio::test]
+    async fn sqlite_readers_see_commits_do_not_wait_for_the_writer_and_cannot_write()
+    -> anyhow::Result<()> {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("r.db").display());
+        let writer = super::connect(&url).await?;
+        writer
+            .execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .await?;
+        writer
+            .execute_unprepared("INSERT INTO t VALUES (1)")
+            .await?;
+        let reads = super::connect_reader(&url, &writer).await?;
+        let count = |conn: &sea_orm::DatabaseConnection| {
+            let conn = conn.clone();
+            async move {
+                let row = conn
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::Sqlite,
+                        "SELECT COUNT(*) AS n FROM t",
+                    ))
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("no row"))?;
+                anyhow::Ok(row.try_get::<i64>("", "n")?)
+            }
+        };
+        assert_eq!(count(&reads).await?, 1);
+        // The writer's one connection is inside a write transaction: a read on it would wait;
+        // the readers answer at once, from the last commit.
+        let txn = writer.begin().await?;
+        txn.execute_unprepared("INSERT INTO t VALUES (2)").await?;
+        let read = tokio::time::timeout(std::time::Duration::from_secs(2), count(&reads)).await;
+        assert_eq!(read.ok().transpose()?, Some(1));
+        txn.commit().await?;
+        assert_eq!(count(&reads).await?, 2);
+        let write = reads.execute_unprepared("INSERT INTO t VALUES (3)").await;
+        assert!(write.is_err(), "a reader wrote");
+        assert_eq!(count(&writer).await?, 2);
+        Ok(())
     }
 }

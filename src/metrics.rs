@@ -364,6 +364,8 @@ impl Metrics {
     ) -> impl Fn(&sea_orm::metric::Info<'_>) + Send + Sync + 'static {
         let statements = self.statements.clone();
         move |info| {
+            // Every statement, with its time, for `FRONTDESK_LOG=frontdesk::sql=trace`.
+            tracing::trace!(target: "frontdesk::sql", elapsed_us = info.elapsed.as_micros(), sql = %info.statement.sql);
             let kind = statement_kind(&info.statement.sql);
             statements[kind].observe(info.elapsed.as_secs_f64());
         }

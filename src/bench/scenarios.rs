@@ -147,6 +147,27 @@ fn check_smoke(args: &RunArgs, scenario: &str, steps: &[&StepResult]) -> anyhow:
 }
 
 /// Runs the scenarios and baselines `--only` selects, filling the report.
+/// Lets the machine settle before a scenario (not in a smoke run, which judges no timing);
+/// a scenario that starts on a busy machine says so in the report.
+async fn settle(args: &RunArgs, report: &mut Report, next: &str) {
+    if args.smoke {
+        return;
+    }
+    let (waited, busy) = server::settle().await;
+    eprintln!(
+        "bench: {next} starts after {:.1} s of settling ({:.0} % of the CPUs busy)",
+        waited.as_secs_f64(),
+        busy * 100.0
+    );
+    if busy >= server::SETTLED_BUSY {
+        report.notes.push(format!(
+            "{next} started on a busy machine: {:.0} % of the CPUs busy after {:.0} s of waiting",
+            busy * 100.0,
+            waited.as_secs_f64()
+        ));
+    }
+}
+
 pub async fn run(
     args: &RunArgs,
     plan: &Plan,
@@ -158,6 +179,7 @@ pub async fn run(
     };
 
     if wants("b1") {
+        settle(args, report, "B1 idle").await;
         let echo = server::start_baseline(pinning, "echo").await?;
         let steps = widgets::idle_memory(
             echo.addr,
@@ -179,9 +201,11 @@ pub async fn run(
         }
     }
     if wants("s1") {
+        settle(args, report, "S1").await;
         s1(args, plan, pinning, report).await.context("S1")?;
     }
     if wants("b2") {
+        settle(args, report, "B2").await;
         let relay = server::start_baseline(pinning, "relay").await?;
         let climbed = chat::relay(relay.addr, plan.visitors, plan.accounts, &plan.ladder)
             .await
@@ -197,12 +221,14 @@ pub async fn run(
     }
     let mut s2_highest = None;
     if wants("s2") {
+        settle(args, report, "S2-sqlite").await;
         s2_highest = s2(args, plan, pinning, report, Database::Sqlite, "S2-sqlite")
             .await
             .context("S2 on SQLite")?;
         if let Some(base) = &args.postgres_url
             && args.url.is_none()
         {
+            settle(args, report, "S2-postgres").await;
             s2(
                 args,
                 plan,
@@ -232,6 +258,7 @@ pub async fn run(
     };
     let mut b1_p99 = None;
     if wants("b1") {
+        settle(args, report, "B1 round trip").await;
         let echo = server::start_baseline(pinning, "echo").await?;
         let (steps, at_s3) = chat::echo(echo.addr, plan.visitors, &plan.ladder, Some(s3_rate))
             .await
@@ -254,6 +281,7 @@ pub async fn run(
         step_figures(report, "B1", &steps);
     }
     if wants("s3") {
+        settle(args, report, "S3").await;
         s3(args, plan, pinning, report, s3_rate, b1_p99)
             .await
             .context("S3")?;

@@ -264,3 +264,47 @@ pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
         .with_context(|| format!("no VmRSS in {path}"))?;
     Ok(kib * 1024)
 }
+
+/// The whole machine's busy and total CPU time so far (`/proc/stat`'s first line, in ticks).
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|field| field.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...: idle and iowait are not busy.
+    let total: u64 = fields.iter().sum();
+    let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+    Some((total.saturating_sub(idle), total))
+}
+
+/// Most of the machine's CPU that may be busy for it to count as settled.
+pub const SETTLED_BUSY: f64 = 0.10;
+/// The longest a scenario waits for the machine to settle.
+const SETTLE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Waits until the machine is quiet (under `SETTLED_BUSY` of all CPUs busy over a second),
+/// at most `SETTLE_LIMIT`, so a scenario does not start while the previous one's servers and
+/// sockets are still being torn down. Returns how long it waited and the last busy share.
+pub async fn settle() -> (Duration, f64) {
+    let start = std::time::Instant::now();
+    let mut busy = 1.0;
+    while start.elapsed() < SETTLE_LIMIT {
+        let Some((busy_before, total_before)) = cpu_ticks() else {
+            break;
+        };
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Some((busy_after, total_after)) = cpu_ticks() else {
+            break;
+        };
+        let total = total_after.saturating_sub(total_before).max(1);
+        busy = busy_after.saturating_sub(busy_before) as f64 / total as f64;
+        if busy < SETTLED_BUSY {
+            break;
+        }
+    }
+    (start.elapsed(), busy)
+}

@@ -182,11 +182,18 @@ pub async fn seed(args: &SeedArgs) -> anyhow::Result<Seeded> {
     let Some(mut bench) = bench else {
         anyhow::bail!("no bench account was created");
     };
+    // Every connection must be closed: the bulk load switches the journal off, which SQLite
+    // allows only to the database's sole user.
     ctx.db
         .clone()
         .close()
         .await
         .context("closing the setup connection")?;
+    ctx.reads
+        .clone()
+        .close()
+        .await
+        .context("closing the setup readers")?;
 
     let mut conn = BulkConnection::open(&args.database_url).await?;
     let indexes = conn.drop_indexes().await?;

@@ -15,6 +15,8 @@ const FRAME_WAIT: Duration = Duration::from_secs(10);
 
 pub struct Socket {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Text frames that arrived during `idle_until`, handed out first by `recv`.
+    pending: std::collections::VecDeque<Value>,
 }
 
 impl Socket {
@@ -38,7 +40,10 @@ impl Socket {
                 .insert("cookie", HeaderValue::from_str(cookie).expect("header"));
         }
         let (ws, _) = tokio_tungstenite::connect_async(request).await?;
-        Ok(Socket { ws })
+        Ok(Socket {
+            ws,
+            pending: Default::default(),
+        })
     }
 
     pub async fn widget(app: &TestApp, widget_key: &str) -> Socket {
@@ -72,7 +77,10 @@ impl Socket {
         let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
             .await
             .expect("widget socket");
-        Socket { ws }
+        Socket {
+            ws,
+            pending: Default::default(),
+        }
     }
 
     pub async fn send(&mut self, frame: Value) {
@@ -96,6 +104,9 @@ impl Socket {
 
     /// The next text frame, waiting at most `wait` (for load tests with many sockets).
     pub async fn recv_within(&mut self, wait: Duration) -> Value {
+        if let Some(frame) = self.pending.pop_front() {
+            return frame;
+        }
         loop {
             let next = tokio::time::timeout(wait, self.ws.next())
                 .await
@@ -106,6 +117,25 @@ impl Socket {
                 }
                 Message::Close(reason) => panic!("socket closed: {reason:?}"),
                 _ => continue,
+            }
+        }
+    }
+
+    /// Keeps reading (so the library answers the server's pings) until `until` completes;
+    /// text frames that arrive meanwhile are kept for `recv`. A socket left unread through
+    /// a long setup of many others would miss the server's heartbeat and be closed.
+    pub async fn idle_until<F: std::future::Future>(&mut self, until: F) -> F::Output {
+        tokio::pin!(until);
+        loop {
+            tokio::select! {
+                output = &mut until => return output,
+                next = self.ws.next() => match next.expect("socket open").expect("frame") {
+                    Message::Text(text) => self
+                        .pending
+                        .push_back(serde_json::from_str(text.as_str()).expect("JSON frame")),
+                    Message::Close(reason) => panic!("socket closed: {reason:?}"),
+                    _ => {}
+                },
             }
         }
     }

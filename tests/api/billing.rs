@@ -58,15 +58,8 @@ async fn triggered_visitor(app: &TestApp, key: &str, flow_id: &str, n: usize) ->
     let source = Ipv4Addr::new(127, 0, 1 + (n / 40) as u8, 1 + (n % 40) as u8);
     let mut widget = Socket::widget_from(app, key, source).await;
     widget.hello(None, None, None).await;
+    widget.trigger_until(flow_id, "menu").await;
     widget
-        .send(json!({"type": "trigger", "flow_id": flow_id}))
-        .await;
-    loop {
-        let frame = widget.recv_type("message").await;
-        if frame["step_id"] == "menu" {
-            return widget;
-        }
-    }
 }
 
 /// Every visitor clicks at once; answers how many were answered by the bot's next step and

@@ -13,15 +13,8 @@ use serde_json::{Value, json};
 async fn trigger(app: &crate::helpers::TestApp, key: &str, flow_id: &str) -> Socket {
     let mut widget = Socket::widget(app, key).await;
     widget.hello(None, None, None).await;
+    widget.trigger_until(flow_id, "menu").await;
     widget
-        .send(json!({"type": "trigger", "flow_id": flow_id}))
-        .await;
-    loop {
-        let frame = widget.recv_type("message").await;
-        if frame["step_id"] == "menu" {
-            return widget;
-        }
-    }
 }
 
 async fn click(widget: &mut Socket, client_id: &str, button: &str) {

@@ -140,6 +140,13 @@ impl Socket {
         }
     }
 
+    /// Fires the flow's trigger and waits for the bot's message at `step_id` (its first step).
+    pub async fn trigger_until(&mut self, flow_id: &str, step_id: &str) {
+        self.send(json!({"type": "trigger", "flow_id": flow_id}))
+            .await;
+        while self.recv_type("message").await["step_id"] != step_id {}
+    }
+
     /// Skips frames until one of this type.
     pub async fn recv_type(&mut self, kind: &str) -> Value {
         loop {

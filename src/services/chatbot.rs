@@ -266,7 +266,7 @@ pub async fn trigger(
             storage::conversations::insert(&txn, row).await?
         }
     };
-    let effects = start_run(&txn, &conversation, &visitor, &flow, now)
+    let effects = start_run(ctx, &txn, &conversation, &visitor, &flow, now)
         .await?
         .ok_or_else(not_eligible)?;
     txn.commit().await.context("committing a triggered flow")?;
@@ -279,6 +279,7 @@ pub async fn trigger(
 /// conversation's lock): a run in progress is replaced (its outcome is decided with the
 /// conversation), and the welcome and first step are stored. None when the flow cannot start.
 async fn start_run(
+    ctx: &Context,
     txn: &DatabaseTransaction,
     conversation: &conversation::Model,
     visitor: &visitor::Model,
@@ -314,6 +315,7 @@ async fn start_run(
     let mut effects = Effects::default();
     effects.changed(conversation.clone());
     let step = Step {
+        ctx,
         txn,
         run: &run,
         flow: &flow.definition,
@@ -385,7 +387,7 @@ pub async fn transfer_to_flow(
     )
     .await?
     .ok_or(ServiceError::NotFound)?;
-    let mut effects = start_run(&txn, &conversation, &visitor, &flow, now)
+    let mut effects = start_run(ctx, &txn, &conversation, &visitor, &flow, now)
         .await?
         .ok_or_else(|| refused("flow_running", "this flow cannot start"))?;
     let note = format!(
@@ -395,6 +397,7 @@ pub async fn transfer_to_flow(
     let step_run = storage::flow_runs::active(&txn, conversation.id).await?;
     if let Some(run) = &step_run {
         Step {
+            ctx,
             txn: &txn,
             run,
             flow: &flow.definition,
@@ -582,20 +585,15 @@ async fn store_choice(
     };
     effects.changed(conversation.clone());
     let step = Step {
+        ctx,
         txn,
         run: &run,
         flow: &flow.definition,
         now,
     };
+    // A handover (or the limit reached) routes the conversation inside `apply`.
     step.apply(&conversation, &state, &next, actions, &mut effects)
         .await?;
-    // Handed over (or out of chatbot conversations): routing picks the team and the agent.
-    if let Some(row) =
-        super::routing::route_conversation(ctx, txn, account_id.as_uuid(), conversation.id, now)
-            .await?
-    {
-        effects.changed(row);
-    }
     Ok(Stored::New((view, effects)))
 }
 
@@ -603,6 +601,7 @@ async fn store_choice(
 /// stored): the answer to a `collect` step, or, while the bot waits for a click, typing
 /// instead of clicking, which hands the conversation to people (rule 4).
 pub(crate) async fn after_visitor_text(
+    ctx: &Context,
     txn: &DatabaseTransaction,
     conversation: &conversation::Model,
     text: &str,
@@ -657,6 +656,7 @@ pub(crate) async fn after_visitor_text(
         steps: BTreeMap::new(),
     };
     let step = Step {
+        ctx,
         txn,
         run: &run,
         flow: step_flow.as_ref().unwrap_or(&empty),
@@ -759,6 +759,25 @@ async fn escalate(
     Ok(changed)
 }
 
+/// The bot hands the conversation to people (a `handover` step, the visitor typing instead
+/// of clicking, the flow gone, the chatbot limit reached): `escalate`, then the routing rules
+/// pick the team and an agent, or queue it, exactly as for a conversation that started
+/// without a bot. Every path from a bot to people goes through here. Answers the
+/// conversation as stored when anything changed.
+async fn hand_to_people(
+    ctx: &Context,
+    txn: &DatabaseTransaction,
+    conversation: &conversation::Model,
+    run: Option<uuid::Uuid>,
+    context: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Option<conversation::Model>, ServiceError> {
+    let escalated = escalate(txn, conversation, run, context, now).await?;
+    let current = escalated.clone().unwrap_or_else(|| conversation.clone());
+    let routed = super::routing::route_loaded(ctx, txn, current, now).await?;
+    Ok(routed.or(escalated))
+}
+
 fn run_state(run: &flow_run::Model) -> RunState {
     RunState {
         current: run.current_step.clone(),
@@ -779,6 +798,7 @@ async fn begin(ctx: &Context) -> Result<DatabaseTransaction, ServiceError> {
 
 /// One step of a run being carried out inside a transaction.
 struct Step<'a> {
+    ctx: &'a Context,
     txn: &'a DatabaseTransaction,
     run: &'a flow_run::Model,
     flow: &'a FlowDefinition,
@@ -982,8 +1002,15 @@ impl Step<'_> {
         }
         // Not an interaction that counts: the run ends escalated, uncounted (insights too).
         storage::flow_runs::save_state(self.txn, self.run.id, None, None, true).await?;
-        if let Some(row) =
-            escalate(self.txn, conversation, Some(self.run.id), None, self.now).await?
+        if let Some(row) = hand_to_people(
+            self.ctx,
+            self.txn,
+            conversation,
+            Some(self.run.id),
+            None,
+            self.now,
+        )
+        .await?
         {
             effects.changed(row);
         }
@@ -1150,7 +1177,8 @@ impl Step<'_> {
             serde_json::from_str(&conversation.context).unwrap_or_default();
         merged.extend(context.clone());
         let encoded = serde_json::to_string(&merged).context("encoding context")?;
-        if let Some(row) = escalate(
+        if let Some(row) = hand_to_people(
+            self.ctx,
             self.txn,
             conversation,
             Some(self.run.id),

@@ -338,7 +338,8 @@ async fn store_visitor_message(
     after_stored(txn, started_before, &stored, &updated).await?;
     // The bot hears it inside the same transaction: a `collect` answer, or typing instead of
     // clicking (a handover).
-    let effects = super::chatbot::after_visitor_text(txn, &updated, text.as_str(), now).await?;
+    let effects =
+        super::chatbot::after_visitor_text(ctx, txn, &updated, text.as_str(), now).await?;
     if updated.handler != Handler::Bot.as_str() {
         super::reports::reached_people(txn, &updated, now).await?;
     }
@@ -838,6 +839,8 @@ pub struct ListQuery {
     pub outcome: Option<&'static str>,
     /// Only conversations counted (or not) as chatbot conversations.
     pub chatbot_counted: Option<bool>,
+    /// Only conversations of this team of the account (`list` refuses another's).
+    pub team: Option<uuid::Uuid>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -889,6 +892,17 @@ pub async fn list(
     limit: u64,
 ) -> Result<ListPage, ServiceError> {
     let after = cursor.map(decode_cursor).transpose()?;
+    if let Some(team) = query.team
+        && !storage::teams::list(&ctx.reads, actor.account_id.as_uuid())
+            .await?
+            .iter()
+            .any(|row| row.id == team)
+    {
+        return Err(ServiceError::invalid(FieldError::new(
+            "team",
+            "no team of this account has this id",
+        )));
+    }
     let filter = storage::conversations::ListFilter {
         status: query.status.map(|status| status.as_str().to_owned()),
         assignee: query.assignee.map(|assignee| match assignee {
@@ -901,6 +915,7 @@ pub async fn list(
         joined_by_chatbot: query.joined_by_chatbot,
         outcome: query.outcome,
         chatbot_counted: query.chatbot_counted,
+        team: query.team,
     };
     let limit = limit.clamp(1, 100);
     let rows = storage::conversations::list(

@@ -381,26 +381,10 @@ async fn facts(
 }
 
 /// Routes a conversation that has just reached people (inside the caller's transaction,
-/// which holds the conversation's lock): picks its team and an agent, or queues it.
-/// Answers the conversation as stored when it changed. Nothing happens without teams, for
-/// a conversation the bot still handles, or one that has a team or an agent already.
-pub(crate) async fn route_conversation(
-    ctx: &Context,
-    txn: &DatabaseTransaction,
-    account_id: uuid::Uuid,
-    conversation_id: uuid::Uuid,
-    now: DateTime<Utc>,
-) -> Result<Option<conversation::Model>, ServiceError> {
-    let Some(conversation) =
-        storage::conversations::find_in_account(txn, account_id, conversation_id).await?
-    else {
-        return Ok(None);
-    };
-    route_loaded(ctx, txn, conversation, now).await
-}
-
-/// `route_conversation` for a caller holding the conversation as it is in `txn` (one query
-/// less on every visitor message of an account without teams).
+/// which holds the conversation's lock; `conversation` is the row as it is in `txn`): picks
+/// its team and an agent, or queues it. Answers the conversation as stored when it changed.
+/// Nothing happens without teams, for a conversation the bot still handles, or one that has
+/// a team or an agent already.
 pub(crate) async fn route_loaded(
     ctx: &Context,
     txn: &DatabaseTransaction,

@@ -152,6 +152,8 @@ pub struct ListFilter {
     pub outcome: Option<&'static str>,
     /// Only conversations that were (true) or were not (false) counted as chatbot conversations.
     pub chatbot_counted: Option<bool>,
+    /// Only conversations of this team (its queue and its members' conversations).
+    pub team: Option<Uuid>,
 }
 
 /// A position in the list: after the conversation with this activity time and id.
@@ -222,6 +224,9 @@ pub async fn list(
     }
     if let Some(outcome) = filter.outcome {
         query = query.filter(conversation::Column::Outcome.eq(outcome));
+    }
+    if let Some(team) = filter.team {
+        query = query.filter(conversation::Column::TeamId.eq(team));
     }
     if let Some(counted) = filter.chatbot_counted {
         let counted_ids = sea_orm::sea_query::Query::select()

@@ -40,7 +40,7 @@ fn at(raw: &str) -> DateTime<Utc> {
 }
 
 /// Leaves exactly `left` chatbot conversations in the account's current period.
-async fn leave(app: &TestApp, account_id: AccountId, left: i32) {
+pub(crate) async fn leave(app: &TestApp, account_id: AccountId, left: i32) {
     let (_, allowance) = services::billing::allowance(&app.ctx, account_id.as_uuid())
         .await
         .expect("allowance");

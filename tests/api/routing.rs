@@ -660,3 +660,199 @@ async fn the_widget_hears_when_its_conversation_waits_and_whether_the_team_is_on
     }
     ann_socket.drain().await;
 }
+
+/// A visitor on `url` whose widget shows the support flow's first step (`menu`).
+async fn visitor_at_menu(app: &TestApp, key: &str, flow_id: &str, source: u8, url: &str) -> Socket {
+    let mut widget = Socket::widget_from(app, key, Ipv4Addr::new(127, 0, 33, source)).await;
+    widget
+        .send(json!({"type": "hello", "page": {"url": url, "title": "Shop"}, "language": "en", "device": "desktop"}))
+        .await;
+    widget.recv_type("welcome").await;
+    widget.trigger_until(flow_id, "menu").await;
+    widget
+}
+
+/// The widget's `conversation` frames until one the bot no longer handles.
+async fn handed_to_people(widget: &mut Socket) -> Value {
+    loop {
+        let frame = widget.recv_type("conversation").await;
+        if frame["handler"] == "human" {
+            return frame;
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_way_from_a_bot_to_people_is_routed_by_the_same_rules() {
+    let app = spawn_app().await;
+    let account = app.create_account("Every path").await;
+    let token = app.token_for(&account.owner_email).await;
+    let flow_id = create_flow(&app, &token, &support_flow()).await;
+    let (support_agent, _s1) = online_agent(&app, &account, 5).await;
+    let (sales_agent, _s2) = online_agent(&app, &account, 5).await;
+    let night_email = app.create_user(&account, Role::Agent).await;
+    let night_agent = app.user_id(&night_email).await.to_string();
+    settle().await;
+    let support = team(&app, &token, "Support", &[&support_agent], false).await;
+    let sales = team(&app, &token, "Sales", &[&sales_agent], false).await;
+    let night = team(&app, &token, "Night", &[&night_agent], false).await;
+    for (name, field, value, team) in [
+        ("Wholesale pages", "url", "/wholesale", &sales),
+        ("Sales topic", "context.topic", "sales", &sales),
+        ("Night pages", "url", "/night", &night),
+    ] {
+        let op = if field == "url" { "contains" } else { "equals" };
+        let (status, body) = app.call(&token, Method::POST, "/api/v1/routing-rules",
+            Some(json!({"name": name, "conditions": [{"field": field, "op": op, "value": value}], "team_id": team}))).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let key = account.widget_key.clone();
+
+    // Typing instead of clicking, on a wholesale page: the URL rule picks Sales.
+    let mut typed = visitor_at_menu(
+        &app,
+        &key,
+        &flow_id,
+        1,
+        "https://shop.example.com/wholesale",
+    )
+    .await;
+    let ack = typed.say("t-1", "where is my order?").await;
+    let conversation = ack["conversation_id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        assignee(&app, &token, &conversation).await,
+        (json!(sales_agent), json!(sales)),
+        "a typed escalation is routed"
+    );
+    let frame = handed_to_people(&mut typed).await;
+    assert_eq!(frame["waiting"], false, "assigned at once: {frame}");
+
+    // Answering a `collect` step, then the flow's handover (topic=sales): Sales again.
+    let mut collected = visitor_at_menu(&app, &key, &flow_id, 2, "https://shop.example.com/").await;
+    collected
+        .send(json!({"type": "choose", "client_id": "c-1", "button_id": "mail"}))
+        .await;
+    while collected.recv_type("message").await["step_id"] != "email" {}
+    let ack = collected.say("c-2", "ann@example.com").await;
+    let conversation = ack["conversation_id"].as_str().expect("id").to_owned();
+    handed_to_people(&mut collected).await;
+    assert_eq!(
+        assignee(&app, &token, &conversation).await,
+        (json!(sales_agent), json!(sales)),
+        "collect then handover is routed by the handover's context"
+    );
+
+    // Typing on a night page whose team has nobody online: queued, and the widget shows it.
+    let mut queued =
+        visitor_at_menu(&app, &key, &flow_id, 3, "https://shop.example.com/night").await;
+    let ack = queued.say("q-1", "anyone there?").await;
+    let conversation = ack["conversation_id"].as_str().expect("id").to_owned();
+    let frame = handed_to_people(&mut queued).await;
+    assert_eq!(
+        (frame["waiting"].clone(), frame["team_online"].clone()),
+        (json!(true), json!(false)),
+        "the waiting card: {frame}"
+    );
+    assert_eq!(
+        assignee(&app, &token, &conversation).await,
+        (Value::Null, json!(night))
+    );
+
+    // The first click loses the period's last chatbot conversation: people take over, routed
+    // to the default team like any other handover.
+    let mut late = visitor_at_menu(&app, &key, &flow_id, 4, "https://shop.example.com/").await;
+    crate::billing::leave(&app, account.account_id, 0).await;
+    late.send(json!({"type": "choose", "client_id": "l-1", "button_id": "price"}))
+        .await;
+    let frame = handed_to_people(&mut late).await;
+    let conversation = frame["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        assignee(&app, &token, &conversation).await,
+        (json!(support_agent), json!(support)),
+        "the limit reached is routed to the default team"
+    );
+}
+
+#[tokio::test]
+async fn the_list_filters_by_team_and_refuses_unknown_or_malformed_filters() {
+    let app = spawn_app().await;
+    let account = app.create_account("Teams list").await;
+    let token = app.token_for(&account.owner_email).await;
+    let (ann, _ann_socket) = online_agent(&app, &account, 5).await;
+    settle().await;
+    let desk = team(&app, &token, "Desk", &[&ann], false).await;
+    let sales = team(&app, &token, "Sales", &[], false).await;
+    let (status, _) = app.call(&token, Method::POST, "/api/v1/routing-rules",
+        Some(json!({"name": "Sales pages", "conditions": [{"field": "url", "op": "contains", "value": "/sales"}], "team_id": sales}))).await;
+    assert_eq!(status, 201);
+    let key = account.widget_key.clone();
+    let at_desk = visitor_writes(&app, &key, 40, "https://shop.example.com/", "en").await;
+    let at_sales = visitor_writes(&app, &key, 41, "https://shop.example.com/sales", "en").await;
+
+    let ids = |body: &Value| -> Vec<String> {
+        body["conversations"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|c| c["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let (status, body) = app
+        .call(
+            &token,
+            Method::GET,
+            &format!("/api/v1/conversations?team={sales}"),
+            None,
+        )
+        .await;
+    assert_eq!((status, ids(&body)), (200, vec![at_sales.clone()]));
+    let (_, body) = app
+        .call(
+            &token,
+            Method::GET,
+            &format!("/api/v1/conversations?team={desk}&status=open"),
+            None,
+        )
+        .await;
+    assert_eq!(ids(&body), vec![at_desk.clone()]);
+
+    // Another account's team, a malformed id, a malformed limit and an unknown filter: 422.
+    let other = app.create_account("Elsewhere").await;
+    let other_token = app.token_for(&other.owner_email).await;
+    let theirs = team(&app, &other_token, "Theirs", &[], false).await;
+    for (query, field) in [
+        (format!("team={theirs}"), "team"),
+        ("team=anything".to_owned(), "team"),
+        ("limit=lots".to_owned(), "limit"),
+        ("chatbot_counted=maybe".to_owned(), "chatbot_counted"),
+        ("colour=blue".to_owned(), "colour"),
+    ] {
+        let (status, body) = app
+            .call(
+                &token,
+                Method::GET,
+                &format!("/api/v1/conversations?{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 422, "{query}: {body}");
+        assert_eq!(
+            body["error"]["details"][0]["field"], field,
+            "{query}: {body}"
+        );
+    }
+
+    // The inbox filters by team too.
+    let client = app.signed_in(&account.owner_email).await;
+    let page = app
+        .get(&client, &format!("/inbox?status=open&team={sales}"))
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains(&format!("data-id=\"{at_sales}\"")), "{page}");
+    assert!(!page.contains(&format!("data-id=\"{at_desk}\"")));
+    assert!(page.contains(&format!(
+        "<option value=\"{sales}\" selected>Sales</option>"
+    )));
+}

@@ -14,7 +14,7 @@ use crate::{
     },
     web::{auth::ApiActor, errors::ApiError},
 };
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -44,6 +44,8 @@ pub struct ListParams {
     status: Option<String>,
     /// `me`, `unassigned` or a user id.
     assignee: Option<String>,
+    /// A team id of the account: only that team's conversations.
+    team: Option<String>,
     /// Visitor name, email or message text contains this.
     q: Option<String>,
     tag: Option<String>,
@@ -53,11 +55,41 @@ pub struct ListParams {
     /// `resolved_by_chatbot` or `escalated_to_human`.
     outcome: Option<String>,
     /// `true` or `false`: counted as a chatbot conversation this period or not.
-    chatbot_counted: Option<bool>,
+    #[param(value_type = Option<bool>)]
+    chatbot_counted: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// 1 to 100 (default 25).
-    limit: Option<u64>,
+    #[param(value_type = Option<u64>)]
+    limit: Option<String>,
+}
+
+/// The list's query parameters: any other is refused (422), never silently ignored.
+const LIST_PARAMS: [&str; 11] = [
+    "status",
+    "assignee",
+    "team",
+    "q",
+    "tag",
+    "label",
+    "labels",
+    "outcome",
+    "chatbot_counted",
+    "cursor",
+    "limit",
+];
+
+/// A problem for each query parameter the list does not know.
+fn unknown_params(query: &str, problems: &mut Vec<FieldError>) {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    for (key, _) in pairs {
+        if !LIST_PARAMS.contains(&key.as_str()) {
+            problems.push(FieldError::new(
+                &key,
+                "is not a filter of this list (status, assignee, team, q, tag, label, outcome, chatbot_counted, cursor, limit)",
+            ));
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -74,10 +106,12 @@ pub struct ConversationList {
 async fn list_conversations(
     ctx: web::Data<Context>,
     ApiActor(actor): ApiActor,
+    request: HttpRequest,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
     let mut problems = Vec::new();
+    unknown_params(request.query_string(), &mut problems);
     let mut query = ListQuery {
         search: params.q,
         ..ListQuery::default()
@@ -103,6 +137,12 @@ async fn list_conversations(
                 .ok(),
         };
     }
+    if let Some(team) = params.team.as_deref().filter(|s| !s.is_empty()) {
+        query.team = team
+            .parse::<uuid::Uuid>()
+            .map_err(|_| problems.push(FieldError::new("team", "must be a team id")))
+            .ok();
+    }
     match params.label.as_deref().filter(|s| !s.is_empty()) {
         Some(crate::services::views::JOINED_BY_CHATBOT) => query.joined_by_chatbot = true,
         Some(_) => problems.push(FieldError::new("label", "must be joined_by_chatbot")),
@@ -117,7 +157,25 @@ async fn list_conversations(
             )),
         }
     }
-    query.chatbot_counted = params.chatbot_counted;
+    query.chatbot_counted = match params.chatbot_counted.as_deref().filter(|s| !s.is_empty()) {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => {
+            problems.push(FieldError::new("chatbot_counted", "must be true or false"));
+            None
+        }
+        None => None,
+    };
+    let limit = match params.limit.as_deref().filter(|s| !s.is_empty()) {
+        None => DEFAULT_LIMIT,
+        Some(raw) => match raw.parse::<u64>() {
+            Ok(limit @ 1..=100) => limit,
+            _ => {
+                problems.push(FieldError::new("limit", "must be a number from 1 to 100"));
+                DEFAULT_LIMIT
+            }
+        },
+    };
     if let Some(tag) = params.tag.as_deref().filter(|s| !s.is_empty()) {
         query.tag = Tag::parse("tag", tag).map_err(|e| problems.push(e)).ok();
     }
@@ -129,7 +187,7 @@ async fn list_conversations(
         &actor,
         &query,
         params.cursor.as_deref().filter(|c| !c.is_empty()),
-        params.limit.unwrap_or(DEFAULT_LIMIT),
+        limit,
     )
     .await?;
     Ok(HttpResponse::Ok().json(ConversationList {

@@ -62,6 +62,8 @@ pub struct Filters {
     label: Option<String>,
     /// `resolved_by_chatbot` or `escalated_to_human`.
     outcome: Option<String>,
+    /// A team's id: only that team's conversations.
+    team: Option<String>,
     cursor: Option<String>,
 }
 
@@ -104,6 +106,14 @@ impl Filters {
             .unwrap_or("")
     }
 
+    /// The team filtered on (an id), or "" for every team.
+    fn team(&self) -> &str {
+        self.team
+            .as_deref()
+            .filter(|team| team.parse::<uuid::Uuid>().is_ok())
+            .unwrap_or("")
+    }
+
     /// The filters as a query string, to keep them across links.
     fn query(&self) -> String {
         serde_urlencoded::to_string([
@@ -113,6 +123,7 @@ impl Filters {
             ("tag", self.tag()),
             ("label", self.label()),
             ("outcome", self.outcome()),
+            ("team", self.team()),
         ])
         .unwrap_or_default()
     }
@@ -136,6 +147,7 @@ impl Filters {
                 .as_deref()
                 .and_then(crate::services::views::outcome_code),
             chatbot_counted: None,
+            team: self.team().parse().ok(),
             tag: self
                 .tag
                 .as_deref()
@@ -291,8 +303,12 @@ async fn rows(
     let page = match services::conversations::list(ctx, &signed_in.actor, &query, cursor, LIST_PAGE)
         .await
     {
-        // A stale or hand-edited cursor: start from the top.
+        // A stale or hand-edited cursor, or a team deleted meanwhile: every team, from the top.
         Err(ServiceError::Invalid(_)) => {
+            let query = ListQuery {
+                team: None,
+                ..query
+            };
             services::conversations::list(ctx, &signed_in.actor, &query, None, LIST_PAGE).await?
         }
         other => other?,

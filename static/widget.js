@@ -1042,7 +1042,9 @@ textarea.field{resize:vertical;min-height:64px}
     transcript.error = ok ? '' : t('emailInvalid');
     if (ok) {
       const clientId = uuid();
-      if (ready && rawSend({ type: 'transcript_request', client_id: clientId, email })) {
+      const frame = { type: 'transcript_request', client_id: clientId, email };
+      if (convId) frame.conversation_id = convId;
+      if (ready && rawSend(frame)) {
         transcript.pending = clientId;
         profile.email = profile.email || email;
       } else {
@@ -1089,7 +1091,7 @@ textarea.field{resize:vertical;min-height:64px}
 
   function submitRating() {
     if (!rateValue || !conversation) return;
-    const frame = { type: 'rate', value: rateValue };
+    const frame = { type: 'rate', value: rateValue, conversation_id: conversation.id };
     const comment = $.rateComment.value.trim();
     if (comment) frame.comment = comment;
     sendOrQueue(frame);

@@ -68,6 +68,8 @@ pub enum WidgetFrame {
     Rate {
         value: i64,
         comment: Option<String>,
+        /// The conversation the widget shows (else the visitor's latest).
+        conversation_id: Option<uuid::Uuid>,
     },
     OfflineMessage {
         client_id: String,
@@ -75,9 +77,11 @@ pub enum WidgetFrame {
         email: String,
         text: String,
     },
-    /// Email me the transcript of my latest conversation.
+    /// Email me the transcript of the conversation I see.
     TranscriptRequest {
         email: String,
+        /// The conversation the widget shows (else the visitor's latest).
+        conversation_id: Option<uuid::Uuid>,
         /// Echoed in the answer (`transcript_queued` or `error`) to pair them.
         client_id: Option<String>,
     },

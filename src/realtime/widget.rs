@@ -416,10 +416,21 @@ impl Connection {
                 let result = services::visitors::seen(&ctx, visitor_id).await;
                 self.after(result, None).await
             }
-            WidgetFrame::Rate { value, comment } => {
-                let result =
-                    services::visitors::rate(&ctx, self.account_id, visitor_id, value, comment)
-                        .await;
+            WidgetFrame::Rate {
+                value,
+                comment,
+                conversation_id,
+            } => {
+                let named = conversation_id.map(ConversationId::from_uuid);
+                let result = services::visitors::rate(
+                    &ctx,
+                    self.account_id,
+                    visitor_id,
+                    named,
+                    value,
+                    comment,
+                )
+                .await;
                 match result {
                     Err(ServiceError::NotFound) => {
                         self.error("no_conversation", "there is no conversation to rate", None)
@@ -454,11 +465,21 @@ impl Connection {
                 .await;
                 self.acknowledge(&client_id, result).await
             }
-            WidgetFrame::TranscriptRequest { email, client_id } => {
+            WidgetFrame::TranscriptRequest {
+                email,
+                client_id,
+                conversation_id,
+            } => {
                 let client_id = client_id.as_deref();
-                let result =
-                    services::email::request_transcript(&ctx, self.account_id, visitor_id, &email)
-                        .await;
+                let named = conversation_id.map(ConversationId::from_uuid);
+                let result = services::email::request_transcript(
+                    &ctx,
+                    self.account_id,
+                    visitor_id,
+                    named,
+                    &email,
+                )
+                .await;
                 match result {
                     Ok(()) => {
                         let mut frame = json!({"type": "transcript_queued", "email": email.trim()});

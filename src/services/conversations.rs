@@ -520,6 +520,10 @@ async fn store_agent_message(
     let mut changed = false;
     // Under the conversation's row lock (taken by the reply's update) when there is one.
     let mut started_before = before.started;
+    if !internal && before.status != ConversationStatus::Open.as_str() {
+        // The reply reopens it: only the visitor's latest conversation may be open.
+        only_if_latest(txn, &before).await?;
+    }
     if !internal {
         // A reply hands the conversation to people, reopens it, and assigns it to its writer
         // when nobody has it. Updating first also takes the conversation's row lock.
@@ -684,7 +688,35 @@ pub async fn reopen(
         last_activity_at: Some(ctx.clock.now()),
         ..ConversationChanges::default()
     };
-    change_and_publish(ctx, actor, conversation_id, changes).await
+    let txn = begin(ctx).await?;
+    only_if_latest(&txn, &row).await?;
+    let saved = storage::conversations::update(&txn, row.account_id, row.id, changes)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    txn.commit().await.context("committing a reopen")?;
+    publish_conversation(ctx, &saved).await?;
+    summarize(ctx, saved).await
+}
+
+/// A visitor has at most one open conversation, their latest (DESIGN section 5): reopening
+/// an older one would leave two open and send the visitor's next actions to the wrong one.
+/// Takes the visitor's row lock first, so a visitor starting a new conversation at the same
+/// instant waits (or is waited for).
+async fn only_if_latest(
+    txn: &DatabaseTransaction,
+    row: &conversation::Model,
+) -> Result<(), ServiceError> {
+    storage::visitors::lock(txn, row.visitor_id).await?;
+    match storage::conversations::latest_of_visitor(txn, row.visitor_id).await? {
+        Some(latest) if latest.id != row.id => Err(ServiceError::Refused {
+            code: "newer_conversation",
+            message: format!(
+                "the visitor has a newer conversation ({}); answer there, this one stays resolved",
+                latest.id
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Assigns to a user of the same account, or unassigns with `None`.

@@ -9,7 +9,7 @@ use crate::{
         FieldError,
         conversation::AuthorKind,
         email::EmailAddress,
-        ids::{AccountId, VisitorId},
+        ids::{AccountId, ConversationId, VisitorId},
         mail::{self, Composed, Notice, TranscriptLine},
         role::Role,
     },
@@ -318,6 +318,7 @@ pub async fn request_transcript(
     ctx: &Context,
     account_id: AccountId,
     visitor_id: VisitorId,
+    conversation_id: Option<ConversationId>,
     raw_email: &str,
 ) -> Result<(), ServiceError> {
     let to = EmailAddress::parse("email", raw_email).map_err(ServiceError::invalid)?;
@@ -329,10 +330,11 @@ pub async fn request_transcript(
         storage::visitors::find_in_account(&txn, account_id.as_uuid(), visitor_id.as_uuid())
             .await?
             .ok_or(ServiceError::NotFound)?;
-    let conversation = storage::conversations::latest_of_visitor(&txn, visitor.id)
-        .await?
-        .filter(|row| row.account_id == account_id.as_uuid() && row.last_seq > 0)
-        .ok_or(ServiceError::NotFound)?;
+    let conversation =
+        super::visitors::conversation_of(&txn, account_id, visitor_id, conversation_id).await?;
+    if conversation.last_seq == 0 {
+        return Err(ServiceError::NotFound);
+    }
     let since = now - chrono::Duration::minutes(TRANSCRIPT_WINDOW_MINUTES);
     let count = |scope| storage::emails::count_since(&txn, scope, "transcript", since);
     if count(Scope::Conversation(conversation.id)).await? >= MAX_TRANSCRIPTS_PER_WINDOW

@@ -10,7 +10,7 @@ use super::{
 use crate::{
     domain::{
         FieldError,
-        conversation::{AuthorKind, ClientId, MessageText, Rating},
+        conversation::{AuthorKind, ClientId, ConversationStatus, MessageText, Rating},
         email::EmailAddress,
         ids::{AccountId, ConversationId, VisitorId},
         user::DisplayName,
@@ -19,6 +19,7 @@ use crate::{
     realtime::{hub::encode, protocol::Variable},
     storage::{
         self,
+        conversations::ConversationChanges,
         entities::{visitor, visitor_page},
         messages::Appended,
     },
@@ -349,12 +350,34 @@ pub async fn identify(
     Ok(())
 }
 
-/// The visitor rates their latest conversation.
+/// The conversation a visitor's action is about: the one it names (which must be this
+/// visitor's), else the visitor's latest. `NotFound` when there is none.
+pub(crate) async fn conversation_of(
+    conn: &impl sea_orm::ConnectionTrait,
+    account_id: AccountId,
+    visitor_id: VisitorId,
+    named: Option<ConversationId>,
+) -> Result<storage::entities::conversation::Model, ServiceError> {
+    let row = match named {
+        Some(id) => {
+            storage::conversations::find_in_account(conn, account_id.as_uuid(), id.as_uuid())
+                .await?
+        }
+        None => storage::conversations::latest_of_visitor(conn, visitor_id.as_uuid()).await?,
+    };
+    row.filter(|row| {
+        row.account_id == account_id.as_uuid() && row.visitor_id == visitor_id.as_uuid()
+    })
+    .ok_or(ServiceError::NotFound)
+}
+
+/// The visitor rates the conversation the widget shows (else their latest).
 #[tracing::instrument(skip_all, fields(%account_id, %visitor_id))]
 pub async fn rate(
     ctx: &Context,
     account_id: AccountId,
     visitor_id: VisitorId,
+    conversation_id: Option<ConversationId>,
     value: i64,
     comment: Option<String>,
 ) -> Result<(), ServiceError> {
@@ -371,10 +394,7 @@ pub async fn rate(
     // The visitor's row lock: two tabs rating at once are recorded one after the other, so
     // the second knows the rating it replaces.
     storage::visitors::touch(&txn, visitor_id.as_uuid(), now).await?;
-    let row = storage::conversations::latest_of_visitor(&txn, visitor_id.as_uuid())
-        .await?
-        .filter(|row| row.account_id == account_id.as_uuid())
-        .ok_or(ServiceError::NotFound)?;
+    let row = conversation_of(&txn, account_id, visitor_id, conversation_id).await?;
     let saved = storage::conversations::update(&txn, row.account_id, row.id, changes)
         .await?
         .ok_or(ServiceError::NotFound)?;
@@ -415,12 +435,16 @@ pub async fn offline_message(
     };
     let now = ctx.clock.now();
     let txn = ctx.db.begin().await.context("starting a transaction")?;
+    // The visitor's row lock first: a message written at the same instant cannot start a
+    // second open conversation beside this one.
+    storage::visitors::touch(&txn, visitor_id.as_uuid(), now).await?;
     let mut row =
         storage::visitors::find_in_account(&txn, account_id.as_uuid(), visitor_id.as_uuid())
             .await?
             .ok_or(ServiceError::NotFound)?;
     let before = row.clone();
-    if let Some(latest) = storage::conversations::latest_of_visitor(&txn, row.id).await?
+    let latest = storage::conversations::latest_of_visitor(&txn, row.id).await?;
+    if let Some(latest) = &latest
         && let Some(existing) =
             storage::messages::find_by_client_id(&txn, latest.id, client_id.as_str()).await?
     {
@@ -433,11 +457,29 @@ pub async fn offline_message(
     }
     row.last_seen_at = now;
     let row = storage::visitors::save_changes(&txn, &before, row).await?;
-    let conversation = storage::conversations::insert(
-        &txn,
-        super::conversations::new_conversation(account_id, visitor_id, now, true),
-    )
-    .await?;
+    // The visitor's open conversation (e.g. handed to people while nobody was online) takes
+    // the message, marked as left offline; a new conversation starts only when none is open.
+    let (conversation, started) = match latest {
+        Some(open) if open.status == ConversationStatus::Open.as_str() => {
+            let marked = ConversationChanges {
+                offline: Some(true),
+                ..ConversationChanges::default()
+            };
+            let open = storage::conversations::update(&txn, open.account_id, open.id, marked)
+                .await?
+                .ok_or(ServiceError::NotFound)?;
+            (open, false)
+        }
+        _ => (
+            storage::conversations::insert(
+                &txn,
+                super::conversations::new_conversation(account_id, visitor_id, now, true),
+            )
+            .await?,
+            true,
+        ),
+    };
+    let started_before = conversation.started && !started;
     let appended = storage::messages::append(
         &txn,
         super::conversations::visitor_message(account_id, conversation.id, &client_id, &text, now),
@@ -448,7 +490,7 @@ pub async fn offline_message(
             "a new conversation already had this client_id"
         )));
     };
-    super::conversations::after_stored(&txn, false, &stored, &updated).await?;
+    super::conversations::after_stored(&txn, started_before, &stored, &updated).await?;
     super::email::offline_message_left(ctx, &txn, &updated, &row, text.as_str(), now).await?;
     txn.commit()
         .await

@@ -72,6 +72,8 @@ pub struct ConversationChanges {
     pub outcome: Option<&'static str>,
     /// The context variables (a JSON object).
     pub context: Option<String>,
+    /// The visitor left a message through the offline form.
+    pub offline: Option<bool>,
     /// Change only while the conversation has this status.
     pub only_if_status: Option<&'static str>,
     /// Change only while nothing happened in the conversation since this time.
@@ -133,6 +135,9 @@ pub async fn update(
     }
     if let Some(context) = changes.context {
         update = update.col_expr(Column::Context, Expr::value(context));
+    }
+    if let Some(offline) = changes.offline {
+        update = update.col_expr(Column::Offline, Expr::value(offline));
     }
     Ok(update.exec_with_returning(conn).await?.into_iter().next())
 }

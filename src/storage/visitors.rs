@@ -84,6 +84,21 @@ pub async fn touch(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) ->
     Ok(())
 }
 
+/// Takes the visitor's row lock for the rest of the transaction without changing the row
+/// (an agent's action that must not count as the visitor being seen). What a visitor does
+/// takes the same lock through `touch`, so the two wait for each other.
+pub async fn lock(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    let result = visitor::Entity::update_many()
+        .col_expr(visitor::Column::Id, Expr::col(visitor::Column::Id).into())
+        .filter(visitor::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(DbErr::RecordNotUpdated);
+    }
+    Ok(())
+}
+
 pub async fn add_page(conn: &impl ConnectionTrait, row: visitor_page::Model) -> Result<(), DbErr> {
     visitor_page::ActiveModel::from(row)
         .insert(conn)

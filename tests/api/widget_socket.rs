@@ -558,3 +558,157 @@ async fn an_offline_message_becomes_a_conversation_with_the_visitors_email() {
         (Some("invalid_email"), Some("off-2"))
     );
 }
+
+/// Every conversation of the visitor whose first message is `text`'s conversation, by status.
+async fn open_conversations_of(app: &TestApp, token: &str, visitor: &str) -> Vec<String> {
+    let list = api_json(
+        app,
+        token,
+        Method::GET,
+        "/api/v1/conversations?status=open&limit=100",
+        None,
+    )
+    .await;
+    list["conversations"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|c| c["visitor"]["id"] == visitor)
+        .map(|c| c["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_visitor_keeps_one_open_conversation_and_every_action_lands_on_the_one_it_names() {
+    let (app, account, token) = app_with_account().await;
+    let flow_id =
+        crate::chatbot_runtime::create_flow(&app, &token, &crate::chatbot_runtime::support_flow())
+            .await;
+    // Nobody online: "Talk to a person", then the offline form.
+    let mut widget = Socket::widget(&app, &account.widget_key).await;
+    let welcome = widget.hello(None, None, None).await;
+    assert_eq!(welcome["online"], false);
+    let visitor_token = welcome["visitor_token"].as_str().expect("token").to_owned();
+    widget.trigger_until(&flow_id, "menu").await;
+    widget
+        .send(json!({"type": "choose", "client_id": "c-1", "button_id": "human"}))
+        .await;
+    let ack = widget.recv_type("ack").await;
+    let handed = ack["conversation_id"].as_str().expect("id").to_owned();
+    widget
+        .send(json!({"type": "offline_message", "client_id": "off-1", "email": "eva@example.com", "text": "Please call me"}))
+        .await;
+    let ack = widget.recv_type("ack").await;
+    assert_eq!(
+        ack["conversation_id"],
+        handed.as_str(),
+        "the offline form joins the open conversation"
+    );
+    let summary = api_json(
+        &app,
+        &token,
+        Method::GET,
+        &format!("/api/v1/conversations/{handed}"),
+        None,
+    )
+    .await;
+    let visitor = summary["visitor"]["id"]
+        .as_str()
+        .expect("visitor")
+        .to_owned();
+    assert_eq!(summary["offline"], true);
+    assert_eq!(
+        open_conversations_of(&app, &token, &visitor).await,
+        vec![handed.clone()]
+    );
+
+    // The agent answers and resolves; the visitor rates the conversation the widget shows.
+    api_json(
+        &app,
+        &token,
+        Method::POST,
+        &format!("/api/v1/conversations/{handed}/messages"),
+        Some(json!({"text": "Calling you now", "client_id": "r-1"})),
+    )
+    .await;
+    api_json(
+        &app,
+        &token,
+        Method::POST,
+        &format!("/api/v1/conversations/{handed}/resolve"),
+        None,
+    )
+    .await;
+    // A newer conversation starts (another tab writes); the widget still rates the one it shows.
+    let mut other_tab = Socket::widget(&app, &account.widget_key).await;
+    other_tab.hello(Some(&visitor_token), None, None).await;
+    let newer = other_tab.say("n-1", "one more thing").await["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_ne!(newer, handed);
+    widget
+        .send(json!({"type": "rate", "value": 5, "conversation_id": handed}))
+        .await;
+    widget.recv_type("conversation").await;
+    let rated = api_json(
+        &app,
+        &token,
+        Method::GET,
+        &format!("/api/v1/conversations/{handed}"),
+        None,
+    )
+    .await;
+    assert_eq!(rated["rating"], 5, "{rated}");
+    let untouched = api_json(
+        &app,
+        &token,
+        Method::GET,
+        &format!("/api/v1/conversations/{newer}"),
+        None,
+    )
+    .await;
+    assert_eq!(untouched["rating"], Value::Null);
+
+    // Another visitor's conversation is never a target.
+    let mut stranger = Socket::widget(&app, &account.widget_key).await;
+    stranger.hello(None, None, None).await;
+    stranger
+        .send(json!({"type": "rate", "value": 1, "conversation_id": handed}))
+        .await;
+    assert_eq!(stranger.recv_type("error").await["code"], "no_conversation");
+    stranger
+        .send(json!({"type": "transcript_request", "email": "x@example.com", "client_id": "t-1", "conversation_id": handed}))
+        .await;
+    assert_eq!(stranger.recv_type("error").await["code"], "no_conversation");
+
+    // Reopening (or replying in) the older conversation would leave two open: refused.
+    for (path, body) in [
+        (format!("/api/v1/conversations/{handed}/reopen"), None),
+        (
+            format!("/api/v1/conversations/{handed}/messages"),
+            Some(json!({"text": "Hello again", "client_id": "r-2"})),
+        ),
+    ] {
+        let (status, body) = app.call(&token, Method::POST, &path, body).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (409, Some("newer_conversation")),
+            "{path}: {body}"
+        );
+    }
+    assert_eq!(
+        open_conversations_of(&app, &token, &visitor).await,
+        vec![newer.clone()]
+    );
+    // A note is still fine (it reopens nothing).
+    let (status, _) = app
+        .call(
+            &token,
+            Method::POST,
+            &format!("/api/v1/conversations/{handed}/messages"),
+            Some(json!({"text": "called back", "client_id": "note-1", "internal": true})),
+        )
+        .await;
+    assert_eq!(status, 201);
+}

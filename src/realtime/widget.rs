@@ -558,23 +558,42 @@ impl Connection {
         if let Next::Close(reason) = self.send(&frame).await {
             return Next::Close(reason);
         }
-        // A message committed between reading the backlog and subscribing is in neither:
-        // read once more now that live frames flow; the widget drops ids it already has.
-        let visitor_id = welcome.visitor_id;
-        match services::visitors::catch_up(&self.ctx, self.account_id, visitor_id, held, last_seq)
-            .await
-        {
-            Ok(missed) => {
-                for message in missed {
-                    if let Some(text) = encode(&services::views::tagged("message", &message))
-                        && let Next::Close(reason) = self.send_text(text).await
-                    {
-                        return Next::Close(reason);
-                    }
+        // The welcome holds one page. The rest of what the widget missed follows as `message`
+        // frames, page after page, however many there are; the last read also covers a
+        // message committed between reading the backlog and subscribing (the widget drops
+        // ids it already has).
+        let (mut held, mut last_seq) = (held, last_seq);
+        loop {
+            let page = services::visitors::catch_up(
+                &self.ctx,
+                self.account_id,
+                welcome.visitor_id,
+                held,
+                last_seq,
+            )
+            .await;
+            let (conversation, missed) = match page {
+                Ok(page) => page,
+                Err(error) => return self.after(Err(error), None).await,
+            };
+            let full = missed.len() as u64 >= services::conversations::MAX_MESSAGES_PAGE;
+            for message in &missed {
+                if let Some(text) = encode(&services::views::tagged("message", message))
+                    && let Next::Close(reason) = self.send_text(text).await
+                {
+                    return Next::Close(reason);
                 }
-                Next::Continue
             }
-            Err(error) => self.after(Err(error), None).await,
+            if conversation != held {
+                // A newer conversation started meanwhile: its messages from the start.
+                held = conversation;
+                last_seq = missed.last().map(|m| m.seq).unwrap_or(0);
+                continue;
+            }
+            match missed.last() {
+                Some(last) if full => last_seq = last.seq,
+                _ => return Next::Continue,
+            }
         }
     }
 

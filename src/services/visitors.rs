@@ -144,13 +144,19 @@ pub async fn hello(
     let (conversation, messages, reset) = match current {
         None => (None, Vec::new(), input.conversation_id.is_some()),
         Some(current) => {
-            let same = input.conversation_id.map(|id| id.as_uuid()) == Some(current.id);
+            // `last_seq` applies to the named conversation, else to the latest one (DESIGN
+            // section 5). A named conversation that is no longer the latest: its whole
+            // history, marked as a reset, never a partial replay.
+            let same = match input.conversation_id {
+                Some(id) => id.as_uuid() == current.id,
+                None => true,
+            };
             let after = if same {
                 input.last_seq.unwrap_or(0).max(0)
             } else {
                 0
             };
-            let reset = !same && input.conversation_id.is_some();
+            let reset = !same;
             let messages =
                 storage::messages::after_seq(&ctx.db, current.id, after, false, MAX_MESSAGES_PAGE)
                     .await?
@@ -591,32 +597,34 @@ pub async fn panel(
     })
 }
 
-/// What a widget may have missed between reading its backlog and subscribing to live
-/// frames: the messages of the visitor's latest conversation after `after_seq` (all of them
-/// when the latest conversation is another one). The widget drops ids it already shows.
+/// What a widget may have missed after `after_seq` of `conversation_id`: the next page (at
+/// most `MAX_MESSAGES_PAGE`) of the visitor's latest conversation, and that conversation's id.
+/// When the latest conversation is another one, its messages from the start. Called after
+/// the welcome until a page comes back short, so a widget that missed any number of messages
+/// gets every one of them, in order; it drops ids it already shows.
 pub async fn catch_up(
     ctx: &Context,
     account_id: AccountId,
     visitor_id: VisitorId,
     conversation_id: Option<ConversationId>,
     after_seq: i64,
-) -> Result<Vec<MessageView>, ServiceError> {
+) -> Result<(Option<ConversationId>, Vec<MessageView>), ServiceError> {
     let Some(latest) = storage::conversations::latest_of_visitor(&ctx.db, visitor_id.as_uuid())
         .await?
         .filter(|row| row.account_id == account_id.as_uuid())
     else {
-        return Ok(Vec::new());
+        return Ok((None, Vec::new()));
     };
     let after = if conversation_id.map(|id| id.as_uuid()) == Some(latest.id) {
         after_seq
     } else {
         0
     };
-    Ok(
-        storage::messages::after_seq(&ctx.db, latest.id, after, false, MAX_MESSAGES_PAGE)
+    let messages =
+        storage::messages::after_seq(&ctx.reads, latest.id, after, false, MAX_MESSAGES_PAGE)
             .await?
             .into_iter()
             .map(MessageView::from)
-            .collect(),
-    )
+            .collect();
+    Ok((Some(ConversationId::from_uuid(latest.id)), messages))
 }

@@ -712,3 +712,117 @@ async fn a_visitor_keeps_one_open_conversation_and_every_action_lands_on_the_one
         .await;
     assert_eq!(status, 201);
 }
+
+#[tokio::test]
+async fn a_resume_without_conversation_id_replays_only_what_follows_last_seq_of_the_latest() {
+    let (app, account, token) = app_with_account().await;
+    let mut widget = Socket::widget(&app, &account.widget_key).await;
+    let welcome = widget.hello(None, None, None).await;
+    let visitor_token = welcome["visitor_token"].as_str().expect("token").to_owned();
+    let conversation_id = widget.say("v-1", "first").await["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    widget.say("v-2", "second").await;
+    widget.close().await;
+    api_json(
+        &app,
+        &token,
+        Method::POST,
+        &format!("/api/v1/conversations/{conversation_id}/messages"),
+        Some(json!({"text": "third", "client_id": "a-1"})),
+    )
+    .await;
+
+    let mut again = Socket::widget(&app, &account.widget_key).await;
+    let welcome = again.hello(Some(&visitor_token), None, Some(2)).await;
+    assert_eq!(welcome["reset"], false, "{welcome}");
+    assert_eq!(welcome["conversation"]["id"], conversation_id.as_str());
+    let seqs: Vec<i64> = welcome["messages"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["seq"].as_i64())
+        .collect();
+    assert_eq!(seqs, vec![3], "only the message after last_seq: {welcome}");
+
+    // Naming a conversation that is not the latest: the whole latest, marked reset.
+    let welcome = Socket::widget(&app, &account.widget_key)
+        .await
+        .hello(
+            Some(&visitor_token),
+            Some(&uuid::Uuid::now_v7().to_string()),
+            Some(2),
+        )
+        .await;
+    assert_eq!(welcome["reset"], true);
+    assert_eq!(welcome["messages"].as_array().map(Vec::len), Some(3));
+}
+
+#[tokio::test]
+async fn a_widget_that_missed_fifteen_hundred_messages_gets_every_one_in_order_then_live() {
+    let (app, account, token) = app_with_account().await;
+    let mut widget = Socket::widget(&app, &account.widget_key).await;
+    let welcome = widget.hello(None, None, None).await;
+    let visitor_token = welcome["visitor_token"].as_str().expect("token").to_owned();
+    let conversation_id = widget.say("v-1", "anyone?").await["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    widget.close().await;
+    // 1,500 replies while the widget is away, four writers at a time.
+    const MISSED: i64 = 1500;
+    let mut writers = Vec::new();
+    for lane in 0..4 {
+        let (app, token, conversation_id) = (app.clone(), token.clone(), conversation_id.clone());
+        writers.push(tokio::spawn(async move {
+            for n in (lane..MISSED).step_by(4) {
+                api_json(
+                    &app,
+                    &token,
+                    Method::POST,
+                    &format!("/api/v1/conversations/{conversation_id}/messages"),
+                    Some(json!({"text": format!("reply {n}"), "client_id": format!("a-{n}")})),
+                )
+                .await;
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+
+    let mut again = Socket::widget(&app, &account.widget_key).await;
+    let welcome = again
+        .hello(Some(&visitor_token), Some(&conversation_id), Some(1))
+        .await;
+    let mut seqs: Vec<i64> = welcome["messages"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["seq"].as_i64())
+        .collect();
+    while seqs.last() != Some(&(MISSED + 1)) {
+        let frame = again.recv_type("message").await;
+        seqs.push(frame["seq"].as_i64().expect("seq"));
+    }
+    assert_eq!(
+        seqs,
+        (2..=MISSED + 1).collect::<Vec<_>>(),
+        "every missed message once, in order"
+    );
+    // The next live message follows without a gap.
+    api_json(
+        &app,
+        &token,
+        Method::POST,
+        &format!("/api/v1/conversations/{conversation_id}/messages"),
+        Some(json!({"text": "live", "client_id": "live-1"})),
+    )
+    .await;
+    let live = again.recv_type("message").await;
+    assert_eq!(
+        (live["seq"].as_i64(), live["text"].as_str()),
+        (Some(MISSED + 2), Some("live"))
+    );
+}

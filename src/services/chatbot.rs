@@ -130,6 +130,8 @@ async fn eligible_flows(
         .await?
         .into_iter()
         .filter(|row| row.enabled)
+        // Highest priority first; saving refuses more, and an older database is cut here.
+        .take(targeting::MAX_ENABLED_FLOWS)
         .filter_map(parse_flow)
         .collect();
     if flows.is_empty() {

@@ -5,7 +5,7 @@
 use super::{Actor, Context, ServiceError};
 use crate::{
     domain::{
-        flow::{FlowDefinition, validate},
+        flow::{FlowDefinition, targeting::MAX_ENABLED_FLOWS, validate},
         role::Role,
     },
     storage::{self, entities::flow},
@@ -85,6 +85,33 @@ fn row(
     })
 }
 
+/// An enabled flow may be saved only while the account has fewer than `MAX_ENABLED_FLOWS`
+/// other enabled flows: each page view checks every enabled flow's targeting.
+async fn room_to_enable(
+    ctx: &Context,
+    actor: &Actor,
+    definition: &FlowDefinition,
+    id: Option<uuid::Uuid>,
+) -> Result<(), ServiceError> {
+    if !definition.enabled {
+        return Ok(());
+    }
+    let others = storage::flows::list(&ctx.db, actor.account_id.as_uuid())
+        .await?
+        .into_iter()
+        .filter(|row| row.enabled && Some(row.id) != id)
+        .count();
+    if others >= MAX_ENABLED_FLOWS {
+        return Err(ServiceError::invalid(crate::domain::FieldError::new(
+            "enabled",
+            format!(
+                "at most {MAX_ENABLED_FLOWS} flows can be enabled at once; disable another flow first (this one can be saved disabled)"
+            ),
+        )));
+    }
+    Ok(())
+}
+
 pub async fn list(ctx: &Context, actor: &Actor) -> Result<Vec<Flow>, ServiceError> {
     actor.require(Role::Admin)?;
     storage::flows::list(&ctx.db, actor.account_id.as_uuid())
@@ -120,6 +147,7 @@ pub async fn get(ctx: &Context, actor: &Actor, id: uuid::Uuid) -> Result<Flow, S
 pub async fn create(ctx: &Context, actor: &Actor, json: &Value) -> Result<Flow, ServiceError> {
     actor.require(Role::Admin)?;
     let definition = parse(json)?;
+    room_to_enable(ctx, actor, &definition, None).await?;
     let now = ctx.clock.now();
     let stored = storage::flows::insert(
         &ctx.db,
@@ -139,6 +167,7 @@ pub async fn replace(
     actor.require(Role::Admin)?;
     let definition = parse(json)?;
     let existing = get(ctx, actor, id).await?;
+    room_to_enable(ctx, actor, &definition, Some(id)).await?;
     let updated = row(actor, id, &definition, existing.created_at, ctx.clock.now())?;
     if !storage::flows::replace(&ctx.db, updated).await? {
         return Err(ServiceError::NotFound);

@@ -214,3 +214,74 @@ async fn the_chatbot_page_lists_flows_and_their_unreachable_steps() {
         "steps nothing leads to are pointed out"
     );
 }
+
+#[tokio::test]
+async fn targeting_is_bounded_per_flow_and_enabled_flows_per_account() {
+    let app = spawn_app().await;
+    let account = app.create_account("Bounded").await;
+    let token = app.token_for(&account.owner_email).await;
+
+    let mut crowded = support_flow();
+    let conditions: Vec<Value> = (0..21)
+        .map(|n| json!({"field": "url", "op": "regex", "value": format!("/p{n}/[a-z]+$")}))
+        .collect();
+    crowded["trigger"]["where"]["conditions"] = json!(conditions);
+    let (status, body) = app
+        .call(&token, Method::POST, "/api/v1/flows", Some(crowded))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["details"]
+            .as_array()
+            .expect("details")
+            .iter()
+            .any(|d| d["field"] == "trigger.where.conditions"),
+        "{body}"
+    );
+
+    for n in 0..50 {
+        let mut flow = support_flow();
+        flow["name"] = json!(format!("Flow {n}"));
+        let (status, body) = app
+            .call(&token, Method::POST, "/api/v1/flows", Some(flow))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let mut one_more = support_flow();
+    one_more["name"] = json!("One too many");
+    let (status, body) = app
+        .call(
+            &token,
+            Method::POST,
+            "/api/v1/flows",
+            Some(one_more.clone()),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["details"][0]["field"].as_str()),
+        (422, Some("enabled")),
+        "{body}"
+    );
+    // Saved disabled it is fine, and enabling it is refused the same way.
+    one_more["enabled"] = json!(false);
+    let (status, body) = app
+        .call(
+            &token,
+            Method::POST,
+            "/api/v1/flows",
+            Some(one_more.clone()),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    one_more["enabled"] = json!(true);
+    let (status, _) = app
+        .call(
+            &token,
+            Method::PUT,
+            &format!("/api/v1/flows/{id}"),
+            Some(one_more),
+        )
+        .await;
+    assert_eq!(status, 422);
+}

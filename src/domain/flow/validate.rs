@@ -9,6 +9,10 @@ use std::collections::{BTreeSet, HashSet};
 pub const MAX_STEPS: usize = 200;
 /// Most buttons on one message (more do not fit the widget as quick replies).
 pub const MAX_BUTTONS: usize = 10;
+/// Most page conditions in a flow's `where`: the server checks every enabled flow's
+/// conditions on each page view, so their number is bounded (Smartsupp and Intercom offer a
+/// handful of targeting rules per message; 20 is far more than a real flow uses).
+pub const MAX_CONDITIONS: usize = 20;
 /// Longest bot text, in characters.
 pub const MAX_TEXT_CHARS: usize = 2_000;
 /// Largest compiled `regex` condition, so a pattern cannot exhaust memory.
@@ -86,6 +90,12 @@ pub fn validate(flow: &FlowDefinition) -> Result<(), Vec<FieldError>> {
             );
         }
         _ => {}
+    }
+    if flow.trigger.where_.conditions.len() > MAX_CONDITIONS {
+        problem(
+            "trigger.where.conditions".into(),
+            format!("at most {MAX_CONDITIONS} conditions"),
+        );
     }
     for (i, condition) in flow.trigger.where_.conditions.iter().enumerate() {
         let path = format!("trigger.where.conditions[{i}].value");

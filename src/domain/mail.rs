@@ -129,6 +129,20 @@ pub fn transcript(
         "Here is your conversation with {account_name}, started {}.\n\n",
         when(started_at)
     );
+    push_lines(&mut body, lines);
+    body.push_str(&format!(
+        "-- \nYou asked for this transcript in the chat on {account_name}'s website.\n"
+    ));
+    Composed {
+        subject: header_text(
+            &format!("Your conversation with {account_name}"),
+            MAX_SUBJECT_CHARS,
+        ),
+        body,
+    }
+}
+
+fn push_lines(body: &mut String, lines: &[TranscriptLine<'_>]) {
     for line in lines {
         body.push_str(&format!("[{}] {}:\n", when(line.at), line.author));
         for text_line in line.text.lines() {
@@ -136,12 +150,31 @@ pub fn transcript(
         }
         body.push('\n');
     }
-    body.push_str(&format!(
-        "-- \nYou asked for this transcript in the chat on {account_name}'s website.\n"
-    ));
+}
+
+/// An agent answered a visitor who had left the chat: the conversation so far (every line
+/// the visitor can see), and where to go on chatting (the page the widget was last on).
+pub fn reply(
+    account_name: &str,
+    agent_name: &str,
+    lines: &[TranscriptLine<'_>],
+    chat_url: Option<&str>,
+) -> Composed {
+    let mut body = format!(
+        "{agent_name} of {account_name} answered you in the chat. The conversation so far:\n\n"
+    );
+    push_lines(&mut body, lines);
+    match chat_url {
+        Some(url) => body.push_str(&format!(
+            "-- \nContinue the chat: {url}\nReplying to this email reaches {account_name} too.\n"
+        )),
+        None => body.push_str(&format!(
+            "-- \nReplying to this email reaches {account_name}.\n"
+        )),
+    }
     Composed {
         subject: header_text(
-            &format!("Your conversation with {account_name}"),
+            &format!("{agent_name} of {account_name} replied to you"),
             MAX_SUBJECT_CHARS,
         ),
         body,

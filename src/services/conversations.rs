@@ -454,11 +454,13 @@ pub async fn post_agent_message(
     let now = ctx.clock.now();
     let (account_id, user_id, name) = (actor.account_id, actor.user_id, actor.name.clone());
     let timer = ctx.metrics.transaction(Transaction::AgentMessage);
+    let task_ctx = ctx.clone();
     let write = ctx
         .writer
         .write(move |txn| {
             Box::pin(async move {
                 store_agent_message(
+                    &task_ctx,
                     txn,
                     (account_id, user_id, name),
                     conversation_id,
@@ -472,7 +474,12 @@ pub async fn post_agent_message(
             })
         })
         .await?;
-    let (stored, updated, changed) = match write {
+    let AgentWrite {
+        stored,
+        updated,
+        changed,
+        emailed,
+    } = match write {
         Stored::New(write) => write,
         Stored::Resend(existing) => {
             return Ok(Posted {
@@ -490,6 +497,14 @@ pub async fn post_agent_message(
         VisitorId::from_uuid(updated.visitor_id),
         &view,
     );
+    if let Some(note) = emailed {
+        publish_message(
+            ctx,
+            actor.account_id,
+            VisitorId::from_uuid(updated.visitor_id),
+            &MessageView::from(note),
+        );
+    }
     if changed {
         publish_conversation(ctx, &updated).await?;
     }
@@ -499,9 +514,20 @@ pub async fn post_agent_message(
     })
 }
 
+/// What a new agent message stored, to publish after commit.
+struct AgentWrite {
+    stored: message::Model,
+    updated: conversation::Model,
+    /// The conversation's state changed (reopened, handed to people, assigned, bot escalated).
+    changed: bool,
+    /// The note saying the reply was emailed to a visitor who is not connected.
+    emailed: Option<message::Model>,
+}
+
 /// Stores an agent's reply or note inside `txn` (see `post_agent_message`); with whether the
 /// conversation's state changed (reopened, handed to people, assigned, bot escalated).
 async fn store_agent_message(
+    ctx: &Context,
     txn: &DatabaseTransaction,
     (account_id, user_id, name): (AccountId, UserId, String),
     conversation_id: ConversationId,
@@ -509,7 +535,7 @@ async fn store_agent_message(
     text: &MessageText,
     internal: bool,
     now: DateTime<Utc>,
-) -> Result<Stored<(message::Model, conversation::Model, bool)>, ServiceError> {
+) -> Result<Stored<AgentWrite>, ServiceError> {
     let before = storage::conversations::find_in_account(
         txn,
         account_id.as_uuid(),
@@ -585,10 +611,46 @@ async fn store_agent_message(
     match appended {
         Appended::New(stored, updated) => {
             after_stored(txn, started_before, &stored, &updated).await?;
-            Ok(Stored::New((stored, *updated, changed)))
+            let emailed = if internal {
+                None
+            } else {
+                emailed_note(ctx, txn, &updated, &stored, now).await?
+            };
+            Ok(Stored::New(AgentWrite {
+                stored,
+                updated: *updated,
+                changed,
+                emailed,
+            }))
         }
         Appended::Duplicate(existing) => Ok(Stored::Resend(Box::new(existing))),
         Appended::Taken => Ok(Stored::Taken),
+    }
+}
+
+/// A reply to a visitor who is not connected goes to their email too (DESIGN: the offline
+/// form promises a reply by email); an internal note under the reply tells agents so.
+async fn emailed_note(
+    ctx: &Context,
+    txn: &DatabaseTransaction,
+    conversation: &conversation::Model,
+    reply: &message::Model,
+    now: DateTime<Utc>,
+) -> Result<Option<message::Model>, ServiceError> {
+    let agent = reply.author_name.as_deref().unwrap_or("Our team");
+    let Some(to) =
+        super::email::reply_to_absent_visitor(ctx, txn, conversation, agent, now).await?
+    else {
+        return Ok(None);
+    };
+    let text = format!("Emailed to {to}: the visitor is not connected to the chat.");
+    match storage::messages::append(txn, system_message(conversation, &text, true, None, now))
+        .await?
+    {
+        Appended::New(note, _) => Ok(Some(note)),
+        Appended::Duplicate(_) | Appended::Taken => Err(ServiceError::Unexpected(anyhow::anyhow!(
+            "a fresh system client_id was taken"
+        ))),
     }
 }
 

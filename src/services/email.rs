@@ -350,33 +350,13 @@ pub async fn request_transcript(
             ),
         });
     }
-    let mut messages = Vec::new();
-    let mut after = 0;
-    loop {
-        let page =
-            storage::messages::after_seq(&txn, conversation.id, after, false, TRANSCRIPT_PAGE)
-                .await?;
-        let full = page.len() as u64 == TRANSCRIPT_PAGE;
-        after = page.last().map_or(after, |m| m.seq);
-        messages.extend(page);
-        if !full || messages.len() >= MAX_TRANSCRIPT_MESSAGES {
-            break;
-        }
-    }
+    let messages = visible_messages(&txn, conversation.id).await?;
     let account = storage::accounts::find(&txn, account_id.as_uuid())
         .await?
         .ok_or(ServiceError::NotFound)?;
     let settings = settings_of(storage::emails::settings(&txn, account.id).await?);
     let visitor_name = visitor.name.clone().unwrap_or_else(|| "You".to_owned());
-    let lines: Vec<TranscriptLine<'_>> = messages
-        .iter()
-        .filter(|m| !m.internal && !m.text.trim().is_empty())
-        .map(|m| TranscriptLine {
-            author: author_label(m, &visitor_name),
-            text: &m.text,
-            at: m.created_at,
-        })
-        .collect();
+    let lines = transcript_lines(&messages, &visitor_name);
     let composed = mail::transcript(&account.name, conversation.created_at, &lines);
     storage::emails::insert(
         &txn,
@@ -397,6 +377,103 @@ pub async fn request_transcript(
     tracing::info!(conversation_id = %conversation.id, "transcript queued");
     Ok(())
 }
+
+/// The conversation's messages in `seq` order (at most `MAX_TRANSCRIPT_MESSAGES`).
+async fn visible_messages(
+    txn: &impl ConnectionTrait,
+    conversation_id: uuid::Uuid,
+) -> Result<Vec<storage::entities::message::Model>, ServiceError> {
+    let mut messages = Vec::new();
+    let mut after = 0;
+    loop {
+        let page =
+            storage::messages::after_seq(txn, conversation_id, after, false, TRANSCRIPT_PAGE)
+                .await?;
+        let full = page.len() as u64 == TRANSCRIPT_PAGE;
+        after = page.last().map_or(after, |m| m.seq);
+        messages.extend(page);
+        if !full || messages.len() >= MAX_TRANSCRIPT_MESSAGES {
+            return Ok(messages);
+        }
+    }
+}
+
+/// The lines a visitor may read (never internal notes), oldest first.
+fn transcript_lines<'a>(
+    messages: &'a [storage::entities::message::Model],
+    visitor_name: &'a str,
+) -> Vec<TranscriptLine<'a>> {
+    messages
+        .iter()
+        .filter(|m| !m.internal && !m.text.trim().is_empty())
+        .map(|m| TranscriptLine {
+            author: author_label(m, visitor_name),
+            text: &m.text,
+            at: m.created_at,
+        })
+        .collect()
+}
+
+/// An agent replied (inside the reply's transaction, after it was stored) to a visitor who
+/// is not connected: when the visitor gave an email (offline form, a bot's question,
+/// `identify`), the conversation so far is emailed there with a link back to the chat.
+/// A reply email of the conversation not yet sent is replaced, so a burst of replies is one
+/// email. Answers the address it was queued for.
+pub(crate) async fn reply_to_absent_visitor(
+    ctx: &Context,
+    txn: &impl ConnectionTrait,
+    conversation: &conversation::Model,
+    agent_name: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, ServiceError> {
+    let (account_id, visitor_id) = (
+        AccountId::from_uuid(conversation.account_id),
+        VisitorId::from_uuid(conversation.visitor_id),
+    );
+    if ctx.hub.is_visitor_online(account_id, visitor_id) {
+        return Ok(None);
+    }
+    let Some(visitor) =
+        storage::visitors::find_in_account(txn, conversation.account_id, conversation.visitor_id)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let Some(to) = visitor.email.clone() else {
+        return Ok(None);
+    };
+    let account = storage::accounts::find(txn, conversation.account_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let settings = settings_of(storage::emails::settings(txn, account.id).await?);
+    let messages = visible_messages(txn, conversation.id).await?;
+    let visitor_name = visitor.name.clone().unwrap_or_else(|| "You".to_owned());
+    let lines = transcript_lines(&messages, &visitor_name);
+    let composed = mail::reply(
+        &account.name,
+        agent_name,
+        &lines,
+        visitor.current_url.as_deref(),
+    );
+    storage::emails::skip_pending(txn, conversation.id, REPLY_KIND).await?;
+    storage::emails::insert(
+        txn,
+        new_email(
+            account.id,
+            conversation.id,
+            REPLY_KIND,
+            &to,
+            settings.email,
+            composed,
+            now,
+        ),
+    )
+    .await?;
+    Ok(Some(to))
+}
+
+/// The kind of the email that carries an agent's reply to an absent visitor.
+const REPLY_KIND: &str = "reply";
 
 /// The wait before retry number `attempts` (1 for the first retry): doubling from `first_ms`.
 fn retry_wait(first_ms: u64, attempts: i32) -> chrono::Duration {

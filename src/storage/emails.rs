@@ -48,6 +48,29 @@ pub async fn insert(conn: &impl ConnectionTrait, row: email::Model) -> Result<()
     email::ActiveModel::from(row).insert(conn).await.map(|_| ())
 }
 
+/// Marks the conversation's emails of `kind` that no node has started sending as `skipped`
+/// (a newer one replaces them: a burst of replies to an absent visitor is one email).
+pub async fn skip_pending(
+    conn: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    kind: &str,
+) -> Result<u64, DbErr> {
+    let result = email::Entity::update_many()
+        .col_expr(email::Column::Status, Expr::value("skipped"))
+        .col_expr(
+            email::Column::LastError,
+            Expr::value("replaced by a newer email of this conversation"),
+        )
+        .filter(email::Column::ConversationId.eq(conversation_id))
+        .filter(email::Column::Kind.eq(kind))
+        .filter(email::Column::Status.eq("pending"))
+        .filter(email::Column::Attempts.eq(0))
+        .filter(email::Column::LeaseUntil.is_null())
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected)
+}
+
 /// Whose emails to count: one conversation's, or the whole account's.
 pub enum Scope {
     Conversation(Uuid),

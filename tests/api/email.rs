@@ -584,3 +584,106 @@ async fn the_openapi_document_describes_the_email_endpoints_and_fields() {
     assert!(schemas["NotificationSettings"]["properties"]["offline_message"].is_object());
     assert!(schemas["EmailView"]["properties"]["status"].is_object());
 }
+
+#[tokio::test]
+async fn a_reply_to_a_visitor_who_left_is_emailed_once_per_burst_and_the_inbox_says_so() {
+    let sink = SmtpSink::start().await;
+    let (app, account, token) = app_with_sink(&sink).await;
+    let mut widget = Socket::widget(&app, &account.widget_key).await;
+    widget.hello(None, None, None).await;
+    widget
+        .send(json!({"type": "offline_message", "client_id": "off-1", "name": "Eva", "email": "eva@example.com", "text": "Do you ship to Norway?"}))
+        .await;
+    let conversation = widget.recv_type("ack").await["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // While the visitor is connected, a reply is not emailed.
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    let (status, _) = app
+        .call(
+            &token,
+            Method::POST,
+            &path,
+            Some(json!({"text": "Looking it up", "client_id": "r-0"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    widget.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        outbox(&app, &token)
+            .await
+            .iter()
+            .all(|e| e["kind"] != "reply")
+    );
+
+    // The visitor left: two replies in a row are one email with the whole conversation.
+    for (n, text) in ["Yes, we ship to Norway.", "It takes 3 days."]
+        .iter()
+        .enumerate()
+    {
+        let (status, body) = app
+            .call(
+                &token,
+                Method::POST,
+                &path,
+                Some(json!({"text": text, "client_id": format!("r-{}", n + 1)})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let sent = deliver(&app).await;
+    let received = sink.wait_for(1).await;
+    let replies: Vec<&Received> = received
+        .iter()
+        .filter(|mail| {
+            mail.header("Subject")
+                .is_some_and(|s| s.contains("replied to you"))
+        })
+        .collect();
+    assert_eq!((sent, replies.len()), (1, 1), "{received:#?}");
+    let reply = replies[0];
+    assert_eq!(reply.rcpt_to, vec!["eva@example.com".to_owned()]);
+    let body = reply.body();
+    for line in [
+        "Do you ship to Norway?",
+        "Looking it up",
+        "Yes, we ship to Norway.",
+        "It takes 3 days.",
+        "Continue the chat: https://shop.example.com/pricing",
+    ] {
+        assert!(body.contains(line), "{line:?} in {body}");
+    }
+    let (_, messages) = app
+        .call(&token, Method::GET, &format!("{path}?after_seq=0"), None)
+        .await;
+    let notes: Vec<&Value> = messages["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["author"]["kind"] == "system" && m["internal"] == true)
+        .collect();
+    assert_eq!(
+        notes.len(),
+        2,
+        "one note under each emailed reply: {messages}"
+    );
+    assert!(
+        notes[0]["text"]
+            .as_str()
+            .expect("text")
+            .contains("Emailed to eva@example.com")
+    );
+    let emails = outbox(&app, &token).await;
+    let statuses: Vec<&str> = emails
+        .iter()
+        .filter(|e| e["kind"] == "reply")
+        .filter_map(|e| e["status"].as_str())
+        .collect();
+    assert_eq!(statuses.len(), 2);
+    assert!(
+        statuses.contains(&"skipped") && statuses.contains(&"sent"),
+        "{statuses:?}"
+    );
+}

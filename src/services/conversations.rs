@@ -464,9 +464,7 @@ pub async fn post_agent_message(
                     txn,
                     (account_id, user_id, name),
                     conversation_id,
-                    &client_id,
-                    &text,
-                    internal,
+                    (&client_id, &text, internal),
                     now,
                 )
                 .await
@@ -531,9 +529,7 @@ async fn store_agent_message(
     txn: &DatabaseTransaction,
     (account_id, user_id, name): (AccountId, UserId, String),
     conversation_id: ConversationId,
-    client_id: &ClientId,
-    text: &MessageText,
-    internal: bool,
+    (client_id, text, internal): (&ClientId, &MessageText, bool),
     now: DateTime<Utc>,
 ) -> Result<Stored<AgentWrite>, ServiceError> {
     let before = storage::conversations::find_in_account(

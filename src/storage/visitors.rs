@@ -89,7 +89,7 @@ pub async fn touch(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) ->
 /// takes the same lock through `touch`, so the two wait for each other.
 pub async fn lock(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
     let result = visitor::Entity::update_many()
-        .col_expr(visitor::Column::Id, Expr::col(visitor::Column::Id).into())
+        .col_expr(visitor::Column::Id, Expr::col(visitor::Column::Id))
         .filter(visitor::Column::Id.eq(id))
         .exec(conn)
         .await?;

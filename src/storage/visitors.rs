@@ -73,8 +73,18 @@ pub async fn save_changes(
 
 pub async fn touch(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<(), DbErr> {
     // No RETURNING: nobody reads the row back (this runs on every visitor message).
+    update_one(conn, id, visitor::Column::LastSeenAt, Expr::value(now)).await
+}
+
+/// Sets one column of one visitor row (no RETURNING); `RecordNotUpdated` when there is none.
+async fn update_one(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    column: visitor::Column,
+    value: Expr,
+) -> Result<(), DbErr> {
     let result = visitor::Entity::update_many()
-        .col_expr(visitor::Column::LastSeenAt, Expr::value(now))
+        .col_expr(column, value)
         .filter(visitor::Column::Id.eq(id))
         .exec(conn)
         .await?;
@@ -88,15 +98,13 @@ pub async fn touch(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) ->
 /// (an agent's action that must not count as the visitor being seen). What a visitor does
 /// takes the same lock through `touch`, so the two wait for each other.
 pub async fn lock(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
-    let result = visitor::Entity::update_many()
-        .col_expr(visitor::Column::Id, Expr::col(visitor::Column::Id))
-        .filter(visitor::Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    if result.rows_affected == 0 {
-        return Err(DbErr::RecordNotUpdated);
-    }
-    Ok(())
+    update_one(
+        conn,
+        id,
+        visitor::Column::Id,
+        Expr::col(visitor::Column::Id),
+    )
+    .await
 }
 
 pub async fn add_page(conn: &impl ConnectionTrait, row: visitor_page::Model) -> Result<(), DbErr> {

@@ -263,7 +263,14 @@ async fn replies_and_notes_through_the_api_are_idempotent_by_client_id() {
         .iter()
         .filter_map(|m| m["text"].as_str())
         .collect();
-    assert_eq!(texts, ["VIP customer"]);
+    // Ann gave her email and has left the chat: the reply was emailed, and a note says so.
+    assert_eq!(
+        texts,
+        [
+            "Emailed to ann@example.com: the visitor is not connected to the chat.",
+            "VIP customer"
+        ]
+    );
 }
 
 #[tokio::test]

@@ -35,6 +35,20 @@ async fn api_json(
     response.json().await.expect("json")
 }
 
+/// A visitor who wrote `text` and closed the widget: their token and conversation.
+async fn visitor_who_left(app: &TestApp, key: &str, texts: &[&str]) -> (String, String) {
+    let mut widget = Socket::widget(app, key).await;
+    let welcome = widget.hello(None, None, None).await;
+    let visitor_token = welcome["visitor_token"].as_str().expect("token").to_owned();
+    let mut conversation_id = String::new();
+    for (n, text) in texts.iter().enumerate() {
+        let ack = widget.say(&format!("v-{}", n + 1), text).await;
+        conversation_id = ack["conversation_id"].as_str().expect("id").to_owned();
+    }
+    widget.close().await;
+    (visitor_token, conversation_id)
+}
+
 #[tokio::test]
 async fn hello_makes_a_visitor_and_a_message_is_acked_then_listed() {
     let (app, account, token) = app_with_account().await;
@@ -149,12 +163,8 @@ async fn the_same_client_id_sent_concurrently_on_two_sockets_is_one_message() {
 #[tokio::test]
 async fn a_reconnecting_visitor_gets_exactly_the_fifty_messages_it_missed_in_order() {
     let (app, account, token) = app_with_account().await;
-    let mut widget = Socket::widget(&app, &account.widget_key).await;
-    let welcome = widget.hello(None, None, None).await;
-    let visitor_token = welcome["visitor_token"].as_str().expect("token").to_owned();
-    let ack = widget.say("v-1", "anyone there?").await;
-    let conversation_id = ack["conversation_id"].as_str().expect("id").to_owned();
-    widget.close().await;
+    let (visitor_token, conversation_id) =
+        visitor_who_left(&app, &account.widget_key, &["anyone there?"]).await;
 
     for n in 1..=50 {
         api_json(
@@ -716,15 +726,8 @@ async fn a_visitor_keeps_one_open_conversation_and_every_action_lands_on_the_one
 #[tokio::test]
 async fn a_resume_without_conversation_id_replays_only_what_follows_last_seq_of_the_latest() {
     let (app, account, token) = app_with_account().await;
-    let mut widget = Socket::widget(&app, &account.widget_key).await;
-    let welcome = widget.hello(None, None, None).await;
-    let visitor_token = welcome["visitor_token"].as_str().expect("token").to_owned();
-    let conversation_id = widget.say("v-1", "first").await["conversation_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    widget.say("v-2", "second").await;
-    widget.close().await;
+    let (visitor_token, conversation_id) =
+        visitor_who_left(&app, &account.widget_key, &["first", "second"]).await;
     api_json(
         &app,
         &token,
@@ -762,14 +765,8 @@ async fn a_resume_without_conversation_id_replays_only_what_follows_last_seq_of_
 #[tokio::test]
 async fn a_widget_that_missed_fifteen_hundred_messages_gets_every_one_in_order_then_live() {
     let (app, account, token) = app_with_account().await;
-    let mut widget = Socket::widget(&app, &account.widget_key).await;
-    let welcome = widget.hello(None, None, None).await;
-    let visitor_token = welcome["visitor_token"].as_str().expect("token").to_owned();
-    let conversation_id = widget.say("v-1", "anyone?").await["conversation_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    widget.close().await;
+    let (visitor_token, conversation_id) =
+        visitor_who_left(&app, &account.widget_key, &["anyone?"]).await;
     // 1,500 replies while the widget is away, four writers at a time.
     const MISSED: i64 = 1500;
     let mut writers = Vec::new();

@@ -46,7 +46,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
     reads.set_metric_callback(metrics.statement_observer());
     let clocks = Clocks::new(settings.test_clock);
     Ok(Context {
-        writer: crate::services::writer::Writer::start(db.clone()),
+        writer: crate::services::writer::Writer::start(db.clone(), &settings.database_url)?,
         db,
         reads,
         clock: clocks.clock,

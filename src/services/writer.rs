@@ -1,19 +1,30 @@
-//! The message writer: group commit on SQLite.
+//! The message writer: group commit on SQLite, on a connection of its own.
 //!
 //! Every message write is a closure over a transaction. On SQLite (one writer at a time, one
-//! fsync per commit) the closures go to one task: every write that arrives while a commit is
-//! in flight joins the next transaction, each in its own savepoint, so one write's error
-//! undoes only that write. Each caller hears back only after the transaction holding its
-//! write has committed, so an acknowledged message is on disk, and a batch of 100 messages
-//! costs one fsync instead of 100.
+//! fsync per commit) the closures go to one thread that owns its own connection
+//! (`storage::sqlite_writer`): every write that arrives while a commit is in flight joins the
+//! next transaction, each in its own savepoint, so one write's error undoes only that write;
+//! the closures' statements run inline on that thread, with no hand-off to a driver's worker
+//! thread per statement. Each caller hears back only after the transaction holding its write
+//! has committed, so an acknowledged message is on disk, and a batch of 100 messages costs
+//! one fsync instead of 100.
+//!
+//! The product's other writes keep their own connection and start their transactions with
+//! `BEGIN IMMEDIATE` (`storage::begin`), so the two writing connections wait for each other
+//! rather than fail on a lock upgrade. An in-memory database has one connection only: there
+//! the writer batches on it from a task, as before.
 //!
 //! On PostgreSQL each write runs in its own transaction from the pool: the server already
 //! flushes concurrent commits together (its WAL group commit), and one queue would serialise
 //! writes that PostgreSQL runs in parallel. See docs/decisions.md.
 
 use super::ServiceError;
+use crate::storage::sqlite_writer::SqliteProxy;
 use anyhow::{Context as _, anyhow};
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait};
+use sea_orm::{
+    Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ProxyDatabaseTrait,
+    ProxyExecResult, ProxyRow, Statement, TransactionTrait,
+};
 use std::{
     future::Future,
     pin::Pin,
@@ -66,15 +77,39 @@ pub struct Stats {
 }
 
 impl Writer {
-    /// Starts the group-commit task on SQLite; on PostgreSQL writes run in their own transactions.
-    pub fn start(db: DatabaseConnection) -> Self {
+    /// Starts the group-commit thread on SQLite (a task over `db` for an in-memory database);
+    /// on PostgreSQL writes run in their own transactions. `url` is the database's.
+    pub fn start(db: DatabaseConnection, url: &str) -> anyhow::Result<Self> {
         let stats = Arc::new(Stats::default());
-        let queue = (db.get_database_backend() == DbBackend::Sqlite).then(|| {
-            let (sender, receiver) = mpsc::channel(QUEUE);
-            tokio::spawn(run(db.clone(), receiver, stats.clone()));
-            sender
-        });
-        Self { db, queue, stats }
+        if db.get_database_backend() != DbBackend::Sqlite {
+            return Ok(Self {
+                db,
+                queue: None,
+                stats,
+            });
+        }
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        match crate::storage::sqlite_file(url) {
+            Some(path) => {
+                let proxy = Arc::new(SqliteProxy::open(
+                    &path,
+                    crate::storage::SQLITE_BUSY_TIMEOUT,
+                )?);
+                let thread_stats = stats.clone();
+                std::thread::Builder::new()
+                    .name("frontdesk-writer".to_owned())
+                    .spawn(move || own_thread(proxy, receiver, thread_stats))
+                    .context("starting the message writer's thread")?;
+            }
+            None => {
+                tokio::spawn(run(db.clone(), receiver, stats.clone(), None));
+            }
+        }
+        Ok(Self {
+            db,
+            queue: Some(sender),
+            stats,
+        })
     }
 
     /// Batches and writes so far: their ratio is the average batch size.
@@ -151,16 +186,83 @@ where
     }
 }
 
+/// The writer's thread: a single-threaded runtime that runs every batch's closures, whose
+/// statements go straight to the writer's own connection.
+fn own_thread(proxy: Arc<SqliteProxy>, queue: mpsc::Receiver<Job>, stats: Arc<Stats>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            // Dropping the queue tells every caller the writer has stopped.
+            tracing::error!(%error, "cannot start the message writer's runtime");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let handle: Arc<Box<dyn ProxyDatabaseTrait>> = Arc::new(Box::new(Shared(proxy.clone())));
+        match Database::connect_proxy(DbBackend::Sqlite, handle).await {
+            Ok(db) => run(db, queue, stats, Some(proxy)).await,
+            Err(error) => tracing::error!(%error, "cannot open the message writer's connection"),
+        }
+    });
+}
+
+/// The writer's connection as sea-orm's proxy (the thread keeps its own handle to begin and
+/// commit batches).
+#[derive(Debug)]
+struct Shared(Arc<SqliteProxy>);
+
+#[async_trait::async_trait]
+impl ProxyDatabaseTrait for Shared {
+    async fn query(&self, statement: Statement) -> Result<Vec<ProxyRow>, DbErr> {
+        self.0.query(statement).await
+    }
+    async fn execute(&self, statement: Statement) -> Result<ProxyExecResult, DbErr> {
+        self.0.execute(statement).await
+    }
+    async fn begin(&self) {
+        self.0.begin().await;
+    }
+    async fn commit(&self) {
+        self.0.commit().await;
+    }
+    async fn rollback(&self) {
+        self.0.rollback().await;
+    }
+    fn start_rollback(&self) {
+        self.0.start_rollback();
+    }
+}
+
 /// The group-commit loop: take every queued write (up to `MAX_BATCH`), run them in one
-/// transaction, commit once, answer each.
-async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>, stats: Arc<Stats>) {
+/// transaction, commit once, answer each. With `own`, the writer's own connection opens and
+/// commits each batch (its errors reported); else `db`'s transaction does.
+async fn run(
+    db: DatabaseConnection,
+    mut queue: mpsc::Receiver<Job>,
+    stats: Arc<Stats>,
+    own: Option<Arc<SqliteProxy>>,
+) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let txn = match db.begin().await {
+        let opened = match &own {
+            Some(proxy) => proxy.begin_batch(),
+            None => Ok(()),
+        };
+        let txn = match opened {
+            Ok(()) => db.begin().await,
+            Err(error) => Err(error),
+        };
+        let txn = match txn {
             Ok(txn) => txn,
             Err(error) => {
                 // Dropping the jobs tells each caller that its write did not happen.
                 tracing::error!(%error, writes = jobs.len(), "cannot start a batch of messages");
+                if let Some(proxy) = &own {
+                    proxy.rollback_batch();
+                }
                 jobs.clear();
                 continue;
             }
@@ -171,7 +273,11 @@ async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>, stats: Arc<
         for job in jobs.drain(..) {
             replies.push(job(&txn).await);
         }
-        let committed = txn.commit().await.map_err(|error| {
+        let mut committed = txn.commit().await;
+        if let (Ok(()), Some(proxy)) = (&committed, &own) {
+            committed = proxy.commit_batch();
+        }
+        let committed = committed.map_err(|error| {
             tracing::error!(%error, writes = replies.len(), "cannot commit a batch of messages");
             error.to_string()
         });
@@ -184,7 +290,7 @@ async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>, stats: Arc<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::{ConnectionTrait, Statement};
+    use sea_orm::ConnectionTrait;
 
     async fn writer() -> anyhow::Result<(tempfile::TempDir, Writer)> {
         let dir = tempfile::tempdir()?;
@@ -192,7 +298,7 @@ mod tests {
         let db = crate::storage::connect(&url).await?;
         db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
             .await?;
-        Ok((dir, Writer::start(db)))
+        Ok((dir, Writer::start(db, &url)?))
     }
 
     fn insert(id: i64) -> impl for<'c> FnOnce(&'c DatabaseTransaction) -> WriteFuture<'c, i64> {

@@ -33,6 +33,7 @@ pub mod messages;
 pub mod plans;
 pub mod reports;
 pub mod shortcuts;
+pub mod sqlite_writer;
 pub mod teams;
 pub mod users;
 pub mod visitors;
@@ -44,7 +45,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
 use std::time::Duration;
 
 /// How long a SQLite writer waits for the lock before giving up; generous, since writes are short.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// PostgreSQL pool size: enough for a 2-core node's request concurrency without starving the server.
 const POSTGRES_MAX_CONNECTIONS: u32 = 20;
 
@@ -121,6 +122,37 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 /// Whether an error is a unique-constraint violation (a duplicate).
 pub fn is_unique_violation(error: &DbErr) -> bool {
     matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+        // The message writer's own connection words it as SQLite does.
+        || error.to_string().contains("UNIQUE constraint failed")
+}
+
+/// The file of a SQLite URL (`sqlite://frontdesk.db`, `sqlite:///var/lib/fd.db?mode=rwc`);
+/// `None` for an in-memory database or another kind of URL.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path.contains(":memory:") || query.contains("mode=memory") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
+}
+
+/// Starts a write transaction. On SQLite with `BEGIN IMMEDIATE`: the write lock is taken at
+/// once (waiting up to the busy timeout while the message writer's own connection commits),
+/// so a transaction that read first can never fail on upgrading its lock.
+pub async fn begin(conn: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    if conn.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        conn.begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await
+    } else {
+        conn.begin().await
+    }
 }
 
 /// The URL without its password, for messages.

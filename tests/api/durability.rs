@@ -14,6 +14,21 @@ use std::{
 
 #[tokio::test]
 async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
+    sigkill_mid_traffic(4, 80).await;
+}
+
+/// Many visitors at once keep the writer's batches full (every write that arrives during a
+/// commit joins the next one): the kill lands while a full batch is being written.
+#[tokio::test]
+async fn a_sigkill_during_full_batches_keeps_every_ack_once_and_leaves_nothing_half_written() {
+    sigkill_mid_traffic(48, 600).await;
+}
+
+/// `visitors` send as fast as they are acknowledged; the server is SIGKILLed once `acks`
+/// arrived. After a restart every acknowledged message is stored exactly once, and every
+/// conversation is whole: its messages are numbered 1..=last_seq with no gap, so no write
+/// was half-done (a message without its conversation's update, or the reverse).
+async fn sigkill_mid_traffic(visitors: usize, acks: usize) {
     let (database_url, _dir) = fresh_database().await;
     let binary = Binary::new(&database_url);
     let (created, token) = binary.account_with_token("Durable", "d@example.com");
@@ -24,14 +39,11 @@ async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
     let address = format!("http://127.0.0.1:{port}");
     let acked: Arc<Mutex<Vec<Value>>> = Arc::default();
     let mut senders = Vec::new();
-    for visitor in 0..4 {
+    for visitor in 0..visitors {
         let (address, key, acked) = (address.clone(), widget_key.clone(), acked.clone());
         senders.push(tokio::spawn(async move {
-            let Ok(mut socket) =
-                Socket::open(&address, &format!("/ws/widget?key={key}"), None, None).await
-            else {
-                return;
-            };
+            let source = std::net::Ipv4Addr::new(127, 0, 50, 1 + (visitor % 200) as u8);
+            let mut socket = Socket::widget_at(&address, &key, source).await;
             socket.hello(None, None, None).await;
             for n in 0.. {
                 match socket
@@ -45,8 +57,8 @@ async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
         }));
     }
     // Let traffic build up, then kill the server without warning.
-    for _ in 0..100 {
-        if acked.lock().expect("lock").len() >= 80 {
+    for _ in 0..250 {
+        if acked.lock().expect("lock").len() >= acks {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -79,24 +91,24 @@ async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
         .expect("json");
     for conversation in list["conversations"].as_array().expect("array") {
         let id = conversation["id"].as_str().expect("id");
-        let messages: Value = client
-            .get(format!(
-                "http://127.0.0.1:{port}/api/v1/conversations/{id}/messages"
-            ))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("messages")
-            .json()
-            .await
-            .expect("json");
-        stored.extend(
-            messages["messages"]
-                .as_array()
-                .expect("array")
-                .iter()
-                .cloned(),
-        );
+        let mut after = 0;
+        loop {
+            let page: Value = client
+                .get(format!(
+                    "http://127.0.0.1:{port}/api/v1/conversations/{id}/messages?after_seq={after}"
+                ))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("messages")
+                .json()
+                .await
+                .expect("json");
+            let messages = page["messages"].as_array().expect("array").clone();
+            let Some(last) = messages.last() else { break };
+            after = last["seq"].as_i64().expect("seq");
+            stored.extend(messages);
+        }
     }
     for ack in &acked {
         let copies: Vec<&Value> = stored
@@ -109,6 +121,36 @@ async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
     }
     restarted.kill().expect("stop the server");
     let _ = restarted.wait();
+    whole_conversations(&database_url).await;
+}
+
+/// Every conversation's messages are numbered 1..=last_seq, each number once.
+async fn whole_conversations(database_url: &str) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = frontdesk::storage::connect(database_url)
+        .await
+        .expect("database");
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT CAST(c.last_seq AS BIGINT) AS last_seq, COUNT(m.id) AS stored, \
+             CAST(COALESCE(MAX(m.seq), 0) AS BIGINT) AS highest \
+             FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id \
+             GROUP BY c.id, c.last_seq",
+        ))
+        .await
+        .expect("conversations");
+    assert!(!rows.is_empty());
+    for row in rows {
+        let last_seq: i64 = row.try_get("", "last_seq").expect("last_seq");
+        let stored: i64 = row.try_get("", "stored").expect("stored");
+        let highest: i64 = row.try_get("", "highest").expect("highest");
+        assert_eq!(
+            (stored, highest),
+            (last_seq, last_seq),
+            "a conversation with last_seq {last_seq} holds {stored} messages up to {highest}"
+        );
+    }
 }
 
 #[tokio::test]

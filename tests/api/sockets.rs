@@ -64,7 +64,12 @@ impl Socket {
         widget_key: &str,
         source: std::net::Ipv4Addr,
     ) -> Socket {
-        let address = app.address.replacen("http://", "", 1);
+        Self::widget_at(&app.address, widget_key, source).await
+    }
+
+    /// `widget_from` for a server at `address` (`http://127.0.0.1:port`).
+    pub async fn widget_at(address: &str, widget_key: &str, source: std::net::Ipv4Addr) -> Socket {
+        let address = address.replacen("http://", "", 1);
         let socket = tokio::net::TcpSocket::new_v4().expect("socket");
         socket
             .bind(std::net::SocketAddr::from((source, 0)))

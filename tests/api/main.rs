@@ -26,6 +26,7 @@ mod flows_api;
 mod health;
 mod helpers;
 mod inbox_pages;
+mod lifecycle;
 mod metrics;
 mod multinode;
 mod pages;

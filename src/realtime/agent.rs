@@ -10,7 +10,7 @@ use crate::{
     domain::ids::ConversationId,
     services::{self, Actor, Context},
 };
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use serde_json::json;
 use std::{sync::Arc, time::Instant};
 use tokio::sync::broadcast::error::RecvError;
@@ -99,8 +99,7 @@ pub async fn run(
                     }
                     Some(Ok(AggregatedMessage::Pong(_) | AggregatedMessage::Binary(_))) => {}
                     Some(Ok(AggregatedMessage::Close(reason))) => break reason,
-                    Some(Err(ProtocolError::Overflow)) => break Some(CloseReason { code: CloseCode::Size, description: Some("frame too large".to_owned()) }),
-                    Some(Err(_)) => break Some(CloseReason { code: CloseCode::Protocol, description: Some("protocol error".to_owned()) }),
+                    Some(Err(error)) => break Some(super::frame_limit::close_reason(&error)),
                     None => break None,
                 }
             }

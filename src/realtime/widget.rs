@@ -18,7 +18,7 @@ use crate::{
         visitors::{HelloInput, IdentifyInput},
     },
 };
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 use std::{
@@ -29,7 +29,8 @@ use std::{
 };
 use tokio::sync::broadcast::{self, error::RecvError};
 
-/// Largest frame accepted; a chat message of 5,000 characters is far below it.
+/// Largest message accepted (one frame, or a fragmented message in all); a chat message of
+/// 5,000 characters is far below it. A header declaring more closes the socket with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// How often the server pings.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
@@ -152,11 +153,7 @@ pub async fn run(
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => Next::Continue,
                     Some(Ok(AggregatedMessage::Close(reason))) => Next::Close(reason),
-                    Some(Err(ProtocolError::Overflow)) => closing(CloseCode::Size, "frame too large"),
-                    Some(Err(error)) => {
-                        tracing::debug!(%error, "widget protocol error");
-                        closing(CloseCode::Protocol, "protocol error")
-                    }
+                    Some(Err(error)) => Next::Close(Some(super::frame_limit::close_reason(&error))),
                     None => Next::Close(None),
                 }
             }

@@ -23,6 +23,7 @@ mod email;
 mod flow_editor;
 mod flow_editor_browser;
 mod flows_api;
+mod frame_limits;
 mod health;
 mod helpers;
 mod inbox_pages;

@@ -4,7 +4,10 @@
 use super::{
     hub::{Frame, encode},
     protocol::{AgentFrame, ErrorFrame},
-    widget::{CLIENT_TIMEOUT, HEARTBEAT_INTERVAL, MAX_FRAME_BYTES, SEND_TIMEOUT, frame_limiter},
+    widget::{
+        CLIENT_TIMEOUT, HEARTBEAT_INTERVAL, MAX_FRAME_BYTES, SEND_TIMEOUT, frame_limiter,
+        shutting_down,
+    },
 };
 use crate::{
     domain::ids::ConversationId,
@@ -126,6 +129,7 @@ pub async fn run(
                 }
                 if session.ping(b"").await.is_err() { break None; }
             }
+            () = ctx.hub.closing() => break Some(shutting_down()),
         }
     };
     if ctx.hub.leave_agent(actor.account_id, actor.user_id) {

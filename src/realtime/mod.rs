@@ -7,4 +7,5 @@ pub mod broker;
 pub mod frame_limit;
 pub mod hub;
 pub mod protocol;
+pub mod task;
 pub mod widget;

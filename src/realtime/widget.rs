@@ -49,6 +49,15 @@ const PRESENCE_REFRESH: Duration = Duration::from_secs(300);
 const FRAMES_PER_SECOND: u32 = 20;
 const FRAME_BURST: u32 = 40;
 
+/// How a socket closes when its node shuts down: 1012 (service restart), so the client
+/// reconnects at once, to another node behind the load balancer.
+pub fn shutting_down() -> CloseReason {
+    CloseReason {
+        code: CloseCode::Restart,
+        description: Some("server restarting".to_owned()),
+    }
+}
+
 /// The per-connection frame budget.
 pub fn frame_limiter() -> DefaultDirectRateLimiter {
     let rate = NonZeroU32::new(FRAMES_PER_SECOND).unwrap_or(NonZeroU32::MIN);
@@ -129,6 +138,7 @@ pub async fn run(
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
     let hello_deadline = tokio::time::sleep(HELLO_TIMEOUT);
     tokio::pin!(hello_deadline);
+    let ctx = connection.ctx.clone();
 
     let reason = loop {
         let next = tokio::select! {
@@ -183,6 +193,7 @@ pub async fn run(
             _ = &mut hello_deadline, if connection.joined.is_none() => {
                 closing(CloseCode::Policy, "no hello")
             }
+            () = ctx.hub.closing() => Next::Close(Some(shutting_down())),
         };
         if let Next::Close(reason) = next {
             break reason;

@@ -2,10 +2,18 @@
 //! database, and shutdown on SIGTERM.
 
 use crate::{
+    agent_socket::session_cookie_at,
+    durability::{
+        Acked, assert_each_ack_stored_once, start_senders, stored_messages, wait_for_acks,
+    },
     helpers::fresh_database,
     server_process::{Binary, free_port},
+    sockets::Socket,
 };
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The server's grace period for in-flight requests after SIGTERM (`startup.rs`).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Sends SIGTERM to a child process.
 pub fn sigterm(child: &std::process::Child) {
@@ -53,4 +61,77 @@ async fn pretty_logs_written_to_a_file_carry_no_colour_codes() {
         !written.contains('\u{1b}'),
         "the log holds terminal escape codes: {written:?}"
     );
+}
+
+#[tokio::test]
+async fn sigterm_closes_idle_widget_and_inbox_sockets_with_1012_and_exits_within_the_grace_period()
+{
+    let (database_url, _dir) = fresh_database().await;
+    let binary = Binary::new(&database_url);
+    let (created, _) = binary.account_with_token("Idle", "idle@example.com");
+    let key = created["widget_key"].as_str().expect("key");
+    let port = free_port();
+    let mut server = binary.serve(port).await;
+    let address = format!("http://127.0.0.1:{port}");
+    let mut widget = Socket::open(&address, &format!("/ws/widget?key={key}"), None, None)
+        .await
+        .expect("widget socket");
+    widget.hello(None, None, None).await;
+    let cookie = session_cookie_at(&address, "idle@example.com", "a long test password").await;
+    let mut inbox = Socket::open(&address, "/ws/agent", Some(&address), Some(&cookie))
+        .await
+        .expect("inbox socket");
+
+    let asked = Instant::now();
+    sigterm(&server);
+    for socket in [&mut widget, &mut inbox] {
+        let (_, close) = socket.until_close_frame().await;
+        let (code, reason) = close.expect("a close frame, not a dropped connection");
+        assert_eq!(code, 1012, "service restart: {reason}");
+    }
+    let exit = exits_within(&mut server, SHUTDOWN_GRACE - Duration::from_secs(1)).await;
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+    assert!(
+        asked.elapsed() < SHUTDOWN_GRACE,
+        "an idle socket held the shutdown for {:?}",
+        asked.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn sigterm_under_load_panics_nowhere_and_every_acknowledged_message_is_stored() {
+    let (database_url, _dir) = fresh_database().await;
+    let binary = Binary::new(&database_url);
+    let (created, token) = binary.account_with_token("Busy", "busy@example.com");
+    let key = created["widget_key"].as_str().expect("key").to_owned();
+    let log_dir = tempfile::tempdir().expect("temp dir");
+    let log_path = log_dir.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let port = free_port();
+    let mut server = binary.serve_logging(port, log).await;
+    let address = format!("http://127.0.0.1:{port}");
+    let acked = Acked::default();
+    // Senders stop at the latest well after the old grace period (10 s) ran out.
+    let until = Instant::now() + Duration::from_secs(40);
+    let senders = start_senders(&address, &key, 50, &acked, until);
+    wait_for_acks(&acked, 300).await;
+
+    sigterm(&server);
+    exits_within(&mut server, Duration::from_secs(20)).await;
+    for sender in senders {
+        let _ = tokio::time::timeout(Duration::from_secs(30), sender).await;
+    }
+    let acked = acked.lock().expect("lock").clone();
+    assert!(acked.len() >= 50, "traffic flowed ({} acks)", acked.len());
+    let written = std::fs::read_to_string(&log_path).expect("read the log");
+    assert_eq!(
+        written.matches("panicked").count(),
+        0,
+        "the server panicked while stopping:\n{written}"
+    );
+
+    let mut restarted = binary.serve(port).await;
+    assert_each_ack_stored_once(&acked, &stored_messages(port, &token).await);
+    restarted.kill().expect("stop the server");
+    let _ = restarted.wait();
 }

@@ -108,6 +108,11 @@ impl Application {
                 )
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(TracingLogger::default())
+                // A request still running when the grace period ends is dropped inside the
+                // runtime, never panicking in a database connection's clean-up.
+                .wrap_fn(|req, service| {
+                    crate::in_runtime::in_runtime(actix_web::dev::Service::call(service, req))
+                })
                 .app_data(ctx.clone())
                 .app_data(throttle.clone())
                 .app_data(connect_throttle.clone())

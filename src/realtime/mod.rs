@@ -7,5 +7,4 @@ pub mod broker;
 pub mod frame_limit;
 pub mod hub;
 pub mod protocol;
-pub mod task;
 pub mod widget;

@@ -65,7 +65,7 @@ async fn widget_socket(
         "title": account.widget.title.clone().unwrap_or(account.name),
         "texts": account.widget.texts,
     });
-    realtime::task::spawn_socket(realtime::widget::run(
+    crate::in_runtime::spawn_local(realtime::widget::run(
         ctx.into_inner(),
         account.id,
         look,
@@ -131,7 +131,7 @@ async fn agent_socket(
     let user = services::users::get_user(&ctx, &actor, actor.user_id).await?;
     let (response, session, stream) = upgrade(&req, body).await?;
     let online = user.status == AgentStatus::Online;
-    realtime::task::spawn_socket(realtime::agent::run(
+    crate::in_runtime::spawn_local(realtime::agent::run(
         ctx.into_inner(),
         actor,
         online,

@@ -40,7 +40,10 @@ pub mod webhooks;
 
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use std::time::Duration;
 
 /// How long a SQLite writer waits for the lock before giving up; generous, since writes are short.
@@ -111,11 +114,36 @@ pub async fn connect_reader(
         .with_context(|| format!("cannot open readers of the database at {}", redact_url(url)))
 }
 
-/// Applies every pending migration.
+/// The PostgreSQL advisory lock key that serialises migrations ("frontdesk" in ASCII, as a
+/// number): any fixed key works, as long as every node uses the same one.
+const MIGRATION_LOCK_KEY: i64 = 0x6672_6f6e_7464_6573;
+
+/// Applies every pending migration (the plan catalogue's seed is one of them), one process
+/// at a time: nodes and CLI commands started together on a new database would otherwise
+/// each find the schema missing and create it at once (PostgreSQL: duplicate key on
+/// `pg_type`; SQLite: "UNIQUE constraint failed: plans.code"). Everything runs in one
+/// transaction that first takes the lock: on SQLite an exclusive one (the others wait in
+/// the busy timeout), on PostgreSQL one holding a transaction-level advisory lock. Whoever
+/// comes second finds nothing pending. A failed migration leaves nothing half-applied.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None)
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Exclusive),
+            ..TransactionOptions::default()
+        })
         .await
-        .context("running database migrations")
+        .context("locking the database for migrations")?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+        ))
+        .await
+        .context("waiting for another node's migrations")?;
+    }
+    Migrator::up(&txn, None)
+        .await
+        .context("running database migrations")?;
+    txn.commit().await.context("committing database migrations")
 }
 
 /// Whether an error is a unique-constraint violation (a duplicate).

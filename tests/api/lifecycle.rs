@@ -7,7 +7,7 @@ use crate::{
         Acked, assert_each_ack_stored_once, start_senders, stored_messages, wait_for_acks,
     },
     helpers::fresh_database,
-    server_process::{Binary, free_port},
+    server_process::{Binary, free_port, wait_until_ready},
     sockets::Socket,
 };
 use std::time::{Duration, Instant};
@@ -134,4 +134,71 @@ async fn sigterm_under_load_panics_nowhere_and_every_acknowledged_message_is_sto
     assert_each_ack_stored_once(&acked, &stored_messages(port, &token).await);
     restarted.kill().expect("stop the server");
     let _ = restarted.wait();
+}
+
+/// Two `serve` and one `account create` started at the same instant on a new database, as
+/// nodes of a fresh install come up together: every one of them starts (each round on a
+/// database of its own, three rounds to give the race its chances).
+#[tokio::test]
+async fn two_servers_and_a_cli_command_started_at_once_on_a_new_database_all_succeed() {
+    for round in 0..3 {
+        let (database_url, _dir) = fresh_database().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let binary = Binary::new(&database_url).env("FRONTDESK_DEMO", "1");
+        let ports = [free_port(), free_port()];
+        let logs: Vec<std::path::PathBuf> = (0..2)
+            .map(|n| dir.path().join(format!("serve-{n}.log")))
+            .collect();
+        let servers: Vec<_> = ports
+            .iter()
+            .zip(&logs)
+            .map(|(port, log)| {
+                binary.start_serving(*port, std::fs::File::create(log).expect("log file"))
+            })
+            .collect();
+        let email = format!("owner-{round}@example.com");
+        let cli = binary.start(&[
+            "account",
+            "create",
+            "--name",
+            "Together",
+            "--owner-email",
+            &email,
+            "--owner-password",
+            "a long test password",
+            "--json",
+        ]);
+        let output = cli.wait_with_output().expect("account create");
+        assert!(
+            output.status.success(),
+            "round {round}: account create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let created: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("account create prints JSON");
+        assert!(created["widget_key"].is_string(), "{created}");
+        for ((server, port), log) in servers.into_iter().zip(ports).zip(&logs) {
+            let mut server = tokio::spawn(wait_until_ready(server, port))
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "round {round}: serve on {port} failed:\n{}",
+                        std::fs::read_to_string(log).unwrap_or_default()
+                    )
+                });
+            let plans = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+                .await
+                .expect("readyz");
+            assert!(plans.status().is_success());
+            server.kill().expect("stop the server");
+            let _ = server.wait();
+        }
+        // The catalogue was seeded once: six plans, whoever migrated.
+        let plans = binary.cli_json(&["plan", "list", "--json"]);
+        assert_eq!(
+            plans.as_array().map(Vec::len),
+            Some(6),
+            "round {round}: {plans}"
+        );
+    }
 }

@@ -41,8 +41,8 @@ pub mod webhooks;
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use std::time::Duration;
 
@@ -74,9 +74,44 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     } else {
         options.max_connections(POSTGRES_MAX_CONNECTIONS);
     }
-    Database::connect(options)
+    open(options)
         .await
         .with_context(|| format!("cannot connect to the database at {}", redact_url(url)))
+}
+
+/// Opens a pool. On SQLite, a connection's set-up (`PRAGMA journal_mode = WAL` first of all,
+/// which turns a new file into WAL mode) fails with "database is locked" at once, without
+/// the busy timeout, while another process holds the file's lock (processes starting
+/// together on a new file): it is tried again until the busy timeout has passed.
+async fn open(options: ConnectOptions) -> Result<DatabaseConnection, DbErr> {
+    let waited = std::time::Instant::now();
+    loop {
+        match Database::connect(options.clone()).await {
+            Err(error) if is_sqlite_busy(&error) && waited.elapsed() < SQLITE_BUSY_TIMEOUT => {
+                tokio::time::sleep(SQLITE_CONNECT_RETRY).await;
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// The pause between two attempts to open a SQLite file another process holds locked.
+const SQLITE_CONNECT_RETRY: Duration = Duration::from_millis(20);
+
+/// Whether an error is SQLite's SQLITE_BUSY or SQLITE_LOCKED (another connection holds the lock).
+fn is_sqlite_busy(error: &DbErr) -> bool {
+    let (DbErr::Conn(RuntimeErr::SqlxError(error))
+    | DbErr::Exec(RuntimeErr::SqlxError(error))
+    | DbErr::Query(RuntimeErr::SqlxError(error))) = error
+    else {
+        return false;
+    };
+    error
+        .as_database_error()
+        .and_then(|database| database.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        // The primary result code is the low byte of an extended one.
+        .is_some_and(|code| matches!(code & 0xFF, 5 | 6))
 }
 
 /// Read-only connections next to the one writing connection on SQLite.
@@ -109,7 +144,7 @@ pub async fn connect_reader(
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
         });
-    Database::connect(options)
+    open(options)
         .await
         .with_context(|| format!("cannot open readers of the database at {}", redact_url(url)))
 }

@@ -138,10 +138,10 @@ async fn sigterm_under_load_panics_nowhere_and_every_acknowledged_message_is_sto
 
 /// Two `serve` and one `account create` started at the same instant on a new database, as
 /// nodes of a fresh install come up together: every one of them starts (each round on a
-/// database of its own, three rounds to give the race its chances).
+/// database of its own, five rounds to give the race its chances).
 #[tokio::test]
 async fn two_servers_and_a_cli_command_started_at_once_on_a_new_database_all_succeed() {
-    for round in 0..3 {
+    for round in 0..5 {
         let (database_url, _dir) = fresh_database().await;
         let dir = tempfile::tempdir().expect("temp dir");
         let binary = Binary::new(&database_url).env("FRONTDESK_DEMO", "1");

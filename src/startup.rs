@@ -20,7 +20,7 @@ use actix_web::{
     middleware::{Compress, NormalizePath, TrailingSlash},
 };
 use anyhow::Context as _;
-use std::{net::TcpListener, sync::Arc};
+use std::{net::TcpListener, sync::Arc, time::Duration};
 use tracing_actix_web::TracingLogger;
 
 /// How long a sign-in lasts without being used again.
@@ -65,6 +65,8 @@ pub struct Application {
     server: Server,
     base_url: String,
     hub: Arc<crate::realtime::hub::Hub>,
+    /// The background jobs' tasks: on shutdown each ends after its round under way.
+    jobs: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -83,12 +85,16 @@ impl Application {
         if let Some(redis_url) = &settings.redis_url {
             crate::realtime::broker::start(ctx.clone().into_inner(), redis_url.expose())?;
         }
-        if settings.jobs {
-            tokio::spawn(crate::jobs::inactivity::run(ctx.clone().into_inner()));
-            tokio::spawn(crate::jobs::billing::run(ctx.clone().into_inner()));
-            tokio::spawn(crate::jobs::webhooks::run(ctx.clone().into_inner()));
-            tokio::spawn(crate::jobs::email::run(ctx.clone().into_inner()));
-        }
+        let jobs = if settings.jobs {
+            vec![
+                tokio::spawn(crate::jobs::inactivity::run(ctx.clone().into_inner())),
+                tokio::spawn(crate::jobs::billing::run(ctx.clone().into_inner())),
+                tokio::spawn(crate::jobs::webhooks::run(ctx.clone().into_inner())),
+                tokio::spawn(crate::jobs::email::run(ctx.clone().into_inner())),
+            ]
+        } else {
+            Vec::new()
+        };
         let throttle = actix_web::web::Data::new(SignInThrottle::default());
         let connect_throttle = actix_web::web::Data::new(ConnectThrottle::default());
         let server = HttpServer::new(move || {
@@ -129,6 +135,7 @@ impl Application {
             server,
             base_url,
             hub,
+            jobs,
         })
     }
 
@@ -143,8 +150,9 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C. Then it stops accepting connections, closes every
     /// widget and inbox socket at once with 1012 (each after the write it is doing has
-    /// committed and been acknowledged), lets in-flight requests finish (at most
-    /// `SHUTDOWN_GRACE_SECS`) and returns as soon as all of that is done.
+    /// committed and been acknowledged), lets in-flight requests and the background jobs'
+    /// rounds under way finish (at most `SHUTDOWN_GRACE_SECS`) and returns as soon as all of
+    /// that is done.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let mut server = self.server;
         tokio::select! {
@@ -155,7 +163,15 @@ impl Application {
         self.hub.close_all_sockets();
         // The server does its stopping while it is polled: drive both.
         let handle = server.handle();
-        let ((), stopped) = tokio::join!(handle.stop(true), server);
+        let jobs = futures_util::future::join_all(self.jobs);
+        let ((), stopped, ()) = tokio::join!(handle.stop(true), server, async {
+            if tokio::time::timeout(Duration::from_secs(SHUTDOWN_GRACE_SECS), jobs)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a background job's round outlasted the grace period");
+            }
+        });
         stopped
     }
 }

@@ -21,7 +21,7 @@ use crate::{
 };
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -604,7 +604,9 @@ async fn begin_locked(
     ctx: &Context,
     account_id: uuid::Uuid,
 ) -> Result<(DatabaseTransaction, account::Model), ServiceError> {
-    let txn = ctx.db.begin().await.context("starting a transaction")?;
+    let txn = crate::storage::begin_write(&ctx.db)
+        .await
+        .context("starting a transaction")?;
     storage::billing::lock_account(&txn, account_id).await?;
     let account = account_row(&txn, account_id).await?;
     Ok((txn, account))

@@ -41,8 +41,8 @@ pub mod webhooks;
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
-    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, RuntimeErr, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use std::time::Duration;
 
@@ -157,15 +157,11 @@ const MIGRATION_LOCK_KEY: i64 = 0x6672_6f6e_7464_6573;
 /// at a time: nodes and CLI commands started together on a new database would otherwise
 /// each find the schema missing and create it at once (PostgreSQL: duplicate key on
 /// `pg_type`; SQLite: "UNIQUE constraint failed: plans.code"). Everything runs in one
-/// transaction that first takes the lock: on SQLite an exclusive one (the others wait in
-/// the busy timeout), on PostgreSQL one holding a transaction-level advisory lock. Whoever
+/// transaction that first takes the lock: on SQLite the write lock (`begin_write`; the
+/// others wait in the busy timeout), on PostgreSQL a transaction-level advisory lock. Whoever
 /// comes second finds nothing pending. A failed migration leaves nothing half-applied.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    let txn = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Exclusive),
-            ..TransactionOptions::default()
-        })
+    let txn = begin_write(db)
         .await
         .context("locking the database for migrations")?;
     if db.get_database_backend() == DbBackend::Postgres {
@@ -179,6 +175,20 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
         .await
         .context("running database migrations")?;
     txn.commit().await.context("committing database migrations")
+}
+
+/// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`), waiting in the busy timeout while another process (a second node's CLI
+/// command, `billing tick`) writes: a deferred transaction that read first failed at its
+/// first write with "database is locked", since SQLite does not wait where a reader's
+/// upgrade could deadlock. In-process it costs nothing: one connection writes anyway. On
+/// PostgreSQL a plain `BEGIN`.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }
 
 /// Whether an error is a unique-constraint violation (a duplicate).

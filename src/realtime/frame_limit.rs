@@ -21,9 +21,6 @@ use std::{
     task::{Context, Poll},
 };
 
-/// The longest frame header: 2 bytes, a 64-bit extended length and the 4-byte mask.
-const MAX_HEADER: usize = 14;
-
 /// Wraps a socket's request body so that a message over `max_bytes` is refused at its header.
 pub async fn limit_messages(
     req: &HttpRequest,
@@ -116,7 +113,8 @@ impl Frames {
     }
 }
 
-/// The whole header's length once its first two bytes are known.
+/// The whole header's length once its first two bytes are known: 2, then a 16- or 64-bit
+/// extended length, then the 4-byte mask (every client frame has one), so at most 14.
 fn header_len(header: &[u8]) -> Option<usize> {
     let second = *header.get(1)?;
     let extended = match second & 0x7F {
@@ -125,7 +123,7 @@ fn header_len(header: &[u8]) -> Option<usize> {
         _ => 0,
     };
     let mask = if second & 0x80 != 0 { 4 } else { 0 };
-    Some((2 + extended + mask).min(MAX_HEADER))
+    Some(2 + extended + mask)
 }
 
 /// FIN, opcode and declared payload length of a complete header.

@@ -51,12 +51,10 @@ pub fn start_senders(
         .collect()
 }
 
-/// Waits (at most 2 s) until `count` acks have come.
-pub async fn wait_for_acks(acked: &Acked, count: usize) {
-    for _ in 0..100 {
-        if acked.lock().expect("lock").len() >= count {
-            return;
-        }
+/// Waits (at most `within`) until `count` acks have come.
+pub async fn wait_for_acks(acked: &Acked, count: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline && acked.lock().expect("lock").len() < count {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -127,7 +125,7 @@ async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
     let until = Instant::now() + Duration::from_secs(60);
     let senders = start_senders(&address, &widget_key, 4, &acked, until);
     // Let traffic build up, then kill the server without warning.
-    wait_for_acks(&acked, 80).await;
+    wait_for_acks(&acked, 80, Duration::from_secs(2)).await;
     server.kill().expect("SIGKILL the server");
     server.wait().expect("reap the server");
     for sender in senders {

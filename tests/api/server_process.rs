@@ -88,16 +88,22 @@ impl Binary {
 
     /// Starts `frontdesk serve` with its log (stderr) going to `log`, and waits until it is ready.
     pub async fn serve_logging(&self, port: u16, log: impl Into<Stdio>) -> Child {
-        let child = self.start_serving(port, log);
+        let child = self.start_serving(port, Stdio::null(), log);
         wait_until_ready(child, port).await
     }
 
-    /// Starts `frontdesk serve` on the port, with its log going to `log`, without waiting.
-    pub fn start_serving(&self, port: u16, log: impl Into<Stdio>) -> Child {
+    /// Starts `frontdesk serve` on the port, its output and log (stderr) going to `output`
+    /// and `log`, without waiting.
+    pub fn start_serving(
+        &self,
+        port: u16,
+        output: impl Into<Stdio>,
+        log: impl Into<Stdio>,
+    ) -> Child {
         self.command()
             .arg("serve")
             .env("FRONTDESK_BIND", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
+            .stdout(output)
             .stderr(log)
             .spawn()
             .expect("start frontdesk serve")

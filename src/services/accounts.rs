@@ -16,7 +16,6 @@ use crate::{
 };
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use sea_orm::TransactionTrait;
 
 /// A plan as accounts see it.
 #[derive(Clone, Debug)]
@@ -119,7 +118,9 @@ pub async fn create_account(
     let now = ctx.clock.now();
     let account_id = AccountId::generate();
     let widget_key = random_text(24);
-    let txn = ctx.db.begin().await.context("starting a transaction")?;
+    let txn = crate::storage::begin_write(&ctx.db)
+        .await
+        .context("starting a transaction")?;
     let created = storage::accounts::insert(
         &txn,
         account::Model {
@@ -233,7 +234,9 @@ pub async fn update_account_and_notifications(
         Some(texts) => Some(serde_json::to_string(texts).context("encoding widget texts")?),
         None => None,
     };
-    let txn = ctx.db.begin().await.context("starting a transaction")?;
+    let txn = crate::storage::begin_write(&ctx.db)
+        .await
+        .context("starting a transaction")?;
     storage::accounts::update(
         &txn,
         actor.account_id.as_uuid(),

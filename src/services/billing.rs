@@ -21,7 +21,7 @@ use crate::{
 };
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -335,8 +335,9 @@ pub async fn allowance(
     ctx: &Context,
     account_id: uuid::Uuid,
 ) -> Result<(Period, ChatbotAllowance), ServiceError> {
-    let account = account_row(&ctx.db, account_id).await?;
-    let (period, row) = current_usage(&ctx.db, &account, ctx.clock.now()).await?;
+    let now = ctx.clock.now();
+    let account = renewed_account(ctx, account_id, now).await?;
+    let (period, row) = current_usage(&ctx.db, &account, now).await?;
     Ok((period, ChatbotAllowance::of(&row)))
 }
 
@@ -474,7 +475,7 @@ fn package_line_text(quantity: i32) -> String {
 pub async fn overview(ctx: &Context, actor: &Actor) -> Result<BillingOverview, ServiceError> {
     actor.require(Role::Owner)?;
     let now = ctx.clock.now();
-    let account = account_row(&ctx.db, actor.account_id.as_uuid()).await?;
+    let account = renewed_account(ctx, actor.account_id.as_uuid(), now).await?;
     let (period, usage) = current_usage(&ctx.db, &account, now).await?;
     let plan = plan_row(&ctx.db, &account.plan_code).await?;
     let pending = match &account.pending_plan {
@@ -603,7 +604,9 @@ async fn begin_locked(
     ctx: &Context,
     account_id: uuid::Uuid,
 ) -> Result<(DatabaseTransaction, account::Model), ServiceError> {
-    let txn = ctx.db.begin().await.context("starting a transaction")?;
+    let txn = crate::storage::begin_write(&ctx.db)
+        .await
+        .context("starting a transaction")?;
     storage::billing::lock_account(&txn, account_id).await?;
     let account = account_row(&txn, account_id).await?;
     Ok((txn, account))
@@ -973,6 +976,27 @@ async fn bill_period(
         .await?;
     }
     Ok(stored.is_some())
+}
+
+/// The account as at `now`. When a period has ended and the billing job has not renewed it
+/// yet, the read renews it first: the same idempotent renewal as the job, under the account
+/// lock, so the plan, the packages, the limit and the invoice a read shows are all of the
+/// new period, never half of it, and the job finds nothing left to do.
+async fn renewed_account(
+    ctx: &Context,
+    account_id: uuid::Uuid,
+    now: DateTime<Utc>,
+) -> Result<account::Model, ServiceError> {
+    let account = account_row(&ctx.db, account_id).await?;
+    if account.next_renewal_at.is_none_or(|next| next > now) {
+        return Ok(account);
+    }
+    let mut report = TickReport::default();
+    renew_account(ctx, account_id, now, &mut report).await?;
+    if report.periods > 0 {
+        tracing::info!(%account_id, ?report, "billing period rolled over on read");
+    }
+    account_row(&ctx.db, account_id).await
 }
 
 /// What a billing tick did.

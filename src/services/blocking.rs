@@ -16,7 +16,6 @@ use crate::{
     storage::{self, entities::blocked_visitor},
 };
 use chrono::{DateTime, Utc};
-use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use utoipa::ToSchema;
@@ -115,7 +114,7 @@ pub async fn block_visitor(
         .map(BlockReason::into_inner);
     let account = actor.account_id.as_uuid();
     let now = ctx.clock.now();
-    let txn = ctx.db.begin().await?;
+    let txn = crate::storage::begin_write(&ctx.db).await?;
     let visitor = storage::visitors::find_in_account(&txn, account, visitor_id.as_uuid())
         .await?
         .ok_or(ServiceError::NotFound)?;

@@ -43,7 +43,7 @@ use crate::{
 };
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::DatabaseTransaction;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -795,7 +795,9 @@ fn preview(text: &str) -> String {
 }
 
 async fn begin(ctx: &Context) -> Result<DatabaseTransaction, ServiceError> {
-    Ok(ctx.db.begin().await.context("starting a transaction")?)
+    Ok(crate::storage::begin_write(&ctx.db)
+        .await
+        .context("starting a transaction")?)
 }
 
 /// One step of a run being carried out inside a transaction.

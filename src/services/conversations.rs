@@ -23,7 +23,7 @@ use crate::{
 };
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::DatabaseTransaction;
 use serde_json::json;
 
 /// Most messages a reconnecting widget or one API page gets at once.
@@ -132,7 +132,9 @@ pub(crate) fn system_message(
 }
 
 async fn begin(ctx: &Context) -> Result<DatabaseTransaction, ServiceError> {
-    Ok(ctx.db.begin().await.context("starting a transaction")?)
+    Ok(crate::storage::begin_write(&ctx.db)
+        .await
+        .context("starting a transaction")?)
 }
 
 /// Sends a committed message to the agents of the account and, unless internal, to the visitor.

@@ -23,7 +23,7 @@ use crate::{
 };
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 
 /// Transcripts a visitor may ask for per conversation in `TRANSCRIPT_WINDOW_MINUTES`: enough
 /// to correct a mistyped address, too few to use the widget as a mail cannon.
@@ -114,7 +114,9 @@ pub async fn update_notification_settings(
     patch: NotificationPatch,
 ) -> Result<NotificationSettings, ServiceError> {
     actor.require(Role::Admin)?;
-    let txn = ctx.db.begin().await.context("starting a transaction")?;
+    let txn = crate::storage::begin_write(&ctx.db)
+        .await
+        .context("starting a transaction")?;
     apply_notification_patch(&txn, actor.account_id, patch, ctx.clock.now()).await?;
     txn.commit()
         .await
@@ -323,7 +325,9 @@ pub async fn request_transcript(
 ) -> Result<(), ServiceError> {
     let to = EmailAddress::parse("email", raw_email).map_err(ServiceError::invalid)?;
     let now = ctx.clock.now();
-    let txn = ctx.db.begin().await.context("starting a transaction")?;
+    let txn = crate::storage::begin_write(&ctx.db)
+        .await
+        .context("starting a transaction")?;
     // The visitor's row lock: two requests at once cannot both slip under the limit.
     storage::visitors::touch(&txn, visitor_id.as_uuid(), now).await?;
     let visitor =

@@ -24,7 +24,7 @@ use crate::{
 };
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::DatabaseTransaction;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -172,7 +172,9 @@ async fn check_team_input(
 }
 
 async fn begin(ctx: &Context) -> Result<DatabaseTransaction, ServiceError> {
-    Ok(ctx.db.begin().await.context("starting a transaction")?)
+    Ok(crate::storage::begin_write(&ctx.db)
+        .await
+        .context("starting a transaction")?)
 }
 
 fn dedup(users: &[uuid::Uuid]) -> Vec<uuid::Uuid> {

@@ -14,7 +14,7 @@ use crate::{
 };
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 
 /// Length of generated temporary passwords (about 94 bits from a 56-character alphabet).
 const TEMPORARY_PASSWORD_CHARS: usize = 16;
@@ -209,7 +209,9 @@ pub async fn update_user(
     user_id: UserId,
     patch: UserPatch,
 ) -> Result<User, ServiceError> {
-    let txn = ctx.db.begin().await.context("starting a transaction")?;
+    let txn = crate::storage::begin_write(&ctx.db)
+        .await
+        .context("starting a transaction")?;
     let mut row =
         storage::users::find_in_account(&txn, actor.account_id.as_uuid(), user_id.as_uuid())
             .await?

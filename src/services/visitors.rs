@@ -26,7 +26,6 @@ use crate::{
 };
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use sea_orm::TransactionTrait;
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -396,7 +395,9 @@ pub async fn rate(
         ..Default::default()
     };
     let now = ctx.clock.now();
-    let txn = ctx.db.begin().await.context("starting a transaction")?;
+    let txn = crate::storage::begin_write(&ctx.db)
+        .await
+        .context("starting a transaction")?;
     // The visitor's row lock: two tabs rating at once are recorded one after the other, so
     // the second knows the rating it replaces.
     storage::visitors::touch(&txn, visitor_id.as_uuid(), now).await?;
@@ -440,7 +441,9 @@ pub async fn offline_message(
         return Err(ServiceError::Invalid(problems));
     };
     let now = ctx.clock.now();
-    let txn = ctx.db.begin().await.context("starting a transaction")?;
+    let txn = crate::storage::begin_write(&ctx.db)
+        .await
+        .context("starting a transaction")?;
     // The visitor's row lock first: a message written at the same instant cannot start a
     // second open conversation beside this one.
     storage::visitors::touch(&txn, visitor_id.as_uuid(), now).await?;

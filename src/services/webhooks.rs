@@ -23,7 +23,7 @@ use crate::{
 use anyhow::Context as _;
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use utoipa::ToSchema;
@@ -253,7 +253,9 @@ pub async fn send_test(
     actor.require(Role::Admin)?;
     let account_id = actor.account_id.as_uuid();
     let now = ctx.clock.now();
-    let txn = ctx.db.begin().await.context("starting a transaction")?;
+    let txn = crate::storage::begin_write(&ctx.db)
+        .await
+        .context("starting a transaction")?;
     let endpoint = storage::webhooks::find_endpoint(&txn, account_id, id)
         .await?
         .ok_or(ServiceError::NotFound)?;

@@ -92,7 +92,9 @@ impl Writer {
         T: Send + 'static,
     {
         let Some(queue) = &self.queue else {
-            let txn = self.db.begin().await.context("starting a transaction")?;
+            let txn = crate::storage::begin_write(&self.db)
+                .await
+                .context("starting a transaction")?;
             return finish(txn, write).await;
         };
         let (answer, answered) = oneshot::channel::<Result<T, ServiceError>>();
@@ -156,7 +158,7 @@ where
 async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>, stats: Arc<Stats>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let txn = match db.begin().await {
+        let txn = match crate::storage::begin_write(&db).await {
             Ok(txn) => txn,
             Err(error) => {
                 // Dropping the jobs tells each caller that its write did not happen.

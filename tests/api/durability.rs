@@ -9,68 +9,65 @@ use serde_json::Value;
 use std::{
     process::Command,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
-#[tokio::test]
-async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
-    let (database_url, _dir) = fresh_database().await;
-    let binary = Binary::new(&database_url);
-    let (created, token) = binary.account_with_token("Durable", "d@example.com");
-    let widget_key = created["widget_key"].as_str().expect("key").to_owned();
+/// Acknowledgements collected from every sender.
+pub type Acked = Arc<Mutex<Vec<Value>>>;
 
-    let port = free_port();
-    let mut server = binary.serve(port).await;
-    let address = format!("http://127.0.0.1:{port}");
-    let acked: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let mut senders = Vec::new();
-    for visitor in 0..4 {
-        let (address, key, acked) = (address.clone(), widget_key.clone(), acked.clone());
-        senders.push(tokio::spawn(async move {
-            let Ok(mut socket) =
-                Socket::open(&address, &format!("/ws/widget?key={key}"), None, None).await
-            else {
-                return;
-            };
-            socket.hello(None, None, None).await;
-            for n in 0.. {
-                match socket
-                    .try_say(&format!("v{visitor}-{n}"), &format!("message {n}"))
-                    .await
-                {
-                    Some(ack) => acked.lock().expect("lock").push(ack),
-                    None => return,
+/// `visitors` widgets of the account, each sending messages one after the other (waiting
+/// for each ack) until its socket fails or `until` passes; every ack lands in `acked`.
+pub fn start_senders(
+    address: &str,
+    widget_key: &str,
+    visitors: usize,
+    acked: &Acked,
+    until: Instant,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..visitors)
+        .map(|visitor| {
+            let (address, key, acked) = (address.to_owned(), widget_key.to_owned(), acked.clone());
+            tokio::spawn(async move {
+                let Ok(mut socket) =
+                    Socket::open(&address, &format!("/ws/widget?key={key}"), None, None).await
+                else {
+                    return;
+                };
+                socket.hello(None, None, None).await;
+                for n in 0.. {
+                    if Instant::now() > until {
+                        return;
+                    }
+                    match socket
+                        .try_say(&format!("v{visitor}-{n}"), &format!("message {n}"))
+                        .await
+                    {
+                        Some(ack) => acked.lock().expect("lock").push(ack),
+                        None => return,
+                    }
                 }
-            }
-        }));
-    }
-    // Let traffic build up, then kill the server without warning.
-    for _ in 0..100 {
-        if acked.lock().expect("lock").len() >= 80 {
-            break;
-        }
+            })
+        })
+        .collect()
+}
+
+/// Waits (at most `within`) until `count` acks have come.
+pub async fn wait_for_acks(acked: &Acked, count: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline && acked.lock().expect("lock").len() < count {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    server.kill().expect("SIGKILL the server");
-    server.wait().expect("reap the server");
-    for sender in senders {
-        let _ = sender.await;
-    }
-    let acked = acked.lock().expect("lock").clone();
-    assert!(
-        acked.len() >= 20,
-        "traffic flowed before the kill ({} acks)",
-        acked.len()
-    );
+}
 
-    let mut restarted = binary.serve(port).await;
+/// Every message of the account, read through the API of the server on `port`.
+pub async fn stored_messages(port: u16, token: &str) -> Vec<Value> {
     let client = reqwest::Client::new();
     let mut stored: Vec<Value> = Vec::new();
     let list: Value = client
         .get(format!(
             "http://127.0.0.1:{port}/api/v1/conversations?limit=100"
         ))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .send()
         .await
         .expect("list")
@@ -83,7 +80,7 @@ async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
             .get(format!(
                 "http://127.0.0.1:{port}/api/v1/conversations/{id}/messages"
             ))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .send()
             .await
             .expect("messages")
@@ -98,7 +95,12 @@ async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
                 .cloned(),
         );
     }
-    for ack in &acked {
+    stored
+}
+
+/// Each acknowledged message is stored exactly once, with the id and seq of its ack.
+pub fn assert_each_ack_stored_once(acked: &[Value], stored: &[Value]) {
+    for ack in acked {
         let copies: Vec<&Value> = stored
             .iter()
             .filter(|m| m["client_id"] == ack["client_id"])
@@ -107,6 +109,37 @@ async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
         assert_eq!(copies[0]["id"], ack["id"]);
         assert_eq!(copies[0]["seq"], ack["seq"]);
     }
+}
+
+#[tokio::test]
+async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
+    let (database_url, _dir) = fresh_database().await;
+    let binary = Binary::new(&database_url);
+    let (created, token) = binary.account_with_token("Durable", "d@example.com");
+    let widget_key = created["widget_key"].as_str().expect("key").to_owned();
+
+    let port = free_port();
+    let mut server = binary.serve(port).await;
+    let address = format!("http://127.0.0.1:{port}");
+    let acked = Acked::default();
+    let until = Instant::now() + Duration::from_secs(60);
+    let senders = start_senders(&address, &widget_key, 4, &acked, until);
+    // Let traffic build up, then kill the server without warning.
+    wait_for_acks(&acked, 80, Duration::from_secs(2)).await;
+    server.kill().expect("SIGKILL the server");
+    server.wait().expect("reap the server");
+    for sender in senders {
+        let _ = sender.await;
+    }
+    let acked = acked.lock().expect("lock").clone();
+    assert!(
+        acked.len() >= 20,
+        "traffic flowed before the kill ({} acks)",
+        acked.len()
+    );
+
+    let mut restarted = binary.serve(port).await;
+    assert_each_ack_stored_once(&acked, &stored_messages(port, &token).await);
     restarted.kill().expect("stop the server");
     let _ = restarted.wait();
 }

@@ -125,7 +125,7 @@ async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
     let until = Instant::now() + Duration::from_secs(60);
     let senders = start_senders(&address, &widget_key, 4, &acked, until);
     // Let traffic build up, then kill the server without warning.
-    wait_for_acks(&acked, 80, Duration::from_secs(2)).await;
+    wait_for_acks(&acked, 80, Duration::from_secs(20)).await;
     server.kill().expect("SIGKILL the server");
     server.wait().expect("reap the server");
     for sender in senders {

@@ -86,6 +86,23 @@
 
   const refreshVisitors = debounce(() => swap(visitorsPage, '/visitors/fragment'));
 
+  // The header's "Online: visitors can chat" follows the widget's state (any available agent
+  // with the inbox open), which changes whenever a colleague's status does.
+  const refreshPresence = debounce(async () => {
+    const el = document.getElementById('account-presence');
+    if (!el) return;
+    try {
+      const response = await fetch('/account/presence', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+      if (!response.ok) return;
+      const presence = await response.json();
+      const online = presence.visitors_can_chat === true;
+      el.className = 'presence ' + (online ? 'online' : 'offline');
+      el.textContent = online ? el.dataset.online : el.dataset.offline;
+    } catch (_) {
+      /* keep the last known state */
+    }
+  });
+
   function beep() {
     try {
       const audio = new (window.AudioContext || window.webkitAudioContext)();
@@ -142,6 +159,9 @@
       case 'typing':
         if (frame.conversation_id === selected && frame.author && frame.author.kind === 'visitor') showTyping(frame.on);
         break;
+      case 'agent_status':
+        refreshPresence();
+        break;
       case 'visitor':
         refreshVisitors();
         if (selected && frame.id === selectedVisitor) refreshConversation();
@@ -158,6 +178,7 @@
     socket.onopen = () => {
       attempt = 0;
       document.body.classList.remove('disconnected');
+      refreshPresence();
       if (everConnected) {
         // Events may have been missed while away: re-render everything from the database.
         refreshList();
@@ -226,6 +247,17 @@
       }
     });
     const internal = form.querySelector('input[name=internal]');
+    const submit = form.querySelector('button[type=submit]');
+    // Note mode is unmistakable: a yellow composer, "Add note" on the button, a note placeholder.
+    const replyPlaceholder = text.placeholder;
+    function showMode() {
+      const note = internal.checked;
+      form.classList.toggle('note-mode', note);
+      submit.textContent = note ? submit.dataset.note : submit.dataset.send;
+      text.placeholder = note ? 'Write an internal note (only agents see it)…' : replyPlaceholder;
+    }
+    internal.addEventListener('change', showMode);
+    showMode();
     text.addEventListener('input', () => {
       if (internal.checked) return; // an internal note is not something the visitor waits for
       if (!typingOn) send({ type: 'typing', conversation_id: selected, on: true });
@@ -254,7 +286,8 @@
         } else if (response.ok) {
           text.value = '';
           form.querySelector('input[name=client_id]').value = newClientId();
-          form.querySelector('input[name=internal]').checked = false;
+          internal.checked = false;
+          showMode();
           stopTyping();
           refreshConversation();
         } else {

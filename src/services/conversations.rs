@@ -192,6 +192,10 @@ pub(crate) async fn widget_conversation(
     {
         view.team_online = Some(super::routing::team_online(ctx, row.account_id, team).await?);
     }
+    view.visitor_email =
+        storage::visitors::find_in_account(&ctx.db, row.account_id, row.visitor_id)
+            .await?
+            .and_then(|visitor| visitor.email);
     Ok(view)
 }
 

@@ -91,6 +91,20 @@ pub struct WidgetConversation {
     /// or none is (the widget offers to leave an email).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub team_online: Option<bool>,
+    /// The email the visitor already gave (offline form, a bot's `collect` step, `identify`),
+    /// so the widget never asks for it again. Only ever sent to that visitor's own widget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visitor_email: Option<String>,
+}
+
+/// What the server knows of the visitor, for their own widget (the `welcome` frame's
+/// `visitor`): the widget prefills and hides what is known.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WidgetVisitor {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 impl From<&conversation::Model> for WidgetConversation {
@@ -106,6 +120,7 @@ impl From<&conversation::Model> for WidgetConversation {
                 && row.assignee_id.is_none()
                 && row.queued_at.is_some(),
             team_online: None,
+            visitor_email: None,
         }
     }
 }

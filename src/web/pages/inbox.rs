@@ -198,7 +198,12 @@ pub struct Bubble {
     pub author: String,
     pub text: String,
     pub internal: bool,
-    pub choice: Option<String>,
+    /// The visitor clicked a bot button; `text` is its label. The button's id (`choice`)
+    /// is internal to the flow and never shown.
+    pub clicked: bool,
+    /// Which side of the transcript: `visitor` on the left, `team` (agents, bot, notes) on
+    /// the right, `system` centred.
+    pub side: &'static str,
     /// A bot step's buttons, by label (agents see what the visitor was offered).
     pub buttons: Vec<String>,
     pub at: String,
@@ -214,11 +219,16 @@ impl From<MessageView> for Bubble {
             (_, None) => "Agent".to_owned(),
         };
         Self {
+            side: match message.author.kind.as_str() {
+                "visitor" => "visitor",
+                "system" => "system",
+                _ => "team",
+            },
             kind: message.author.kind,
             author,
             text: message.text,
             internal: message.internal,
-            choice: message.choice,
+            clicked: message.choice.is_some(),
             buttons: message
                 .buttons
                 .unwrap_or_default()

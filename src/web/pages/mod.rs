@@ -65,6 +65,9 @@ pub struct Chrome {
     pub nav: Vec<NavItem>,
     /// Whether the user takes chats now (the online/away switch).
     pub online: bool,
+    /// Whether the account is online for visitors, as the widget shows it: some agent who is
+    /// available has the inbox open (the hub's `agents_online`). Not the user's own switch.
+    pub visitors_can_chat: bool,
     /// The chatbot limit warning for owners and admins (80 % used, or nothing left).
     pub banner: Option<Banner>,
 }
@@ -176,6 +179,7 @@ impl Chrome {
             active,
             nav,
             online: me.status == crate::domain::user::AgentStatus::Online,
+            visitors_can_chat: ctx.hub.agents_online(actor.account_id),
         })
     }
 }

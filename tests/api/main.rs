@@ -5,6 +5,7 @@ mod agent_socket;
 mod api_errors;
 mod api_tokens;
 mod billing;
+mod billing_pages;
 mod blocking;
 mod browser;
 mod browser_a11y;

@@ -229,3 +229,20 @@ pub fn error_lines(error: &services::ServiceError) -> Option<Vec<String>> {
         _ => None,
     }
 }
+
+/// A count and its noun, singular for one: "1 rating", "2 ratings".
+pub fn plural(count: impl std::fmt::Display, one: &str, many: &str) -> String {
+    let count = count.to_string();
+    let noun = if count == "1" { one } else { many };
+    format!("{count} {noun}")
+}
+
+#[cfg(test)]
+mod plural_tests {
+    #[test]
+    fn one_is_singular_and_everything_else_plural() {
+        assert_eq!(super::plural(1, "rating", "ratings"), "1 rating");
+        assert_eq!(super::plural(0_u64, "rating", "ratings"), "0 ratings");
+        assert_eq!(super::plural(2_i32, "package", "packages"), "2 packages");
+    }
+}

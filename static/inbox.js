@@ -121,7 +121,7 @@
   function announceNew(conversation) {
     beep();
     if ('Notification' in window && Notification.permission === 'granted') {
-      const who = (conversation.visitor && (conversation.visitor.name || conversation.visitor.email)) || 'A visitor';
+      const who = (conversation.visitor && (conversation.visitor.display_name || conversation.visitor.name || conversation.visitor.email)) || 'A visitor';
       const body = conversation.last_message ? conversation.last_message.preview : '';
       const note = new Notification('New conversation: ' + who, { body: body, tag: conversation.id });
       note.onclick = () => {

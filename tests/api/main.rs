@@ -42,5 +42,6 @@ mod smtp_sink;
 mod sockets;
 mod tenancy;
 mod test_clock;
+mod visitor_names;
 mod webhooks;
 mod widget_socket;

@@ -7,7 +7,7 @@ use super::{Chrome, format_time, redirect, render};
 use crate::{
     domain::{
         conversation::{ClientId, ConversationStatus, Tag},
-        ids::{ConversationId, UserId, VisitorId},
+        ids::{ConversationId, UserId},
         user::AgentStatus,
     },
     services::{
@@ -343,8 +343,17 @@ async fn open(ctx: &Context, signed_in: &SignedIn, id: ConversationId) -> Result
         teams,
         flows,
         notice: None,
+        bubbles: messages
+            .into_iter()
+            .map(Bubble::from)
+            .map(|mut bubble| {
+                if bubble.kind == "visitor" && bubble.author == "Visitor" {
+                    bubble.author = summary.visitor_label();
+                }
+                bubble
+            })
+            .collect(),
         title: summary.visitor_label(),
-        bubbles: messages.into_iter().map(Bubble::from).collect(),
         first_seen: format_time(visitor.first_seen_at),
         pages: visitor
             .pages
@@ -732,6 +741,8 @@ async fn post_status(
 /// One visitor on the live visitors page.
 pub struct OnlineVisitor {
     pub name: String,
+    /// The end of the visitor's id, for support (names can repeat).
+    pub short_id: String,
     pub url: String,
     pub title: String,
     pub visits: i32,
@@ -764,11 +775,12 @@ async fn online_visitors(
             Err(error) => return Err(error.into()),
         };
         visitors.push(OnlineVisitor {
-            name: panel
-                .name
-                .clone()
-                .or(panel.email.clone())
-                .unwrap_or_else(|| format!("Visitor {}", &VisitorId::to_string(&panel.id)[24..])),
+            name: crate::services::views::display_name(
+                panel.id.as_uuid(),
+                panel.name.as_deref(),
+                panel.email.as_deref(),
+            ),
+            short_id: panel.id.to_string()[24..].to_owned(),
             url: panel.current_url.clone().unwrap_or_default(),
             title: panel
                 .current_title

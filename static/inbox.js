@@ -236,7 +236,85 @@
       return true;
     }
 
+    // Typing "/" lists the matching shortcuts (an ARIA listbox under the reply box): arrow
+    // keys choose, Enter or Tab inserts, Escape closes; clicking one inserts it too.
+    const list = document.getElementById('shortcut-list');
+    let matches = [];
+    let active = 0;
+
+    function slashToken() {
+      const before = text.value.slice(0, text.selectionStart);
+      const match = /(^|\s)\/([\w-]*)$/.exec(before);
+      return match ? { query: match[2].toLowerCase(), start: before.length - match[2].length - 1 } : null;
+    }
+
+    function closeList() {
+      matches = [];
+      list.hidden = true;
+      list.replaceChildren();
+      text.removeAttribute('aria-activedescendant');
+    }
+
+    function showList() {
+      const token = slashToken();
+      if (!token || !shortcuts.length) return closeList();
+      const starts = shortcuts.filter((s) => s.name.startsWith(token.query));
+      const contains = shortcuts.filter((s) => !s.name.startsWith(token.query) && s.name.includes(token.query));
+      matches = starts.concat(contains).slice(0, 8);
+      if (!matches.length) return closeList();
+      active = Math.min(active, matches.length - 1);
+      list.replaceChildren(
+        ...matches.map((s, i) => {
+          const item = document.createElement('li');
+          item.id = 'shortcut-' + i;
+          item.setAttribute('role', 'option');
+          item.setAttribute('aria-selected', String(i === active));
+          const name = document.createElement('strong');
+          name.textContent = '/' + s.name;
+          const preview = document.createElement('span');
+          preview.textContent = s.text;
+          item.append(name, ' ', preview);
+          item.addEventListener('mousedown', (event) => {
+            event.preventDefault(); // keep the focus in the reply box
+            insertShortcut(i);
+          });
+          return item;
+        })
+      );
+      list.hidden = false;
+      text.setAttribute('aria-activedescendant', 'shortcut-' + active);
+    }
+
+    function insertShortcut(i) {
+      const token = slashToken();
+      const shortcut = matches[i];
+      if (!token || !shortcut) return closeList();
+      const end = text.selectionStart;
+      text.value = text.value.slice(0, token.start) + shortcut.text + text.value.slice(end);
+      const caret = token.start + shortcut.text.length;
+      text.setSelectionRange(caret, caret);
+      closeList();
+    }
+
     text.addEventListener('keydown', (event) => {
+      if (!list.hidden && matches.length) {
+        if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+          event.preventDefault();
+          active = (active + (event.key === 'ArrowDown' ? 1 : matches.length - 1)) % matches.length;
+          showList();
+          return;
+        }
+        if (event.key === 'Enter' || event.key === 'Tab') {
+          event.preventDefault();
+          insertShortcut(active);
+          return;
+        }
+        if (event.key === 'Escape') {
+          event.preventDefault();
+          closeList();
+          return;
+        }
+      }
       if ((event.key === 'Tab' || event.key === ' ') && expandShortcut()) {
         event.preventDefault();
         return;
@@ -258,6 +336,11 @@
     }
     internal.addEventListener('change', showMode);
     showMode();
+    text.addEventListener('input', () => {
+      active = 0;
+      showList();
+    });
+    text.addEventListener('blur', closeList);
     text.addEventListener('input', () => {
       if (internal.checked) return; // an internal note is not something the visitor waits for
       if (!typingOn) send({ type: 'typing', conversation_id: selected, on: true });

@@ -9,6 +9,7 @@ mod demo;
 mod flow_form;
 mod flow_graph;
 mod flow_preview;
+mod flow_problems;
 mod inbox;
 mod insights;
 mod notification_settings;

@@ -121,7 +121,17 @@ async fn conversation_with_every_kind(
     let agent = driver.browser().await;
     let visitor = driver.browser().await;
     sign_in(app, &agent, &alice.email, &alice.password).await;
-    tokio::time::sleep(Duration::from_millis(500)).await; // the inbox socket makes Alice online
+    // Alice's open inbox makes the account online for visitors; the header follows live
+    // (the page was rendered before its socket opened).
+    eventually("the header says visitors can chat", || async {
+        script_string(
+            &agent,
+            "return document.getElementById('account-presence')?.textContent || ''",
+        )
+        .await
+            == "● Online: visitors can chat"
+    })
+    .await;
 
     visitor.goto(app.url("/demo")).await.expect("open /demo");
     widget_element(&visitor, "button.launcher")

@@ -559,6 +559,7 @@ impl Connection {
             "conversation": welcome.conversation,
             "messages": welcome.messages,
             "reset": welcome.reset,
+            "visitor": welcome.visitor,
             "online": online,
             "triggers": self.triggers(welcome.visitor_id).await,
             "widget": self.widget,

@@ -577,15 +577,38 @@ pub struct LedgerView {
     pub note: String,
 }
 
-pub async fn ledger_rows(
+/// One page of the ledger, newest first, and the cursor of the next (older) page.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct LedgerPage {
+    pub entries: Vec<LedgerView>,
+    /// Pass as `cursor` for the older entries; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The ledger, newest first, `limit` (1 to 1000) entries after `cursor`.
+pub async fn ledger_page(
     ctx: &Context,
     actor: &Actor,
+    cursor: Option<&str>,
     limit: u64,
-) -> Result<Vec<LedgerView>, ServiceError> {
+) -> Result<LedgerPage, ServiceError> {
     actor.require(Role::Owner)?;
-    Ok(
-        storage::billing::ledger(&ctx.db, actor.account_id.as_uuid(), limit.clamp(1, 1000))
-            .await?
+    let before = cursor
+        .filter(|c| !c.is_empty())
+        .map(super::cursor::decode)
+        .transpose()?;
+    let limit = limit.clamp(1, 1000);
+    let mut rows =
+        storage::billing::ledger(&ctx.db, actor.account_id.as_uuid(), before, limit + 1).await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|row| super::cursor::encode(row.at, row.id))
+    } else {
+        None
+    };
+    Ok(LedgerPage {
+        entries: rows
             .into_iter()
             .map(|row| LedgerView {
                 at: row.at,
@@ -597,7 +620,8 @@ pub async fn ledger_rows(
                 note: row.note,
             })
             .collect(),
-    )
+        next_cursor,
+    })
 }
 
 async fn begin_locked(

@@ -62,12 +62,12 @@ pub struct BlockView {
 }
 
 impl BlockView {
-    /// How the settings page names the visitor: name, email or the end of their id.
+    /// How the settings page names the visitor: name, email or their generated name.
     pub fn visitor_label(&self) -> String {
         match (&self.visitor_name, &self.visitor_email, self.visitor_id) {
             (Some(name), _, _) => name.clone(),
             (None, Some(email), _) => email.clone(),
-            (None, None, Some(id)) => format!("Visitor {}", &id.to_string()[24..]),
+            (None, None, Some(id)) => crate::domain::visitor::generated_name(id),
             (None, None, None) => "Anyone at this address".to_owned(),
         }
     }

@@ -5,7 +5,7 @@ use super::{
     Actor, Context, ServiceError,
     conversations::{MAX_MESSAGES_PAGE, Posted, publish_conversation, publish_message},
     random_text,
-    views::{MessageView, WidgetConversation},
+    views::{MessageView, WidgetConversation, WidgetVisitor},
 };
 use crate::{
     domain::{
@@ -63,6 +63,8 @@ pub struct Welcome {
     pub conversation: Option<WidgetConversation>,
     pub messages: Vec<MessageView>,
     pub reset: bool,
+    /// The visitor's known name and email (the widget asks for neither again).
+    pub visitor: WidgetVisitor,
 }
 
 /// Identifies (or creates) the visitor and finds what the widget missed.
@@ -175,6 +177,10 @@ pub async fn hello(
         conversation,
         messages,
         reset,
+        visitor: WidgetVisitor {
+            name: row.name.clone(),
+            email: row.email.clone(),
+        },
     })
 }
 

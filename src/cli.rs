@@ -338,7 +338,12 @@ async fn plan_set(ctx: &Context, args: PlanSet) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let ctx = prepare(&settings).await?;
-    let demo = if settings.demo && crate::storage::accounts::count(&ctx.db).await? == 0 {
+    let demo = if settings.demo
+        && crate::storage::accounts::count(&ctx.db).await? == 0
+        && services::demo::claim_first_demo(&ctx)
+            .await
+            .map_err(explain)?
+    {
         Some(services::demo::seed_demo(&ctx).await.map_err(explain)?)
     } else {
         None

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod in_runtime;
 pub mod jobs;
 pub mod mailer;
 pub mod metrics;

@@ -20,12 +20,13 @@ use actix_web::{
     middleware::{Compress, NormalizePath, TrailingSlash},
 };
 use anyhow::Context as _;
-use std::{net::TcpListener, sync::Arc};
+use std::{net::TcpListener, sync::Arc, time::Duration};
 use tracing_actix_web::TracingLogger;
 
 /// How long a sign-in lasts without being used again.
 const SESSION_TTL_HOURS: i64 = 12;
-/// Seconds in-flight requests get to finish after SIGTERM.
+/// Seconds in-flight requests get to finish after SIGTERM. Sockets do not wait for it: they
+/// are closed at once (1012), each after the write it is doing has committed.
 const SHUTDOWN_GRACE_SECS: u64 = 10;
 const SESSION_KEY_SETTING: &str = "session_key";
 
@@ -63,6 +64,9 @@ pub struct Application {
     port: u16,
     server: Server,
     base_url: String,
+    hub: Arc<crate::realtime::hub::Hub>,
+    /// The background jobs' tasks: on shutdown each ends after its round under way.
+    jobs: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -76,16 +80,21 @@ impl Application {
         let base_url = settings.base_url(bound);
         let secure_cookies = settings.served_over_tls();
         let test_clock = settings.test_clock;
+        let hub = ctx.hub.clone();
         let ctx = actix_web::web::Data::new(ctx);
         if let Some(redis_url) = &settings.redis_url {
             crate::realtime::broker::start(ctx.clone().into_inner(), redis_url.expose())?;
         }
-        if settings.jobs {
-            tokio::spawn(crate::jobs::inactivity::run(ctx.clone().into_inner()));
-            tokio::spawn(crate::jobs::billing::run(ctx.clone().into_inner()));
-            tokio::spawn(crate::jobs::webhooks::run(ctx.clone().into_inner()));
-            tokio::spawn(crate::jobs::email::run(ctx.clone().into_inner()));
-        }
+        let jobs = if settings.jobs {
+            vec![
+                tokio::spawn(crate::jobs::inactivity::run(ctx.clone().into_inner())),
+                tokio::spawn(crate::jobs::billing::run(ctx.clone().into_inner())),
+                tokio::spawn(crate::jobs::webhooks::run(ctx.clone().into_inner())),
+                tokio::spawn(crate::jobs::email::run(ctx.clone().into_inner())),
+            ]
+        } else {
+            Vec::new()
+        };
         let throttle = actix_web::web::Data::new(SignInThrottle::default());
         let connect_throttle = actix_web::web::Data::new(ConnectThrottle::default());
         let server = HttpServer::new(move || {
@@ -105,12 +114,19 @@ impl Application {
                 )
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(TracingLogger::default())
+                // A request still running when the grace period ends is dropped inside the
+                // runtime, never panicking in a database connection's clean-up.
+                .wrap_fn(|req, service| {
+                    crate::in_runtime::in_runtime(actix_web::dev::Service::call(service, req))
+                })
                 .app_data(ctx.clone())
                 .app_data(throttle.clone())
                 .app_data(connect_throttle.clone())
                 .configure(|cfg| web::configure(cfg, test_clock))
         })
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        // `run_until_stopped` handles SIGTERM and Ctrl-C: the sockets close first.
+        .disable_signals()
         .listen(listener)
         .context("starting the HTTP server")?
         .run();
@@ -118,6 +134,8 @@ impl Application {
             port: bound.port(),
             server,
             base_url,
+            hub,
+            jobs,
         })
     }
 
@@ -130,9 +148,59 @@ impl Application {
         &self.base_url
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+    /// Serves until SIGTERM or Ctrl-C. Then it stops accepting connections, closes every
+    /// widget and inbox socket at once with 1012 (each after the write it is doing has
+    /// committed and been acknowledged), lets in-flight requests and the background jobs'
+    /// rounds under way finish (at most `SHUTDOWN_GRACE_SECS`) and returns as soon as all of
+    /// that is done.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let mut server = self.server;
+        tokio::select! {
+            stopped = &mut server => return stopped,
+            () = stop_signal() => {}
+        }
+        tracing::info!("stopping: closing sockets, finishing requests");
+        self.hub.close_all_sockets();
+        // The server does its stopping while it is polled: drive both.
+        let handle = server.handle();
+        let jobs = futures_util::future::join_all(self.jobs);
+        let ((), stopped, ()) = tokio::join!(handle.stop(true), server, async {
+            if tokio::time::timeout(Duration::from_secs(SHUTDOWN_GRACE_SECS), jobs)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a background job's round outlasted the grace period");
+            }
+        });
+        stopped
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C (SIGINT).
+async fn stop_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
     }
 }
 

@@ -86,6 +86,23 @@
 
   const refreshVisitors = debounce(() => swap(visitorsPage, '/visitors/fragment'));
 
+  // The header's "Online: visitors can chat" follows the widget's state (any available agent
+  // with the inbox open), which changes whenever a colleague's status does.
+  const refreshPresence = debounce(async () => {
+    const el = document.getElementById('account-presence');
+    if (!el) return;
+    try {
+      const response = await fetch('/account/presence', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+      if (!response.ok) return;
+      const presence = await response.json();
+      const online = presence.visitors_can_chat === true;
+      el.className = 'presence ' + (online ? 'online' : 'offline');
+      el.textContent = online ? el.dataset.online : el.dataset.offline;
+    } catch (_) {
+      /* keep the last known state */
+    }
+  });
+
   function beep() {
     try {
       const audio = new (window.AudioContext || window.webkitAudioContext)();
@@ -104,7 +121,7 @@
   function announceNew(conversation) {
     beep();
     if ('Notification' in window && Notification.permission === 'granted') {
-      const who = (conversation.visitor && (conversation.visitor.name || conversation.visitor.email)) || 'A visitor';
+      const who = (conversation.visitor && (conversation.visitor.display_name || conversation.visitor.name || conversation.visitor.email)) || 'A visitor';
       const body = conversation.last_message ? conversation.last_message.preview : '';
       const note = new Notification('New conversation: ' + who, { body: body, tag: conversation.id });
       note.onclick = () => {
@@ -142,6 +159,9 @@
       case 'typing':
         if (frame.conversation_id === selected && frame.author && frame.author.kind === 'visitor') showTyping(frame.on);
         break;
+      case 'agent_status':
+        refreshPresence();
+        break;
       case 'visitor':
         refreshVisitors();
         if (selected && frame.id === selectedVisitor) refreshConversation();
@@ -158,6 +178,7 @@
     socket.onopen = () => {
       attempt = 0;
       document.body.classList.remove('disconnected');
+      refreshPresence();
       if (everConnected) {
         // Events may have been missed while away: re-render everything from the database.
         refreshList();
@@ -215,7 +236,85 @@
       return true;
     }
 
+    // Typing "/" lists the matching shortcuts (an ARIA listbox under the reply box): arrow
+    // keys choose, Enter or Tab inserts, Escape closes; clicking one inserts it too.
+    const list = document.getElementById('shortcut-list');
+    let matches = [];
+    let active = 0;
+
+    function slashToken() {
+      const before = text.value.slice(0, text.selectionStart);
+      const match = /(^|\s)\/([\w-]*)$/.exec(before);
+      return match ? { query: match[2].toLowerCase(), start: before.length - match[2].length - 1 } : null;
+    }
+
+    function closeList() {
+      matches = [];
+      list.hidden = true;
+      list.replaceChildren();
+      text.removeAttribute('aria-activedescendant');
+    }
+
+    function showList() {
+      const token = slashToken();
+      if (!token || !shortcuts.length) return closeList();
+      const starts = shortcuts.filter((s) => s.name.startsWith(token.query));
+      const contains = shortcuts.filter((s) => !s.name.startsWith(token.query) && s.name.includes(token.query));
+      matches = starts.concat(contains).slice(0, 8);
+      if (!matches.length) return closeList();
+      active = Math.min(active, matches.length - 1);
+      list.replaceChildren(
+        ...matches.map((s, i) => {
+          const item = document.createElement('li');
+          item.id = 'shortcut-' + i;
+          item.setAttribute('role', 'option');
+          item.setAttribute('aria-selected', String(i === active));
+          const name = document.createElement('strong');
+          name.textContent = '/' + s.name;
+          const preview = document.createElement('span');
+          preview.textContent = s.text;
+          item.append(name, ' ', preview);
+          item.addEventListener('mousedown', (event) => {
+            event.preventDefault(); // keep the focus in the reply box
+            insertShortcut(i);
+          });
+          return item;
+        })
+      );
+      list.hidden = false;
+      text.setAttribute('aria-activedescendant', 'shortcut-' + active);
+    }
+
+    function insertShortcut(i) {
+      const token = slashToken();
+      const shortcut = matches[i];
+      if (!token || !shortcut) return closeList();
+      const end = text.selectionStart;
+      text.value = text.value.slice(0, token.start) + shortcut.text + text.value.slice(end);
+      const caret = token.start + shortcut.text.length;
+      text.setSelectionRange(caret, caret);
+      closeList();
+    }
+
     text.addEventListener('keydown', (event) => {
+      if (!list.hidden && matches.length) {
+        if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+          event.preventDefault();
+          active = (active + (event.key === 'ArrowDown' ? 1 : matches.length - 1)) % matches.length;
+          showList();
+          return;
+        }
+        if (event.key === 'Enter' || event.key === 'Tab') {
+          event.preventDefault();
+          insertShortcut(active);
+          return;
+        }
+        if (event.key === 'Escape') {
+          event.preventDefault();
+          closeList();
+          return;
+        }
+      }
       if ((event.key === 'Tab' || event.key === ' ') && expandShortcut()) {
         event.preventDefault();
         return;
@@ -226,6 +325,22 @@
       }
     });
     const internal = form.querySelector('input[name=internal]');
+    const submit = form.querySelector('button[type=submit]');
+    // Note mode is unmistakable: a yellow composer, "Add note" on the button, a note placeholder.
+    const replyPlaceholder = text.placeholder;
+    function showMode() {
+      const note = internal.checked;
+      form.classList.toggle('note-mode', note);
+      submit.textContent = note ? submit.dataset.note : submit.dataset.send;
+      text.placeholder = note ? 'Write an internal note (only agents see it)…' : replyPlaceholder;
+    }
+    internal.addEventListener('change', showMode);
+    showMode();
+    text.addEventListener('input', () => {
+      active = 0;
+      showList();
+    });
+    text.addEventListener('blur', closeList);
     text.addEventListener('input', () => {
       if (internal.checked) return; // an internal note is not something the visitor waits for
       if (!typingOn) send({ type: 'typing', conversation_id: selected, on: true });
@@ -254,7 +369,8 @@
         } else if (response.ok) {
           text.value = '';
           form.querySelector('input[name=client_id]').value = newClientId();
-          form.querySelector('input[name=internal]').checked = false;
+          internal.checked = false;
+          showMode();
           stopTyping();
           refreshConversation();
         } else {

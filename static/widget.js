@@ -69,7 +69,8 @@
       waitingBusy: 'Thanks for your message! Our team will answer soon.',
       waitingOffline: 'Our team is offline right now. Leave your email and we will reply there too.',
       waitingSave: 'Save email',
-      waitingSaved: 'We will reply to {email}.',
+      waitingOfflineKnown: 'Our team is offline right now. We will reply here and by email to {email}.',
+      emailKnown: 'We will reply to {email}.',
       blocked: 'Chat is not available.',
     },
     cs: {
@@ -116,7 +117,8 @@
       waitingBusy: 'Děkujeme za zprávu! Náš tým vám brzy odpoví.',
       waitingOffline: 'Náš tým teď není online. Nechte nám e-mail a odpovíme vám i tam.',
       waitingSave: 'Uložit e-mail',
-      waitingSaved: 'Odpovíme vám na {email}.',
+      waitingOfflineKnown: 'Náš tým teď není online. Odpovíme vám tady i e-mailem na {email}.',
+      emailKnown: 'Odpovíme vám na {email}.',
       blocked: 'Chat není k dispozici.',
     },
   };
@@ -213,7 +215,10 @@
   let msgs = load('transcript', []); // displayed messages, oldest first
   // a bubble left "sending" with no outbox entry was acked by another tab after this one saved it
   msgs.forEach((m) => m.state === 'sending' && !outbox.some((e) => e.client_id === m.client_id) && delete m.state);
-  const ui = load('ui', {}); // {open, unread, conversation, widget, rated, offlineConv, offlineEmail}
+  // {open, unread, conversation, widget, rated, offlineConv, offlineEmail, email}; `email` is the
+  // visitor's email as far as this widget knows (the server's welcome/conversation frames, the
+  // JS API, a form): once known, no form asks for it again.
+  const ui = load('ui', {});
   let widgetCfg = ui.widget || {}; // the welcome frame's `widget` object (cached for the first paint)
   let conversation = ui.conversation || null;
   let language = shortLang(opts.language || navigator.language) || 'en';
@@ -349,7 +354,7 @@ header :focus-visible{outline-color:currentColor}
 .body{flex:1;overflow-y:auto;scrollbar-width:thin;padding:14px 14px 10px;background:#f6f7f9;overscroll-behavior:contain}
 .log{display:flex;flex-direction:column}
 .row{display:flex;flex-direction:column}
-.divider{align-self:stretch;display:flex;align-items:center;gap:10px;color:#8a919e;font-size:11px;text-transform:uppercase;letter-spacing:.04em;margin:14px 0 6px}
+.divider{align-self:stretch;display:flex;align-items:center;gap:10px;color:#5f6673;font-size:11px;text-transform:uppercase;letter-spacing:.04em;margin:14px 0 6px}
 .divider:before,.divider:after{content:"";flex:1;border-top:1px solid #e1e4ea}
 .msg{display:flex;flex-direction:column;align-items:flex-start;max-width:84%;margin-top:3px}
 .msg.visitor{align-self:flex-end;align-items:flex-end}
@@ -361,9 +366,9 @@ header :focus-visible{outline-color:currentColor}
 .visitor .bubble{background:var(--fd);color:var(--fd-text);border-bottom-right-radius:5px}
 .sending .bubble{opacity:.5}
 .failed .bubble{opacity:.65;box-shadow:0 0 0 1px #e5484d}
-.note{font-size:11px;color:#8a919e;margin:2px 4px 0}
+.note{font-size:11px;color:#5f6673;margin:2px 4px 0}
 .failed .note{color:#c62828}
-.msg.system{align-self:center;align-items:center;max-width:90%;font-size:12px;color:#7b8391;text-align:center;margin:8px 0;white-space:pre-wrap;overflow-wrap:anywhere}
+.msg.system{align-self:center;align-items:center;max-width:90%;font-size:12px;color:#5f6673;text-align:center;margin:8px 0;white-space:pre-wrap;overflow-wrap:anywhere}
 .choices{display:flex;flex-wrap:wrap;gap:6px;margin-top:7px}
 .choice{border:1px solid var(--fd);color:var(--fd);background:#fff;border-radius:999px;padding:5px 13px;font-size:13px;line-height:1.3}
 .choice:hover:not(:disabled){background:var(--fd);color:var(--fd-text)}
@@ -443,7 +448,6 @@ textarea.field{resize:vertical;min-height:64px}
         <span class="ferr" id="fd-wait-err" data-r="waitingErr" data-t="emailInvalid" hidden></span>
         <button type="submit" class="primary" data-t="waitingSave"></button>
       </form>
-      <p class="muted" data-r="waitingSaved" hidden></p>
     </div>
     <button type="button" class="linkbtn" data-r="transcriptBtn" data-t="transcriptLink" aria-controls="fd-transcript" hidden></button>
     <form class="card" id="fd-transcript" data-r="transcript" novalidate hidden>
@@ -456,8 +460,9 @@ textarea.field{resize:vertical;min-height:64px}
     <form class="card" data-r="offline" novalidate hidden>
       <p class="card-title" data-t="offlineTitle"></p>
       <p class="muted" data-t="offlineIntro"></p>
+      <p class="muted" data-r="offlineKnown" hidden></p>
       <label><span data-t="nameLabel"></span><input class="field" name="name" autocomplete="name" maxlength="200"></label>
-      <label><span data-t="emailLabel"></span><input class="field" name="email" type="email" autocomplete="email" maxlength="320" required aria-required="true" aria-describedby="fd-email-err"></label>
+      <label data-r="offlineEmail"><span data-t="emailLabel"></span><input class="field" name="email" type="email" autocomplete="email" maxlength="320" required aria-required="true" aria-describedby="fd-email-err"></label>
       <span class="ferr" id="fd-email-err" data-r="emailErr" data-t="emailInvalid" hidden></span>
       <label><span data-t="messageLabel"></span><textarea class="field" name="text" rows="3" required aria-required="true" aria-describedby="fd-text-err"></textarea></label>
       <span class="ferr" id="fd-text-err" data-r="textErr" data-t="messageRequired" hidden></span>
@@ -759,8 +764,25 @@ textarea.field{resize:vertical;min-height:64px}
     return !!conversation && conversation.status === 'open' && ui.offlineConv === conversation.id;
   }
 
+  // Waiting in a team's queue: the waiting card speaks (and asks for an email if none is
+  // known); the offline form is never shown beside it.
+  function isWaiting() {
+    return !!conversation && conversation.status === 'open' && conversation.waiting === true;
+  }
+
   function showOfflineForm() {
-    return online === false && !botIsHandling() && !offlineDone() && !offlineSending();
+    return online === false && !botIsHandling() && !isWaiting() && !offlineDone() && !offlineSending();
+  }
+
+  // The visitor's email as far as the widget knows: given through the JS API or a form, or
+  // known to the server (offline form, a bot's `collect` step, `identify` on another page).
+  function knownEmail() {
+    return profile.email || ui.email || '';
+  }
+
+  function learnEmail(email) {
+    if (typeof email !== 'string' || !email) return;
+    ui.email = email;
   }
 
   function showRating() {
@@ -812,6 +834,11 @@ textarea.field{resize:vertical;min-height:64px}
     const follow = nearBottom();
     const offline = showOfflineForm();
     $.offline.hidden = !offline;
+    const email = knownEmail();
+    $.offlineEmail.hidden = !!email;
+    $.offlineKnown.hidden = !email;
+    $.offlineKnown.textContent = email ? t('emailKnown', { email }) : '';
+    if (email) $.offline.elements.email.value = email;
     $.offlineErr.hidden = !offlineError;
     $.offlineErr.textContent = offlineError;
     $.offlineThanks.hidden = !(online === false && offlineDone());
@@ -840,15 +867,17 @@ textarea.field{resize:vertical;min-height:64px}
   // Waiting in a team's queue: the team will answer soon, or (nobody of it online) the
   // visitor may leave an email to be answered there too.
   function renderWaiting() {
-    const waiting = !!conversation && conversation.status === 'open' && conversation.waiting === true;
+    const waiting = isWaiting();
     $.waiting.hidden = !waiting;
     if (!waiting) return;
     const offline = conversation.team_online === false;
-    $.waitingText.textContent = t(offline ? 'waitingOffline' : 'waitingBusy');
-    const saved = offline && !!profile.email;
-    $.waitingForm.hidden = !offline || saved;
-    $.waitingSaved.hidden = !saved;
-    $.waitingSaved.textContent = saved ? t('waitingSaved', { email: profile.email }) : '';
+    const email = knownEmail();
+    $.waitingText.textContent = !offline
+      ? t('waitingBusy')
+      : email
+        ? t('waitingOfflineKnown', { email })
+        : t('waitingOffline');
+    $.waitingForm.hidden = !offline || !!email;
   }
 
   function submitWaitingEmail(e) {
@@ -859,7 +888,9 @@ textarea.field{resize:vertical;min-height:64px}
     markField(input, $.waitingErr, ok);
     if (!ok) return input.focus();
     profile.email = email;
+    learnEmail(email);
     identify({ email });
+    persist();
     renderForms();
   }
 
@@ -1005,6 +1036,7 @@ textarea.field{resize:vertical;min-height:64px}
     offlineError = '';
     profile.name = name || profile.name;
     profile.email = email;
+    learnEmail(email);
     ui.offlineEmail = email;
     const frame = { type: 'offline_message', client_id: uuid(), email, text };
     if (name) frame.name = name;
@@ -1020,7 +1052,7 @@ textarea.field{resize:vertical;min-height:64px}
   function prefillOffline() {
     const els = $.offline.elements;
     if (profile.name && !els.name.value) els.name.value = profile.name;
-    if (profile.email && !els.email.value) els.email.value = profile.email;
+    if (knownEmail() && !els.email.value) els.email.value = knownEmail();
   }
 
   function openTranscript() {
@@ -1028,7 +1060,7 @@ textarea.field{resize:vertical;min-height:64px}
     transcript.error = '';
     transcript.sentTo = '';
     const input = $.transcript.elements.email;
-    if (!input.value) input.value = profile.email || ui.offlineEmail || '';
+    if (!input.value) input.value = knownEmail() || ui.offlineEmail || '';
     render();
     input.focus();
   }
@@ -1264,6 +1296,11 @@ textarea.field{resize:vertical;min-height:64px}
     widgetCfg = f.widget && typeof f.widget === 'object' ? f.widget : {};
     online = !!f.online;
     const conv = f.conversation || null;
+    if (f.visitor && typeof f.visitor === 'object') {
+      learnEmail(f.visitor.email);
+      if (typeof f.visitor.name === 'string' && !profile.name) profile.name = f.visitor.name;
+    }
+    if (conv) learnEmail(conv.visitor_email);
     if (f.reset) {
       clearTranscript((m) => m.state === 'sending');
       convId = conv ? conv.id : null;
@@ -1337,6 +1374,7 @@ textarea.field{resize:vertical;min-height:64px}
     if (f.id !== convId) switchConversation(f.id);
     const wasResolved = conversation && conversation.status === 'resolved';
     conversation = f;
+    learnEmail(f.visitor_email);
     if (f.status === 'resolved' && !wasResolved) rateValue = 0;
   }
 
@@ -1526,6 +1564,7 @@ textarea.field{resize:vertical;min-height:64px}
       case 'phone': {
         const value = a[0] == null ? '' : String(a[0]);
         if (command !== 'phone') profile[command] = value;
+        if (command === 'email') learnEmail(value);
         return identify({ [command]: value });
       }
       case 'variables':

@@ -114,3 +114,113 @@ mod tests {
         assert!(parse_phone("phone", "call me").is_err());
     }
 }
+
+/// Adjectives of generated visitor names (64: six bits of the visitor id).
+const NAME_ADJECTIVES: [&str; 64] = [
+    "Amber", "Azure", "Bold", "Brave", "Bright", "Calm", "Clever", "Coral", "Cosmic", "Crimson",
+    "Curious", "Daring", "Dusky", "Eager", "Emerald", "Fancy", "Gentle", "Golden", "Happy",
+    "Hazel", "Humble", "Indigo", "Ivory", "Jade", "Jolly", "Kind", "Lively", "Lucky", "Lunar",
+    "Mellow", "Merry", "Misty", "Modest", "Noble", "Olive", "Patient", "Peachy", "Plucky",
+    "Polite", "Proud", "Quick", "Quiet", "Rapid", "Rosy", "Ruby", "Rustic", "Sandy", "Scarlet",
+    "Shy", "Silver", "Sleepy", "Snowy", "Solar", "Steady", "Sunny", "Swift", "Teal", "Tidy",
+    "Velvet", "Vivid", "Warm", "Witty", "Zesty", "Zen",
+];
+
+/// Animals of generated visitor names (64: six more bits of the visitor id).
+const NAME_ANIMALS: [&str; 64] = [
+    "Albatross",
+    "Alpaca",
+    "Badger",
+    "Beaver",
+    "Bison",
+    "Bobcat",
+    "Camel",
+    "Cheetah",
+    "Crane",
+    "Dingo",
+    "Dolphin",
+    "Eagle",
+    "Falcon",
+    "Ferret",
+    "Finch",
+    "Fox",
+    "Gazelle",
+    "Gecko",
+    "Heron",
+    "Hedgehog",
+    "Ibis",
+    "Jackal",
+    "Jaguar",
+    "Koala",
+    "Lemur",
+    "Leopard",
+    "Lynx",
+    "Magpie",
+    "Marmot",
+    "Meerkat",
+    "Mink",
+    "Moose",
+    "Narwhal",
+    "Newt",
+    "Ocelot",
+    "Orca",
+    "Osprey",
+    "Otter",
+    "Owl",
+    "Panda",
+    "Panther",
+    "Pelican",
+    "Penguin",
+    "Puffin",
+    "Quail",
+    "Rabbit",
+    "Raccoon",
+    "Raven",
+    "Robin",
+    "Salmon",
+    "Seal",
+    "Sparrow",
+    "Stork",
+    "Swan",
+    "Tapir",
+    "Tiger",
+    "Toucan",
+    "Turtle",
+    "Viper",
+    "Walrus",
+    "Weasel",
+    "Wolf",
+    "Wombat",
+    "Yak",
+];
+
+/// A readable name for a visitor who gave none ("Amber Otter"), the same for the same visitor
+/// id everywhere, as other inboxes do. Derived from the id's last bytes (the random part of
+/// a UUID v7), so it needs no storage; two visitors may share one (4,096 names), which is
+/// why the id stays visible beside it for support.
+pub fn generated_name(id: uuid::Uuid) -> String {
+    let bytes = id.as_bytes();
+    let adjective = NAME_ADJECTIVES[usize::from(bytes[15] % 64)];
+    let animal = NAME_ANIMALS[usize::from(bytes[14] % 64)];
+    format!("{adjective} {animal}")
+}
+
+#[cfg(test)]
+mod generated_name_tests {
+    use super::generated_name;
+
+    #[test]
+    fn the_same_id_gets_the_same_readable_name() {
+        let id = uuid::Uuid::parse_str("0193a4c2-7d1e-7f00-8a3c-63c3db29ae87").expect("uuid");
+        let name = generated_name(id);
+        assert_eq!(name, generated_name(id));
+        let words: Vec<&str> = name.split(' ').collect();
+        assert_eq!(words.len(), 2, "{name}");
+        assert!(
+            words.iter().all(|w| w.chars().all(char::is_alphabetic)),
+            "{name}"
+        );
+        let other = uuid::Uuid::parse_str("0193a4c2-7d1e-7f00-8a3c-63c3db29ae88").expect("uuid");
+        assert_ne!(name, generated_name(other));
+    }
+}

@@ -8,14 +8,14 @@ use super::lease::JobLease;
 use crate::services::{self, Context};
 use std::{sync::Arc, time::Duration};
 
-/// Runs forever on the current runtime; errors are logged and the next round tries again.
+/// Runs until the node shuts down (a round under way finishes first); errors are logged and
+/// the next round tries again.
 /// A period is renewed at most one interval after it starts.
 pub async fn run(ctx: Arc<Context>) {
     let every = Duration::from_secs(ctx.settings.job_interval_seconds);
     let lease = JobLease::new("billing", every);
     let mut tick = tokio::time::interval(every);
-    loop {
-        tick.tick().await;
+    while super::next_round(&mut tick, &ctx).await {
         if !lease.hold(&ctx).await {
             continue;
         }

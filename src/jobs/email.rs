@@ -8,7 +8,8 @@ use crate::{
 };
 use std::{sync::Arc, time::Duration};
 
-/// Runs forever on the current runtime; errors are logged and the next round tries again.
+/// Runs until the node shuts down (a round under way finishes first); errors are logged and
+/// the next round tries again.
 pub async fn run(ctx: Arc<Context>) {
     let mailer = match Mailer::from_settings(&ctx.settings) {
         Ok(mailer) => mailer,
@@ -22,8 +23,7 @@ pub async fn run(ctx: Arc<Context>) {
     }
     let mut tick = tokio::time::interval(Duration::from_millis(ctx.settings.email_poll_ms.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
+    while super::next_round(&mut tick, &ctx).await {
         if let Err(error) = services::email::deliver_due(&ctx, &mailer).await {
             tracing::warn!(?error, "email job failed; retrying next round");
         }

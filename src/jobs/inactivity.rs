@@ -6,15 +6,15 @@ use super::lease::JobLease;
 use crate::services::{self, Context};
 use std::{sync::Arc, time::Duration};
 
-/// Runs forever on the current runtime; errors are logged and the next round tries again.
+/// Runs until the node shuts down (a round under way finishes first); errors are logged and
+/// the next round tries again.
 /// A conversation is resolved at most one interval (`job_interval_seconds`) after its timeout.
 pub async fn run(ctx: Arc<Context>) {
     let timeout = chrono::Duration::minutes(ctx.settings.inactivity_timeout_minutes);
     let every = Duration::from_secs(ctx.settings.job_interval_seconds);
     let lease = JobLease::new("inactivity", every);
     let mut tick = tokio::time::interval(every);
-    loop {
-        tick.tick().await;
+    while super::next_round(&mut tick, &ctx).await {
         if !lease.hold(&ctx).await {
             continue;
         }

@@ -5,7 +5,8 @@
 use crate::services::{self, Context};
 use std::{sync::Arc, time::Duration};
 
-/// Runs forever on the current runtime; errors are logged and the next round tries again.
+/// Runs until the node shuts down (a round under way finishes first); errors are logged and
+/// the next round tries again.
 pub async fn run(ctx: Arc<Context>) {
     let client = match services::webhooks::http_client() {
         Ok(client) => client,
@@ -16,8 +17,7 @@ pub async fn run(ctx: Arc<Context>) {
     };
     let mut tick = tokio::time::interval(Duration::from_millis(ctx.settings.webhook_poll_millis));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
+    while super::next_round(&mut tick, &ctx).await {
         if let Err(error) = services::webhooks::deliver_due(&ctx, &client).await {
             tracing::warn!(?error, "webhook job failed; retrying next round");
         }

@@ -4,13 +4,16 @@
 use super::{
     hub::{Frame, encode},
     protocol::{AgentFrame, ErrorFrame},
-    widget::{CLIENT_TIMEOUT, HEARTBEAT_INTERVAL, MAX_FRAME_BYTES, SEND_TIMEOUT, frame_limiter},
+    widget::{
+        CLIENT_TIMEOUT, HEARTBEAT_INTERVAL, MAX_FRAME_BYTES, SEND_TIMEOUT, frame_limiter,
+        shutting_down,
+    },
 };
 use crate::{
     domain::ids::ConversationId,
     services::{self, Actor, Context},
 };
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use serde_json::json;
 use std::{sync::Arc, time::Instant};
 use tokio::sync::broadcast::error::RecvError;
@@ -99,8 +102,7 @@ pub async fn run(
                     }
                     Some(Ok(AggregatedMessage::Pong(_) | AggregatedMessage::Binary(_))) => {}
                     Some(Ok(AggregatedMessage::Close(reason))) => break reason,
-                    Some(Err(ProtocolError::Overflow)) => break Some(CloseReason { code: CloseCode::Size, description: Some("frame too large".to_owned()) }),
-                    Some(Err(_)) => break Some(CloseReason { code: CloseCode::Protocol, description: Some("protocol error".to_owned()) }),
+                    Some(Err(error)) => break Some(super::frame_limit::close_reason(&error)),
                     None => break None,
                 }
             }
@@ -127,6 +129,7 @@ pub async fn run(
                 }
                 if session.ping(b"").await.is_err() { break None; }
             }
+            () = ctx.hub.closing() => break Some(shutting_down()),
         }
     };
     if ctx.hub.leave_agent(actor.account_id, actor.user_id) {

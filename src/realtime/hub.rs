@@ -13,6 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 /// Frames a slow agent socket may fall behind on its account's channel before it is told it
 /// lagged (and replays from the database): all of an account's traffic goes there.
@@ -78,6 +79,8 @@ pub struct Hub {
     state: Mutex<State>,
     /// With Redis: where frames and presence changes go to reach the other nodes.
     outbox: OnceLock<Arc<Outbox>>,
+    /// Cancelled when this node shuts down: every socket on it closes at once with 1012.
+    shutdown: CancellationToken,
 }
 
 fn channel<K: Eq + Hash + Copy>(
@@ -123,6 +126,17 @@ impl Hub {
         if self.outbox.set(outbox).is_err() {
             tracing::error!("the hub already has a broker");
         }
+    }
+
+    /// Tells every socket of this node, and every socket opened from now on, to close with
+    /// 1012 (service restart) so that its client reconnects to another node (SIGTERM).
+    pub fn close_all_sockets(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Completes once `close_all_sockets` was called; a socket selects on it.
+    pub fn closing(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.shutdown.cancelled()
     }
 
     /// Whether this node fans out through Redis, and whether it is subscribed right now.

@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod broker;
+pub mod frame_limit;
 pub mod hub;
 pub mod protocol;
 pub mod widget;

@@ -18,7 +18,7 @@ use crate::{
         visitors::{HelloInput, IdentifyInput},
     },
 };
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 use std::{
@@ -29,7 +29,8 @@ use std::{
 };
 use tokio::sync::broadcast::{self, error::RecvError};
 
-/// Largest frame accepted; a chat message of 5,000 characters is far below it.
+/// Largest message accepted (one frame, or a fragmented message in all); a chat message of
+/// 5,000 characters is far below it. A header declaring more closes the socket with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// How often the server pings.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
@@ -47,6 +48,15 @@ const PRESENCE_REFRESH: Duration = Duration::from_secs(300);
 /// types far slower; a reconnecting outbox may flush a burst.
 const FRAMES_PER_SECOND: u32 = 20;
 const FRAME_BURST: u32 = 40;
+
+/// How a socket closes when its node shuts down: 1012 (service restart), so the client
+/// reconnects at once, to another node behind the load balancer.
+pub fn shutting_down() -> CloseReason {
+    CloseReason {
+        code: CloseCode::Restart,
+        description: Some("server restarting".to_owned()),
+    }
+}
 
 /// The per-connection frame budget.
 pub fn frame_limiter() -> DefaultDirectRateLimiter {
@@ -128,6 +138,7 @@ pub async fn run(
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
     let hello_deadline = tokio::time::sleep(HELLO_TIMEOUT);
     tokio::pin!(hello_deadline);
+    let ctx = connection.ctx.clone();
 
     let reason = loop {
         let next = tokio::select! {
@@ -152,11 +163,7 @@ pub async fn run(
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => Next::Continue,
                     Some(Ok(AggregatedMessage::Close(reason))) => Next::Close(reason),
-                    Some(Err(ProtocolError::Overflow)) => closing(CloseCode::Size, "frame too large"),
-                    Some(Err(error)) => {
-                        tracing::debug!(%error, "widget protocol error");
-                        closing(CloseCode::Protocol, "protocol error")
-                    }
+                    Some(Err(error)) => Next::Close(Some(super::frame_limit::close_reason(&error))),
                     None => Next::Close(None),
                 }
             }
@@ -186,6 +193,7 @@ pub async fn run(
             _ = &mut hello_deadline, if connection.joined.is_none() => {
                 closing(CloseCode::Policy, "no hello")
             }
+            () = ctx.hub.closing() => Next::Close(Some(shutting_down())),
         };
         if let Next::Close(reason) = next {
             break reason;
@@ -551,6 +559,7 @@ impl Connection {
             "conversation": welcome.conversation,
             "messages": welcome.messages,
             "reset": welcome.reset,
+            "visitor": welcome.visitor,
             "online": online,
             "triggers": self.triggers(welcome.visitor_id).await,
             "widget": self.widget,

@@ -118,7 +118,7 @@ pub async fn create_account(
     let now = ctx.clock.now();
     let account_id = AccountId::generate();
     let widget_key = random_text(24);
-    let txn = crate::storage::begin(&ctx.db)
+    let txn = crate::storage::begin_write(&ctx.db)
         .await
         .context("starting a transaction")?;
     let created = storage::accounts::insert(
@@ -234,7 +234,7 @@ pub async fn update_account_and_notifications(
         Some(texts) => Some(serde_json::to_string(texts).context("encoding widget texts")?),
         None => None,
     };
-    let txn = crate::storage::begin(&ctx.db)
+    let txn = crate::storage::begin_write(&ctx.db)
         .await
         .context("starting a transaction")?;
     storage::accounts::update(

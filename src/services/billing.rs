@@ -335,8 +335,9 @@ pub async fn allowance(
     ctx: &Context,
     account_id: uuid::Uuid,
 ) -> Result<(Period, ChatbotAllowance), ServiceError> {
-    let account = account_row(&ctx.db, account_id).await?;
-    let (period, row) = current_usage(&ctx.db, &account, ctx.clock.now()).await?;
+    let now = ctx.clock.now();
+    let account = renewed_account(ctx, account_id, now).await?;
+    let (period, row) = current_usage(&ctx.db, &account, now).await?;
     Ok((period, ChatbotAllowance::of(&row)))
 }
 
@@ -474,7 +475,7 @@ fn package_line_text(quantity: i32) -> String {
 pub async fn overview(ctx: &Context, actor: &Actor) -> Result<BillingOverview, ServiceError> {
     actor.require(Role::Owner)?;
     let now = ctx.clock.now();
-    let account = account_row(&ctx.db, actor.account_id.as_uuid()).await?;
+    let account = renewed_account(ctx, actor.account_id.as_uuid(), now).await?;
     let (period, usage) = current_usage(&ctx.db, &account, now).await?;
     let plan = plan_row(&ctx.db, &account.plan_code).await?;
     let pending = match &account.pending_plan {
@@ -576,15 +577,38 @@ pub struct LedgerView {
     pub note: String,
 }
 
-pub async fn ledger_rows(
+/// One page of the ledger, newest first, and the cursor of the next (older) page.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct LedgerPage {
+    pub entries: Vec<LedgerView>,
+    /// Pass as `cursor` for the older entries; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The ledger, newest first, `limit` (1 to 1000) entries after `cursor`.
+pub async fn ledger_page(
     ctx: &Context,
     actor: &Actor,
+    cursor: Option<&str>,
     limit: u64,
-) -> Result<Vec<LedgerView>, ServiceError> {
+) -> Result<LedgerPage, ServiceError> {
     actor.require(Role::Owner)?;
-    Ok(
-        storage::billing::ledger(&ctx.db, actor.account_id.as_uuid(), limit.clamp(1, 1000))
-            .await?
+    let before = cursor
+        .filter(|c| !c.is_empty())
+        .map(super::cursor::decode)
+        .transpose()?;
+    let limit = limit.clamp(1, 1000);
+    let mut rows =
+        storage::billing::ledger(&ctx.db, actor.account_id.as_uuid(), before, limit + 1).await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|row| super::cursor::encode(row.at, row.id))
+    } else {
+        None
+    };
+    Ok(LedgerPage {
+        entries: rows
             .into_iter()
             .map(|row| LedgerView {
                 at: row.at,
@@ -596,14 +620,15 @@ pub async fn ledger_rows(
                 note: row.note,
             })
             .collect(),
-    )
+        next_cursor,
+    })
 }
 
 async fn begin_locked(
     ctx: &Context,
     account_id: uuid::Uuid,
 ) -> Result<(DatabaseTransaction, account::Model), ServiceError> {
-    let txn = crate::storage::begin(&ctx.db)
+    let txn = crate::storage::begin_write(&ctx.db)
         .await
         .context("starting a transaction")?;
     storage::billing::lock_account(&txn, account_id).await?;
@@ -975,6 +1000,27 @@ async fn bill_period(
         .await?;
     }
     Ok(stored.is_some())
+}
+
+/// The account as at `now`. When a period has ended and the billing job has not renewed it
+/// yet, the read renews it first: the same idempotent renewal as the job, under the account
+/// lock, so the plan, the packages, the limit and the invoice a read shows are all of the
+/// new period, never half of it, and the job finds nothing left to do.
+async fn renewed_account(
+    ctx: &Context,
+    account_id: uuid::Uuid,
+    now: DateTime<Utc>,
+) -> Result<account::Model, ServiceError> {
+    let account = account_row(&ctx.db, account_id).await?;
+    if account.next_renewal_at.is_none_or(|next| next > now) {
+        return Ok(account);
+    }
+    let mut report = TickReport::default();
+    renew_account(ctx, account_id, now, &mut report).await?;
+    if report.periods > 0 {
+        tracing::info!(%account_id, ?report, "billing period rolled over on read");
+    }
+    account_row(&ctx.db, account_id).await
 }
 
 /// What a billing tick did.

@@ -62,12 +62,12 @@ pub struct BlockView {
 }
 
 impl BlockView {
-    /// How the settings page names the visitor: name, email or the end of their id.
+    /// How the settings page names the visitor: name, email or their generated name.
     pub fn visitor_label(&self) -> String {
         match (&self.visitor_name, &self.visitor_email, self.visitor_id) {
             (Some(name), _, _) => name.clone(),
             (None, Some(email), _) => email.clone(),
-            (None, None, Some(id)) => format!("Visitor {}", &id.to_string()[24..]),
+            (None, None, Some(id)) => crate::domain::visitor::generated_name(id),
             (None, None, None) => "Anyone at this address".to_owned(),
         }
     }
@@ -114,7 +114,7 @@ pub async fn block_visitor(
         .map(BlockReason::into_inner);
     let account = actor.account_id.as_uuid();
     let now = ctx.clock.now();
-    let txn = crate::storage::begin(&ctx.db).await?;
+    let txn = crate::storage::begin_write(&ctx.db).await?;
     let visitor = storage::visitors::find_in_account(&txn, account, visitor_id.as_uuid())
         .await?
         .ok_or(ServiceError::NotFound)?;

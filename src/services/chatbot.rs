@@ -795,7 +795,7 @@ fn preview(text: &str) -> String {
 }
 
 async fn begin(ctx: &Context) -> Result<DatabaseTransaction, ServiceError> {
-    Ok(crate::storage::begin(&ctx.db)
+    Ok(crate::storage::begin_write(&ctx.db)
         .await
         .context("starting a transaction")?)
 }

@@ -132,7 +132,7 @@ pub(crate) fn system_message(
 }
 
 async fn begin(ctx: &Context) -> Result<DatabaseTransaction, ServiceError> {
-    Ok(crate::storage::begin(&ctx.db)
+    Ok(crate::storage::begin_write(&ctx.db)
         .await
         .context("starting a transaction")?)
 }
@@ -194,6 +194,10 @@ pub(crate) async fn widget_conversation(
     {
         view.team_online = Some(super::routing::team_online(ctx, row.account_id, team).await?);
     }
+    view.visitor_email =
+        storage::visitors::find_in_account(&ctx.db, row.account_id, row.visitor_id)
+            .await?
+            .and_then(|visitor| visitor.email);
     Ok(view)
 }
 
@@ -950,28 +954,14 @@ pub struct ListPage {
 
 /// An opaque cursor: the last item's activity time and id.
 fn encode_cursor(summary: &ConversationSummary) -> String {
-    hex::encode(format!(
-        "{}|{}",
-        summary.last_activity_at.to_rfc3339(),
-        summary.id
-    ))
+    super::cursor::encode(summary.last_activity_at, summary.id.as_uuid())
 }
 
 fn decode_cursor(raw: &str) -> Result<storage::conversations::ListCursor, ServiceError> {
-    let invalid = || {
-        ServiceError::invalid(FieldError::new(
-            "cursor",
-            "is not a cursor from a previous page",
-        ))
-    };
-    let bytes = hex::decode(raw).map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (at, id) = text.split_once('|').ok_or_else(invalid)?;
+    let (last_activity_at, id) = super::cursor::decode(raw)?;
     Ok(storage::conversations::ListCursor {
-        last_activity_at: DateTime::parse_from_rfc3339(at)
-            .map_err(|_| invalid())?
-            .with_timezone(&Utc),
-        id: id.parse().map_err(|_| invalid())?,
+        last_activity_at,
+        id,
     })
 }
 

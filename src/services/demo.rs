@@ -34,6 +34,20 @@ fn parse_err(error: crate::domain::FieldError) -> ServiceError {
     ServiceError::Unexpected(anyhow::anyhow!("demo data is invalid: {error}"))
 }
 
+/// The instance setting recording which process created the demo on first start.
+const DEMO_CLAIM: &str = "demo_claim";
+
+/// Whether this process is the one to create the demo account on a new database. Nodes
+/// started together all find no account; the first to record its claim creates the demo,
+/// the others leave it alone (seeding it again would fail, or give the users new passwords
+/// behind the logins the first node printed).
+pub async fn claim_first_demo(ctx: &Context) -> Result<bool, ServiceError> {
+    let claim = random_text(24);
+    let winner =
+        crate::storage::instance::get_or_insert(&ctx.db, DEMO_CLAIM, claim.clone()).await?;
+    Ok(winner == claim)
+}
+
 /// Creates the demo account, or, when it exists, gives its users fresh passwords.
 #[tracing::instrument(skip_all)]
 pub async fn seed_demo(ctx: &Context) -> Result<Demo, ServiceError> {

@@ -114,7 +114,7 @@ pub async fn update_notification_settings(
     patch: NotificationPatch,
 ) -> Result<NotificationSettings, ServiceError> {
     actor.require(Role::Admin)?;
-    let txn = crate::storage::begin(&ctx.db)
+    let txn = crate::storage::begin_write(&ctx.db)
         .await
         .context("starting a transaction")?;
     apply_notification_patch(&txn, actor.account_id, patch, ctx.clock.now()).await?;
@@ -325,7 +325,7 @@ pub async fn request_transcript(
 ) -> Result<(), ServiceError> {
     let to = EmailAddress::parse("email", raw_email).map_err(ServiceError::invalid)?;
     let now = ctx.clock.now();
-    let txn = crate::storage::begin(&ctx.db)
+    let txn = crate::storage::begin_write(&ctx.db)
         .await
         .context("starting a transaction")?;
     // The visitor's row lock: two requests at once cannot both slip under the limit.

@@ -6,6 +6,7 @@ pub mod billing;
 pub mod blocking;
 pub mod chatbot;
 pub mod conversations;
+pub mod cursor;
 pub mod demo;
 pub mod email;
 pub mod flows;

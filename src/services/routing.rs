@@ -172,7 +172,7 @@ async fn check_team_input(
 }
 
 async fn begin(ctx: &Context) -> Result<DatabaseTransaction, ServiceError> {
-    Ok(crate::storage::begin(&ctx.db)
+    Ok(crate::storage::begin_write(&ctx.db)
         .await
         .context("starting a transaction")?)
 }

@@ -209,7 +209,7 @@ pub async fn update_user(
     user_id: UserId,
     patch: UserPatch,
 ) -> Result<User, ServiceError> {
-    let txn = crate::storage::begin(&ctx.db)
+    let txn = crate::storage::begin_write(&ctx.db)
         .await
         .context("starting a transaction")?;
     let mut row =

@@ -91,6 +91,20 @@ pub struct WidgetConversation {
     /// or none is (the widget offers to leave an email).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub team_online: Option<bool>,
+    /// The email the visitor already gave (offline form, a bot's `collect` step, `identify`),
+    /// so the widget never asks for it again. Only ever sent to that visitor's own widget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visitor_email: Option<String>,
+}
+
+/// What the server knows of the visitor, for their own widget (the `welcome` frame's
+/// `visitor`): the widget prefills and hides what is known.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WidgetVisitor {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 impl From<&conversation::Model> for WidgetConversation {
@@ -106,6 +120,7 @@ impl From<&conversation::Model> for WidgetConversation {
                 && row.assignee_id.is_none()
                 && row.queued_at.is_some(),
             team_online: None,
+            visitor_email: None,
         }
     }
 }
@@ -147,6 +162,9 @@ pub struct VisitorRef {
     pub id: VisitorId,
     pub name: Option<String>,
     pub email: Option<String>,
+    /// How people see the visitor: the name, else the email, else a readable name generated
+    /// from the id ("Amber Otter"; the same everywhere for the same visitor).
+    pub display_name: String,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -211,10 +229,15 @@ impl ConversationSummary {
             id: ConversationId::from_uuid(row.id),
             status: row.status,
             handler: row.handler,
-            visitor: VisitorRef {
-                id: VisitorId::from_uuid(row.visitor_id),
-                name: visitor.and_then(|v| v.name.clone()),
-                email: visitor.and_then(|v| v.email.clone()),
+            visitor: {
+                let name = visitor.and_then(|v| v.name.clone());
+                let email = visitor.and_then(|v| v.email.clone());
+                VisitorRef {
+                    id: VisitorId::from_uuid(row.visitor_id),
+                    display_name: display_name(row.visitor_id, name.as_deref(), email.as_deref()),
+                    name,
+                    email,
+                }
             },
             assignee,
             labels,
@@ -241,12 +264,16 @@ impl ConversationSummary {
 
     /// How the inbox names the visitor.
     pub fn visitor_label(&self) -> String {
-        self.visitor
-            .name
-            .clone()
-            .or_else(|| self.visitor.email.clone())
-            .unwrap_or_else(|| format!("Visitor {}", &self.visitor.id.to_string()[24..]))
+        self.visitor.display_name.clone()
     }
+}
+
+/// How people see a visitor: the name they gave, else their email, else a readable name
+/// generated from their id.
+pub fn display_name(id: uuid::Uuid, name: Option<&str>, email: Option<&str>) -> String {
+    name.or(email)
+        .map(str::to_owned)
+        .unwrap_or_else(|| crate::domain::visitor::generated_name(id))
 }
 
 /// `{"type": kind, ...body}`: a frame of the wire protocol.

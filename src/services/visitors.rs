@@ -5,7 +5,7 @@ use super::{
     Actor, Context, ServiceError,
     conversations::{MAX_MESSAGES_PAGE, Posted, publish_conversation, publish_message},
     random_text,
-    views::{MessageView, WidgetConversation},
+    views::{MessageView, WidgetConversation, WidgetVisitor},
 };
 use crate::{
     domain::{
@@ -63,6 +63,8 @@ pub struct Welcome {
     pub conversation: Option<WidgetConversation>,
     pub messages: Vec<MessageView>,
     pub reset: bool,
+    /// The visitor's known name and email (the widget asks for neither again).
+    pub visitor: WidgetVisitor,
 }
 
 /// Identifies (or creates) the visitor and finds what the widget missed.
@@ -175,6 +177,10 @@ pub async fn hello(
         conversation,
         messages,
         reset,
+        visitor: WidgetVisitor {
+            name: row.name.clone(),
+            email: row.email.clone(),
+        },
     })
 }
 
@@ -395,7 +401,7 @@ pub async fn rate(
         ..Default::default()
     };
     let now = ctx.clock.now();
-    let txn = crate::storage::begin(&ctx.db)
+    let txn = crate::storage::begin_write(&ctx.db)
         .await
         .context("starting a transaction")?;
     // The visitor's row lock: two tabs rating at once are recorded one after the other, so
@@ -441,7 +447,7 @@ pub async fn offline_message(
         return Err(ServiceError::Invalid(problems));
     };
     let now = ctx.clock.now();
-    let txn = crate::storage::begin(&ctx.db)
+    let txn = crate::storage::begin_write(&ctx.db)
         .await
         .context("starting a transaction")?;
     // The visitor's row lock first: a message written at the same instant cannot start a

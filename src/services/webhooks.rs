@@ -253,7 +253,7 @@ pub async fn send_test(
     actor.require(Role::Admin)?;
     let account_id = actor.account_id.as_uuid();
     let now = ctx.clock.now();
-    let txn = crate::storage::begin(&ctx.db)
+    let txn = crate::storage::begin_write(&ctx.db)
         .await
         .context("starting a transaction")?;
     let endpoint = storage::webhooks::find_endpoint(&txn, account_id, id)

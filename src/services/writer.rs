@@ -10,7 +10,7 @@
 //! one fsync instead of 100.
 //!
 //! The product's other writes keep their own connection and start their transactions with
-//! `BEGIN IMMEDIATE` (`storage::begin`), so the two writing connections wait for each other
+//! `BEGIN IMMEDIATE` (`storage::begin_write`), so the two writing connections wait for each other
 //! rather than fail on a lock upgrade. An in-memory database has one connection only: there
 //! the writer batches on it from a task, as before.
 //!
@@ -127,7 +127,9 @@ impl Writer {
         T: Send + 'static,
     {
         let Some(queue) = &self.queue else {
-            let txn = self.db.begin().await.context("starting a transaction")?;
+            let txn = crate::storage::begin_write(&self.db)
+                .await
+                .context("starting a transaction")?;
             return finish(txn, write).await;
         };
         let (answer, answered) = oneshot::channel::<Result<T, ServiceError>>();
@@ -251,8 +253,10 @@ async fn run(
             Some(proxy) => proxy.begin_batch(),
             None => Ok(()),
         };
+        // On the writer's own connection `begin_batch` already began (IMMEDIATE); this is the
+        // batch's sea-orm handle over it.
         let txn = match opened {
-            Ok(()) => db.begin().await,
+            Ok(()) => crate::storage::begin_write(&db).await,
             Err(error) => Err(error),
         };
         let txn = match txn {

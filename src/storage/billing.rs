@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TryInsertResult,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TryInsertResult,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
@@ -313,13 +313,25 @@ pub async fn append_ledger(
 }
 
 /// The newest ledger rows first.
+/// The ledger newest first; `before` (a row's time and id) continues after that row.
 pub async fn ledger(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
+    before: Option<(DateTime<Utc>, Uuid)>,
     limit: u64,
 ) -> Result<Vec<ledger_entry::Model>, DbErr> {
-    ledger_entry::Entity::find()
-        .filter(ledger_entry::Column::AccountId.eq(account_id))
+    let mut query =
+        ledger_entry::Entity::find().filter(ledger_entry::Column::AccountId.eq(account_id));
+    if let Some((at, id)) = before {
+        query = query.filter(
+            Condition::any().add(ledger_entry::Column::At.lt(at)).add(
+                Condition::all()
+                    .add(ledger_entry::Column::At.eq(at))
+                    .add(ledger_entry::Column::Id.lt(id)),
+            ),
+        );
+    }
+    query
         .order_by_desc(ledger_entry::Column::At)
         .order_by_desc(ledger_entry::Column::Id)
         .limit(limit)

@@ -41,7 +41,10 @@ pub mod webhooks;
 
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, RuntimeErr, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use std::time::Duration;
 
 /// How long a SQLite writer waits for the lock before giving up; generous, since writes are short.
@@ -72,9 +75,44 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     } else {
         options.max_connections(POSTGRES_MAX_CONNECTIONS);
     }
-    Database::connect(options)
+    open(options)
         .await
         .with_context(|| format!("cannot connect to the database at {}", redact_url(url)))
+}
+
+/// Opens a pool. On SQLite, a connection's set-up (`PRAGMA journal_mode = WAL` first of all,
+/// which turns a new file into WAL mode) fails with "database is locked" at once, without
+/// the busy timeout, while another process holds the file's lock (processes starting
+/// together on a new file): it is tried again until the busy timeout has passed.
+async fn open(options: ConnectOptions) -> Result<DatabaseConnection, DbErr> {
+    let waited = std::time::Instant::now();
+    loop {
+        match Database::connect(options.clone()).await {
+            Err(error) if is_sqlite_busy(&error) && waited.elapsed() < SQLITE_BUSY_TIMEOUT => {
+                tokio::time::sleep(SQLITE_CONNECT_RETRY).await;
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// The pause between two attempts to open a SQLite file another process holds locked.
+const SQLITE_CONNECT_RETRY: Duration = Duration::from_millis(20);
+
+/// Whether an error is SQLite's SQLITE_BUSY or SQLITE_LOCKED (another connection holds the lock).
+fn is_sqlite_busy(error: &DbErr) -> bool {
+    let (DbErr::Conn(RuntimeErr::SqlxError(error))
+    | DbErr::Exec(RuntimeErr::SqlxError(error))
+    | DbErr::Query(RuntimeErr::SqlxError(error))) = error
+    else {
+        return false;
+    };
+    error
+        .as_database_error()
+        .and_then(|database| database.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        // The primary result code is the low byte of an extended one.
+        .is_some_and(|code| matches!(code & 0xFF, 5 | 6))
 }
 
 /// Read-only connections next to the one writing connection on SQLite.
@@ -107,16 +145,51 @@ pub async fn connect_reader(
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
         });
-    Database::connect(options)
+    open(options)
         .await
         .with_context(|| format!("cannot open readers of the database at {}", redact_url(url)))
 }
 
-/// Applies every pending migration.
+/// The PostgreSQL advisory lock key that serialises migrations ("frontdesk" in ASCII, as a
+/// number): any fixed key works, as long as every node uses the same one.
+const MIGRATION_LOCK_KEY: i64 = 0x6672_6f6e_7464_6573;
+
+/// Applies every pending migration (the plan catalogue's seed is one of them), one process
+/// at a time: nodes and CLI commands started together on a new database would otherwise
+/// each find the schema missing and create it at once (PostgreSQL: duplicate key on
+/// `pg_type`; SQLite: "UNIQUE constraint failed: plans.code"). Everything runs in one
+/// transaction that first takes the lock: on SQLite the write lock (`begin_write`; the
+/// others wait in the busy timeout), on PostgreSQL a transaction-level advisory lock. Whoever
+/// comes second finds nothing pending. A failed migration leaves nothing half-applied.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None)
+    let txn = begin_write(db)
         .await
-        .context("running database migrations")
+        .context("locking the database for migrations")?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+        ))
+        .await
+        .context("waiting for another node's migrations")?;
+    }
+    Migrator::up(&txn, None)
+        .await
+        .context("running database migrations")?;
+    txn.commit().await.context("committing database migrations")
+}
+
+/// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`), waiting in the busy timeout while another process (a second node's CLI
+/// command, `billing tick`) writes: a deferred transaction that read first failed at its
+/// first write with "database is locked", since SQLite does not wait where a reader's
+/// upgrade could deadlock. In-process it costs nothing: one connection writes anyway. On
+/// PostgreSQL a plain `BEGIN`.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }
 
 /// Whether an error is a unique-constraint violation (a duplicate).
@@ -137,22 +210,6 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
         return None;
     }
     Some(std::path::PathBuf::from(path))
-}
-
-/// Starts a write transaction. On SQLite with `BEGIN IMMEDIATE`: the write lock is taken at
-/// once (waiting up to the busy timeout while the message writer's own connection commits),
-/// so a transaction that read first can never fail on upgrading its lock.
-pub async fn begin(conn: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
-    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
-    if conn.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        conn.begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await
-    } else {
-        conn.begin().await
-    }
 }
 
 /// The URL without its password, for messages.

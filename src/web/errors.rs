@@ -3,7 +3,7 @@
 
 use crate::error::{ServiceError, log_unexpected};
 use actix_web::{
-    HttpResponse, ResponseError,
+    HttpRequest, HttpResponse, ResponseError,
     http::{StatusCode, header},
 };
 use askama::Template;
@@ -237,5 +237,16 @@ impl ResponseError for PageError {
             .insert_header((header::CONTENT_SECURITY_POLICY, super::pages::CSP))
             .content_type("text/html; charset=utf-8")
             .body(body)
+    }
+}
+
+/// The answer to a URL no route matches: the API's JSON error body under `/api/` (a client
+/// of the API parses it like any other error), the HTML error page elsewhere.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    let path = req.path();
+    if path == "/api" || path.starts_with("/api/") {
+        ApiError::not_found().error_response()
+    } else {
+        PageError::Service(ServiceError::NotFound).error_response()
     }
 }

@@ -11,9 +11,11 @@ pub mod pages;
 pub mod throttle;
 pub mod ws;
 
-use actix_web::web::ServiceConfig;
+use actix_web::web::{self, ServiceConfig};
 
-/// Registers every route. The test-clock endpoint exists only when `test_clock` is on.
+/// Registers every route. The test-clock endpoint exists only when `test_clock` is on. An
+/// unknown URL answers 404 in its area's form: JSON under `/api/`, the HTML error page
+/// elsewhere.
 pub fn configure(cfg: &mut ServiceConfig, test_clock: bool) {
     health::configure(cfg);
     metrics::configure(cfg);
@@ -21,4 +23,5 @@ pub fn configure(cfg: &mut ServiceConfig, test_clock: bool) {
     api::configure(cfg, test_clock);
     ws::configure(cfg);
     pages::configure(cfg);
+    cfg.default_service(web::to(errors::not_found));
 }

@@ -58,20 +58,14 @@ async fn widget_socket(
             "This website is not in the account's allowed domains",
         ));
     }
-    let (response, session, stream) = actix_ws::handle(&req, body).map_err(|error| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "not_a_websocket",
-            error.to_string(),
-        )
-    })?;
+    let (response, session, stream) = upgrade(&req, body).await?;
     let look = serde_json::json!({
         "color": account.widget.color,
         "position": account.widget.position,
         "title": account.widget.title.clone().unwrap_or(account.name),
         "texts": account.widget.texts,
     });
-    actix_web::rt::spawn(realtime::widget::run(
+    crate::in_runtime::spawn_local(realtime::widget::run(
         ctx.into_inner(),
         account.id,
         look,
@@ -80,6 +74,25 @@ async fn widget_socket(
         stream,
     ));
     Ok(response)
+}
+
+/// Upgrades to a WebSocket whose incoming messages are limited to `MAX_FRAME_BYTES`, refused
+/// at the frame header (see `realtime::frame_limit`).
+async fn upgrade(
+    req: &HttpRequest,
+    body: web::Payload,
+) -> Result<(HttpResponse, actix_ws::Session, actix_ws::MessageStream), ApiError> {
+    let not_a_websocket = |error: actix_web::Error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "not_a_websocket",
+            error.to_string(),
+        )
+    };
+    let body = realtime::frame_limit::limit_messages(req, body, realtime::widget::MAX_FRAME_BYTES)
+        .await
+        .map_err(not_a_websocket)?;
+    actix_ws::handle(req, body).map_err(not_a_websocket)
 }
 
 /// The server's own origin as the browser sends it.
@@ -116,15 +129,9 @@ async fn agent_socket(
         .await?
         .ok_or(ServiceError::Unauthorized)?;
     let user = services::users::get_user(&ctx, &actor, actor.user_id).await?;
-    let (response, session, stream) = actix_ws::handle(&req, body).map_err(|error| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "not_a_websocket",
-            error.to_string(),
-        )
-    })?;
+    let (response, session, stream) = upgrade(&req, body).await?;
     let online = user.status == AgentStatus::Online;
-    actix_web::rt::spawn(realtime::agent::run(
+    crate::in_runtime::spawn_local(realtime::agent::run(
         ctx.into_inner(),
         actor,
         online,

@@ -146,6 +146,8 @@ async fn unknown_api_paths_and_malformed_ids_are_json_404s() {
     for (method, path) in [
         (Method::GET, "/api/v1/nothing-here"),
         (Method::PATCH, "/api/v1/agents/42"),
+        (Method::GET, "/api/v2/conversations"),
+        (Method::POST, "/api/nothing"),
     ] {
         let response = app
             .api(&token, method, path)

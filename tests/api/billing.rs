@@ -234,6 +234,33 @@ async fn set_clock(app: &TestApp, token: &str, now: &str) {
     assert_eq!(status, 200);
 }
 
+/// A server on the test clock, set through a bootstrap account to `now`, and an account of
+/// `plan` whose billing started at `anchor`: the app, the clock's token, the account and
+/// its owner's API token.
+async fn clocked_account(
+    plan: PlanCode,
+    now: &str,
+    anchor: &str,
+) -> (TestApp, String, AccountId, String) {
+    let app = spawn_app_with(|settings| settings.test_clock = true).await;
+    let bootstrap = app.create_account("Clock").await;
+    let clock_token = app.token_for(&bootstrap.owner_email).await;
+    set_clock(&app, &clock_token, now).await;
+    let (account_id, token) = account_anchored(&app, plan, anchor).await;
+    (app, clock_token, account_id, token)
+}
+
+/// `POST /api/v1/billing/packages` as the owner: the status and the body.
+async fn buy_packages(app: &TestApp, token: &str, quantity: i32) -> (u16, Value) {
+    app.call(
+        token,
+        Method::POST,
+        "/api/v1/billing/packages",
+        Some(json!({"quantity": quantity})),
+    )
+    .await
+}
+
 /// Counts `n` new conversations of the account as chatbot conversations.
 async fn count_conversations(app: &TestApp, key: &str, account_id: AccountId, n: usize) {
     for i in 0..n {
@@ -267,34 +294,21 @@ fn period_invoices(invoices: &Value, start: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_month_rollover_resets_usage_renews_enabled_packages_once_and_expires_disabled_ones() {
-    let app = spawn_app_with(|settings| settings.test_clock = true).await;
     // The clock first, so the account's first period is January 31 to February 28.
-    let bootstrap = app.create_account("Clock").await;
-    let clock_token = app.token_for(&bootstrap.owner_email).await;
-    set_clock(&app, &clock_token, "2026-02-10T12:00:00Z").await;
-    let (account_id, token) = account_anchored(&app, PlanCode::Solo, "2026-01-31T10:00:00Z").await;
+    let (app, clock_token, account_id, token) = clocked_account(
+        PlanCode::Solo,
+        "2026-02-10T12:00:00Z",
+        "2026-01-31T10:00:00Z",
+    )
+    .await;
     let key = services::accounts::get_account(&app.ctx, account_id)
         .await
         .expect("account")
         .widget_key;
 
-    let (status, kept) = app
-        .call(
-            &token,
-            Method::POST,
-            "/api/v1/billing/packages",
-            Some(json!({"quantity": 2})),
-        )
-        .await;
+    let (status, kept) = buy_packages(&app, &token, 2).await;
     assert_eq!(status, 201, "{kept}");
-    let (status, dropped) = app
-        .call(
-            &token,
-            Method::POST,
-            "/api/v1/billing/packages",
-            Some(json!({"quantity": 1})),
-        )
-        .await;
+    let (status, dropped) = buy_packages(&app, &token, 1).await;
     assert_eq!(status, 201);
     let dropped_id = dropped["id"].as_str().expect("id");
     let (status, off) = app
@@ -420,19 +434,13 @@ async fn a_month_rollover_resets_usage_renews_enabled_packages_once_and_expires_
 
 #[tokio::test]
 async fn re_enabling_before_the_renewal_keeps_a_package_renewing() {
-    let app = spawn_app_with(|settings| settings.test_clock = true).await;
-    let bootstrap = app.create_account("Clock").await;
-    let clock_token = app.token_for(&bootstrap.owner_email).await;
-    set_clock(&app, &clock_token, "2028-02-10T00:00:00Z").await;
-    let (_, token) = account_anchored(&app, PlanCode::Plus, "2028-01-30T08:00:00Z").await;
-    let (_, package) = app
-        .call(
-            &token,
-            Method::POST,
-            "/api/v1/billing/packages",
-            Some(json!({"quantity": 1})),
-        )
-        .await;
+    let (app, clock_token, _, token) = clocked_account(
+        PlanCode::Plus,
+        "2028-02-10T00:00:00Z",
+        "2028-01-30T08:00:00Z",
+    )
+    .await;
+    let (_, package) = buy_packages(&app, &token, 1).await;
     let id = package["id"].as_str().expect("id");
     for on in [false, true] {
         let (status, _) = app
@@ -470,14 +478,7 @@ async fn a_purchase_raises_the_limit_at_once_and_free_and_the_cap_are_refused_cl
     let app = spawn_app().await;
     let solo = app.create_account("Solo").await;
     let token = app.token_for(&solo.owner_email).await;
-    let (status, bought) = app
-        .call(
-            &token,
-            Method::POST,
-            "/api/v1/billing/packages",
-            Some(json!({"quantity": 3})),
-        )
-        .await;
+    let (status, bought) = buy_packages(&app, &token, 3).await;
     assert_eq!(status, 201, "{bought}");
     assert_eq!(bought["conversations"], 300);
     let (_, billing) = app.call(&token, Method::GET, "/api/v1/billing", None).await;
@@ -495,14 +496,7 @@ async fn a_purchase_raises_the_limit_at_once_and_free_and_the_cap_are_refused_cl
     assert_eq!(purchase["total_minor"], 3000);
 
     // SOLO's cap is 500 conversations of packages: 2 more fit, 3 do not.
-    let (status, refused) = app
-        .call(
-            &token,
-            Method::POST,
-            "/api/v1/billing/packages",
-            Some(json!({"quantity": 3})),
-        )
-        .await;
+    let (status, refused) = buy_packages(&app, &token, 3).await;
     assert_eq!(status, 422);
     let message = refused["error"]["details"][0]["message"]
         .as_str()
@@ -512,14 +506,7 @@ async fn a_purchase_raises_the_limit_at_once_and_free_and_the_cap_are_refused_cl
         "{message}"
     );
     for quantity in [0, 101] {
-        let (status, _) = app
-            .call(
-                &token,
-                Method::POST,
-                "/api/v1/billing/packages",
-                Some(json!({"quantity": quantity})),
-            )
-            .await;
+        let (status, _) = buy_packages(&app, &token, quantity).await;
         assert_eq!(status, 422);
     }
     let (_, unchanged) = app.call(&token, Method::GET, "/api/v1/billing", None).await;
@@ -530,14 +517,7 @@ async fn a_purchase_raises_the_limit_at_once_and_free_and_the_cap_are_refused_cl
 
     let free = app.create_account_on("Free", PlanCode::Free).await;
     let free_token = app.token_for(&free.owner_email).await;
-    let (status, refused) = app
-        .call(
-            &free_token,
-            Method::POST,
-            "/api/v1/billing/packages",
-            Some(json!({"quantity": 1})),
-        )
-        .await;
+    let (status, refused) = buy_packages(&app, &free_token, 1).await;
     assert_eq!(status, 422);
     assert!(
         refused["error"]["details"][0]["message"]
@@ -559,18 +539,13 @@ async fn a_purchase_raises_the_limit_at_once_and_free_and_the_cap_are_refused_cl
 
 #[tokio::test]
 async fn upgrades_apply_at_once_downgrades_at_the_renewal_and_packages_stay() {
-    let app = spawn_app_with(|settings| settings.test_clock = true).await;
-    let bootstrap = app.create_account("Clock").await;
-    let clock_token = app.token_for(&bootstrap.owner_email).await;
-    set_clock(&app, &clock_token, "2026-05-10T00:00:00Z").await;
-    let (_, token) = account_anchored(&app, PlanCode::Solo, "2026-05-01T00:00:00Z").await;
-    app.call(
-        &token,
-        Method::POST,
-        "/api/v1/billing/packages",
-        Some(json!({"quantity": 5})),
+    let (app, clock_token, _, token) = clocked_account(
+        PlanCode::Solo,
+        "2026-05-10T00:00:00Z",
+        "2026-05-01T00:00:00Z",
     )
     .await;
+    buy_packages(&app, &token, 5).await;
     let (status, up) = app
         .call(
             &token,
@@ -691,14 +666,7 @@ async fn warnings_at_80_percent_and_at_the_limit_are_recorded_once_and_shown() {
         1
     );
     // More packages, used up again: warned again at the new limit.
-    let (status, _) = app
-        .call(
-            &token,
-            Method::POST,
-            "/api/v1/billing/packages",
-            Some(json!({"quantity": 1})),
-        )
-        .await;
+    let (status, _) = buy_packages(&app, &token, 1).await;
     assert_eq!(status, 201);
     count_conversations(&app, &account.widget_key, account.account_id, 100).await;
     let events =
@@ -726,18 +694,13 @@ async fn warnings_at_80_percent_and_at_the_limit_are_recorded_once_and_shown() {
 
 #[tokio::test]
 async fn between_a_period_end_and_the_renewal_the_limit_is_already_the_next_periods() {
-    let app = spawn_app_with(|settings| settings.test_clock = true).await;
-    let bootstrap = app.create_account("Clock").await;
-    let clock_token = app.token_for(&bootstrap.owner_email).await;
-    set_clock(&app, &clock_token, "2026-04-05T00:00:00Z").await;
-    let (account_id, token) = account_anchored(&app, PlanCode::Plus, "2026-04-01T00:00:00Z").await;
-    app.call(
-        &token,
-        Method::POST,
-        "/api/v1/billing/packages",
-        Some(json!({"quantity": 4})),
+    let (app, clock_token, account_id, token) = clocked_account(
+        PlanCode::Plus,
+        "2026-04-05T00:00:00Z",
+        "2026-04-01T00:00:00Z",
     )
     .await;
+    buy_packages(&app, &token, 4).await;
     let (_, down) = app
         .call(
             &token,
@@ -770,18 +733,13 @@ async fn between_a_period_end_and_the_renewal_the_limit_is_already_the_next_peri
 
 #[tokio::test]
 async fn one_tick_after_missed_periods_bills_each_period_once() {
-    let app = spawn_app_with(|settings| settings.test_clock = true).await;
-    let bootstrap = app.create_account("Clock").await;
-    let clock_token = app.token_for(&bootstrap.owner_email).await;
-    set_clock(&app, &clock_token, "2027-01-10T00:00:00Z").await;
-    let (_, token) = account_anchored(&app, PlanCode::Solo, "2026-12-31T12:00:00Z").await;
-    app.call(
-        &token,
-        Method::POST,
-        "/api/v1/billing/packages",
-        Some(json!({"quantity": 1})),
+    let (app, clock_token, _, token) = clocked_account(
+        PlanCode::Solo,
+        "2027-01-10T00:00:00Z",
+        "2026-12-31T12:00:00Z",
     )
     .await;
+    buy_packages(&app, &token, 1).await;
     // The server was down for three months.
     let report = services::billing::tick(&app.ctx, at("2027-04-15T00:00:00Z"))
         .await
@@ -812,18 +770,13 @@ async fn one_tick_after_missed_periods_bills_each_period_once() {
 
 #[tokio::test]
 async fn a_downgrade_to_free_expires_packages_at_the_renewal() {
-    let app = spawn_app_with(|settings| settings.test_clock = true).await;
-    let bootstrap = app.create_account("Clock").await;
-    let clock_token = app.token_for(&bootstrap.owner_email).await;
-    set_clock(&app, &clock_token, "2026-06-03T00:00:00Z").await;
-    let (_, token) = account_anchored(&app, PlanCode::Solo, "2026-06-01T00:00:00Z").await;
-    app.call(
-        &token,
-        Method::POST,
-        "/api/v1/billing/packages",
-        Some(json!({"quantity": 2})),
+    let (app, clock_token, _, token) = clocked_account(
+        PlanCode::Solo,
+        "2026-06-03T00:00:00Z",
+        "2026-06-01T00:00:00Z",
     )
     .await;
+    buy_packages(&app, &token, 2).await;
     app.call(
         &token,
         Method::PUT,
@@ -847,4 +800,71 @@ async fn a_downgrade_to_free_expires_packages_at_the_renewal() {
         period_invoices(&invoices, "2026-07-01T00:00:00Z")[0]["total_minor"],
         0
     );
+}
+
+#[tokio::test]
+async fn a_read_after_the_period_end_sees_the_renewed_period_and_it_is_billed_once() {
+    let (app, clock_token, account_id, token) = clocked_account(
+        PlanCode::Plus,
+        "2026-04-05T00:00:00Z",
+        "2026-04-01T00:00:00Z",
+    )
+    .await;
+    let (status, _) = buy_packages(&app, &token, 2).await;
+    assert_eq!(status, 201);
+    // May 1 has come and nothing has run since: the very next read is of May, whole.
+    set_clock(&app, &clock_token, "2026-05-01T00:00:30Z").await;
+    for read in 0..2 {
+        let (_, billing) = app.call(&token, Method::GET, "/api/v1/billing", None).await;
+        assert_eq!(
+            billing["period"]["start"], "2026-05-01T00:00:00Z",
+            "read {read}"
+        );
+        let package = &billing["packages"][0];
+        assert_eq!(package["status"], "active", "read {read}: {package}");
+        assert_eq!(package["active_until"], "2026-06-01T00:00:00Z");
+        assert_eq!(package["renews_at"], "2026-06-01T00:00:00Z");
+        assert_eq!(
+            billing["chatbot"],
+            json!({"included": 500, "from_packages": 200, "limit": 700, "used": 0, "remaining": 700}),
+            "read {read}: the limit counts exactly the packages shown active"
+        );
+        assert_eq!(billing["next_renewal"], "2026-06-01T00:00:00Z");
+    }
+    let (_, allowance) = services::billing::allowance(&app.ctx, account_id.as_uuid())
+        .await
+        .expect("allowance");
+    assert_eq!((allowance.limit, allowance.remaining), (700, 700));
+    // The job comes after the reads: nothing is left for it.
+    let report = services::billing::tick(&app.ctx, at("2026-05-01T00:00:30Z"))
+        .await
+        .expect("tick");
+    assert_eq!((report.periods, report.packages_renewed), (0, 0));
+    let (_, invoices) = app
+        .call(&token, Method::GET, "/api/v1/billing/invoices", None)
+        .await;
+    let may = period_invoices(&invoices, "2026-05-01T00:00:00Z");
+    assert_eq!(may.len(), 1, "May is billed once: {invoices}");
+    assert!(
+        may[0]["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .any(|line| line["quantity"] == 2
+                && line["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("package"))),
+        "the renewed packages are on May's invoice: {}",
+        may[0]
+    );
+    let (_, ledger) = app
+        .call(&token, Method::GET, "/api/v1/billing/ledger", None)
+        .await;
+    let renewals = ledger["entries"]
+        .as_array()
+        .expect("ledger rows")
+        .iter()
+        .filter(|row| row["kind"] == "renewal")
+        .count();
+    assert_eq!(renewals, 1, "renewed once: {ledger}");
 }

@@ -38,6 +38,27 @@ async fn an_owner_buys_packages_and_disables_their_renewal() {
         .click()
         .await
         .expect("click");
+    // A confirmation step names the amount before anything is charged.
+    eventually("the purchase asks for confirmation", || async {
+        script_string(
+            &browser,
+            "return document.querySelector('.confirm-question')?.textContent || ''",
+        )
+        .await
+            == "Buy 2 packages for 20.00 USD now?"
+    })
+    .await;
+    browser
+        .screenshot(&artifact("billing-confirm.png"))
+        .await
+        .expect("screenshot");
+    browser
+        .find(By::Css("#confirm-buy button.primary"))
+        .await
+        .expect("confirm")
+        .click()
+        .await
+        .expect("click");
     eventually("the purchase shows", || async {
         script_string(
             &browser,

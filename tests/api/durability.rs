@@ -9,8 +9,107 @@ use serde_json::Value;
 use std::{
     process::Command,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
+
+/// Acknowledgements collected from every sender.
+pub type Acked = Arc<Mutex<Vec<Value>>>;
+
+/// `visitors` widgets of the account, each sending messages one after the other (waiting
+/// for each ack) until its socket fails or `until` passes; every ack lands in `acked`.
+pub fn start_senders(
+    address: &str,
+    widget_key: &str,
+    visitors: usize,
+    acked: &Acked,
+    until: Instant,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..visitors)
+        .map(|visitor| {
+            let (address, key, acked) = (address.to_owned(), widget_key.to_owned(), acked.clone());
+            tokio::spawn(async move {
+                let Ok(mut socket) =
+                    Socket::open(&address, &format!("/ws/widget?key={key}"), None, None).await
+                else {
+                    return;
+                };
+                socket.hello(None, None, None).await;
+                for n in 0.. {
+                    if Instant::now() > until {
+                        return;
+                    }
+                    match socket
+                        .try_say(&format!("v{visitor}-{n}"), &format!("message {n}"))
+                        .await
+                    {
+                        Some(ack) => acked.lock().expect("lock").push(ack),
+                        None => return,
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Waits (at most `within`) until `count` acks have come.
+pub async fn wait_for_acks(acked: &Acked, count: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline && acked.lock().expect("lock").len() < count {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every message of the account, read through the API of the server on `port`.
+pub async fn stored_messages(port: u16, token: &str) -> Vec<Value> {
+    let client = reqwest::Client::new();
+    let mut stored: Vec<Value> = Vec::new();
+    let list: Value = client
+        .get(format!(
+            "http://127.0.0.1:{port}/api/v1/conversations?limit=100"
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    for conversation in list["conversations"].as_array().expect("array") {
+        let id = conversation["id"].as_str().expect("id");
+        let messages: Value = client
+            .get(format!(
+                "http://127.0.0.1:{port}/api/v1/conversations/{id}/messages"
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("messages")
+            .json()
+            .await
+            .expect("json");
+        stored.extend(
+            messages["messages"]
+                .as_array()
+                .expect("array")
+                .iter()
+                .cloned(),
+        );
+    }
+    stored
+}
+
+/// Each acknowledged message is stored exactly once, with the id and seq of its ack.
+pub fn assert_each_ack_stored_once(acked: &[Value], stored: &[Value]) {
+    for ack in acked {
+        let copies: Vec<&Value> = stored
+            .iter()
+            .filter(|m| m["client_id"] == ack["client_id"])
+            .collect();
+        assert_eq!(copies.len(), 1, "acked {} stored once", ack["client_id"]);
+        assert_eq!(copies[0]["id"], ack["id"]);
+        assert_eq!(copies[0]["seq"], ack["seq"]);
+    }
+}
 
 #[tokio::test]
 async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
@@ -25,9 +124,9 @@ async fn a_sigkill_during_full_batches_keeps_every_ack_once_and_leaves_nothing_h
 }
 
 /// `visitors` send as fast as they are acknowledged; the server is SIGKILLed once `acks`
-/// arrived. After a restart every acknowledged message is stored exactly once, and every
-/// conversation is whole: its messages are numbered 1..=last_seq with no gap, so no write
-/// was half-done (a message without its conversation's update, or the reverse).
+/// arrived (or 20 s passed). After a restart every acknowledged message is stored exactly
+/// once, and every conversation is whole: its messages are numbered 1..=last_seq with no gap,
+/// so no write was half-done (a message without its conversation's update, or the reverse).
 async fn sigkill_mid_traffic(visitors: usize, acks: usize) {
     let (database_url, _dir) = fresh_database().await;
     let binary = Binary::new(&database_url);
@@ -37,32 +136,11 @@ async fn sigkill_mid_traffic(visitors: usize, acks: usize) {
     let port = free_port();
     let mut server = binary.serve(port).await;
     let address = format!("http://127.0.0.1:{port}");
-    let acked: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let mut senders = Vec::new();
-    for visitor in 0..visitors {
-        let (address, key, acked) = (address.clone(), widget_key.clone(), acked.clone());
-        senders.push(tokio::spawn(async move {
-            let source = std::net::Ipv4Addr::new(127, 0, 50, 1 + (visitor % 200) as u8);
-            let mut socket = Socket::widget_at(&address, &key, source).await;
-            socket.hello(None, None, None).await;
-            for n in 0.. {
-                match socket
-                    .try_say(&format!("v{visitor}-{n}"), &format!("message {n}"))
-                    .await
-                {
-                    Some(ack) => acked.lock().expect("lock").push(ack),
-                    None => return,
-                }
-            }
-        }));
-    }
+    let acked = Acked::default();
+    let until = Instant::now() + Duration::from_secs(60);
+    let senders = start_senders(&address, &widget_key, visitors, &acked, until);
     // Let traffic build up, then kill the server without warning.
-    for _ in 0..250 {
-        if acked.lock().expect("lock").len() >= acks {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_acks(&acked, acks, Duration::from_secs(20)).await;
     server.kill().expect("SIGKILL the server");
     server.wait().expect("reap the server");
     for sender in senders {
@@ -76,49 +154,7 @@ async fn sigkill_mid_traffic(visitors: usize, acks: usize) {
     );
 
     let mut restarted = binary.serve(port).await;
-    let client = reqwest::Client::new();
-    let mut stored: Vec<Value> = Vec::new();
-    let list: Value = client
-        .get(format!(
-            "http://127.0.0.1:{port}/api/v1/conversations?limit=100"
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
-    for conversation in list["conversations"].as_array().expect("array") {
-        let id = conversation["id"].as_str().expect("id");
-        let mut after = 0;
-        loop {
-            let page: Value = client
-                .get(format!(
-                    "http://127.0.0.1:{port}/api/v1/conversations/{id}/messages?after_seq={after}"
-                ))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .expect("messages")
-                .json()
-                .await
-                .expect("json");
-            let messages = page["messages"].as_array().expect("array").clone();
-            let Some(last) = messages.last() else { break };
-            after = last["seq"].as_i64().expect("seq");
-            stored.extend(messages);
-        }
-    }
-    for ack in &acked {
-        let copies: Vec<&Value> = stored
-            .iter()
-            .filter(|m| m["client_id"] == ack["client_id"])
-            .collect();
-        assert_eq!(copies.len(), 1, "acked {} stored once", ack["client_id"]);
-        assert_eq!(copies[0]["id"], ack["id"]);
-        assert_eq!(copies[0]["seq"], ack["seq"]);
-    }
+    assert_each_ack_stored_once(&acked, &stored_messages(port, &token).await);
     restarted.kill().expect("stop the server");
     let _ = restarted.wait();
     whole_conversations(&database_url).await;

@@ -473,16 +473,26 @@ async fn an_invalid_save_shows_every_problem_with_its_path_and_stores_nothing() 
         .await;
     assert_eq!(response.status().as_u16(), 422);
     let html = unescape(&response.text().await.expect("html"));
+    // In words (issue 14): the summary names the step, button and field as the form does,
+    // with the API's path as a hint, and each message also sits beside its field.
     for expected in [
-        "steps.menu.buttons[1].next: no step \"pricng\"",
-        "steps.email.prompt: must not be empty",
-        "steps.handover.context: line 2 \"oops\" is not key=value",
-        "priority: must be a whole number",
-        "trigger.audience.languages[1]: \"klingon!\" is not a language code like en or cs",
-        "trigger.when.percent: must be between 1 and 100",
+        "Step “menu”, button 2, next step: no step \"pricng\"",
+        "title=\"steps.menu.buttons[1].next\"",
+        "Step “email”, prompt: must not be empty",
+        "Step “handover”, context: line 2 \"oops\" is not key=value",
+        "Priority: must be a whole number",
+        "Languages: \"klingon!\" is not a language code like en or cs",
+        "Trigger scroll (percent): must be between 1 and 100",
+        "</select><span class=\"field-error\">No step \"pricng\"</span>",
+        "</textarea><span class=\"field-error\">Must not be empty</span>",
+        "<span class=\"field-error\">Line 2 \"oops\" is not key=value</span>",
     ] {
         assert!(html.contains(expected), "{expected} is shown");
     }
+    assert!(
+        !html.contains("<code>steps."),
+        "no bare paths in the editor"
+    );
     assert!(html.contains("6 problems; nothing was saved"));
     assert!(
         html.contains("value=\"high\""),

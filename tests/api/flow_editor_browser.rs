@@ -175,13 +175,17 @@ async fn the_editor_draws_the_demo_flow_and_the_preview_clicks_through_it() {
     eventually("the problem is shown", || async {
         text_of(&browser, "#problems")
             .await
-            .contains("steps.menu.text: must not be empty")
+            .contains("Step “menu”, text: must not be empty")
     })
     .await;
-    assert!(
-        text_of(&browser, "section.step-card.has-errors")
-            .await
-            .contains("steps.menu.text: must not be empty")
+    // In words beside the field itself, not as a path (issue 14).
+    assert_eq!(
+        text_of(
+            &browser,
+            "section.step-card.has-errors textarea[aria-invalid=true] + .field-error"
+        )
+        .await,
+        "Must not be empty"
     );
     browser
         .screenshot(&artifact("flow-editor-errors.png"))

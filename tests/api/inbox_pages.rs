@@ -284,7 +284,10 @@ async fn the_away_switch_turns_the_widget_offline() {
         .text()
         .await
         .expect("html");
-    assert!(page.contains("○ Away"), "the header shows the away state");
+    assert!(
+        page.contains("You: away"),
+        "the header shows the away state"
+    );
     assert!(
         page.contains("shop.example.com/pricing"),
         "the connected visitor is listed with their page"

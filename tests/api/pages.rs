@@ -57,6 +57,26 @@ async fn public_pages_render_without_signing_in() {
 }
 
 #[tokio::test]
+async fn unknown_page_urls_answer_the_html_error_page_with_404() {
+    let app = spawn_app().await;
+    let client = browser();
+    for path in ["/no-such-page", "/settings/nothing/here", "/apiary"] {
+        let response = app.get(&client, path).await;
+        assert_eq!(response.status().as_u16(), 404, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .expect("type")
+                .starts_with("text/html"),
+            "{path}"
+        );
+        let html = response.text().await.expect("html");
+        assert!(html.contains("<h1>Not found</h1>"), "{path}: {html}");
+        assert!(html.contains("href=\"/inbox\""), "{path}: {html}");
+    }
+}
+
+#[tokio::test]
 async fn account_settings_show_the_embed_snippet_and_save_allowed_domains() {
     let app = spawn_app().await;
     let account = app.create_account("Acme").await;

@@ -88,24 +88,53 @@ impl Binary {
 
     /// Starts `frontdesk serve` with its log (stderr) going to `log`, and waits until it is ready.
     pub async fn serve_logging(&self, port: u16, log: impl Into<Stdio>) -> Child {
-        let mut child = self
-            .command()
+        let child = self.start_serving(port, Stdio::null(), log);
+        wait_until_ready(child, port).await
+    }
+
+    /// Starts `frontdesk serve` on the port, its output and log (stderr) going to `output`
+    /// and `log`, without waiting.
+    pub fn start_serving(
+        &self,
+        port: u16,
+        output: impl Into<Stdio>,
+        log: impl Into<Stdio>,
+    ) -> Child {
+        self.command()
             .arg("serve")
             .env("FRONTDESK_BIND", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
+            .stdout(output)
             .stderr(log)
             .spawn()
-            .expect("start frontdesk serve");
-        for _ in 0..100 {
-            if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await
-                && response.status().is_success()
-            {
-                return child;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the server did not become ready");
+            .expect("start frontdesk serve")
     }
+
+    /// Starts a command without waiting; its output is kept for `wait_with_output`.
+    pub fn start(&self, args: &[&str]) -> Child {
+        self.command()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start frontdesk")
+    }
+}
+
+/// Waits (at most 10 s) until the server on `port` answers `/readyz`; kills it and fails the
+/// test otherwise, or when it exits first.
+pub async fn wait_until_ready(mut child: Child, port: u16) -> Child {
+    for _ in 0..100 {
+        if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await
+            && response.status().is_success()
+        {
+            return child;
+        }
+        if let Ok(Some(exit)) = child.try_wait() {
+            panic!("the server exited before it was ready: {exit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the server did not become ready");
 }

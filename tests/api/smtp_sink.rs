@@ -145,9 +145,10 @@ impl SmtpSink {
         self.state.lock().expect("sink lock").connections
     }
 
-    /// Waits until at least `count` emails arrived (up to 10 s) and returns them all.
+    /// Waits until at least `count` emails arrived (up to 30 s: a restarted server on a busy
+    /// machine) and returns them all.
     pub async fn wait_for(&self, count: usize) -> Vec<Received> {
-        for _ in 0..200 {
+        for _ in 0..600 {
             let received = self.received();
             if received.len() >= count {
                 return received;

@@ -64,12 +64,7 @@ impl Socket {
         widget_key: &str,
         source: std::net::Ipv4Addr,
     ) -> Socket {
-        Self::widget_at(&app.address, widget_key, source).await
-    }
-
-    /// `widget_from` for a server at `address` (`http://127.0.0.1:port`).
-    pub async fn widget_at(address: &str, widget_key: &str, source: std::net::Ipv4Addr) -> Socket {
-        let address = address.replacen("http://", "", 1);
+        let address = app.address.replacen("http://", "", 1);
         let socket = tokio::net::TcpSocket::new_v4().expect("socket");
         socket
             .bind(std::net::SocketAddr::from((source, 0)))
@@ -248,6 +243,13 @@ impl Socket {
     /// Reads until the server closes the socket; returns the text frames before the close
     /// and the close reason's description (empty when none was given).
     pub async fn until_closed(&mut self) -> (Vec<Value>, String) {
+        let (frames, close) = self.until_close_frame().await;
+        (frames, close.map(|(_, reason)| reason).unwrap_or_default())
+    }
+
+    /// Reads until the server closes the socket; returns the text frames before the close
+    /// and the close frame's code and reason (`None`: the connection ended without one).
+    pub async fn until_close_frame(&mut self) -> (Vec<Value>, Option<(u16, String)>) {
         let mut frames = Vec::new();
         loop {
             let next = tokio::time::timeout(FRAME_WAIT, self.ws.next())
@@ -257,12 +259,12 @@ impl Socket {
                 Some(Ok(Message::Text(text))) => {
                     frames.push(serde_json::from_str(text.as_str()).expect("JSON frame"));
                 }
-                Some(Ok(Message::Close(reason))) => {
-                    let reason = reason.map(|r| r.reason.to_string()).unwrap_or_default();
-                    return (frames, reason);
+                Some(Ok(Message::Close(close))) => {
+                    let close = close.map(|c| (u16::from(c.code), c.reason.to_string()));
+                    return (frames, close);
                 }
                 Some(Ok(_)) => continue,
-                None | Some(Err(_)) => return (frames, String::new()),
+                None | Some(Err(_)) => return (frames, None),
             }
         }
     }

@@ -4,7 +4,7 @@
 use crate::{
     services::{
         Context,
-        billing::{self, BillingOverview, InvoiceView, LedgerView, PackageView},
+        billing::{self, BillingOverview, InvoiceView, LedgerPage, PackageView},
     },
     web::{auth::ApiActor, errors::ApiError},
 };
@@ -118,24 +118,27 @@ async fn list_invoices(
 pub struct LedgerParams {
     /// 1 to 1000 (default 200).
     limit: Option<u64>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Ledger {
-    entries: Vec<LedgerView>,
+    /// `next_cursor` of the previous page: continues with older entries.
+    cursor: Option<String>,
 }
 
 /// The append-only usage ledger, newest first: every counted conversation (with its id),
 /// purchase, renewal, expiry, toggle and plan change.
 #[utoipa::path(get, path = "/api/v1/billing/ledger", tag = "billing", params(LedgerParams),
-    responses((status = 200, body = Ledger)))]
+    responses((status = 200, body = LedgerPage)))]
 #[get("/billing/ledger")]
 async fn list_ledger(
     ctx: web::Data<Context>,
     ApiActor(actor): ApiActor,
     params: web::Query<LedgerParams>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(Ledger {
-        entries: billing::ledger_rows(&ctx, &actor, params.limit.unwrap_or(200)).await?,
-    }))
+    Ok(HttpResponse::Ok().json(
+        billing::ledger_page(
+            &ctx,
+            &actor,
+            params.cursor.as_deref(),
+            params.limit.unwrap_or(200),
+        )
+        .await?,
+    ))
 }

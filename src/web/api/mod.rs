@@ -52,10 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_clock: bool) {
                 if test_clock {
                     test_clock::configure(cfg);
                 }
-            })
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::not_found())
-            })),
+            }),
     );
 }
 

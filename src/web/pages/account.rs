@@ -1,4 +1,5 @@
-//! The signed-in user's own account: changing the password (required after a temporary one).
+//! The signed-in user's own account: changing the password (required after a temporary one),
+//! and whether the account is online for visitors (the header's presence, kept live).
 
 use super::{Chrome, error_lines, redirect, render, render_with_status};
 use crate::{
@@ -14,7 +15,9 @@ use askama::Template;
 use serde::Deserialize;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_password).service(post_password);
+    cfg.service(get_password)
+        .service(post_password)
+        .service(get_presence);
 }
 
 #[derive(Template)]
@@ -91,4 +94,15 @@ async fn post_password(
             None => Err(error.into()),
         },
     }
+}
+
+/// `{"visitors_can_chat": bool}`: what the widget shows visitors now (some available agent has
+/// the inbox open). The inbox asks again whenever a colleague's status changes.
+#[get("/account/presence")]
+async fn get_presence(ctx: web::Data<Context>, signed_in: SignedIn) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "visitors_can_chat": ctx.hub.agents_online(signed_in.actor.account_id),
+        }))
 }

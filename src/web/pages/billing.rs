@@ -1,6 +1,6 @@
 //! `/billing` (owners): the plan and its price, the period, the meter of chatbot
-//! conversations, packages with their renewal switches, a buy form, plan changes, invoices
-//! and the ledger.
+//! conversations, packages with their renewal switches, a buy form (with a confirmation
+//! step naming the amount), plan changes, invoices and the ledger (paged by cursor).
 
 use super::{Chrome, error_lines, format_time, redirect, render, render_with_status};
 use crate::{
@@ -41,14 +41,34 @@ struct BillingPage {
     billing: BillingOverview,
     invoices: Vec<InvoiceView>,
     ledger: Vec<LedgerView>,
+    /// The cursor of the next (older) ledger page.
+    ledger_next: Option<String>,
+    /// This is not the newest ledger page.
+    older_page: bool,
     errors: Vec<String>,
     notice: Option<String>,
     quantity: String,
 }
 
+/// How many ledger entries one page shows.
+const LEDGER_PAGE: u64 = 50;
+
 #[derive(Deserialize)]
 struct Notice {
     done: Option<String>,
+    /// A ledger cursor: show the entries older than it.
+    older: Option<String>,
+}
+
+/// The confirmation step of a purchase: the quantity and the amount charged now.
+#[derive(Template)]
+#[template(path = "billing/confirm.html")]
+struct ConfirmBuyPage {
+    chrome: Chrome,
+    quantity: i32,
+    conversations: i64,
+    total: String,
+    renewal: String,
 }
 
 async fn page(
@@ -57,14 +77,18 @@ async fn page(
     errors: Vec<String>,
     notice: Option<String>,
     quantity: String,
+    older: Option<&str>,
 ) -> Result<BillingPage, PageError> {
     let actor = &signed_in.actor;
     actor.require(Role::Owner)?;
+    let ledger = services::billing::ledger_page(ctx, actor, older, LEDGER_PAGE).await?;
     Ok(BillingPage {
         chrome: Chrome::new(ctx, actor, &signed_in.session, "billing").await?,
         billing: services::billing::overview(ctx, actor).await?,
         invoices: services::billing::invoices(ctx, actor).await?,
-        ledger: services::billing::ledger_rows(ctx, actor, 50).await?,
+        ledger: ledger.entries,
+        ledger_next: ledger.next_cursor,
+        older_page: older.is_some_and(|cursor| !cursor.is_empty()),
         errors,
         notice,
         quantity,
@@ -92,7 +116,17 @@ async fn get_billing(
         Some("plan") => Some("Plan changed.".to_owned()),
         _ => None,
     };
-    render(&page(&ctx, &signed_in, Vec::new(), notice, "1".to_owned()).await?)
+    render(
+        &page(
+            &ctx,
+            &signed_in,
+            Vec::new(),
+            notice,
+            "1".to_owned(),
+            query.older.as_deref(),
+        )
+        .await?,
+    )
 }
 
 /// Renders the page again with the form's problems (422), or fails for other errors.
@@ -104,7 +138,7 @@ async fn refused(
 ) -> Result<HttpResponse, PageError> {
     match error_lines(&error) {
         Some(lines) => render_with_status(
-            &page(ctx, signed_in, lines, None, quantity).await?,
+            &page(ctx, signed_in, lines, None, quantity, None).await?,
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         None => Err(error.into()),
@@ -114,7 +148,12 @@ async fn refused(
 #[derive(Deserialize)]
 struct BuyForm {
     quantity: String,
+    /// Set by the confirmation page: without it, the purchase is only shown for confirming.
+    confirmed: Option<String>,
 }
+
+/// The largest quantity one purchase may buy (the buy form's `max`).
+const MAX_QUANTITY: i32 = 100;
 
 #[post("/billing/packages")]
 async fn post_buy(
@@ -122,13 +161,38 @@ async fn post_buy(
     signed_in: SignedIn,
     SecureForm(form): SecureForm<BuyForm>,
 ) -> Result<HttpResponse, PageError> {
-    let result = match form.quantity.trim().parse::<i32>() {
-        Ok(quantity) => services::billing::buy_packages(&ctx, &signed_in.actor, quantity).await,
-        Err(_) => Err(ServiceError::invalid(crate::domain::FieldError::new(
-            "quantity",
-            "must be a whole number from 1 to 100",
-        ))),
+    let quantity = form
+        .quantity
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|q| (1..=MAX_QUANTITY).contains(q))
+        .ok_or_else(|| {
+            ServiceError::invalid(crate::domain::FieldError::new(
+                "quantity",
+                "must be a whole number from 1 to 100",
+            ))
+        });
+    let quantity = match quantity {
+        Ok(quantity) => quantity,
+        Err(error) => return refused(&ctx, &signed_in, error, form.quantity).await,
     };
+    if form.confirmed.as_deref() != Some("1") {
+        let actor = &signed_in.actor;
+        actor.require(Role::Owner)?;
+        let billing = services::billing::overview(&ctx, actor).await?;
+        return render(&ConfirmBuyPage {
+            chrome: Chrome::new(&ctx, actor, &signed_in.session, "billing").await?,
+            quantity,
+            conversations: i64::from(quantity) * 100,
+            total: money(
+                &(billing.plan.package_price_minor * i64::from(quantity)),
+                &billing.plan.currency,
+            ),
+            renewal: day(&billing.next_renewal),
+        });
+    }
+    let result = services::billing::buy_packages(&ctx, &signed_in.actor, quantity).await;
     match result {
         Ok(_) => Ok(redirect("/billing?done=bought")),
         Err(error) => refused(&ctx, &signed_in, error, form.quantity).await,

@@ -339,7 +339,8 @@ async fn post_delete_flow(
 pub struct StepCard {
     pub index: usize,
     pub step: StepDraft,
-    pub errors: Vec<String>,
+    /// In words, beside the fields they are about (the paths stay in the API).
+    pub problems: super::flow_problems::StepProblems,
 }
 
 #[derive(Template)]
@@ -352,7 +353,8 @@ struct FlowEditorPage {
     form: FlowDraft,
     cards: Vec<StepCard>,
     step_ids: Vec<String>,
-    errors: Vec<String>,
+    /// Every problem in words, with its path (shown as a hint; the API's name for it).
+    errors: Vec<(String, String)>,
     graph_svg: String,
     unreachable: Vec<String>,
     notices: Vec<String>,
@@ -420,21 +422,13 @@ async fn editor_page(
 ) -> Result<FlowEditorPage, PageError> {
     let (drawn, _) = form.build();
     let layout = flow_graph::layout(&drawn);
-    let step_errors = |id: &str| -> Vec<String> {
-        let exact = format!("steps.{id}");
-        problems
-            .iter()
-            .filter(|p| p.field == exact || p.field.starts_with(&format!("{exact}.")))
-            .map(ToString::to_string)
-            .collect()
-    };
     let cards = form
         .steps
         .iter()
         .enumerate()
         .map(|(index, step)| StepCard {
             index,
-            errors: step_errors(&step.id),
+            problems: super::flow_problems::for_step(&step.id, problems),
             step: step.clone(),
         })
         .collect();
@@ -445,7 +439,10 @@ async fn editor_page(
         step_ids: form.step_ids(),
         cards,
         form,
-        errors: lines(problems),
+        errors: problems
+            .iter()
+            .map(|p| (super::flow_problems::describe(p), p.field.clone()))
+            .collect(),
         graph_svg: flow_graph::render_svg(&layout),
         unreachable: layout.unreachable,
         notices: Vec::new(),
@@ -675,7 +672,10 @@ async fn post_flow_editor(
     page.tab = tab;
     page.unsaved = true;
     if let Some(problem) = problem {
-        page.errors = vec![problem.to_string()];
+        page.errors = vec![(
+            super::flow_problems::describe(&problem),
+            problem.field.clone(),
+        )];
         page.new_step_id = new_id;
         page.new_step_type = new_kind;
     }

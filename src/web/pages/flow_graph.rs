@@ -221,6 +221,51 @@ fn position(node: &Node) -> (i32, i32) {
     )
 }
 
+/// Where an edge is drawn: a cubic curve's four points, and where its label goes.
+struct EdgeShape {
+    points: [(i32, i32); 4],
+    /// The label's anchor point (its baseline) and how the text hangs from it.
+    label: (i32, i32),
+    anchor: &'static str,
+}
+
+/// A forward edge runs from the bottom of its step down to the top of the next one, its
+/// label three quarters along, near its target, where the edges leaving one step have
+/// spread apart. A back edge leaves the right side of its step and bulges through the
+/// column gap to the right side of its target; its label sits just above where it leaves
+/// its step, in the gap beside the box: the middle of that curve lies in the row gap that
+/// forward edges cross, where the label would read as theirs.
+fn edge_shape(from: &Node, to: &Node, back: bool) -> EdgeShape {
+    let (fx, fy) = position(from);
+    let (tx, ty) = position(to);
+    if back {
+        let (sx, sy) = (fx + BOX_W, fy + BOX_H / 2);
+        let (ex, ey) = (tx + BOX_W, ty + BOX_H / 2);
+        let bulge = sx.max(ex) + BACK_BULGE;
+        let offset = if from.id == to.id { BOX_H / 2 } else { 0 };
+        let start = (sx, sy - offset / 2);
+        EdgeShape {
+            points: [
+                start,
+                (bulge, sy - offset),
+                (bulge, ey + offset),
+                (ex, ey + offset / 2),
+            ],
+            label: (start.0 + 5, start.1 - 6),
+            anchor: "start",
+        }
+    } else {
+        let (sx, sy) = (fx + BOX_W / 2, fy + BOX_H);
+        let (ex, ey) = (tx + BOX_W / 2, ty);
+        let mid = (sy + ey) / 2;
+        EdgeShape {
+            points: [(sx, sy), (sx, mid), (ex, mid), (ex, ey)],
+            label: ((sx * 5 + ex * 27) / 32, (sy + mid * 36 + ey * 27) / 64 + 4),
+            anchor: "middle",
+        }
+    }
+}
+
 /// Renders the layout as an SVG element; all text is escaped, so the result may be embedded
 /// as it is.
 pub fn render_svg(layout: &Layout) -> String {
@@ -250,36 +295,11 @@ viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"Flow graph\">\
         let (Some(from), Some(to)) = (layout.node(&edge.from), layout.node(&edge.to)) else {
             continue;
         };
-        let (fx, fy) = position(from);
-        let (tx, ty) = position(to);
-        let (path, lx, ly) = if edge.back {
-            let (sx, sy) = (fx + BOX_W, fy + BOX_H / 2);
-            let (ex, ey) = (tx + BOX_W, ty + BOX_H / 2);
-            let bulge = sx.max(ex) + BACK_BULGE;
-            let offset = if from.id == to.id { BOX_H / 2 } else { 0 };
-            (
-                format!(
-                    "M{sx},{} C{bulge},{} {bulge},{} {ex},{}",
-                    sy - offset / 2,
-                    sy - offset,
-                    ey + offset,
-                    ey + offset / 2
-                ),
-                sx.max(ex) + BACK_BULGE * 3 / 4,
-                (sy + ey) / 2 + 4,
-            )
-        } else {
-            let (sx, sy) = (fx + BOX_W / 2, fy + BOX_H);
-            let (ex, ey) = (tx + BOX_W / 2, ty);
-            let mid = (sy + ey) / 2;
-            // The label sits three quarters along the curve, near its target, where the
-            // edges leaving one step have spread apart.
-            (
-                format!("M{sx},{sy} C{sx},{mid} {ex},{mid} {ex},{ey}"),
-                (sx * 5 + ex * 27) / 32,
-                (sy + mid * 36 + ey * 27) / 64 + 4,
-            )
-        };
+        let shape = edge_shape(from, to, edge.back);
+        let [(sx, sy), (c1x, c1y), (c2x, c2y), (ex, ey)] = shape.points;
+        let path = format!("M{sx},{sy} C{c1x},{c1y} {c2x},{c2y} {ex},{ey}");
+        let (lx, ly) = shape.label;
+        let anchor = shape.anchor;
         let class = if edge.back { "edge back" } else { "edge" };
         let _ = write!(
             svg,
@@ -289,7 +309,7 @@ viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"Flow graph\">\
         );
         let _ = write!(
             labels,
-            "<text class=\"edge-label\" x=\"{lx}\" y=\"{ly}\" text-anchor=\"middle\">{}</text>",
+            "<text class=\"edge-label\" x=\"{lx}\" y=\"{ly}\" text-anchor=\"{anchor}\">{}</text>",
             escape(&shorten(&edge.label, LABEL_CHARS))
         );
     }
@@ -446,5 +466,84 @@ mod tests {
             "a reference to a missing step draws nothing"
         );
         assert!(render_svg(&layout).starts_with("<svg"));
+    }
+
+    /// Points along a cubic curve.
+    fn samples(points: [(i32, i32); 4]) -> Vec<(f64, f64)> {
+        let p: Vec<(f64, f64)> = points
+            .iter()
+            .map(|&(x, y)| (f64::from(x), f64::from(y)))
+            .collect();
+        (0..=100)
+            .map(|i| {
+                let t = f64::from(i) / 100.0;
+                let u = 1.0 - t;
+                let w = [u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t];
+                (
+                    (0..4).map(|k| w[k] * p[k].0).sum(),
+                    (0..4).map(|k| w[k] * p[k].1).sum(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_label_sits_on_its_own_edge_and_no_other_edge_crosses_it() {
+        let value = json!({"name": "Demo", "start": "menu", "steps": {
+            "menu": {"type": "message", "text": "What can I help you with?", "buttons": [
+                {"id": "shipping", "label": "Shipping times", "next": "shipping"},
+                {"id": "wholesale", "label": "Wholesale orders", "next": "tag_wholesale"},
+                {"id": "human", "label": "Talk to a person", "next": "handover"}]},
+            "shipping": {"type": "message", "text": "We ship within 2 days.", "buttons": [
+                {"id": "back", "label": "Back", "next": "menu"},
+                {"id": "thanks", "label": "That helped", "next": "bye"}]},
+            "tag_wholesale": {"type": "tag", "tags": ["wholesale"], "next": "email"},
+            "email": {"type": "collect", "field": "email", "prompt": "Which email?", "next": "handover"},
+            "handover": {"type": "handover", "message": "Connecting you."},
+            "bye": {"type": "end", "message": "Glad I could help."}}});
+        let layout = layout(&validate::parse(&value).expect("valid"));
+        let shapes: Vec<(&Edge, EdgeShape)> = layout
+            .edges
+            .iter()
+            .map(|e| {
+                (
+                    e,
+                    edge_shape(node(&layout, &e.from), node(&layout, &e.to), e.back),
+                )
+            })
+            .collect();
+        for (edge, shape) in &shapes {
+            // The label's box: about 6.5 px a character at 11 px, from baseline to cap height.
+            let width = 6.5 * shorten(&edge.label, LABEL_CHARS).chars().count() as f64;
+            let (x, y) = (f64::from(shape.label.0), f64::from(shape.label.1));
+            let left = if shape.anchor == "middle" {
+                x - width / 2.0
+            } else {
+                x
+            };
+            let (right, top, bottom) = (left + width, y - 9.0, y + 2.0);
+            let near = |(px, py): (f64, f64), pad: f64| {
+                px >= left - pad && px <= right + pad && py >= top - pad && py <= bottom + pad
+            };
+            assert!(
+                samples(shape.points).into_iter().any(|p| near(p, 8.0)),
+                "{:?}'s label is on its own edge",
+                edge.label
+            );
+            for (other, other_shape) in &shapes {
+                if std::ptr::eq(*other, *edge) {
+                    continue;
+                }
+                assert!(
+                    !samples(other_shape.points)
+                        .into_iter()
+                        .any(|p| near(p, 1.0)),
+                    "{:?}'s label lies on the edge {} -> {}",
+                    edge.label,
+                    other.from,
+                    other.to
+                );
+            }
+        }
     }
 }

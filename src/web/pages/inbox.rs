@@ -7,7 +7,7 @@ use super::{Chrome, format_time, redirect, render};
 use crate::{
     domain::{
         conversation::{ClientId, ConversationStatus, Tag},
-        ids::{ConversationId, UserId, VisitorId},
+        ids::{ConversationId, UserId},
         user::AgentStatus,
     },
     services::{
@@ -210,7 +210,12 @@ pub struct Bubble {
     pub author: String,
     pub text: String,
     pub internal: bool,
-    pub choice: Option<String>,
+    /// The visitor clicked a bot button; `text` is its label. The button's id (`choice`)
+    /// is internal to the flow and never shown.
+    pub clicked: bool,
+    /// Which side of the transcript: `visitor` on the left, `team` (agents, bot, notes) on
+    /// the right, `system` centred.
+    pub side: &'static str,
     /// A bot step's buttons, by label (agents see what the visitor was offered).
     pub buttons: Vec<String>,
     pub at: String,
@@ -226,11 +231,16 @@ impl From<MessageView> for Bubble {
             (_, None) => "Agent".to_owned(),
         };
         Self {
+            side: match message.author.kind.as_str() {
+                "visitor" => "visitor",
+                "system" => "system",
+                _ => "team",
+            },
             kind: message.author.kind,
             author,
             text: message.text,
             internal: message.internal,
-            choice: message.choice,
+            clicked: message.choice.is_some(),
             buttons: message
                 .buttons
                 .unwrap_or_default()
@@ -349,8 +359,17 @@ async fn open(ctx: &Context, signed_in: &SignedIn, id: ConversationId) -> Result
         teams,
         flows,
         notice: None,
+        bubbles: messages
+            .into_iter()
+            .map(Bubble::from)
+            .map(|mut bubble| {
+                if bubble.kind == "visitor" && bubble.author == "Visitor" {
+                    bubble.author = summary.visitor_label();
+                }
+                bubble
+            })
+            .collect(),
         title: summary.visitor_label(),
-        bubbles: messages.into_iter().map(Bubble::from).collect(),
         first_seen: format_time(visitor.first_seen_at),
         pages: visitor
             .pages
@@ -738,6 +757,8 @@ async fn post_status(
 /// One visitor on the live visitors page.
 pub struct OnlineVisitor {
     pub name: String,
+    /// The end of the visitor's id, for support (names can repeat).
+    pub short_id: String,
     pub url: String,
     pub title: String,
     pub visits: i32,
@@ -770,11 +791,12 @@ async fn online_visitors(
             Err(error) => return Err(error.into()),
         };
         visitors.push(OnlineVisitor {
-            name: panel
-                .name
-                .clone()
-                .or(panel.email.clone())
-                .unwrap_or_else(|| format!("Visitor {}", &VisitorId::to_string(&panel.id)[24..])),
+            name: crate::services::views::display_name(
+                panel.id.as_uuid(),
+                panel.name.as_deref(),
+                panel.email.as_deref(),
+            ),
+            short_id: panel.id.to_string()[24..].to_owned(),
             url: panel.current_url.clone().unwrap_or_default(),
             title: panel
                 .current_title

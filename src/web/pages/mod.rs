@@ -9,6 +9,7 @@ mod demo;
 mod flow_form;
 mod flow_graph;
 mod flow_preview;
+mod flow_problems;
 mod inbox;
 mod insights;
 mod notification_settings;
@@ -65,6 +66,9 @@ pub struct Chrome {
     pub nav: Vec<NavItem>,
     /// Whether the user takes chats now (the online/away switch).
     pub online: bool,
+    /// Whether the account is online for visitors, as the widget shows it: some agent who is
+    /// available has the inbox open (the hub's `agents_online`). Not the user's own switch.
+    pub visitors_can_chat: bool,
     /// The chatbot limit warning for owners and admins (80 % used, or nothing left).
     pub banner: Option<Banner>,
 }
@@ -176,6 +180,7 @@ impl Chrome {
             active,
             nav,
             online: me.status == crate::domain::user::AgentStatus::Online,
+            visitors_can_chat: ctx.hub.agents_online(actor.account_id),
         })
     }
 }
@@ -223,5 +228,22 @@ pub fn error_lines(error: &services::ServiceError) -> Option<Vec<String>> {
             Some(vec![message.clone()])
         }
         _ => None,
+    }
+}
+
+/// A count and its noun, singular for one: "1 rating", "2 ratings".
+pub fn plural(count: impl std::fmt::Display, one: &str, many: &str) -> String {
+    let count = count.to_string();
+    let noun = if count == "1" { one } else { many };
+    format!("{count} {noun}")
+}
+
+#[cfg(test)]
+mod plural_tests {
+    #[test]
+    fn one_is_singular_and_everything_else_plural() {
+        assert_eq!(super::plural(1, "rating", "ratings"), "1 rating");
+        assert_eq!(super::plural(0_u64, "rating", "ratings"), "0 ratings");
+        assert_eq!(super::plural(2_i32, "package", "packages"), "2 packages");
     }
 }

@@ -184,6 +184,7 @@ pub async fn seed(args: &SeedArgs) -> anyhow::Result<Seeded> {
     };
     // Every connection must be closed: the bulk load switches the journal off, which SQLite
     // allows only to the database's sole user.
+    ctx.writer.close().await;
     ctx.db
         .clone()
         .close()

@@ -54,6 +54,13 @@ pub type WriteFuture<'c, T> =
 
 /// Runs after the batch's commit with its outcome; sends the caller its answer.
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// What the writer's queue carries: a write, or the request to stop once what came before
+/// it is committed (answered when the writer's connection is closed).
+enum Command {
+    Write(Job),
+    Close(oneshot::Sender<()>),
+}
+
 type Job = Box<
     dyn for<'c> FnOnce(&'c DatabaseTransaction) -> Pin<Box<dyn Future<Output = Reply> + Send + 'c>>
         + Send,
@@ -63,7 +70,7 @@ type Job = Box<
 pub struct Writer {
     db: DatabaseConnection,
     /// Set on SQLite: the queue of the group-commit task.
-    queue: Option<mpsc::Sender<Job>>,
+    queue: Option<mpsc::Sender<Command>>,
     stats: Arc<Stats>,
 }
 
@@ -102,7 +109,12 @@ impl Writer {
                     .context("starting the message writer's thread")?;
             }
             None => {
-                tokio::spawn(run(db.clone(), receiver, stats.clone(), None));
+                let (db, stats) = (db.clone(), stats.clone());
+                tokio::spawn(async move {
+                    if let Some(closed) = run(db, receiver, stats, None).await {
+                        let _ = closed.send(());
+                    }
+                });
             }
         }
         Ok(Self {
@@ -110,6 +122,18 @@ impl Writer {
             queue: Some(sender),
             stats,
         })
+    }
+
+    /// Stops the writer once every write queued before has committed, and closes its own
+    /// connection (a bulk load that needs the database to itself, e.g. `bench seed`). Writes
+    /// asked for afterwards fail.
+    pub async fn close(&self) {
+        if let Some(queue) = &self.queue {
+            let (closed, done) = oneshot::channel();
+            if queue.send(Command::Close(closed)).await.is_ok() {
+                let _ = done.await;
+            }
+        }
     }
 
     /// Batches and writes so far: their ratio is the average batch size.
@@ -156,7 +180,7 @@ impl Writer {
             )
         });
         queue
-            .send(job)
+            .send(Command::Write(job))
             .await
             .map_err(|_| anyhow!("the message writer has stopped"))?;
         answered
@@ -190,7 +214,7 @@ where
 
 /// The writer's thread: a single-threaded runtime that runs every batch's closures, whose
 /// statements go straight to the writer's own connection.
-fn own_thread(proxy: Arc<SqliteProxy>, queue: mpsc::Receiver<Job>, stats: Arc<Stats>) {
+fn own_thread(proxy: Arc<SqliteProxy>, queue: mpsc::Receiver<Command>, stats: Arc<Stats>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -202,13 +226,21 @@ fn own_thread(proxy: Arc<SqliteProxy>, queue: mpsc::Receiver<Job>, stats: Arc<St
             return;
         }
     };
-    runtime.block_on(async move {
+    let closed = runtime.block_on(async move {
         let handle: Arc<Box<dyn ProxyDatabaseTrait>> = Arc::new(Box::new(Shared(proxy.clone())));
         match Database::connect_proxy(DbBackend::Sqlite, handle).await {
             Ok(db) => run(db, queue, stats, Some(proxy)).await,
-            Err(error) => tracing::error!(%error, "cannot open the message writer's connection"),
+            Err(error) => {
+                tracing::error!(%error, "cannot open the message writer's connection");
+                None
+            }
         }
     });
+    // The runtime held the last handles of the connection: closed once it is dropped.
+    drop(runtime);
+    if let Some(closed) = closed {
+        let _ = closed.send(());
+    }
 }
 
 /// The writer's connection as sea-orm's proxy (the thread keeps its own handle to begin and
@@ -243,12 +275,25 @@ impl ProxyDatabaseTrait for Shared {
 /// commits each batch (its errors reported); else `db`'s transaction does.
 async fn run(
     db: DatabaseConnection,
-    mut queue: mpsc::Receiver<Job>,
+    mut queue: mpsc::Receiver<Command>,
     stats: Arc<Stats>,
     own: Option<Arc<SqliteProxy>>,
-) {
+) -> Option<oneshot::Sender<()>> {
+    let mut commands = Vec::with_capacity(MAX_BATCH);
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    let mut closing = None;
+    while closing.is_none() && queue.recv_many(&mut commands, MAX_BATCH).await > 0 {
+        for command in commands.drain(..) {
+            match command {
+                Command::Write(job) if closing.is_none() => jobs.push(job),
+                // Asked after the close: dropping it tells its caller the writer stopped.
+                Command::Write(_) => {}
+                Command::Close(closed) => closing = closing.or(Some(closed)),
+            }
+        }
+        if jobs.is_empty() {
+            continue;
+        }
         let opened = match &own {
             Some(proxy) => proxy.begin_batch(),
             None => Ok(()),
@@ -289,6 +334,7 @@ async fn run(
             reply(committed.clone());
         }
     }
+    closing
 }
 
 #[cfg(test)]
@@ -359,6 +405,28 @@ mod tests {
             batches < 200,
             "200 concurrent writes took {batches} transactions: no group commit"
         );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn close_commits_what_came_before_and_leaves_the_database_to_others() -> anyhow::Result<()>
+    {
+        let (dir, writer) = writer().await?;
+        let before = writer.clone();
+        let pending = tokio::spawn(async move { before.write(insert(1)).await });
+        tokio::task::yield_now().await;
+        writer.close().await;
+        assert_eq!(pending.await?.map_err(|e| anyhow!("{e:?}"))?, 1);
+        assert!(
+            writer.write(insert(2)).await.is_err(),
+            "the writer has stopped"
+        );
+        // Its own connection is closed: with the pool's closed too, one connection may take
+        // the database for itself (what `bench seed` does).
+        writer.db.clone().close().await?;
+        let sole = rusqlite::Connection::open(dir.path().join("w.db"))?;
+        let mode: String = sole.query_row("PRAGMA journal_mode = DELETE", [], |row| row.get(0))?;
+        assert_eq!(mode, "delete");
         Ok(())
     }
 

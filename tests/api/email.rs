@@ -436,9 +436,11 @@ mod restart {
             .env("FRONTDESK_SMTP_URL", sink.url())
             .env("FRONTDESK_EMAIL_POLL_MS", "100")
             // A second attempt must not be in flight when the test kills the server: its
-            // lease (2 minutes) would hold the email past the test's wait. One second gives
-            // the test time to see the first attempt and kill before the next.
-            .env("FRONTDESK_EMAIL_RETRY_MS", "1000");
+            // lease (2 minutes) would hold the email past the test's wait. Five seconds give
+            // the test time to see the first attempt and kill before the next, even on a busy
+            // machine (one second was missed under a full parallel suite), and the restarted
+            // server sends it within the sink's wait.
+            .env("FRONTDESK_EMAIL_RETRY_MS", "5000");
         let (created, token) = binary.account_with_token("Durable", "d@example.com");
         let key = created["widget_key"].as_str().expect("key").to_owned();
         let port = free_port();

@@ -30,6 +30,13 @@ pub struct Demo {
     pub logins: Vec<DemoLogin>,
 }
 
+impl Demo {
+    /// The printed login of this demo user (e.g. `alice@demo.test`).
+    pub fn login(&self, email: &str) -> Option<&DemoLogin> {
+        self.logins.iter().find(|login| login.email == email)
+    }
+}
+
 fn parse_err(error: crate::domain::FieldError) -> ServiceError {
     ServiceError::Unexpected(anyhow::anyhow!("demo data is invalid: {error}"))
 }

@@ -177,11 +177,7 @@ async fn a_visitor_and_an_agent_chat_live_and_markup_stays_text() {
     let demo = frontdesk::services::demo::seed_demo(&app.ctx)
         .await
         .expect("demo account");
-    let alice = demo
-        .logins
-        .iter()
-        .find(|login| login.email == "alice@demo.test")
-        .expect("alice");
+    let alice = demo.login("alice@demo.test").expect("alice");
     let driver = Driver::start().await;
     let agent = driver.browser().await;
     let visitor = driver.browser().await;

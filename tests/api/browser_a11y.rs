@@ -106,16 +106,9 @@ async fn conversation_with_every_kind(
     let demo = frontdesk::services::demo::seed_demo(&app.ctx)
         .await
         .expect("demo account");
-    let alice = demo
-        .logins
-        .iter()
-        .find(|login| login.email == "alice@demo.test")
-        .expect("alice")
-        .clone();
+    let alice = demo.login("alice@demo.test").expect("alice").clone();
     let owner = demo
-        .logins
-        .iter()
-        .find(|login| login.email == "owner@demo.test")
+        .login("owner@demo.test")
         .map(|login| (login.email.clone(), login.password.clone()))
         .expect("owner");
     let agent = driver.browser().await;

@@ -52,11 +52,7 @@ async fn a_visitor_clicks_through_the_demo_flow_and_the_agent_sees_the_label() {
     let demo = frontdesk::services::demo::seed_demo(&app.ctx)
         .await
         .expect("demo account");
-    let alice = demo
-        .logins
-        .iter()
-        .find(|login| login.email == "alice@demo.test")
-        .expect("alice");
+    let alice = demo.login("alice@demo.test").expect("alice");
     let driver = Driver::start().await;
     let visitor = driver.browser().await;
     let agent = driver.browser().await;

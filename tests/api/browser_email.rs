@@ -37,11 +37,7 @@ async fn a_visitor_gets_the_transcript_by_email_from_the_widget() {
     let demo = frontdesk::services::demo::seed_demo(&app.ctx)
         .await
         .expect("demo account");
-    let alice = demo
-        .logins
-        .iter()
-        .find(|login| login.email == "alice@demo.test")
-        .expect("alice");
+    let alice = demo.login("alice@demo.test").expect("alice");
     let token = app.token_for(&alice.email).await;
     // Alice has the inbox open, so the widget offers the chat (not the offline form).
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());

@@ -16,13 +16,7 @@ async fn alice_on_a_conversation(app: &TestApp, driver: &Driver) -> (WebDriver, 
     let demo = frontdesk::services::demo::seed_demo(&app.ctx)
         .await
         .expect("demo account");
-    let login = |email: &str| {
-        demo.logins
-            .iter()
-            .find(|login| login.email == email)
-            .cloned()
-            .expect("login")
-    };
+    let login = |email: &str| demo.login(email).cloned().expect("login");
     let (owner, alice) = (login("owner@demo.test"), login("alice@demo.test"));
     let client = crate::helpers::browser();
     app.sign_in(&client, &owner.email, &owner.password).await;

@@ -68,13 +68,7 @@ async fn a_handover_topic_reaches_the_matching_teams_agent_with_the_bot_transcri
     let demo = frontdesk::services::demo::seed_demo(&app.ctx)
         .await
         .expect("demo account");
-    let login = |email: &str| {
-        demo.logins
-            .iter()
-            .find(|login| login.email == email)
-            .cloned()
-            .expect("login")
-    };
+    let login = |email: &str| demo.login(email).cloned().expect("login");
     let (alice, bob, owner) = (
         login("alice@demo.test"),
         login("bob@demo.test"),

@@ -26,11 +26,7 @@ async fn the_editor_draws_the_demo_flow_and_the_preview_clicks_through_it() {
     let demo = frontdesk::services::demo::seed_demo(&app.ctx)
         .await
         .expect("demo account");
-    let owner = demo
-        .logins
-        .iter()
-        .find(|login| login.email == "owner@demo.test")
-        .expect("owner");
+    let owner = demo.login("owner@demo.test").expect("owner");
     let driver = Driver::start().await;
     let browser = driver.browser().await;
     sign_in(&app, &browser, &owner.email, &owner.password).await;

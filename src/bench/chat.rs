@@ -76,13 +76,14 @@ async fn climb_and_halve(
 
 /// B2: visitors send to the bare relay, which forwards to the agent socket of their group.
 pub async fn relay(
-    server: SocketAddr,
+    (server, pid): (SocketAddr, u32),
     visitors: usize,
     groups: usize,
     ladder: &Ladder,
 ) -> anyhow::Result<Climbed> {
     let groups = groups.max(1);
     let meter = Arc::new(Meter::default());
+    meter.watch_server(Some(pid));
     let agents = open_all(groups, |g| async move {
         let path = format!("/relay/agent?group={g}");
         client::connect(server, &path, AGENT_SOCKETS_FROM + g, &[]).await
@@ -156,7 +157,7 @@ async fn chatting_visitor(
 /// S2: visitors of `accounts` write to the inbox (each account's agent has its socket open),
 /// and the agents reply over the REST API, one reply per `reply_every` visitor messages.
 pub async fn conversations(
-    server: SocketAddr,
+    (server, pid): (SocketAddr, Option<u32>),
     accounts: &[BenchAccount],
     visitors: usize,
     reply_every: u32,
@@ -165,6 +166,7 @@ pub async fn conversations(
 ) -> anyhow::Result<Climbed> {
     anyhow::ensure!(!accounts.is_empty(), "S2 needs an account");
     let meter = Arc::new(Meter::default());
+    meter.watch_server(pid);
     let mut agents = Vec::new();
     for (g, account) in accounts.iter().enumerate() {
         agents.push(accounts::agent_socket(server, account, AGENT_SOCKETS_FROM + g).await?);
@@ -251,6 +253,7 @@ pub async fn chatbot(
         latency,
         replies: None,
         load_cpu: 0.0,
+        server_cpu_s: None,
     };
     rate::print_step("S3 chatbot", &step);
     eprintln!(

@@ -47,6 +47,8 @@ pub struct Meter {
     first_error: Mutex<Option<String>>,
     /// Set when the bench closes its sockets itself: closes are no longer errors.
     closing: AtomicBool,
+    /// The server process under load, when the bench knows it: its CPU is read per step.
+    server_pid: std::sync::OnceLock<u32>,
 }
 
 /// One latency distribution, in milliseconds.
@@ -86,11 +88,19 @@ impl Default for Meter {
             errors: AtomicU64::new(0),
             first_error: Mutex::new(None),
             closing: AtomicBool::new(false),
+            server_pid: std::sync::OnceLock::new(),
         }
     }
 }
 
 impl Meter {
+    /// Reads the CPU time of process `pid` (the server under load) around every step.
+    pub fn watch_server(&self, pid: Option<u32>) {
+        if let Some(pid) = pid {
+            let _ = self.server_pid.set(pid);
+        }
+    }
+
     fn micros(&self, at: Instant) -> u64 {
         u64::try_from(at.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX)
     }
@@ -248,9 +258,19 @@ pub struct StepResult {
     pub replies: Option<Latency>,
     /// Share of one core the load generator used during the step (1.0 = a whole core).
     pub load_cpu: f64,
+    /// CPU seconds the server process used during the step, when the bench knows its pid.
+    pub server_cpu_s: Option<f64>,
 }
 
 impl StepResult {
+    /// The server's CPU time per message sent in this step (agents' replies included), in
+    /// microseconds.
+    pub fn server_cpu_us_per_message(&self) -> Option<f64> {
+        self.server_cpu_s
+            .filter(|_| self.sent > 0)
+            .map(|seconds| seconds * 1e6 / self.sent as f64)
+    }
+
     /// Sustained: every frame arrived, no errors, p99 within the bound.
     pub fn passed(&self, bound_ms: f64) -> bool {
         self.errors == 0
@@ -264,7 +284,12 @@ impl StepResult {
 
 /// CPU seconds this process has used (user + system), from /proc/self/stat.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    process_cpu_seconds("self").unwrap_or(0.0)
+}
+
+/// CPU seconds a process has used (user + system, all its threads), from /proc/<pid>/stat.
+fn process_cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -277,7 +302,7 @@ fn cpu_seconds() -> f64 {
             .unwrap_or(0.0)
     };
     // utime and stime are fields 14 and 15 of the line: 11 and 12 after the name.
-    (ticks(11) + ticks(12)) / 100.0
+    Some((ticks(11) + ticks(12)) / 100.0)
 }
 
 /// The fixed schedule of a step: frame n is intended at t0 + n / rate, until `duration`.
@@ -328,6 +353,13 @@ pub async fn run_step(
     replier: Option<&Arc<Replier>>,
 ) -> StepResult {
     meter.next_step();
+    let server_cpu = || {
+        meter
+            .server_pid
+            .get()
+            .and_then(|pid| process_cpu_seconds(&pid.to_string()))
+    };
+    let server_before = server_cpu();
     let cpu_before = cpu_seconds();
     let started = Instant::now();
     let schedule = Schedule::new(rate, duration);
@@ -406,6 +438,9 @@ pub async fn run_step(
         latency: meter.messages(),
         replies: replier.map(|_| meter.replies()),
         load_cpu: (cpu_seconds() - cpu_before) / elapsed,
+        server_cpu_s: server_before
+            .zip(server_cpu())
+            .map(|(before, after)| after - before),
     }
 }
 
@@ -494,8 +529,11 @@ pub fn print_step(label: &str, step: &StepResult) {
             replies.p50_ms, replies.p99_ms, replies.count
         )
     });
+    let server = step
+        .server_cpu_us_per_message()
+        .map_or_else(String::new, |us| format!(", server {us:.0} µs CPU/msg"));
     eprintln!(
-        "bench {label}: {:>7.0}/s sent {} received {} errors {} p50 {:.1} p99 {:.1} max {:.1} ms{replies}, load generator {:.0}% of a core{}",
+        "bench {label}: {:>7.0}/s sent {} received {} errors {} p50 {:.1} p99 {:.1} max {:.1} ms{replies}, load generator {:.0}% of a core{server}{}",
         step.rate,
         step.sent,
         step.received,

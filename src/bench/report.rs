@@ -101,6 +101,11 @@ impl Report {
         self.figures.push(figure);
     }
 
+    /// Pushes a figure when there is one.
+    pub fn extend(&mut self, figure: Option<Figure>) {
+        self.figures.extend(figure);
+    }
+
     /// Fills every figure's ratio from the baseline figure it names.
     pub fn compute_ratios(&mut self) {
         let values: std::collections::HashMap<String, f64> = self

@@ -2,7 +2,8 @@
 //! figure with the baseline it is compared with and the target.
 
 use super::{
-    Plan, RunArgs, accounts, chat,
+    Plan, RunArgs, accounts,
+    chat::{self, Climbed},
     rate::StepResult,
     report::{Figure, Report},
     server::{self, FrontdeskEnv, Pinning, Spawned},
@@ -78,6 +79,24 @@ fn with_target(mut figure: Figure, target: String, met: Option<bool>) -> Figure 
     figure.target = Some(target);
     figure.met = met;
     figure
+}
+
+/// The server's CPU time per message at the highest sustained step (at the last step run
+/// when none was sustained), when the bench could read the server's CPU.
+fn server_cpu_figure(scenario: &str, climbed: &Climbed) -> Option<Figure> {
+    let step = climbed
+        .steps
+        .iter()
+        .rev()
+        .find(|step| Some(step.rate) == climbed.highest)
+        .or(climbed.steps.last())?;
+    let us = step.server_cpu_us_per_message()?;
+    Some(figure(
+        scenario,
+        "server_cpu_us_per_msg",
+        (us * 10.0).round() / 10.0,
+        "us",
+    ))
 }
 
 /// Per-step figures: p50 and p99 (and the agents' replies' p99) at each rate.
@@ -207,9 +226,14 @@ pub async fn run(
     if wants("b2") {
         settle(args, report, "B2").await;
         let relay = server::start_baseline(pinning, "relay").await?;
-        let climbed = chat::relay(relay.addr, plan.visitors, plan.accounts, &plan.ladder)
-            .await
-            .context("B2")?;
+        let climbed = chat::relay(
+            (relay.addr, relay.pid),
+            plan.visitors,
+            plan.accounts,
+            &plan.ladder,
+        )
+        .await
+        .context("B2")?;
         check_smoke(args, "B2", &climbed.steps.iter().collect::<Vec<_>>())?;
         report.push(figure(
             "B2",
@@ -217,6 +241,7 @@ pub async fn run(
             climbed.highest.unwrap_or(0.0),
             "msg/s",
         ));
+        report.extend(server_cpu_figure("B2", &climbed));
         step_figures(report, "B2", &climbed.steps);
     }
     let mut s2_highest = None;
@@ -368,7 +393,7 @@ async fn s2(
     let target = frontdesk(args, pinning, database).await?;
     let accounts = accounts::create(&target.env, "chat", plan.accounts)?;
     let climbed = chat::conversations(
-        target.addr,
+        (target.addr, target.pid),
         &accounts,
         plan.visitors,
         plan.reply_every,
@@ -392,6 +417,10 @@ async fn s2(
         );
     }
     report.push(max_rate);
+    report.extend(
+        server_cpu_figure(scenario, &climbed)
+            .map(|cpu| with_baseline(cpu, "B2.server_cpu_us_per_msg")),
+    );
     if let Some(half) = &climbed.half {
         report.push(figure(scenario, "half_rate_msgs_per_s", half.rate, "msg/s"));
         let mut p99 = with_baseline(

@@ -320,16 +320,28 @@ async fn enqueue(
     Ok(id)
 }
 
+/// The account's enabled endpoints: read once per batch of messages on the writer.
+async fn enabled_endpoints(
+    conn: &impl ConnectionTrait,
+    account_id: uuid::Uuid,
+) -> Result<std::sync::Arc<Vec<webhook_endpoint::Model>>, ServiceError> {
+    Ok(super::writer::read_once_per_batch(account_id, || {
+        storage::webhooks::enabled_endpoints(conn, account_id)
+    })
+    .await?)
+}
+
 /// The enabled endpoints of the account that subscribe to `kind`.
 async fn subscribers(
     conn: &impl ConnectionTrait,
     account_id: uuid::Uuid,
     kind: &str,
 ) -> Result<Vec<webhook_endpoint::Model>, ServiceError> {
-    Ok(storage::webhooks::enabled_endpoints(conn, account_id)
+    Ok(enabled_endpoints(conn, account_id)
         .await?
-        .into_iter()
+        .iter()
         .filter(|endpoint| Subscription::from_stored(&endpoint.events).includes(kind))
+        .cloned()
         .collect())
 }
 
@@ -387,7 +399,7 @@ async fn emit(
     data: impl FnOnce() -> serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
-    let endpoints = storage::webhooks::enabled_endpoints(conn, account_id).await?;
+    let endpoints = enabled_endpoints(conn, account_id).await?;
     emit_to(conn, &endpoints, account_id, kind, data, now).await
 }
 
@@ -425,7 +437,7 @@ pub(crate) async fn message_stored(
     let now = stored.created_at;
     let account_id = conversation.account_id;
     // One lookup for both events.
-    let endpoints = storage::webhooks::enabled_endpoints(conn, account_id).await?;
+    let endpoints = enabled_endpoints(conn, account_id).await?;
     if endpoints.is_empty() {
         return Ok(());
     }

@@ -36,6 +36,60 @@ use std::{
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument as _;
 
+tokio::task_local! {
+    /// What the writes of one batch read and none of them writes (an account's webhook
+    /// endpoints), read once per batch: the batch's transaction holds SQLite's write lock, so
+    /// nothing else changes it meanwhile, and the next batch reads it afresh.
+    static BATCH_READS: BatchReads;
+}
+
+/// Values read once in the current batch, by type and key.
+#[derive(Default)]
+struct BatchReads(
+    std::sync::Mutex<
+        std::collections::HashMap<
+            (std::any::TypeId, uuid::Uuid),
+            Arc<dyn std::any::Any + Send + Sync>,
+        >,
+    >,
+);
+
+/// Inside a writer batch, `load`s a `T` for `key` once per batch and shares it with the
+/// batch's other writes; anywhere else (PostgreSQL, the other connections) loads it every
+/// time. Only for what no message write changes.
+pub(crate) async fn read_once_per_batch<T, E, Fut>(
+    key: uuid::Uuid,
+    load: impl FnOnce() -> Fut,
+) -> Result<Arc<T>, E>
+where
+    T: Send + Sync + 'static,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let slot = (std::any::TypeId::of::<T>(), key);
+    let lock = |reads: &BatchReads| {
+        reads
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&slot)
+            .cloned()
+    };
+    if let Ok(Some(found)) = BATCH_READS.try_with(lock)
+        && let Ok(found) = found.downcast::<T>()
+    {
+        return Ok(found);
+    }
+    let loaded = Arc::new(load().await?);
+    let _ = BATCH_READS.try_with(|reads| {
+        reads
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(slot, loaded.clone() as Arc<dyn std::any::Any + Send + Sync>)
+    });
+    Ok(loaded)
+}
+
 /// Most writes one transaction carries; a longer queue waits for the next commit.
 const MAX_BATCH: usize = 256;
 /// Writes waiting for the writer before callers wait to enqueue (back-pressure).
@@ -319,9 +373,13 @@ async fn run(
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.writes.fetch_add(jobs.len() as u64, Ordering::Relaxed);
         let mut replies = Vec::with_capacity(jobs.len());
-        for job in jobs.drain(..) {
-            replies.push(job(&txn).await);
-        }
+        BATCH_READS
+            .scope(BatchReads::default(), async {
+                for job in jobs.drain(..) {
+                    replies.push(job(&txn).await);
+                }
+            })
+            .await;
         let mut committed = txn.commit().await;
         if let (Ok(()), Some(proxy)) = (&committed, &own) {
             committed = proxy.commit_batch();

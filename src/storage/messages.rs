@@ -3,8 +3,7 @@
 use super::entities::{conversation, message};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
@@ -129,8 +128,11 @@ async fn insert(
         created_at: new.created_at,
         welcome: new.welcome,
     };
-    let stored = message::ActiveModel::from(row).insert(conn).await?;
-    Ok((stored, Box::new(conversation)))
+    // Every column is known here: no RETURNING row to read back and decode.
+    message::Entity::insert(message::ActiveModel::from(row.clone()))
+        .exec_without_returning(conn)
+        .await?;
+    Ok((row, Box::new(conversation)))
 }
 
 /// Appends a message inside the caller's transaction. Bumping `last_seq` first takes the

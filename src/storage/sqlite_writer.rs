@@ -336,9 +336,18 @@ impl SqliteProxy {
         state.depth = 0;
     }
 
-    fn savepoint_statement(state: &mut State, sql: String) {
-        if let Err(error) = state.conn.execute_batch(&sql) {
-            state.failed.get_or_insert(format!("{sql}: {error}"));
+    /// Runs savepoint statements from the statement cache (every write of a batch opens and
+    /// releases one, at the same few depths).
+    fn savepoint_statement(state: &mut State, statements: &[String]) {
+        for sql in statements {
+            let result = state
+                .conn
+                .prepare_cached(sql)
+                .and_then(|mut prepared| prepared.execute([]));
+            if let Err(error) = result {
+                state.failed.get_or_insert(format!("{sql}: {error}"));
+                return;
+            }
         }
     }
 
@@ -410,7 +419,7 @@ impl ProxyDatabaseTrait for SqliteProxy {
         state.depth += 1;
         if state.depth > 1 {
             let sql = format!("SAVEPOINT sp{}", state.depth);
-            Self::savepoint_statement(&mut state, sql);
+            Self::savepoint_statement(&mut state, &[sql]);
         }
     }
 
@@ -418,7 +427,7 @@ impl ProxyDatabaseTrait for SqliteProxy {
         let mut state = self.state();
         if state.depth > 1 {
             let sql = format!("RELEASE sp{}", state.depth);
-            Self::savepoint_statement(&mut state, sql);
+            Self::savepoint_statement(&mut state, &[sql]);
         }
         state.depth = state.depth.saturating_sub(1);
     }
@@ -430,8 +439,12 @@ impl ProxyDatabaseTrait for SqliteProxy {
     fn start_rollback(&self) {
         let mut state = self.state();
         if state.depth > 1 {
-            let sql = format!("ROLLBACK TO sp{0}; RELEASE sp{0}", state.depth);
-            Self::savepoint_statement(&mut state, sql);
+            let depth = state.depth;
+            let sql = [
+                format!("ROLLBACK TO sp{depth}"),
+                format!("RELEASE sp{depth}"),
+            ];
+            Self::savepoint_statement(&mut state, &sql);
         } else if state.depth == 1 && !state.conn.is_autocommit() {
             // The batch's own handle dropped without a commit: undo the whole batch.
             let _ = state.conn.execute_batch("ROLLBACK");

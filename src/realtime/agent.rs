@@ -92,7 +92,7 @@ pub async fn run(
                         };
                         if let Some((code, message)) = reply
                             && let Some(frame) = encode(&ErrorFrame::new(code, &message, None))
-                            && session.text(frame.to_string()).await.is_err()
+                            && session.text(frame.text()).await.is_err()
                         {
                             break None;
                         }
@@ -143,7 +143,7 @@ pub async fn run(
 
 /// Sends a frame; an inbox that takes nothing for `SEND_TIMEOUT` counts as gone.
 async fn send(session: &mut Session, frame: Frame) -> Result<(), actix_ws::Closed> {
-    match tokio::time::timeout(SEND_TIMEOUT, session.text(frame.to_string())).await {
+    match tokio::time::timeout(SEND_TIMEOUT, session.text(frame.text())).await {
         Ok(result) => result,
         Err(_) => Err(actix_ws::Closed),
     }

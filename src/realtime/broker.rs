@@ -8,7 +8,7 @@
 //! `seq` (`Hub::resync`); publishing never fails a request (the message is committed already).
 //! Without Redis none of this runs and the hub stays in-process.
 
-use super::hub::{Frame, PresenceEffects};
+use super::hub::{Frame, FrameKind, PresenceEffects};
 use crate::{
     domain::ids::{AccountId, UserId, VisitorId},
     services::Context,
@@ -148,13 +148,44 @@ pub fn start(ctx: Arc<Context>, redis_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The wire form: the sender's id, a target line, then the payload (a frame as it goes to the
-/// sockets, or a `Control` as JSON). Frames are compact JSON, so they hold no raw newline.
+/// A frame's kind on the target line: `m=<conversation id>`, `b` (blocked) or `o`.
+fn kind_token(kind: FrameKind) -> String {
+    match kind {
+        FrameKind::Message(conversation) => format!("m={conversation}"),
+        FrameKind::Blocked => "b".to_owned(),
+        FrameKind::Other => "o".to_owned(),
+    }
+}
+
+fn parse_kind(token: Option<&str>) -> Result<FrameKind, &'static str> {
+    match token {
+        Some("b") => Ok(FrameKind::Blocked),
+        Some("o") | None => Ok(FrameKind::Other),
+        Some(token) => match token.strip_prefix("m=") {
+            Some(id) => Ok(FrameKind::Message(
+                id.parse().map_err(|_| "bad conversation id")?,
+            )),
+            None => Err("unknown frame kind"),
+        },
+    }
+}
+
+/// The wire form: the sender's id, a target line (with the frame's kind), then the payload (a
+/// frame as it goes to the sockets, or a `Control` as JSON). Frames are compact JSON, so they
+/// hold no raw newline.
 fn encode(node: NodeId, message: &Outgoing) -> Option<String> {
     let node = node.simple();
     match message {
-        Outgoing::ToVisitor(visitor, frame) => Some(format!("{node}\nv {visitor}\n{frame}")),
-        Outgoing::ToAgents(account, frame) => Some(format!("{node}\na {account}\n{frame}")),
+        Outgoing::ToVisitor(visitor, frame) => Some(format!(
+            "{node}\nv {visitor} {}\n{}",
+            kind_token(frame.kind()),
+            frame.as_str()
+        )),
+        Outgoing::ToAgents(account, frame) => Some(format!(
+            "{node}\na {account} {}\n{}",
+            kind_token(frame.kind()),
+            frame.as_str()
+        )),
         Outgoing::Control(control) => match serde_json::to_string(control) {
             Ok(json) => Some(format!("{node}\nc\n{json}")),
             Err(error) => {
@@ -172,16 +203,16 @@ fn decode(text: &str) -> Result<(NodeId, Outgoing), &'static str> {
         return Err("fewer than three lines");
     };
     let node = node.parse().map_err(|_| "bad node id")?;
-    let message = match target.split_once(' ') {
-        Some(("v", id)) => Outgoing::ToVisitor(
-            id.parse().map_err(|_| "bad visitor id")?,
-            Arc::from(payload),
-        ),
-        Some(("a", id)) => Outgoing::ToAgents(
-            id.parse().map_err(|_| "bad account id")?,
-            Arc::from(payload),
-        ),
-        None if target == "c" => {
+    let frame = |kind| parse_kind(kind).map(|kind| Frame::from_parts(payload.to_owned(), kind));
+    let mut words = target.split(' ');
+    let message = match (words.next(), words.next(), words.next()) {
+        (Some("v"), Some(id), kind) => {
+            Outgoing::ToVisitor(id.parse().map_err(|_| "bad visitor id")?, frame(kind)?)
+        }
+        (Some("a"), Some(id), kind) => {
+            Outgoing::ToAgents(id.parse().map_err(|_| "bad account id")?, frame(kind)?)
+        }
+        (Some("c"), None, None) => {
             Outgoing::Control(serde_json::from_str(payload).map_err(|_| "bad control message")?)
         }
         _ => return Err("unknown target"),
@@ -402,13 +433,19 @@ mod tests {
     fn frames_and_control_messages_survive_the_wire() {
         let node = Uuid::new_v4();
         let visitor = VisitorId::generate();
-        let frame: Frame = Arc::from(r#"{"type":"message","text":"two\nlines"}"#);
-        let text = encode(node, &Outgoing::ToVisitor(visitor, frame.clone())).expect("encoded");
-        match decode(&text) {
-            Ok((from, Outgoing::ToVisitor(to, got))) => {
-                assert_eq!((from, to, got), (node, visitor, frame));
+        for kind in [
+            FrameKind::Message(crate::domain::ids::ConversationId::generate()),
+            FrameKind::Blocked,
+            FrameKind::Other,
+        ] {
+            let frame = Frame::from_parts(r#"{"type":"message","text":"two\nlines"}"#, kind);
+            let text = encode(node, &Outgoing::ToVisitor(visitor, frame.clone())).expect("encoded");
+            match decode(&text) {
+                Ok((from, Outgoing::ToVisitor(to, got))) => {
+                    assert_eq!((from, to, got), (node, visitor, frame));
+                }
+                other => panic!("unexpected {other:?}"),
             }
-            other => panic!("unexpected {other:?}"),
         }
         let control = Control::Agent {
             account: AccountId::generate(),

@@ -4,12 +4,13 @@
 //! and presence change also goes to the other nodes, and presence answers for all of them.
 
 use super::broker::{Control, NodeId, Outbox, Outgoing, Presence};
-use crate::domain::ids::{AccountId, UserId, VisitorId};
+use crate::domain::ids::{AccountId, ConversationId, UserId, VisitorId};
+use bytestring::ByteString;
 use serde::Serialize;
 use std::{
     collections::{HashMap, HashSet},
     hash::Hash,
-    sync::{Arc, Mutex, MutexGuard, OnceLock},
+    sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError},
     time::{Duration, Instant},
 };
 use tokio::sync::broadcast;
@@ -18,14 +19,117 @@ use tokio_util::sync::CancellationToken;
 /// Frames a slow agent socket may fall behind on its account's channel before it is told it
 /// lagged (and replays from the database): all of an account's traffic goes there.
 const CHANNEL_CAPACITY: usize = 256;
-/// The same for one visitor's own channel: a few frames a second at most (a bot's step is
-/// three or four at once). A broadcast channel allocates every slot up front (about 48 bytes
-/// each), and every connected visitor has one, so this is most of a widget's memory: 256
-/// slots cost 12 KB per idle widget (bench S1), 32 cost 1.5 KB.
-const VISITOR_CHANNEL_CAPACITY: usize = 32;
+/// The same for one widget socket's own frames (its visitor's): a few a second at most (a
+/// bot's step is three or four at once). Every connected widget has a `Mailbox`, which holds
+/// nothing while idle; a broadcast channel would allocate every slot up front (32 slots of
+/// about 48 bytes: 1.5 KB per idle widget, bench S1).
+const VISITOR_QUEUE: usize = 32;
 
-/// A frame serialised once and shared by every socket it goes to.
-pub type Frame = Arc<str>;
+/// What a frame is, for the sockets that forward it: set where it is built, never read back
+/// from its text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    /// A `message` frame of this conversation (a widget follows the conversation it names).
+    Message(ConversationId),
+    /// The `error` frame a blocked widget gets before its socket closes.
+    Blocked,
+    Other,
+}
+
+/// A frame serialised once and shared by every socket it goes to (cloning shares the text).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    text: ByteString,
+    kind: FrameKind,
+}
+
+impl Frame {
+    /// A frame whose text was serialised elsewhere (another node's, from the broker).
+    pub fn from_parts(text: impl Into<ByteString>, kind: FrameKind) -> Self {
+        Self {
+            text: text.into(),
+            kind,
+        }
+    }
+
+    /// The text as the sockets send it (shared, not copied).
+    pub fn text(&self) -> ByteString {
+        self.text.clone()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn kind(&self) -> FrameKind {
+        self.kind
+    }
+}
+
+/// One widget socket's frames for its visitor: a queue that allocates only while frames wait,
+/// and says `Lagged` when the socket fell `VISITOR_QUEUE` frames behind (it then resumes from
+/// the database) or `Closed` when the hub dropped it (Redis came back: replay).
+#[derive(Debug, Default)]
+pub struct Mailbox {
+    queue: Mutex<MailboxState>,
+    ready: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct MailboxState {
+    frames: std::collections::VecDeque<Frame>,
+    lagged: u64,
+    closed: bool,
+}
+
+impl Mailbox {
+    fn state(&self) -> MutexGuard<'_, MailboxState> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push(&self, frame: Frame) {
+        {
+            let mut state = self.state();
+            if state.frames.len() >= VISITOR_QUEUE {
+                state.lagged += state.frames.len() as u64 + 1;
+                state.frames = std::collections::VecDeque::new();
+            } else {
+                state.frames.push_back(frame);
+            }
+        }
+        self.ready.notify_one();
+    }
+
+    fn close(&self) {
+        self.state().closed = true;
+        self.ready.notify_one();
+    }
+
+    /// The next frame, in order.
+    pub async fn recv(&self) -> Result<Frame, broadcast::error::RecvError> {
+        loop {
+            {
+                let mut state = self.state();
+                if state.lagged > 0 {
+                    return Err(broadcast::error::RecvError::Lagged(state.lagged));
+                }
+                if let Some(frame) = state.frames.pop_front() {
+                    if state.frames.is_empty() {
+                        // An idle socket keeps no buffer from its last burst.
+                        state.frames = std::collections::VecDeque::new();
+                    }
+                    return Ok(frame);
+                }
+                if state.closed {
+                    return Err(broadcast::error::RecvError::Closed);
+                }
+            }
+            // `notify_one` keeps a permit when nobody waits, so a push between the check
+            // above and this wait is not missed.
+            self.ready.notified().await;
+        }
+    }
+}
 
 /// Another node's presence is forgotten when nothing came from it for this long: four of its
 /// heartbeats (`broker::HEARTBEAT`), so a crashed node's agents go offline within 20 seconds
@@ -41,7 +145,7 @@ struct AgentPresence {
 
 #[derive(Default)]
 struct State {
-    visitor_channels: HashMap<VisitorId, broadcast::Sender<Frame>>,
+    visitor_channels: HashMap<VisitorId, Vec<Arc<Mailbox>>>,
     /// To every widget of an account (agent online status).
     widget_channels: HashMap<AccountId, broadcast::Sender<Frame>>,
     /// To every agent socket of an account.
@@ -104,8 +208,13 @@ fn send<K: Eq + Hash>(map: &mut HashMap<K, broadcast::Sender<Frame>>, key: &K, f
 
 /// Serialises a frame; a frame that cannot be serialised is a bug, logged and dropped.
 pub fn encode(frame: &impl Serialize) -> Option<Frame> {
+    encode_as(frame, FrameKind::Other)
+}
+
+/// Serialises a frame of the given kind (see `encode`).
+pub fn encode_as(frame: &impl Serialize, kind: FrameKind) -> Option<Frame> {
     match serde_json::to_string(frame) {
-        Ok(text) => Some(Arc::from(text)),
+        Ok(text) => Some(Frame::from_parts(text, kind)),
         Err(error) => {
             tracing::error!(%error, "cannot serialise a frame");
             None
@@ -156,7 +265,7 @@ impl Hub {
         &self,
         account_id: AccountId,
         visitor_id: VisitorId,
-    ) -> (broadcast::Receiver<Frame>, broadcast::Receiver<Frame>, bool) {
+    ) -> (Arc<Mailbox>, broadcast::Receiver<Frame>, bool) {
         let mut state = self.lock();
         let first = {
             let count = state
@@ -175,18 +284,31 @@ impl Hub {
                 present: true,
             }));
         }
-        let own = channel(
-            &mut state.visitor_channels,
-            visitor_id,
-            VISITOR_CHANNEL_CAPACITY,
-        );
+        let own = Arc::new(Mailbox::default());
+        state
+            .visitor_channels
+            .entry(visitor_id)
+            .or_default()
+            .push(own.clone());
         let account = channel(&mut state.widget_channels, account_id, CHANNEL_CAPACITY);
         (own, account, first)
     }
 
-    /// A widget socket closed; true when it was the visitor's last one on any node.
-    pub fn leave_visitor(&self, account_id: AccountId, visitor_id: VisitorId) -> bool {
+    /// A widget socket closed (`own` is the mailbox it joined with); true when it was the
+    /// visitor's last one on any node.
+    pub fn leave_visitor(
+        &self,
+        account_id: AccountId,
+        visitor_id: VisitorId,
+        own: &Arc<Mailbox>,
+    ) -> bool {
         let mut state = self.lock();
+        if let Some(mailboxes) = state.visitor_channels.get_mut(&visitor_id) {
+            mailboxes.retain(|mailbox| !Arc::ptr_eq(mailbox, own));
+            if mailboxes.is_empty() {
+                state.visitor_channels.remove(&visitor_id);
+            }
+        }
         let Some(visitors) = state.visitors.get_mut(&account_id) else {
             return false;
         };
@@ -429,7 +551,11 @@ impl Hub {
 
     /// To the visitor's widgets on this node (a frame another node published).
     pub(crate) fn deliver_to_visitor(&self, visitor_id: VisitorId, frame: Frame) {
-        send(&mut self.lock().visitor_channels, &visitor_id, frame);
+        if let Some(mailboxes) = self.lock().visitor_channels.get(&visitor_id) {
+            for mailbox in mailboxes {
+                mailbox.push(frame.clone());
+            }
+        }
     }
 
     /// To the account's inboxes on this node (a frame another node published).
@@ -442,7 +568,13 @@ impl Hub {
     /// database by `seq` (the widget with `last_seq`, the inbox by reloading).
     pub(crate) fn resync(&self) {
         let mut state = self.lock();
-        state.visitor_channels.clear();
+        for mailbox in state
+            .visitor_channels
+            .drain()
+            .flat_map(|(_, mailboxes)| mailboxes)
+        {
+            mailbox.close();
+        }
         state.widget_channels.clear();
         state.agent_channels.clear();
     }
@@ -641,13 +773,20 @@ mod tests {
         let hub = Hub::default();
         let account = AccountId::generate();
         let (a, b) = (VisitorId::generate(), VisitorId::generate());
-        let (mut rx_a, _, first) = hub.join_visitor(account, a);
+        let (rx_a, _, first) = hub.join_visitor(account, a);
         assert!(first);
-        let (mut rx_b, _, _) = hub.join_visitor(account, b);
-        hub.to_visitor(a, Arc::from("for a"));
-        assert_eq!(rx_a.recv().await.as_deref().ok(), Some("for a"));
-        assert!(rx_b.try_recv().is_err());
-        assert!(hub.leave_visitor(account, a));
+        let (rx_b, _, _) = hub.join_visitor(account, b);
+        hub.to_visitor(a, Frame::from_parts("for a", FrameKind::Other));
+        assert_eq!(
+            rx_a.recv().await.ok().map(|frame| frame.text()),
+            Some("for a".into())
+        );
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), rx_b.recv())
+                .await
+                .is_err()
+        );
+        assert!(hub.leave_visitor(account, a, &rx_a));
         assert_eq!(hub.visitors_online(account), vec![b]);
     }
 
@@ -677,8 +816,8 @@ mod tests {
         );
         assert!(hub.is_visitor_online(account, visitor));
         // A local socket of the same visitor closing is not the visitor leaving.
-        let _ = hub.join_visitor(account, visitor);
-        assert!(!hub.leave_visitor(account, visitor));
+        let (own, _, _) = hub.join_visitor(account, visitor);
+        assert!(!hub.leave_visitor(account, visitor, &own));
 
         // A whole presence replaces what was known: the agent went away, the visitor left.
         let effects = hub.apply_remote(
@@ -705,13 +844,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_widget_socket_gets_its_frames_in_order_and_lags_when_it_falls_too_far_behind() {
+        let hub = Hub::default();
+        let (account, visitor) = (AccountId::generate(), VisitorId::generate());
+        let (first_tab, _, _) = hub.join_visitor(account, visitor);
+        let (second_tab, _, _) = hub.join_visitor(account, visitor);
+        let frame = |n: usize| Frame::from_parts(n.to_string(), FrameKind::Other);
+        for n in 0..VISITOR_QUEUE {
+            hub.to_visitor(visitor, frame(n));
+        }
+        for n in 0..VISITOR_QUEUE {
+            assert_eq!(first_tab.recv().await.ok(), Some(frame(n)));
+        }
+        // The second tab read nothing: one frame more than its queue holds is a lag.
+        hub.to_visitor(visitor, frame(VISITOR_QUEUE));
+        assert!(matches!(
+            second_tab.recv().await,
+            Err(broadcast::error::RecvError::Lagged(_))
+        ));
+        assert_eq!(first_tab.recv().await.ok(), Some(frame(VISITOR_QUEUE)));
+        assert!(!hub.leave_visitor(account, visitor, &second_tab));
+        assert!(hub.leave_visitor(account, visitor, &first_tab));
+        assert!(hub.lock().visitor_channels.is_empty());
+    }
+
+    #[tokio::test]
     async fn a_resync_closes_every_channel_so_sockets_replay() {
         let hub = Hub::default();
         let account = AccountId::generate();
-        let (mut own, mut widgets, _) = hub.join_visitor(account, VisitorId::generate());
+        let (own, mut widgets, _) = hub.join_visitor(account, VisitorId::generate());
         let (mut agents, _) = hub.join_agent(account, UserId::generate(), true);
         hub.resync();
-        for receiver in [&mut own, &mut widgets, &mut agents] {
+        assert!(matches!(
+            own.recv().await,
+            Err(broadcast::error::RecvError::Closed)
+        ));
+        for receiver in [&mut widgets, &mut agents] {
             assert!(matches!(
                 receiver.recv().await,
                 Err(broadcast::error::RecvError::Closed)

@@ -127,6 +127,11 @@ pub enum DecodeError {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(text: &str, known: &[&str]) -> Result<T, DecodeError> {
+    // A well-formed frame parses straight into its type (once, on every message); only a
+    // faulty one is read again as JSON to say what is wrong with it.
+    if let Ok(frame) = serde_json::from_str(text) {
+        return Ok(frame);
+    }
     let value: Value = serde_json::from_str(text).map_err(|_| DecodeError::Malformed)?;
     let kind = value
         .get("type")
@@ -154,6 +159,29 @@ impl WidgetFrame {
 impl AgentFrame {
     pub fn decode(text: &str) -> Result<Self, DecodeError> {
         decode(text, &AGENT_TYPES)
+    }
+}
+
+/// `{"type": "ack", client_id, id, seq, conversation_id}`: a message is stored.
+#[derive(Clone, Debug, Serialize)]
+pub struct AckFrame<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub client_id: &'a str,
+    pub id: uuid::Uuid,
+    pub seq: i64,
+    pub conversation_id: uuid::Uuid,
+}
+
+impl<'a> AckFrame<'a> {
+    pub fn new(client_id: &'a str, id: uuid::Uuid, seq: i64, conversation_id: uuid::Uuid) -> Self {
+        Self {
+            kind: "ack",
+            client_id,
+            id,
+            seq,
+            conversation_id,
+        }
     }
 }
 

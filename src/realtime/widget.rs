@@ -2,8 +2,8 @@
 //! visitor and a heartbeat. A failed send means the visitor left; nothing here panics.
 
 use super::{
-    hub::{Frame, encode},
-    protocol::{DecodeError, ErrorFrame, WidgetFrame},
+    hub::{Frame, FrameKind, Mailbox, encode},
+    protocol::{AckFrame, DecodeError, ErrorFrame, WidgetFrame},
 };
 use crate::{
     domain::{
@@ -75,6 +75,14 @@ pub async fn recv_optional(
     }
 }
 
+/// The socket's own frames once it joined (after `hello`): pending forever before.
+async fn recv_mailbox(mailbox: Option<&Mailbox>) -> Result<Frame, RecvError> {
+    match mailbox {
+        Some(mailbox) => mailbox.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// After `hello`: who this socket belongs to.
 struct Joined {
     visitor_id: VisitorId,
@@ -84,13 +92,14 @@ struct Joined {
 struct Connection {
     ctx: Arc<Context>,
     account_id: AccountId,
+    /// The widget's look, until the welcome carries it (then `Null`).
     widget: serde_json::Value,
     /// The peer address (never a forwarded header: docs/decisions.md), for blocking by IP.
     ip: Option<String>,
     session: Session,
     joined: Option<Joined>,
     /// Frames for this visitor, and for every widget of the account (after `hello`).
-    own: Option<broadcast::Receiver<Frame>>,
+    own: Option<Arc<Mailbox>>,
     account: Option<broadcast::Receiver<Frame>>,
 }
 
@@ -167,7 +176,7 @@ pub async fn run(
                     None => Next::Close(None),
                 }
             }
-            frame = recv_optional(&mut connection.own) => {
+            frame = recv_mailbox(connection.own.as_deref()) => {
                 Box::pin(connection.forward(frame)).await
             }
             frame = recv_optional(&mut connection.account) => {
@@ -212,8 +221,8 @@ impl Connection {
         }
     }
 
-    async fn send_text(&mut self, text: Frame) -> Next {
-        match tokio::time::timeout(SEND_TIMEOUT, self.session.text(text.to_string())).await {
+    async fn send_text(&mut self, frame: Frame) -> Next {
+        match tokio::time::timeout(SEND_TIMEOUT, self.session.text(frame.text())).await {
             Ok(Ok(())) => Next::Continue,
             Ok(Err(_)) => Next::Close(None),
             Err(_) => closing(CloseCode::Away, "not reading"),
@@ -246,11 +255,17 @@ impl Connection {
     /// Forwards a hub frame; a lagging socket is closed so the widget resumes from the database.
     async fn forward(&mut self, frame: Result<Frame, RecvError>) -> Next {
         match frame {
-            Ok(text) if services::blocking::is_blocked_frame(&text) => self.blocked(text).await,
-            Ok(text) => {
-                self.track_conversation(&text);
-                self.send_text(text).await
-            }
+            Ok(frame) => match frame.kind() {
+                FrameKind::Blocked => self.blocked(frame).await,
+                FrameKind::Message(conversation_id) => {
+                    // A new conversation may have started: this socket now follows it.
+                    if let Some(joined) = self.joined.as_mut() {
+                        joined.conversation_id = Some(conversation_id);
+                    }
+                    self.send_text(frame).await
+                }
+                FrameKind::Other => self.send_text(frame).await,
+            },
             Err(RecvError::Lagged(skipped)) => {
                 tracing::warn!(skipped, "widget socket lagged; asking it to resume");
                 closing(CloseCode::Again, "lagged; reconnect and resume")
@@ -267,29 +282,13 @@ impl Connection {
         }
     }
 
-    /// Notes the conversation of a forwarded `message` frame (a new conversation may start).
-    fn track_conversation(&mut self, text: &str) {
-        if !text.starts_with("{\"type\":\"message\"") {
-            return;
-        }
-        if let (Some(joined), Ok(value)) = (
-            self.joined.as_mut(),
-            serde_json::from_str::<serde_json::Value>(text),
-        ) && let Some(id) = value
-            .get("conversation_id")
-            .and_then(|id| id.as_str())
-            .and_then(|id| id.parse().ok())
-        {
-            joined.conversation_id = Some(id);
-        }
-    }
-
     async fn leave(&mut self) {
         if let Some(joined) = self.joined.take()
+            && let Some(own) = self.own.take()
             && self
                 .ctx
                 .hub
-                .leave_visitor(self.account_id, joined.visitor_id)
+                .leave_visitor(self.account_id, joined.visitor_id, &own)
             && let Err(error) =
                 services::visitors::left(&self.ctx, self.account_id, joined.visitor_id).await
         {
@@ -553,6 +552,8 @@ impl Connection {
         let held = welcome.conversation.as_ref().map(|c| c.id);
         let last_seq = welcome.messages.last().map(|m| m.seq).unwrap_or(resume_seq);
         let online = self.ctx.hub.agents_online(self.account_id);
+        // The look goes out once, in the welcome: an idle socket keeps none of it.
+        let look = std::mem::take(&mut self.widget);
         let frame = json!({
             "type": "welcome",
             "visitor_token": welcome.visitor_token,
@@ -562,7 +563,7 @@ impl Connection {
             "visitor": welcome.visitor,
             "online": online,
             "triggers": self.triggers(welcome.visitor_id).await,
-            "widget": self.widget,
+            "widget": look,
         });
         if let Next::Close(reason) = self.send(&frame).await {
             return Next::Close(reason);
@@ -623,14 +624,17 @@ impl Connection {
                 if let Some(joined) = self.joined.as_mut() {
                     joined.conversation_id = Some(posted.message.conversation_id);
                 }
-                let frame = json!({
-                    "type": "ack",
-                    "client_id": client_id,
-                    "id": posted.message.id,
-                    "seq": posted.message.seq,
-                    "conversation_id": posted.message.conversation_id,
-                });
-                self.send(&frame).await
+                let message = &posted.message;
+                let ack = AckFrame::new(
+                    client_id,
+                    message.id.as_uuid(),
+                    message.seq,
+                    message.conversation_id.as_uuid(),
+                );
+                match encode(&ack) {
+                    Some(frame) => self.send_text(frame).await,
+                    None => Next::Continue,
+                }
             }
             Err(error) => self.after(Err(error), Some(client_id)).await,
         }

@@ -10,7 +10,7 @@ use crate::{
         role::Role,
     },
     realtime::{
-        hub::{Frame, encode},
+        hub::{Frame, FrameKind, encode_as},
         protocol::ErrorFrame,
     },
     storage::{self, entities::blocked_visitor},
@@ -75,12 +75,10 @@ impl BlockView {
 
 /// The `error` frame a blocked widget gets before its socket closes.
 pub fn blocked_frame() -> Option<Frame> {
-    encode(&ErrorFrame::new(BLOCKED_CODE, BLOCKED_MESSAGE, None))
-}
-
-/// Whether a hub frame is [`blocked_frame`] (the socket closes after sending it).
-pub fn is_blocked_frame(frame: &str) -> bool {
-    blocked_frame().is_some_and(|blocked| *blocked == *frame)
+    encode_as(
+        &ErrorFrame::new(BLOCKED_CODE, BLOCKED_MESSAGE, None),
+        FrameKind::Blocked,
+    )
 }
 
 /// Refuses a widget whose visitor or address is blocked, before anything is stored.

@@ -13,7 +13,7 @@ use crate::{
         ids::{AccountId, ConversationId, MessageId, UserId, VisitorId},
     },
     metrics::Transaction,
-    realtime::hub::encode,
+    realtime::hub::{FrameKind, encode, encode_as},
     storage::{
         self,
         conversations::ConversationChanges,
@@ -24,7 +24,6 @@ use crate::{
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseTransaction;
-use serde_json::json;
 
 /// Most messages a reconnecting widget or one API page gets at once.
 pub const MAX_MESSAGES_PAGE: u64 = 500;
@@ -144,14 +143,26 @@ pub(crate) fn publish_message(
     visitor_id: VisitorId,
     message: &MessageView,
 ) {
-    if let Some(frame) = encode(
-        &json!({"type": "message", "conversation_id": message.conversation_id, "message": message}),
-    ) {
+    let kind = FrameKind::Message(message.conversation_id);
+    /// `{"type": "message", conversation_id, message}` as the inbox gets it.
+    #[derive(serde::Serialize)]
+    struct ToAgents<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        conversation_id: ConversationId,
+        message: &'a MessageView,
+    }
+    let to_agents = ToAgents {
+        kind: "message",
+        conversation_id: message.conversation_id,
+        message,
+    };
+    if let Some(frame) = encode_as(&to_agents, kind) {
         ctx.hub.to_agents(account_id, frame);
     }
     ctx.metrics.message_published(&message.author.kind);
     if !message.internal
-        && let Some(frame) = encode(&tagged("message", message))
+        && let Some(frame) = encode_as(&tagged("message", message), kind)
     {
         ctx.hub.to_visitor(visitor_id, frame);
     }
@@ -307,18 +318,22 @@ struct VisitorWrite {
 async fn store_visitor_message(
     ctx: &Context,
     txn: &DatabaseTransaction,
-    account_id: AccountId,
-    visitor_id: VisitorId,
+    (account_id, visitor_id): (AccountId, VisitorId),
     client_id: &ClientId,
     text: &MessageText,
     now: DateTime<Utc>,
+    look_for_resend: bool,
 ) -> Result<Stored<VisitorWrite>, ServiceError> {
     // Touching the visitor row first takes its lock: two tabs writing at once cannot both
     // start a new conversation.
     storage::visitors::touch(txn, visitor_id.as_uuid(), now).await?;
     let latest = storage::conversations::latest_of_visitor(txn, visitor_id.as_uuid()).await?;
     // A resend after the conversation was resolved must find the original, not start anew.
+    // Into an open conversation the unique index on (conversation, client_id) finds a resend
+    // by itself: the insert fails, the write is undone, and the retry looks (one query less
+    // on every message that is not a resend).
     if let Some(current) = &latest
+        && (look_for_resend || current.status != ConversationStatus::Open.as_str())
         && let Some(existing) =
             storage::messages::find_by_client_id(txn, current.id, client_id.as_str()).await?
     {
@@ -397,7 +412,13 @@ pub async fn post_visitor_message(
             .write(move |txn| {
                 Box::pin(async move {
                     store_visitor_message(
-                        &task_ctx, txn, account_id, visitor_id, &client_id, &text, now,
+                        &task_ctx,
+                        txn,
+                        (account_id, visitor_id),
+                        &client_id,
+                        &text,
+                        now,
+                        attempts > 1,
                     )
                     .await
                     .map(Stored::written)
@@ -405,7 +426,7 @@ pub async fn post_visitor_message(
             })
             .await;
         match result {
-            // The loser of two concurrent resends retries and finds the original.
+            // A resend (or the loser of two concurrent resends) retries and finds the original.
             Err(ServiceError::Conflict(reason)) if reason == CONCURRENT_RESEND && attempts < 3 => {
                 continue;
             }

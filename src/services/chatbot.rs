@@ -38,7 +38,7 @@ use crate::{
         conversations::ConversationChanges,
         entities::{conversation, flow_run, visitor},
         flow_runs::{ESCALATED_TO_HUMAN, RESOLVED_BY_CHATBOT, Runs},
-        messages::{Appended, NewMessage, UnreadChange},
+        messages::{NewMessage, UnreadChange},
     },
 };
 use anyhow::Context as _;
@@ -80,6 +80,23 @@ fn stale() -> ServiceError {
 struct StoredFlow {
     id: FlowId,
     definition: FlowDefinition,
+}
+
+/// The flow a run follows, parsed; in a writer batch read and parsed once for all its clicks
+/// (only the flow editor changes flows, and never inside a message write).
+async fn running_flow(
+    txn: &DatabaseTransaction,
+    account_id: AccountId,
+    flow_id: uuid::Uuid,
+) -> Result<std::sync::Arc<Option<StoredFlow>>, ServiceError> {
+    Ok(super::writer::read_once_per_batch(flow_id, || async move {
+        Ok::<_, sea_orm::DbErr>(
+            storage::flows::find(txn, account_id.as_uuid(), flow_id)
+                .await?
+                .and_then(parse_flow),
+        )
+    })
+    .await?)
 }
 
 fn parse_flow(row: storage::entities::flow::Model) -> Option<StoredFlow> {
@@ -528,10 +545,8 @@ async fn store_choice(
     let run = storage::flow_runs::active(txn, conversation.id)
         .await?
         .ok_or_else(stale)?;
-    let flow = storage::flows::find(txn, account_id.as_uuid(), run.flow_id)
-        .await?
-        .and_then(parse_flow)
-        .ok_or_else(stale)?;
+    let flow = running_flow(txn, account_id, run.flow_id).await?;
+    let flow = flow.as_ref().as_ref().ok_or_else(stale)?;
     let state = run_state(&run);
     let event = Event::Choose { step_id, button_id };
     let (next, actions) = match interpreter::advance(&flow.definition, &state, event) {
@@ -571,13 +586,16 @@ async fn store_choice(
         unread: UnreadChange::Keep,
     };
     let started_before = conversation.started;
-    let (stored, conversation) = match storage::messages::append(txn, choice).await? {
-        Appended::New(stored, conversation) => (stored, *conversation),
-        Appended::Duplicate(_) | Appended::Taken => {
+    // The client_id was looked for above, under the visitor's row lock; the unique index
+    // still guards against a concurrent resend.
+    let (stored, conversation) = match storage::messages::append_unchecked(txn, choice).await {
+        Ok((stored, conversation)) => (stored, *conversation),
+        Err(error) if storage::is_unique_violation(&error) => {
             return Err(ServiceError::Conflict(
                 "a concurrent resend of this client_id; retry".to_owned(),
             ));
         }
+        Err(error) => return Err(error.into()),
     };
     super::conversations::after_stored(txn, started_before, &stored, &conversation).await?;
     let view = MessageView::from(stored);
@@ -1115,20 +1133,15 @@ impl Step<'_> {
         message: NewMessage,
         effects: &mut Effects,
     ) -> Result<(), ServiceError> {
-        match storage::messages::append(self.txn, message).await? {
-            Appended::New(stored, row) => {
-                // A bot's message never starts a conversation: `started` is as it was.
-                super::webhooks::message_stored(self.txn, row.started, &stored, &row).await?;
-                effects.messages.push(MessageView::from(stored));
-                if row.id == conversation.id {
-                    effects.changed(*row);
-                }
-                Ok(())
-            }
-            Appended::Duplicate(_) | Appended::Taken => Err(ServiceError::Unexpected(
-                anyhow::anyhow!("a fresh bot client_id was taken"),
-            )),
+        // A bot's client_id is fresh (a new UUID): nothing to look for first.
+        let (stored, row) = storage::messages::append_unchecked(self.txn, message).await?;
+        // A bot's message never starts a conversation: `started` is as it was.
+        super::webhooks::message_stored(self.txn, row.started, &stored, &row).await?;
+        effects.messages.push(MessageView::from(stored));
+        if row.id == conversation.id {
+            effects.changed(*row);
         }
+        Ok(())
     }
 
     /// A `collect` answer: stored on the contact (email, phone, name or a custom variable).

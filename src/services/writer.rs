@@ -152,10 +152,7 @@ impl Writer {
         let (sender, receiver) = mpsc::channel(QUEUE);
         match crate::storage::sqlite_file(url) {
             Some(path) => {
-                let proxy = Arc::new(SqliteProxy::open(
-                    &path,
-                    crate::storage::SQLITE_BUSY_TIMEOUT,
-                )?);
+                let proxy = Arc::new(SqliteProxy::open(&path)?);
                 let thread_stats = stats.clone();
                 std::thread::Builder::new()
                     .name("frontdesk-writer".to_owned())

@@ -247,6 +247,16 @@ fn from_sql(kind: Option<Kind>, value: ValueRef<'_>) -> Result<Value, DbErr> {
     })
 }
 
+/// A busy handler: sleep a millisecond and retry, until `SQLITE_BUSY_TIMEOUT` has passed.
+fn retry_every_millisecond(attempts: i32) -> bool {
+    let waited = Duration::from_millis(u64::try_from(attempts).unwrap_or(u64::MAX));
+    if waited >= super::SQLITE_BUSY_TIMEOUT {
+        return false;
+    }
+    std::thread::sleep(Duration::from_millis(1));
+    true
+}
+
 struct State {
     conn: Connection,
     /// sea-orm transactions open on top of the batch: 1 is the batch's own handle, each
@@ -272,12 +282,16 @@ impl std::fmt::Debug for SqliteProxy {
 impl SqliteProxy {
     /// Opens the database file (already created and migrated by the main connection) in WAL
     /// mode with durable commits, as `storage::connect` does.
-    pub fn open(path: &Path, busy_timeout: Duration) -> anyhow::Result<Self> {
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(busy_timeout)?;
+        // While the other connection holds the write lock (a hello, a setting), retry every
+        // millisecond: SQLite's own busy handler sleeps in growing steps of up to 100 ms,
+        // and every message queued behind the batch would wait them out (the tails of
+        // docs/benchmarks.md).
+        conn.busy_handler(Some(retry_every_millisecond))?;
         conn.pragma_update(None, "journal_mode", "wal")?;
         conn.pragma_update(None, "synchronous", "full")?;
         conn.pragma_update(None, "foreign_keys", "on")?;

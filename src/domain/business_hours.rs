@@ -389,8 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn an_opening_inside_the_spring_gap_is_the_end_of_the_gap_and_the_repeated_hour_counts_once()
-    {
+    fn an_opening_inside_the_spring_gap_is_the_end_of_the_gap_and_the_repeated_hour_counts_once() {
         let h = hours(
             "Europe/Prague",
             &[("sun", &[("02:30", "04:00")] as &[_])],
@@ -449,7 +448,10 @@ mod tests {
         let reply = NextReply::new(late, h.next_opening(late).expect("opens"));
         assert_eq!(reply.day, ReplyDay::Date);
         assert_eq!(reply.date, "2027-01-11");
-        assert!(h.next_opening(utc("2027-01-04T09:00:00Z")).is_none(), "open now");
+        assert!(
+            h.next_opening(utc("2027-01-04T09:00:00Z")).is_none(),
+            "open now"
+        );
     }
 
     #[test]
@@ -512,7 +514,10 @@ mod tests {
         );
         let again = BusinessHours::parse("b", &h.to_input()).expect("valid");
         assert_eq!(again, h);
-        assert_eq!(h.to_input().weekly["sat"][0], ("08:00".into(), "12:00".into()));
+        assert_eq!(
+            h.to_input().weekly["sat"][0],
+            ("08:00".into(), "12:00".into())
+        );
         // Saturday 2027-01-02 23:59 CET.
         assert!(h.is_open(utc("2027-01-02T22:59:00Z")));
         assert!(!h.is_open(utc("2027-01-02T23:00:00Z")));

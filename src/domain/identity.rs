@@ -47,7 +47,11 @@ fn mac(secret: &str, parts: &[&[u8]]) -> Hmac<Sha256> {
 
 /// The signature the site's server computes: hex HMAC-SHA256(secret, user_id).
 pub fn signature(secret: &str, user_id: &UserId) -> String {
-    hex::encode(mac(secret, &[user_id.as_str().as_bytes()]).finalize().into_bytes())
+    hex::encode(
+        mac(secret, &[user_id.as_str().as_bytes()])
+            .finalize()
+            .into_bytes(),
+    )
 }
 
 /// Whether `signature` (hex, either case) is the user id's signature; compared in constant
@@ -92,7 +96,11 @@ mod tests {
         let computed = signature("secret", &user);
         assert_eq!(computed, expected);
         assert!(signature_is_valid("secret", &user, &computed));
-        assert!(signature_is_valid("secret", &user, &computed.to_uppercase()));
+        assert!(signature_is_valid(
+            "secret",
+            &user,
+            &computed.to_uppercase()
+        ));
         assert!(!signature_is_valid("other", &user, &computed));
         assert!(!signature_is_valid("secret", &user, "not hex"));
         assert!(!signature_is_valid("secret", &user, ""));

@@ -143,7 +143,8 @@ async fn eligible_flows(
         .next()
         .and_then(|page| page.referrer);
     let history = storage::flow_runs::history(&ctx.db, visitor.id, HISTORY_RUNS).await?;
-    let inside_business_hours = match storage::accounts::find(&ctx.db, account_id.as_uuid()).await? {
+    let inside_business_hours = match storage::accounts::find(&ctx.db, account_id.as_uuid()).await?
+    {
         Some(account) => super::accounts::inside_business_hours(&account, ctx.clock.now()),
         None => true,
     };

@@ -115,8 +115,7 @@ pub async fn identify(
     let outcome = if current.verified_user_id.as_deref() == Some(user) {
         Identified::Done
     } else {
-        let other =
-            storage::visitors::find_verified(&ctx.db, account_id.as_uuid(), user).await?;
+        let other = storage::visitors::find_verified(&ctx.db, account_id.as_uuid(), user).await?;
         if other.is_some() || current.verified_user_id.is_some() {
             // The user's visitor is another one (or this browser belongs to another user):
             // the widget reconnects with the user's token and the hello links it.

@@ -31,6 +31,7 @@ mod frame_limits;
 mod header_presence;
 mod health;
 mod helpers;
+mod hours_identity;
 mod inbox_pages;
 mod lifecycle;
 mod metrics;

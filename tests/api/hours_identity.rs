@@ -549,3 +549,67 @@ async fn with_anonymize_ips_the_last_octet_is_zeroed_and_a_block_covers_that_net
         .expect("welcome");
     assert!(welcome["visitor_token"].is_string());
 }
+
+#[tokio::test]
+async fn reports_split_first_response_times_inside_and_outside_business_hours() {
+    let app = spawn_app_with(|settings| settings.test_clock = true).await;
+    let account = app.create_account("Acme").await;
+    let owner = app.token_for(&account.owner_email).await;
+    let (status, body) = patch_account(
+        &app,
+        &owner,
+        json!({"business_hours": prague_office_hours()}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // (visitor writes, agent replies): Monday after the spring change, 09:30 CEST (inside,
+    // though 08:30 in CET), and 20:00 CEST (outside).
+    let chats = [
+        (1, "2027-03-29T07:30:00Z", "2027-03-29T07:31:00Z"),
+        (2, "2027-03-29T18:00:00Z", "2027-03-29T19:00:00Z"),
+        (3, "2027-03-29T18:10:00Z", "2027-03-29T21:10:00Z"),
+    ];
+    for (source, writes, replies) in chats {
+        set_clock(&app, &owner, writes).await;
+        let mut widget =
+            Socket::widget_from(&app, &account.widget_key, Ipv4Addr::new(127, 0, 41, source)).await;
+        widget.hello(None, None, None).await;
+        let ack = widget.say("v-1", "Anyone there?").await;
+        let conversation = ack["conversation_id"].as_str().expect("id").to_owned();
+        set_clock(&app, &owner, replies).await;
+        let (status, body) = app
+            .call(
+                &owner,
+                Method::POST,
+                &format!("/api/v1/conversations/{conversation}/messages"),
+                Some(json!({"text": "Hello!", "client_id": format!("a-{source}")})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, report) = app
+        .call(
+            &owner,
+            Method::GET,
+            "/api/v1/reports?from=2027-03-29&to=2027-03-29",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let total = &report["total"];
+    assert_eq!(total["first_responses"], 3);
+    assert_eq!(total["first_responses_inside_hours"], 1);
+    assert_eq!(total["median_first_response_inside_hours_seconds"], 60);
+    assert_eq!(total["first_responses_outside_hours"], 2);
+    assert_eq!(total["median_first_response_outside_hours_seconds"], 7200);
+
+    let client = app.signed_in(&account.owner_email).await;
+    let page = app
+        .get(&client, "/reports?from=2027-03-29&to=2027-03-29")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("id=\"first-response-hours\""));
+    assert!(page.contains("Outside business hours"));
+}

@@ -3,6 +3,7 @@
 //! forged signatures, `require_verified_identity`) and anonymised IP addresses.
 
 use crate::{
+    blocking::refused_at_hello,
     chatbot_runtime::create_flow,
     helpers::{TestApp, spawn_app, spawn_app_with},
     sockets::Socket,
@@ -27,6 +28,13 @@ async fn patch_account(app: &TestApp, token: &str, body: Value) -> (u16, Value) 
         .call(token, Method::PATCH, "/api/v1/account", Some(body))
         .await;
     (status, body)
+}
+
+/// Gives the account [`prague_office_hours`].
+async fn set_office_hours(app: &TestApp, owner: &str) {
+    let (status, body) =
+        patch_account(app, owner, json!({"business_hours": prague_office_hours()})).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 async fn set_clock(app: &TestApp, token: &str, now: &str) {
@@ -186,13 +194,7 @@ async fn flow_schedule_and_the_widgets_next_reply_follow_prague_time_across_both
     assert_eq!(names, ["any", "inside"], "no hours yet: always inside");
     assert_eq!(welcome["business_hours"], Value::Null);
 
-    let (status, body) = patch_account(
-        &app,
-        &owner,
-        json!({"business_hours": prague_office_hours()}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    set_office_hours(&app, &owner).await;
 
     // (UTC instant, open?) on both sides of 2027-03-28 (CET +01 -> CEST +02) and 2027-10-31
     // (back to +01). A clock that ignored the change would answer each one the other way.
@@ -268,12 +270,19 @@ async fn hello_as(widget: &mut Socket, token: Option<&str>, identity: Value) -> 
     widget.recv_type("welcome").await
 }
 
-async fn stored_visitor(app: &TestApp, user_id: &str) -> Option<visitor::Model> {
+/// The stored visitors whose `column` holds `value`.
+async fn visitors_with(app: &TestApp, column: visitor::Column, value: &str) -> Vec<visitor::Model> {
     visitor::Entity::find()
-        .filter(visitor::Column::VerifiedUserId.eq(user_id))
-        .one(&app.ctx.db)
+        .filter(column.eq(value))
+        .all(&app.ctx.db)
         .await
         .expect("visitor query")
+}
+
+async fn stored_visitor(app: &TestApp, user_id: &str) -> Option<visitor::Model> {
+    visitors_with(app, visitor::Column::VerifiedUserId, user_id)
+        .await
+        .pop()
 }
 
 #[tokio::test]
@@ -390,12 +399,12 @@ async fn a_forged_signature_gets_identity_invalid_and_links_nothing() {
     assert_eq!(error["code"], "identity_invalid");
     let user = stored_visitor(&app, "user-7").await.expect("the real user");
     assert_ne!(user.email.as_deref(), Some("boss@example.com"));
-    let visitors = visitor::Entity::find()
-        .filter(visitor::Column::Email.eq("boss@example.com"))
-        .all(&app.ctx.db)
-        .await
-        .expect("visitors");
-    assert!(visitors.is_empty(), "a forged identity stores nothing");
+    assert!(
+        visitors_with(&app, visitor::Column::Email, "boss@example.com")
+            .await
+            .is_empty(),
+        "a forged identity stores nothing"
+    );
 
     // After the secret is regenerated, the old signature no longer verifies.
     let (status, regenerated) = app
@@ -438,12 +447,12 @@ async fn require_verified_identity_refuses_an_unsigned_identify() {
         .await;
     let error = widget.recv_type("error").await;
     assert_eq!(error["code"], "identity_required");
-    let stored = visitor::Entity::find()
-        .filter(visitor::Column::Email.eq("ceo@example.com"))
-        .one(&app.ctx.db)
-        .await
-        .expect("query");
-    assert!(stored.is_none(), "the unsigned email was not stored");
+    assert!(
+        visitors_with(&app, visitor::Column::Email, "ceo@example.com")
+            .await
+            .is_empty(),
+        "the unsigned email was not stored"
+    );
 
     // The same details with a valid signature are taken.
     widget
@@ -476,12 +485,13 @@ async fn with_anonymize_ips_the_last_octet_is_zeroed_and_a_block_covers_that_net
     let welcome = before.hello(None, None, None).await;
     let ack = before.say("b-1", "Hi").await;
     let _ = (welcome, ack);
-    let kept = visitor::Entity::find()
-        .filter(visitor::Column::LastIp.eq("127.0.9.5"))
-        .one(&app.ctx.db)
-        .await
-        .expect("query");
-    assert!(kept.is_some(), "full address without anonymize_ips");
+    assert_eq!(
+        visitors_with(&app, visitor::Column::LastIp, "127.0.9.5")
+            .await
+            .len(),
+        1,
+        "full address without anonymize_ips"
+    );
 
     let (status, body) = patch_account(&app, &owner, json!({"anonymize_ips": true})).await;
     assert_eq!(status, 200, "{body}");
@@ -510,12 +520,12 @@ async fn with_anonymize_ips_the_last_octet_is_zeroed_and_a_block_covers_that_net
         .expect("query")
         .expect("visitor");
     assert_eq!(row.last_ip.as_deref(), Some("127.0.10.0"));
-    let full = visitor::Entity::find()
-        .filter(visitor::Column::LastIp.eq("127.0.10.77"))
-        .one(&app.ctx.db)
-        .await
-        .expect("query");
-    assert!(full.is_none(), "the full address is stored nowhere");
+    assert!(
+        visitors_with(&app, visitor::Column::LastIp, "127.0.10.77")
+            .await
+            .is_empty(),
+        "the full address is stored nowhere"
+    );
 
     // Blocking stores the zeroed address; a neighbour in the same /24 is refused, another
     // network is not.
@@ -531,17 +541,7 @@ async fn with_anonymize_ips_the_last_octet_is_zeroed_and_a_block_covers_that_net
     assert_eq!(block["ip"], "127.0.10.0");
     let mut neighbour =
         Socket::widget_from(&app, &account.widget_key, Ipv4Addr::new(127, 0, 10, 200)).await;
-    neighbour
-        .send(json!({"type": "hello", "page": {"url": "https://shop.example.com/"}}))
-        .await;
-    let (frames, reason) = neighbour.until_closed().await;
-    assert!(
-        frames
-            .iter()
-            .any(|f| f["type"] == "error" && f["code"] == "blocked"),
-        "{frames:?}"
-    );
-    assert_eq!(reason, "blocked");
+    refused_at_hello(&mut neighbour, None).await;
     let mut elsewhere =
         Socket::widget_from(&app, &account.widget_key, Ipv4Addr::new(127, 0, 11, 1)).await;
     let welcome = tokio::time::timeout(Duration::from_secs(10), elsewhere.hello(None, None, None))
@@ -555,13 +555,7 @@ async fn reports_split_first_response_times_inside_and_outside_business_hours() 
     let app = spawn_app_with(|settings| settings.test_clock = true).await;
     let account = app.create_account("Acme").await;
     let owner = app.token_for(&account.owner_email).await;
-    let (status, body) = patch_account(
-        &app,
-        &owner,
-        json!({"business_hours": prague_office_hours()}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    set_office_hours(&app, &owner).await;
     // (visitor writes, agent replies): Monday after the spring change, 09:30 CEST (inside,
     // though 08:30 in CET), and 20:00 CEST (outside).
     let chats = [

@@ -65,12 +65,12 @@ pub fn signature_is_valid(secret: &str, user_id: &UserId, signature: &str) -> bo
         .is_ok()
 }
 
-/// The visitor token every device of one verified user gets: a keyed hash of the user id under
-/// the server's key, so two browsers of the same user share one visitor and nobody without the
-/// key can work it out.
-pub fn verified_visitor_token(server_key: &str, account: &str, user_id: &UserId) -> String {
+/// The visitor token every device of one verified user gets: a keyed hash of the account and
+/// user id under the account's identity secret, so two browsers of the same user share one
+/// visitor, nobody without the secret can work it out, and a new secret makes new tokens.
+pub fn verified_visitor_token(secret: &str, account: &str, user_id: &UserId) -> String {
     let digest = mac(
-        server_key,
+        secret,
         &[
             b"frontdesk verified visitor\0",
             account.as_bytes(),
@@ -80,7 +80,7 @@ pub fn verified_visitor_token(server_key: &str, account: &str, user_id: &UserId)
     )
     .finalize()
     .into_bytes();
-    // The same length as a random visitor token is not needed; 32 hex characters = 128 bits.
+    // 32 hex characters: 128 bits, as unguessable as a random visitor token.
     hex::encode(&digest[..16])
 }
 

@@ -607,3 +607,119 @@ async fn reports_split_first_response_times_inside_and_outside_business_hours() 
     assert!(page.contains("id=\"first-response-hours\""));
     assert!(page.contains("Outside business hours"));
 }
+
+#[tokio::test]
+async fn the_settings_page_saves_business_hours_identity_and_privacy_and_shows_errors() {
+    let app = spawn_app().await;
+    let account = app.create_account("Acme").await;
+    let owner = app.token_for(&account.owner_email).await;
+    let client = app.signed_in(&account.owner_email).await;
+    let page = "/settings/account";
+
+    let bad = app
+        .post_form(
+            &client,
+            page,
+            "/settings/account/hours",
+            &[
+                ("time_zone", "Europe/Prague"),
+                ("hours_mon", "09:00-13:00, 12:00-17:00"),
+                ("hours_tue", "9to5"),
+                ("holidays", ""),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status().as_u16(), 422);
+    let html = bad.text().await.expect("html");
+    assert!(
+        html.contains("Monday, interval 2: overlaps 09:00-13:00"),
+        "{html}"
+    );
+    assert!(html.contains("Tuesday, interval 1:"));
+    assert!(html.contains("value=\"9to5\""), "what was typed is kept");
+
+    let saved = app
+        .post_form(
+            &client,
+            page,
+            "/settings/account/hours",
+            &[
+                ("time_zone", "America/New_York"),
+                ("hours_mon", "09:00-12:00, 13:00-17:00"),
+                ("hours_sat", "10:00-14:00"),
+                ("holidays", "2027-07-05\n2027-12-24"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status().as_u16(), 303);
+    let (_, shown) = app.call(&owner, Method::GET, "/api/v1/account", None).await;
+    assert_eq!(shown["business_hours"]["time_zone"], "America/New_York");
+    assert_eq!(
+        shown["business_hours"]["weekly"]["mon"],
+        json!([["09:00", "12:00"], ["13:00", "17:00"]])
+    );
+    assert_eq!(
+        shown["business_hours"]["weekly"]["sat"],
+        json!([["10:00", "14:00"]])
+    );
+    assert_eq!(
+        shown["business_hours"]["holidays"],
+        json!(["2027-07-05", "2027-12-24"])
+    );
+    let html = app.get(&client, page).await.text().await.expect("html");
+    assert!(html.contains("value=\"09:00-12:00, 13:00-17:00\""));
+
+    let secret = shown["identity_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    assert!(html.contains(&secret), "owners see the identity secret");
+    let regenerated = app
+        .post_form(&client, page, "/settings/account/identity-secret", &[])
+        .await;
+    assert_eq!(regenerated.status().as_u16(), 303);
+    let toggled = app
+        .post_form(
+            &client,
+            page,
+            "/settings/account/identity",
+            &[("require_verified_identity", "on"), ("anonymize_ips", "on")],
+        )
+        .await;
+    assert_eq!(toggled.status().as_u16(), 303);
+    let (_, shown) = app.call(&owner, Method::GET, "/api/v1/account", None).await;
+    assert_ne!(shown["identity_secret"], secret.as_str());
+    assert_eq!(shown["require_verified_identity"], true);
+    assert_eq!(shown["anonymize_ips"], true);
+
+    let cleared = app
+        .post_form(
+            &client,
+            page,
+            "/settings/account/hours",
+            &[("time_zone", ""), ("holidays", "")],
+        )
+        .await;
+    assert_eq!(cleared.status().as_u16(), 303);
+    let (_, shown) = app.call(&owner, Method::GET, "/api/v1/account", None).await;
+    assert_eq!(shown["business_hours"], Value::Null);
+
+    // An agent neither sees the secret in the API nor changes these settings.
+    let agent = app
+        .create_user(&account, frontdesk::domain::role::Role::Agent)
+        .await;
+    let agent_token = app.token_for(&agent).await;
+    let (_, seen) = app
+        .call(&agent_token, Method::GET, "/api/v1/account", None)
+        .await;
+    assert_eq!(seen["identity_secret"], Value::Null);
+    let (status, _) = app
+        .call(
+            &agent_token,
+            Method::POST,
+            "/api/v1/account/identity-secret",
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+}

@@ -5,6 +5,7 @@
 use super::{error_lines, redirect, render_with_status, settings::account_page};
 use crate::{
     domain::{
+        FieldError,
         business_hours::{BusinessHours, BusinessHoursInput, DAY_KEYS},
         role::Role,
     },
@@ -109,6 +110,36 @@ fn intervals(raw: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The form's words for a field of the API's names: `business_hours.weekly.mon[1]` is
+/// "Monday, interval 2", `business_hours.holidays[0]` "holiday 1".
+fn form_label(field: &str) -> String {
+    let field = field.strip_prefix("business_hours.").unwrap_or(field);
+    let (name, index) = match field.split_once('[') {
+        Some((name, rest)) => (
+            name,
+            rest.trim_end_matches(']')
+                .parse::<usize>()
+                .ok()
+                .map(|i| i + 1),
+        ),
+        None => (field, None),
+    };
+    let label = match name.strip_prefix("weekly.") {
+        Some(key) => DAY_KEYS
+            .iter()
+            .zip(DAY_LABELS)
+            .find(|((day, _), _)| *day == key)
+            .map_or_else(|| key.to_owned(), |(_, label)| label.to_owned()),
+        None if name == "holidays" && index.is_some() => "holiday".to_owned(),
+        None => name.replace('_', " "),
+    };
+    match (index, name.starts_with("weekly.")) {
+        (Some(n), true) => format!("{label}, interval {n}"),
+        (Some(n), false) => format!("{label} {n}"),
+        (None, _) => label,
+    }
+}
+
 #[post("/settings/account/hours")]
 async fn post_hours(
     req: HttpRequest,
@@ -162,7 +193,12 @@ async fn post_hours(
                 .await
                 .map(|_| ())
         }
-        Err(problems) => Err(ServiceError::Invalid(problems)),
+        Err(problems) => Err(ServiceError::Invalid(
+            problems
+                .into_iter()
+                .map(|problem| FieldError::new(form_label(&problem.field), problem.message))
+                .collect(),
+        )),
     };
     match result {
         Ok(()) => Ok(redirect("/settings/account?saved=1#hours")),
@@ -225,5 +261,17 @@ mod tests {
             ]
         );
         assert_eq!(intervals("9to5"), [("9to5".to_owned(), String::new())]);
+    }
+
+    #[test]
+    fn field_names_read_as_the_form_says_them() {
+        assert_eq!(
+            form_label("business_hours.weekly.mon[1]"),
+            "Monday, interval 2"
+        );
+        assert_eq!(form_label("business_hours.weekly.sun"), "Sunday");
+        assert_eq!(form_label("business_hours.holidays[0]"), "holiday 1");
+        assert_eq!(form_label("business_hours.holidays"), "holidays");
+        assert_eq!(form_label("business_hours.time_zone"), "time zone");
     }
 }

@@ -89,6 +89,25 @@ async fn business_hours_are_set_shown_and_cleared_through_the_account_api() {
     let (status, cleared) = patch_account(&app, &owner, json!({"business_hours": null})).await;
     assert_eq!(status, 200);
     assert_eq!(cleared["business_hours"], Value::Null);
+
+    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    assert!(doc["paths"]["/api/v1/account/identity-secret"]["post"].is_object());
+    let fields = &doc["components"]["schemas"]["AccountPatchBody"]["properties"];
+    for field in [
+        "business_hours",
+        "require_verified_identity",
+        "anonymize_ips",
+    ] {
+        assert!(
+            fields[field].is_object(),
+            "{field} documented in the OpenAPI document"
+        );
+    }
 }
 
 #[tokio::test]

@@ -72,6 +72,10 @@
       waitingOfflineKnown: 'Our team is offline right now. We will reply here and by email to {email}.',
       emailKnown: 'We will reply to {email}.',
       blocked: 'Chat is not available.',
+      replyToday: 'We reply today at {time}.',
+      replyTomorrow: 'We reply tomorrow at {time}.',
+      replyWeekday: 'We reply on {day} at {time}.',
+      replyDate: 'We reply on {date} at {time}.',
     },
     cs: {
       title: 'Napište nám',
@@ -120,6 +124,10 @@
       waitingOfflineKnown: 'Náš tým teď není online. Odpovíme vám tady i e-mailem na {email}.',
       emailKnown: 'Odpovíme vám na {email}.',
       blocked: 'Chat není k dispozici.',
+      replyToday: 'Odpovíme dnes v {time}.',
+      replyTomorrow: 'Odpovíme zítra v {time}.',
+      replyWeekday: 'Odpovíme {date} v {time}.',
+      replyDate: 'Odpovíme {date} v {time}.',
     },
   };
 
@@ -242,6 +250,8 @@
   let typingTimer = 0;
   let agentTypingTimer = 0;
   let offlineError = '';
+  let hours = null; // the welcome's `business_hours`: {open, next_reply?}, null without hours
+  let identity = null; // frontdesk('identify', {user_id, signature, email?, name?})
   let rateValue = 0;
   // The transcript form: open or not, the request in flight (its client_id), what went wrong,
   // where the last one went (for the thanks line).
@@ -443,6 +453,7 @@ textarea.field{resize:vertical;min-height:64px}
     <p class="card thanks" data-r="rateThanks" data-t="rateThanks" hidden></p>
     <div class="card waiting" data-r="waiting" role="status" hidden>
       <p data-r="waitingText"></p>
+      <p class="muted" data-r="waitingHours" hidden></p>
       <form data-r="waitingForm" novalidate hidden>
         <label><span data-t="emailLabel"></span><input class="field" name="email" type="email" autocomplete="email" maxlength="320" required aria-required="true" aria-describedby="fd-wait-err"></label>
         <span class="ferr" id="fd-wait-err" data-r="waitingErr" data-t="emailInvalid" hidden></span>
@@ -460,6 +471,7 @@ textarea.field{resize:vertical;min-height:64px}
     <form class="card" data-r="offline" novalidate hidden>
       <p class="card-title" data-t="offlineTitle"></p>
       <p class="muted" data-t="offlineIntro"></p>
+      <p class="muted" data-r="offlineHours" hidden></p>
       <p class="muted" data-r="offlineKnown" hidden></p>
       <label><span data-t="nameLabel"></span><input class="field" name="name" autocomplete="name" maxlength="200"></label>
       <label data-r="offlineEmail"><span data-t="emailLabel"></span><input class="field" name="email" type="email" autocomplete="email" maxlength="320" required aria-required="true" aria-describedby="fd-email-err"></label>
@@ -841,6 +853,9 @@ textarea.field{resize:vertical;min-height:64px}
     if (email) $.offline.elements.email.value = email;
     $.offlineErr.hidden = !offlineError;
     $.offlineErr.textContent = offlineError;
+    const reply = replyText();
+    $.offlineHours.hidden = !reply;
+    $.offlineHours.textContent = reply;
     $.offlineThanks.hidden = !(online === false && offlineDone());
     $.offlineThanks.textContent = t('offlineThanks', { email: ui.offlineEmail || '' });
     $.composer.hidden = offline || !opts.writable;
@@ -878,6 +893,26 @@ textarea.field{resize:vertical;min-height:64px}
         ? t('waitingOfflineKnown', { email })
         : t('waitingOffline');
     $.waitingForm.hidden = !offline || !!email;
+    const reply = offline ? replyText() : '';
+    $.waitingHours.hidden = !reply;
+    $.waitingHours.textContent = reply;
+  }
+
+  // Outside business hours: "We reply tomorrow at 9:00" (the day and time are the account's).
+  function replyText() {
+    const next = hours && !hours.open && hours.next_reply;
+    if (!next || typeof next.time !== 'string') return '';
+    const noon = new Date(next.date + 'T12:00:00Z');
+    let day = next.weekday;
+    let date = next.date;
+    try {
+      day = new Intl.DateTimeFormat(language, { weekday: 'long', timeZone: 'UTC' }).format(noon);
+      date = new Intl.DateTimeFormat(language, { day: 'numeric', month: 'numeric', timeZone: 'UTC' }).format(noon);
+    } catch (e) {
+      /* no Intl for this language: the server's English weekday and ISO date */
+    }
+    const key = { today: 'replyToday', tomorrow: 'replyTomorrow', weekday: 'replyWeekday' }[next.day] || 'replyDate';
+    return t(key, { time: next.time, day, date });
   }
 
   function submitWaitingEmail(e) {
@@ -1190,6 +1225,7 @@ textarea.field{resize:vertical;min-height:64px}
       device: device(),
     };
     if (token) frame.visitor_token = token;
+    if (identity) frame.identity = identity;
     if (convId) {
       frame.conversation_id = convId;
       frame.last_seq = lastSeq;
@@ -1269,7 +1305,21 @@ textarea.field{resize:vertical;min-height:64px}
     },
     error: (f) => transcriptFailed(f) || onError(f),
     transcript_queued: onTranscriptQueued,
+    identity: onIdentity,
   };
+
+  // A verified identity: keep the user's visitor token; when the user's visitor is another
+  // one (their other device came first), say hello again to join it.
+  function onIdentity(f) {
+    if (typeof f.visitor_token === 'string' && f.visitor_token) token = f.visitor_token;
+    if (f.reconnect && ws) {
+      convId = null;
+      lastSeq = 0;
+      ahead.clear();
+      clearTranscript(() => false);
+      ws.close();
+    }
+  }
 
   /* ------------------------------------------------------------------ incoming frames */
 
@@ -1294,6 +1344,7 @@ textarea.field{resize:vertical;min-height:64px}
     attempt = 0;
     if (f.visitor_token) token = f.visitor_token;
     widgetCfg = f.widget && typeof f.widget === 'object' ? f.widget : {};
+    hours = f.business_hours && typeof f.business_hours === 'object' ? f.business_hours : null;
     online = !!f.online;
     const conv = f.conversation || null;
     if (f.visitor && typeof f.visitor === 'object') {
@@ -1524,7 +1575,22 @@ textarea.field{resize:vertical;min-height:64px}
   }
 
   function identify(fields) {
-    sendOrQueue(Object.assign({ type: 'identify' }, fields));
+    const frame = Object.assign({ type: 'identify' }, fields);
+    if (identity) frame.identity = identity;
+    sendOrQueue(frame);
+  }
+
+  // frontdesk('identify', {user_id, signature, email?, name?}): the signature is made by the
+  // site's server (docs/widget.md); sent with every hello and identify from now on.
+  function setIdentity(input) {
+    if (!input || typeof input !== 'object' || input.user_id == null || !input.signature) {
+      return console.warn('Frontdesk: identify needs {user_id, signature}');
+    }
+    identity = { user_id: String(input.user_id), signature: String(input.signature) };
+    if (input.email != null) identity.email = String(input.email);
+    if (input.name != null) identity.name = String(input.name);
+    if (identity.email) learnEmail(identity.email);
+    identify({});
   }
 
   // The server takes {key: {label, value}} with string label and value; a bare value gets its key as label.
@@ -1571,6 +1637,8 @@ textarea.field{resize:vertical;min-height:64px}
         return a[0] && typeof a[0] === 'object' ? identify({ variables: variables(a[0]) }) : undefined;
       case 'group':
         return identify({ group: String(a[0]) });
+      case 'identify':
+        return setIdentity(a[0]);
       case 'language':
         return setLanguage(a[0]);
       case 'event':

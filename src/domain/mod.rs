@@ -3,13 +3,16 @@
 pub mod account;
 pub mod billing;
 pub mod blocking;
+pub mod business_hours;
 pub mod conversation;
 pub mod email;
 pub mod flow;
+pub mod identity;
 pub mod ids;
 pub mod mail;
 pub mod password;
 pub mod plan;
+pub mod privacy;
 pub mod report;
 pub mod role;
 pub mod routing;

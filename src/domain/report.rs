@@ -78,6 +78,9 @@ pub struct Fact {
     pub handled_by: Option<HandledBy>,
     pub rating: Option<i16>,
     pub previous_rating: Option<i16>,
+    /// Of a first response: whether the wait began inside business hours (none: not known,
+    /// counted as inside).
+    pub inside_hours: Option<bool>,
 }
 
 /// The figures of a set of facts (the whole account, one agent or one team).
@@ -86,6 +89,12 @@ pub struct Figures {
     pub conversations: u64,
     pub first_responses: u64,
     pub median_first_response_seconds: Option<i64>,
+    /// First responses whose wait began inside business hours, and their median.
+    pub first_responses_inside_hours: u64,
+    pub median_first_response_inside_hours_seconds: Option<i64>,
+    /// First responses whose wait began outside business hours, and their median.
+    pub first_responses_outside_hours: u64,
+    pub median_first_response_outside_hours_seconds: Option<i64>,
     pub resolved: u64,
     pub median_resolution_seconds: Option<i64>,
     pub ratings: u64,
@@ -107,6 +116,8 @@ pub struct Report {
 struct Tally {
     conversations: u64,
     first_responses: Vec<i64>,
+    /// The same split by business hours: `[inside, outside]`.
+    first_responses_by_hours: [Vec<i64>; 2],
     resolutions: Vec<i64>,
     resolved: u64,
     rating_sum: i64,
@@ -118,7 +129,11 @@ impl Tally {
     fn add(&mut self, fact: &Fact) {
         match fact.kind {
             FactKind::Started => self.conversations += 1,
-            FactKind::FirstResponse => self.first_responses.extend(fact.seconds),
+            FactKind::FirstResponse => {
+                self.first_responses.extend(fact.seconds);
+                let slot = usize::from(fact.inside_hours == Some(false));
+                self.first_responses_by_hours[slot].extend(fact.seconds);
+            }
             FactKind::Resolved => {
                 self.resolved += 1;
                 self.resolutions.extend(fact.seconds);
@@ -140,7 +155,12 @@ impl Tally {
     }
 
     fn figures(mut self) -> Figures {
+        let [mut inside, mut outside] = std::mem::take(&mut self.first_responses_by_hours);
         Figures {
+            first_responses_inside_hours: inside.len() as u64,
+            median_first_response_inside_hours_seconds: median(&mut inside),
+            first_responses_outside_hours: outside.len() as u64,
+            median_first_response_outside_hours_seconds: median(&mut outside),
             conversations: self.conversations,
             first_responses: self.first_responses.len() as u64,
             median_first_response_seconds: median(&mut self.first_responses),
@@ -226,6 +246,7 @@ mod tests {
             handled_by: None,
             rating: None,
             previous_rating: None,
+            inside_hours: None,
         }
     }
 
@@ -296,5 +317,32 @@ mod tests {
         );
         assert_eq!(report.agents[&ann].resolved, 1);
         assert!(report.teams.is_empty());
+    }
+
+    #[test]
+    fn first_responses_split_by_business_hours_and_unknown_counts_as_inside() {
+        let response = |seconds: i64, inside: Option<bool>| Fact {
+            seconds: Some(seconds),
+            inside_hours: inside,
+            ..fact(FactKind::FirstResponse, None)
+        };
+        let report = report(&[
+            response(60, Some(true)),
+            response(120, None),
+            response(3600, Some(false)),
+            response(7200, Some(false)),
+            response(30_000, Some(false)),
+        ]);
+        assert_eq!(report.total.first_responses, 5);
+        assert_eq!(report.total.first_responses_inside_hours, 2);
+        assert_eq!(
+            report.total.median_first_response_inside_hours_seconds,
+            Some(90)
+        );
+        assert_eq!(report.total.first_responses_outside_hours, 3);
+        assert_eq!(
+            report.total.median_first_response_outside_hours_seconds,
+            Some(7200)
+        );
     }
 }

@@ -20,6 +20,17 @@ pub struct Hello {
     pub page: Option<PageInfo>,
     pub language: Option<String>,
     pub device: Option<String>,
+    /// A signed identity of the site's signed-in user (docs/widget.md, "Verified identity").
+    pub identity: Option<Identity>,
+}
+
+/// `{user_id, email?, name?, signature}`: signature = hex HMAC-SHA256(identity secret, user_id).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Identity {
+    pub user_id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub signature: String,
 }
 
 /// A contact variable: a labelled value (`frontdesk('variables', {...})`).
@@ -36,6 +47,7 @@ pub struct Identify {
     pub phone: Option<String>,
     pub variables: Option<BTreeMap<String, Variable>>,
     pub group: Option<String>,
+    pub identity: Option<Identity>,
 }
 
 /// Frames from the widget.

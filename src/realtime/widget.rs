@@ -15,6 +15,7 @@ use crate::{
     services::{
         self, Context, ServiceError,
         conversations::Posted,
+        identity::Identified,
         visitors::{HelloInput, IdentifyInput},
     },
 };
@@ -391,7 +392,7 @@ impl Connection {
                 }
             }
             WidgetFrame::Identify(identify) => {
-                let result = services::visitors::identify(
+                let result = services::identity::identify(
                     &ctx,
                     self.account_id,
                     visitor_id,
@@ -402,9 +403,23 @@ impl Connection {
                         variables: identify.variables,
                         group: identify.group,
                     },
+                    identify.identity,
                 )
                 .await;
-                self.after(result, None).await
+                match result {
+                    Ok(Identified::Verified {
+                        visitor_token,
+                        reconnect,
+                    }) => {
+                        let frame = json!({
+                            "type": "identity", "verified": true,
+                            "visitor_token": visitor_token, "reconnect": reconnect,
+                        });
+                        self.send(&frame).await
+                    }
+                    Ok(Identified::Done) => Next::Continue,
+                    Err(error) => self.after(Err(error), None).await,
+                }
             }
             WidgetFrame::Event { .. } => Next::Continue,
             WidgetFrame::Trigger { flow_id } => match flow_id.parse::<FlowId>() {
@@ -525,6 +540,7 @@ impl Connection {
                 language: hello.language,
                 device: hello.device,
                 ip: self.ip.clone(),
+                identity: hello.identity,
             },
         )
         .await;
@@ -561,11 +577,18 @@ impl Connection {
             "messages": welcome.messages,
             "reset": welcome.reset,
             "visitor": welcome.visitor,
+            "verified": welcome.verified,
+            "business_hours": welcome.business_hours,
             "online": online,
             "triggers": self.triggers(welcome.visitor_id).await,
             "widget": look,
         });
         if let Next::Close(reason) = self.send(&frame).await {
+            return Next::Close(reason);
+        }
+        if let Some(refused) = welcome.identity_refused
+            && let Next::Close(reason) = self.after(Err(refused), None).await
+        {
             return Next::Close(reason);
         }
         // The welcome holds one page. The rest of what the widget missed follows as `message`

@@ -5,6 +5,7 @@ use crate::{
     domain::{
         FieldError,
         account::{AccountName, AllowedOrigin, widget},
+        business_hours::{BusinessHours, BusinessHoursInput, NextReply},
         email::EmailAddress,
         ids::{AccountId, UserId},
         password::NewPassword,
@@ -68,6 +69,51 @@ pub struct Account {
     pub allowed_domains: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub widget: WidgetLook,
+    /// None: no hours set, every time counts as inside business hours.
+    pub business_hours: Option<BusinessHours>,
+    /// The key of visitors' identity signatures (owners and admins see it in settings).
+    pub identity_secret: Option<String>,
+    pub require_verified_identity: bool,
+    pub anonymize_ips: bool,
+}
+
+/// Characters of an identity secret (about 230 bits).
+const IDENTITY_SECRET_CHARS: usize = 40;
+
+/// The stored business hours of an account row; none when unset or unreadable (logged).
+pub(crate) fn business_hours_of(row: &account::Model) -> Option<BusinessHours> {
+    let raw = row.business_hours.as_deref()?;
+    let parsed = serde_json::from_str::<BusinessHoursInput>(raw)
+        .ok()
+        .and_then(|input| BusinessHours::parse("business_hours", &input).ok());
+    if parsed.is_none() {
+        tracing::warn!(account_id = %row.id, "stored business hours are unreadable; ignored");
+    }
+    parsed
+}
+
+/// The business hours as the widget shows them: open now, else when people reply next.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct HoursNow {
+    pub open: bool,
+    /// None while open (or when the hours never open).
+    pub next_reply: Option<NextReply>,
+}
+
+/// [`HoursNow`] of an account row at `now`; none without business hours.
+pub(crate) fn hours_now(row: &account::Model, now: DateTime<Utc>) -> Option<HoursNow> {
+    let hours = business_hours_of(row)?;
+    Some(HoursNow {
+        open: hours.is_open(now),
+        next_reply: hours
+            .next_opening(now)
+            .map(|opening| NextReply::new(now, opening)),
+    })
+}
+
+/// Whether the account is inside its business hours at `at` (always, without hours).
+pub(crate) fn inside_business_hours(row: &account::Model, at: DateTime<Utc>) -> bool {
+    business_hours_of(row).is_none_or(|hours| hours.is_open(at))
 }
 
 pub struct NewAccount {
@@ -97,6 +143,10 @@ pub struct AccountPatch {
     pub widget_position: Option<&'static str>,
     pub widget_title: Option<Option<String>>,
     pub widget_texts: Option<widget::Texts>,
+    /// `Some(None)` removes the hours.
+    pub business_hours: Option<Option<BusinessHours>>,
+    pub require_verified_identity: Option<bool>,
+    pub anonymize_ips: Option<bool>,
 }
 
 /// Creates an account and its owner in one transaction.
@@ -137,6 +187,10 @@ pub async fn create_account(
             widget_texts: "{}".to_owned(),
             pending_plan: None,
             next_renewal_at: None,
+            business_hours: None,
+            identity_secret: Some(random_text(IDENTITY_SECRET_CHARS)),
+            require_verified_identity: false,
+            anonymize_ips: false,
         },
     )
     .await?;
@@ -172,6 +226,7 @@ pub async fn get_account(ctx: &Context, account_id: AccountId) -> Result<Account
     let plan = storage::plans::find(&ctx.db, &row.plan_code)
         .await?
         .with_context(|| format!("account {account_id} has unknown plan {}", row.plan_code))?;
+    let business_hours = business_hours_of(&row);
     let allowed_domains: Vec<String> = serde_json::from_str(&row.allowed_domains)
         .with_context(|| format!("allowed_domains of account {account_id}"))?;
     Ok(Account {
@@ -196,6 +251,10 @@ pub async fn get_account(ctx: &Context, account_id: AccountId) -> Result<Account
             title: row.widget_title,
             texts: serde_json::from_str(&row.widget_texts).unwrap_or_default(),
         },
+        business_hours,
+        identity_secret: row.identity_secret,
+        require_verified_identity: row.require_verified_identity,
+        anonymize_ips: row.anonymize_ips,
     })
 }
 
@@ -234,6 +293,13 @@ pub async fn update_account_and_notifications(
         Some(texts) => Some(serde_json::to_string(texts).context("encoding widget texts")?),
         None => None,
     };
+    let business_hours = match &patch.business_hours {
+        Some(Some(hours)) => Some(Some(
+            serde_json::to_string(&hours.to_input()).context("encoding business hours")?,
+        )),
+        Some(None) => Some(None),
+        None => None,
+    };
     let txn = crate::storage::begin_write(&ctx.db)
         .await
         .context("starting a transaction")?;
@@ -247,6 +313,10 @@ pub async fn update_account_and_notifications(
             widget_position: patch.widget_position.map(str::to_owned),
             widget_title: patch.widget_title,
             widget_texts: texts,
+            business_hours,
+            identity_secret: None,
+            require_verified_identity: patch.require_verified_identity,
+            anonymize_ips: patch.anonymize_ips,
         },
     )
     .await?;
@@ -260,6 +330,23 @@ pub async fn update_account_and_notifications(
         .await?;
     }
     txn.commit().await.context("committing an account change")?;
+    get_account(ctx, actor.account_id).await
+}
+
+/// Owners and admins make a new identity secret: signatures made with the old one stop
+/// verifying at once (the site's server must be given the new one).
+#[tracing::instrument(skip_all, fields(account_id = %actor.account_id))]
+pub async fn regenerate_identity_secret(
+    ctx: &Context,
+    actor: &Actor,
+) -> Result<Account, ServiceError> {
+    actor.require(Role::Admin)?;
+    let changes = storage::accounts::AccountChanges {
+        identity_secret: Some(random_text(IDENTITY_SECRET_CHARS)),
+        ..Default::default()
+    };
+    storage::accounts::update(&ctx.db, actor.account_id.as_uuid(), changes).await?;
+    tracing::info!("identity secret regenerated");
     get_account(ctx, actor.account_id).await
 }
 

@@ -160,6 +160,11 @@ async fn eligible_flows(
         .next()
         .and_then(|page| page.referrer);
     let history = storage::flow_runs::history(&ctx.db, visitor.id, HISTORY_RUNS).await?;
+    let inside_business_hours = match storage::accounts::find(&ctx.db, account_id.as_uuid()).await?
+    {
+        Some(account) => super::accounts::inside_business_hours(&account, ctx.clock.now()),
+        None => true,
+    };
     let visit = Visit {
         url: visitor.current_url.as_deref().unwrap_or_default(),
         title: visitor.current_title.as_deref().unwrap_or_default(),
@@ -168,8 +173,7 @@ async fn eligible_flows(
         language: visitor.language.as_deref(),
         device: visitor.device.as_deref(),
         agents_online: ctx.hub.agents_online(account_id),
-        // Business hours are not configurable yet: every time is inside them.
-        inside_business_hours: true,
+        inside_business_hours,
     };
     Ok(flows
         .into_iter()

@@ -10,6 +10,7 @@ pub mod cursor;
 pub mod demo;
 pub mod email;
 pub mod flows;
+pub mod identity;
 pub mod insights;
 pub mod passwords;
 pub mod reports;

@@ -12,6 +12,7 @@
 use super::{Actor, Context, ServiceError, insights::Range};
 use crate::{
     domain::{
+        business_hours::BusinessHours,
         report::{self, Fact, FactKind, HandledBy},
         role::Role,
     },
@@ -131,6 +132,12 @@ pub struct Figures {
     /// Conversations a person first answered in the range.
     pub first_responses: u64,
     pub median_first_response_seconds: Option<i64>,
+    /// First responses whose wait began inside business hours (all of them without hours).
+    pub first_responses_inside_hours: u64,
+    pub median_first_response_inside_hours_seconds: Option<i64>,
+    /// First responses whose wait began outside business hours.
+    pub first_responses_outside_hours: u64,
+    pub median_first_response_outside_hours_seconds: Option<i64>,
     /// Resolves in the range (a conversation reopened and resolved again counts twice).
     pub resolved: u64,
     pub median_resolution_seconds: Option<i64>,
@@ -151,6 +158,12 @@ impl From<report::Figures> for Figures {
             conversations: f.conversations,
             first_responses: f.first_responses,
             median_first_response_seconds: f.median_first_response_seconds,
+            first_responses_inside_hours: f.first_responses_inside_hours,
+            median_first_response_inside_hours_seconds: f
+                .median_first_response_inside_hours_seconds,
+            first_responses_outside_hours: f.first_responses_outside_hours,
+            median_first_response_outside_hours_seconds: f
+                .median_first_response_outside_hours_seconds,
             resolved: f.resolved,
             median_resolution_seconds: f.median_resolution_seconds,
             ratings: f.ratings,
@@ -184,8 +197,17 @@ pub struct Report {
     pub teams: Vec<Row>,
 }
 
-fn fact(row: report_event::Model) -> Option<Fact> {
+/// A stored event as a fact; a first response learns whether its wait began inside the
+/// account's (current) business hours.
+fn fact(row: report_event::Model, hours: Option<&BusinessHours>) -> Option<Fact> {
+    let inside_hours = match (row.kind.as_str(), hours, row.seconds) {
+        ("first_response", Some(hours), Some(seconds)) => {
+            Some(hours.is_open(row.at - chrono::Duration::seconds(seconds)))
+        }
+        _ => None,
+    };
     Some(Fact {
+        inside_hours,
         kind: FactKind::parse(&row.kind)?,
         conversation: row.conversation_id,
         agent: row.agent_id,
@@ -221,10 +243,14 @@ fn rows(
 pub async fn report(ctx: &Context, actor: &Actor, range: Range) -> Result<Report, ServiceError> {
     actor.require(Role::Admin)?;
     let account = actor.account_id.as_uuid();
+    let hours = storage::accounts::find(&ctx.db, account)
+        .await?
+        .as_ref()
+        .and_then(super::accounts::business_hours_of);
     let facts: Vec<Fact> = storage::reports::between(&ctx.db, account, range.start(), range.end())
         .await?
         .into_iter()
-        .filter_map(fact)
+        .filter_map(|row| fact(row, hours.as_ref()))
         .collect();
     let computed = report::report(&facts);
     let agent_names: BTreeMap<uuid::Uuid, String> =

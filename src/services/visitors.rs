@@ -13,6 +13,7 @@ use crate::{
         conversation::{AuthorKind, ClientId, ConversationStatus, MessageText, Rating},
         email::EmailAddress,
         ids::{AccountId, ConversationId, VisitorId},
+        privacy::anonymize_ip_text,
         user::DisplayName,
         visitor::{NEW_VISIT_AFTER_MINUTES, Page, clip, parse_device, parse_language, parse_phone},
     },
@@ -54,6 +55,8 @@ pub struct HelloInput {
     pub device: Option<String>,
     /// The widget socket's peer address (`domain::blocking::address_text`).
     pub ip: Option<String>,
+    /// A signed identity of the site's user (`services::identity`).
+    pub identity: Option<crate::realtime::protocol::Identity>,
 }
 
 /// What the server answers (the `welcome` frame, less the parts the socket adds).
@@ -65,6 +68,12 @@ pub struct Welcome {
     pub reset: bool,
     /// The visitor's known name and email (the widget asks for neither again).
     pub visitor: WidgetVisitor,
+    /// The visitor is a verified user of the site.
+    pub verified: bool,
+    /// Why the hello's identity was not taken (an `error` frame follows the welcome).
+    pub identity_refused: Option<ServiceError>,
+    /// Open now, and when people reply next (none: the account has no business hours).
+    pub business_hours: Option<super::accounts::HoursNow>,
 }
 
 /// Identifies (or creates) the visitor and finds what the widget missed.
@@ -75,6 +84,27 @@ pub async fn hello(
     input: HelloInput,
 ) -> Result<Welcome, ServiceError> {
     let now = ctx.clock.now();
+    let account = storage::accounts::find(&ctx.db, account_id.as_uuid())
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let (verified, identity_refused) = match &input.identity {
+        Some(identity) => match super::identity::check(&account, identity) {
+            Ok(verified) => (Some(verified), None),
+            Err(refused) => (None, Some(refused)),
+        },
+        None => (None, None),
+    };
+    let linked = match &verified {
+        Some(verified) => {
+            storage::visitors::find_verified(
+                &ctx.db,
+                account_id.as_uuid(),
+                verified.user_id.as_str(),
+            )
+            .await?
+        }
+        None => None,
+    };
     let known = match &input.visitor_token {
         Some(token) => {
             storage::visitors::find_by_token_hash(&ctx.db, account_id.as_uuid(), &hash_token(token))
@@ -84,14 +114,33 @@ pub async fn hello(
     };
     let known_id = known.as_ref().map(|row| row.id);
     super::blocking::refuse_if_blocked(ctx, account_id, known_id, input.ip.as_deref()).await?;
+    // With `anonymize_ips` only the zeroed address is stored; a block of it covers the
+    // network it stands for (docs/decisions.md).
+    let stored_ip = match &input.ip {
+        Some(ip) if account.anonymize_ips => Some(anonymize_ip_text(ip)),
+        other => other.clone(),
+    };
+    if let Some(linked) = &linked {
+        super::blocking::refuse_if_blocked(ctx, account_id, Some(linked.id), None).await?;
+    }
+    if stored_ip != input.ip {
+        super::blocking::refuse_if_blocked(ctx, account_id, None, stored_ip.as_deref()).await?;
+    }
     let language = input.language.as_deref().and_then(parse_language);
     let device = input
         .device
         .as_deref()
         .and_then(parse_device)
         .map(str::to_owned);
-    let (mut row, token) = match (known, input.visitor_token) {
-        (Some(row), Some(token)) => (row, token),
+    // A verified user is one visitor on every device; an anonymous browser (or one of
+    // another user) never becomes someone else's visitor.
+    let adoptable = |row: &visitor::Model| match &verified {
+        Some(_) => row.verified_user_id.is_none(),
+        None => true,
+    };
+    let (mut row, token) = match (linked, known, input.visitor_token) {
+        (Some(row), _, _) => (row, String::new()),
+        (None, Some(row), Some(token)) if adoptable(&row) => (row, token),
         _ => {
             let token = random_text(VISITOR_TOKEN_CHARS);
             let row = storage::visitors::insert(
@@ -113,6 +162,7 @@ pub async fn hello(
                     first_seen_at: now,
                     last_seen_at: now - chrono::Duration::minutes(NEW_VISIT_AFTER_MINUTES + 1),
                     last_ip: None,
+                    verified_user_id: None,
                 },
             )
             .await?;
@@ -120,13 +170,20 @@ pub async fn hello(
         }
     };
     let before = row.clone();
+    let token = match &verified {
+        Some(verified) => {
+            apply_verified(&mut row, verified);
+            verified.token.clone()
+        }
+        None => token,
+    };
     if now - row.last_seen_at > chrono::Duration::minutes(NEW_VISIT_AFTER_MINUTES) {
         row.visit_count += 1;
     }
     row.last_seen_at = now;
     row.language = language.or(row.language);
     row.device = device.or(row.device);
-    row.last_ip = input.ip.or(row.last_ip);
+    row.last_ip = stored_ip.or(row.last_ip);
     let page = input
         .page
         .filter(|page| row.current_url.as_deref() != Some(page.url.as_str()));
@@ -181,7 +238,36 @@ pub async fn hello(
             name: row.name.clone(),
             email: row.email.clone(),
         },
+        verified: row.verified_user_id.is_some(),
+        identity_refused,
+        business_hours: super::accounts::hours_now(&account, now),
     })
+}
+
+/// Marks the row as the verified user's visitor, reachable with the user's shared token, with
+/// the name and email the signed identity vouches for.
+fn apply_verified(row: &mut visitor::Model, verified: &super::identity::Verified) {
+    row.verified_user_id = Some(verified.user_id.as_str().to_owned());
+    row.token_hash = hash_token(&verified.token);
+    if let Some(email) = &verified.email {
+        row.email = Some(email.as_str().to_owned());
+    }
+    if let Some(name) = &verified.name {
+        row.name = Some(name.as_str().to_owned());
+    }
+}
+
+/// The socket's (not yet verified) visitor becomes the verified user's visitor.
+pub(crate) async fn mark_verified(
+    ctx: &Context,
+    row: &visitor::Model,
+    verified: &super::identity::Verified,
+) -> Result<(), ServiceError> {
+    let mut changed = row.clone();
+    apply_verified(&mut changed, verified);
+    let saved = storage::visitors::save_changes(&ctx.db, row, changed).await?;
+    publish_visitor(ctx, &saved, true);
+    Ok(())
 }
 
 async fn record_page(
@@ -212,6 +298,7 @@ pub(crate) fn publish_visitor(ctx: &Context, row: &visitor::Model, online: bool)
         "id": row.id,
         "name": row.name,
         "email": row.email,
+        "verified": row.verified_user_id.is_some(),
         "online": online,
         "url": row.current_url,
         "title": row.current_title,
@@ -541,6 +628,8 @@ pub struct VisitorPanel {
     pub conversations: Vec<EarlierConversation>,
     /// The address the widget last connected from.
     pub last_ip: Option<String>,
+    /// The site's user id, when the visitor proved it with a signed identity.
+    pub verified_user_id: Option<String>,
     pub block: Option<super::blocking::BlockView>,
 }
 
@@ -602,6 +691,7 @@ pub async fn panel(
         pages,
         conversations,
         last_ip: row.last_ip,
+        verified_user_id: row.verified_user_id,
         block: super::blocking::of_visitor(ctx, actor, visitor_id).await?,
     })
 }

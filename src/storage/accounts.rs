@@ -25,6 +25,10 @@ pub async fn insert(
         widget_texts: Set(row.widget_texts),
         pending_plan: Set(row.pending_plan),
         next_renewal_at: Set(row.next_renewal_at),
+        business_hours: Set(row.business_hours),
+        identity_secret: Set(row.identity_secret),
+        require_verified_identity: Set(row.require_verified_identity),
+        anonymize_ips: Set(row.anonymize_ips),
     }
     .insert(conn)
     .await
@@ -57,6 +61,11 @@ pub struct AccountChanges {
     pub widget_position: Option<String>,
     pub widget_title: Option<Option<String>>,
     pub widget_texts: Option<String>,
+    /// JSON business hours; `Some(None)` removes them.
+    pub business_hours: Option<Option<String>>,
+    pub identity_secret: Option<String>,
+    pub require_verified_identity: Option<bool>,
+    pub anonymize_ips: Option<bool>,
 }
 
 /// Sets the given fields.
@@ -86,6 +95,18 @@ pub async fn update(
     }
     if let Some(texts) = changes.widget_texts {
         model.widget_texts = Set(texts);
+    }
+    if let Some(hours) = changes.business_hours {
+        model.business_hours = Set(hours);
+    }
+    if let Some(secret) = changes.identity_secret {
+        model.identity_secret = Set(Some(secret));
+    }
+    if let Some(required) = changes.require_verified_identity {
+        model.require_verified_identity = Set(required);
+    }
+    if let Some(anonymize) = changes.anonymize_ips {
+        model.anonymize_ips = Set(anonymize);
     }
     if model.is_changed() {
         model.update(conn).await?;

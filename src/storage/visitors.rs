@@ -27,6 +27,19 @@ pub async fn find_by_token_hash(
         .await
 }
 
+/// The visitor of a verified user of the account (`verified_user_id` is unique per account).
+pub async fn find_verified(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    user_id: &str,
+) -> Result<Option<visitor::Model>, DbErr> {
+    visitor::Entity::find()
+        .filter(visitor::Column::AccountId.eq(account_id))
+        .filter(visitor::Column::VerifiedUserId.eq(user_id))
+        .one(conn)
+        .await
+}
+
 pub async fn find_in_account(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
@@ -61,7 +74,9 @@ pub async fn save_changes(
             current_url,
             current_title,
             last_seen_at,
-            last_ip
+            last_ip,
+            token_hash,
+            verified_user_id
         ]
     );
     if model.is_changed() {

@@ -55,7 +55,7 @@ async fn conversations_stored(app: &TestApp) -> u64 {
 }
 
 /// Sends hello and expects the `blocked` error frame followed by a close.
-async fn refused_at_hello(socket: &mut Socket, token: Option<&str>) {
+pub async fn refused_at_hello(socket: &mut Socket, token: Option<&str>) {
     socket
         .send(json!({
             "type": "hello", "visitor_token": token,

@@ -25,6 +25,13 @@ pub struct Model {
     pub pending_plan: Option<String>,
     /// When the next period starts and the billing job renews (none: work it out).
     pub next_renewal_at: Option<DateTimeUtc>,
+    /// JSON business hours (`domain::business_hours::BusinessHoursInput`); none: always open.
+    pub business_hours: Option<String>,
+    /// Key of the visitors' identity signatures (none until generated).
+    pub identity_secret: Option<String>,
+    pub require_verified_identity: bool,
+    /// Visitor IP addresses are stored with the host part zeroed.
+    pub anonymize_ips: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

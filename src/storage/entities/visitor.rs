@@ -25,6 +25,8 @@ pub struct Model {
     pub last_seen_at: DateTimeUtc,
     /// The widget socket's peer address at the last `hello`.
     pub last_ip: Option<String>,
+    /// The account's own user id, set only from a validly signed identity.
+    pub verified_user_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

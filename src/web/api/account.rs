@@ -1,7 +1,11 @@
 //! `GET` and `PATCH /api/v1/account`.
 
 use crate::{
-    domain::account::{AccountName, AllowedOrigin, widget},
+    domain::{
+        account::{AccountName, AllowedOrigin, widget},
+        business_hours::{BusinessHours, BusinessHoursInput},
+        role::Role,
+    },
     services::{
         self, Context, ServiceError,
         accounts::{Account, AccountPatch, WidgetLook},
@@ -9,13 +13,15 @@ use crate::{
     },
     web::{auth::ApiActor, errors::ApiError},
 };
-use actix_web::{HttpResponse, get, patch, web};
+use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_account).service(patch_account);
+    cfg.service(get_account)
+        .service(patch_account)
+        .service(regenerate_identity_secret);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -47,11 +53,39 @@ pub struct AccountView {
     widget: WidgetLook,
     /// Who gets notification emails, and which (docs/api.md, "Email").
     notifications: NotificationSettings,
+    /// Time zone, weekly opening intervals and holidays; null: always inside business hours.
+    #[schema(value_type = Option<Object>)]
+    business_hours: Option<BusinessHoursInput>,
+    /// Whether now is inside business hours (always true without hours).
+    inside_business_hours: bool,
+    /// The key of visitor identity signatures, hex HMAC-SHA256(secret, user_id) (docs/widget.md);
+    /// shown to owners and admins only, null for agents or before one is generated.
+    identity_secret: Option<String>,
+    /// `identify` without a valid identity signature is refused.
+    require_verified_identity: bool,
+    /// Visitor IP addresses are stored with the host part zeroed (IPv4 /24, IPv6 /48).
+    anonymize_ips: bool,
 }
 
 impl AccountView {
-    fn new(account: Account, notifications: NotificationSettings) -> Self {
+    fn new(
+        account: Account,
+        notifications: NotificationSettings,
+        actor: &services::Actor,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let inside_business_hours = account
+            .business_hours
+            .as_ref()
+            .is_none_or(|hours| hours.is_open(now));
         Self {
+            business_hours: account.business_hours.as_ref().map(BusinessHours::to_input),
+            inside_business_hours,
+            identity_secret: account
+                .identity_secret
+                .filter(|_| actor.is_at_least(Role::Admin)),
+            require_verified_identity: account.require_verified_identity,
+            anonymize_ips: account.anonymize_ips,
             id: account.id.as_uuid(),
             name: account.name,
             widget_key: account.widget_key,
@@ -84,6 +118,22 @@ pub struct AccountPatchBody {
     /// Any of the notification `email` (empty text removes it), `new_conversation`,
     /// `offline_message`.
     notifications: Option<NotificationsPatchBody>,
+    /// `{"time_zone", "weekly": {"mon": [["09:00","17:00"]], ...}, "holidays": ["2027-01-01"]}`
+    /// replaces the hours; null removes them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    business_hours: Option<Option<BusinessHoursInput>>,
+    require_verified_identity: Option<bool>,
+    anonymize_ips: Option<bool>,
+}
+
+/// A field that is present (`Some`, even as null) or absent (`None`, by `default`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -114,7 +164,8 @@ async fn get_account(
 ) -> Result<HttpResponse, ApiError> {
     let account = services::accounts::get_account(&ctx, actor.account_id).await?;
     let notifications = services::email::notification_settings(&ctx, actor.account_id).await?;
-    Ok(HttpResponse::Ok().json(AccountView::new(account, notifications)))
+    let view = AccountView::new(account, notifications, &actor, ctx.clock.now());
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// Changes the account's name, allowed domains, widget and notification emails (owner or admin).
@@ -163,6 +214,18 @@ async fn patch_account(
                 .map(|()| texts);
         }
     }
+    match body.business_hours {
+        Some(Some(hours)) => {
+            patch.business_hours = BusinessHours::parse("business_hours", &hours)
+                .map_err(|errors| problems.extend(errors))
+                .ok()
+                .map(Some);
+        }
+        Some(None) => patch.business_hours = Some(None),
+        None => {}
+    }
+    patch.require_verified_identity = body.require_verified_identity;
+    patch.anonymize_ips = body.anonymize_ips;
     let mut notifications = NotificationPatch::default();
     if let Some(body) = body.notifications {
         if let Some(email) = body.email {
@@ -181,5 +244,20 @@ async fn patch_account(
         services::accounts::update_account_and_notifications(&ctx, &actor, patch, notifications)
             .await?;
     let notifications = services::email::notification_settings(&ctx, actor.account_id).await?;
-    Ok(HttpResponse::Ok().json(AccountView::new(account, notifications)))
+    let view = AccountView::new(account, notifications, &actor, ctx.clock.now());
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Makes a new identity secret (owner or admin); signatures made with the old one stop verifying.
+#[utoipa::path(post, path = "/api/v1/account/identity-secret", tag = "account",
+    responses((status = 200, body = AccountView), (status = 403, body = super::ErrorBody)))]
+#[post("/account/identity-secret")]
+async fn regenerate_identity_secret(
+    ctx: web::Data<Context>,
+    ApiActor(actor): ApiActor,
+) -> Result<HttpResponse, ApiError> {
+    let account = services::accounts::regenerate_identity_secret(&ctx, &actor).await?;
+    let notifications = services::email::notification_settings(&ctx, actor.account_id).await?;
+    let view = AccountView::new(account, notifications, &actor, ctx.clock.now());
+    Ok(HttpResponse::Ok().json(view))
 }

@@ -121,6 +121,7 @@ pub struct ErrorDetail {
     paths(
         account::get_account,
         account::patch_account,
+        account::regenerate_identity_secret,
         agents::list_agents,
         agents::create_agent,
         agents::patch_agent,

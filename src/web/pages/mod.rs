@@ -10,6 +10,7 @@ mod flow_form;
 mod flow_graph;
 mod flow_preview;
 mod flow_problems;
+mod hours_settings;
 mod inbox;
 mod insights;
 mod notification_settings;
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     chatbot::configure(cfg);
     settings::configure(cfg);
     notification_settings::configure(cfg);
+    hours_settings::configure(cfg);
     routing_settings::configure(cfg);
     webhook_settings::configure(cfg);
     blocked_settings::configure(cfg);

@@ -75,6 +75,8 @@ pub(super) struct AccountSettingsPage {
     snippet: String,
     /// The notification emails form (`notification_settings`).
     notifications: super::notification_settings::NotificationsForm,
+    /// The business hours form (`hours_settings`).
+    pub(super) hours: super::hours_settings::HoursForm,
     errors: Vec<String>,
     saved: bool,
 }
@@ -124,6 +126,7 @@ pub(super) async fn account_page(
     });
     Ok(AccountSettingsPage {
         chrome: Chrome::new(ctx, &signed_in.actor, &signed_in.session, "settings").await?,
+        hours: super::hours_settings::HoursForm::of(&account),
         tab: "account",
         snippet: embed_snippet(req, ctx, &account.widget_key),
         account,
@@ -230,6 +233,7 @@ async fn post_account_settings(
                 widget_position: position,
                 widget_title: title,
                 widget_texts: texts,
+                ..AccountPatch::default()
             },
         )
         .await

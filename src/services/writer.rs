@@ -420,6 +420,22 @@ mod tests {
         }
     }
 
+    /// A write that reads `key` through `read_once_per_batch`, counting the real reads.
+    fn read_shared(
+        key: uuid::Uuid,
+        loads: Arc<AtomicU64>,
+    ) -> impl for<'c> FnOnce(&'c DatabaseTransaction) -> WriteFuture<'c, u64> {
+        move |_| {
+            Box::pin(async move {
+                let value = read_once_per_batch(key, || async {
+                    Ok::<_, ServiceError>(loads.fetch_add(1, Ordering::SeqCst))
+                })
+                .await?;
+                Ok(Written::Commit(*value))
+            })
+        }
+    }
+
     async fn ids(writer: &Writer) -> anyhow::Result<Vec<i64>> {
         let rows = writer
             .db
@@ -460,6 +476,53 @@ mod tests {
             batches < 200,
             "200 concurrent writes took {batches} transactions: no group commit"
         );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_batch_reads_once_what_its_writes_share_and_the_next_batch_reads_afresh()
+    -> anyhow::Result<()> {
+        let (_dir, writer) = writer().await?;
+        let loads = Arc::new(AtomicU64::new(0));
+        let key = uuid::Uuid::new_v4();
+        let read = move |loads| read_shared(key, loads);
+        // A slow write holds the writer, so the next ten queue up and share one batch.
+        let slow = writer.clone();
+        let slow = tokio::spawn(async move {
+            slow.write(|_| {
+                Box::pin(async {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    Ok(Written::Commit(0))
+                })
+            })
+            .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let queued = (0..10).map(|_| {
+            let (writer, loads) = (writer.clone(), loads.clone());
+            tokio::spawn(async move { writer.write(read(loads)).await })
+        });
+        let values = futures_util::future::join_all(queued).await;
+        slow.await?.map_err(|e| anyhow!("{e:?}"))?;
+        for value in values {
+            assert_eq!(value?.map_err(|e| anyhow!("{e:?}"))?, 0, "one shared read");
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1, "read once for the batch");
+        let next = writer.write(read(loads.clone())).await;
+        assert_eq!(
+            next.map_err(|e| anyhow!("{e:?}"))?,
+            1,
+            "the next batch reads afresh"
+        );
+        // Outside a batch nothing is shared.
+        for expected in [2, 3] {
+            let value = read_once_per_batch(key, || async {
+                Ok::<_, ServiceError>(loads.fetch_add(1, Ordering::SeqCst))
+            })
+            .await
+            .map_err(|e| anyhow!("{e:?}"))?;
+            assert_eq!(*value, expected);
+        }
         Ok(())
     }
 

@@ -1173,7 +1173,7 @@ impl Step<'_> {
             custom => {
                 let key = custom.strip_prefix("custom:").unwrap_or(custom);
                 let mut variables: BTreeMap<String, serde_json::Value> =
-                    serde_json::from_str(&row.variables).unwrap_or_default();
+                    super::stored_json("visitor variables", &row.variables)?;
                 variables.insert(
                     key.to_owned(),
                     serde_json::json!({"label": key, "value": value}),
@@ -1195,7 +1195,7 @@ impl Step<'_> {
         effects: &mut Effects,
     ) -> Result<(), ServiceError> {
         let mut merged: BTreeMap<String, String> =
-            serde_json::from_str(&conversation.context).unwrap_or_default();
+            super::stored_json("conversation context", &conversation.context)?;
         merged.extend(context.clone());
         let encoded = serde_json::to_string(&merged).context("encoding context")?;
         if let Some(row) = hand_to_people(

@@ -58,6 +58,19 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
 }
 
+/// A JSON column read back: one that does not decode is an error (logged as a 500), never a
+/// silent default that the next write would store over what was there.
+pub(crate) fn stored_json<T: serde::de::DeserializeOwned>(
+    column: &'static str,
+    text: &str,
+) -> Result<T, ServiceError> {
+    serde_json::from_str(text).map_err(|error| {
+        ServiceError::Unexpected(anyhow::anyhow!(
+            "the stored {column} does not decode: {error}"
+        ))
+    })
+}
+
 /// Random text from an alphabet without look-alike characters (no 0/O, 1/l/I).
 pub(crate) fn random_text(len: usize) -> String {
     use rand::Rng;

@@ -356,7 +356,7 @@ async fn facts(
     let mut context = BTreeMap::new();
     if let Some(visitor) = &visitor {
         let variables: BTreeMap<String, serde_json::Value> =
-            serde_json::from_str(&visitor.variables).unwrap_or_default();
+            super::stored_json("visitor variables", &visitor.variables)?;
         for (key, variable) in variables {
             if let Some(value) = variable.get("value").and_then(|v| v.as_str()) {
                 context.insert(key, value.to_owned());
@@ -367,7 +367,7 @@ async fn facts(
         }
     }
     let handover: BTreeMap<String, String> =
-        serde_json::from_str(&conversation.context).unwrap_or_default();
+        super::stored_json("conversation context", &conversation.context)?;
     context.extend(handover);
     Ok(Facts {
         url: visitor

@@ -421,7 +421,7 @@ pub async fn identify(
     }
     if let Some(variables) = input.variables {
         let mut merged: BTreeMap<String, Variable> =
-            serde_json::from_str(&row.variables).unwrap_or_default();
+            super::stored_json("visitor variables", &row.variables)?;
         for (key, variable) in variables {
             let key = clip(key.trim(), 64);
             if !key.is_empty() {
@@ -679,7 +679,7 @@ pub async fn panel(
         name: row.name,
         email: row.email,
         phone: row.phone,
-        variables: serde_json::from_str(&row.variables).unwrap_or_default(),
+        variables: super::stored_json("visitor variables", &row.variables)?,
         group: row.group_name,
         language: row.language,
         device: row.device,

@@ -552,8 +552,7 @@ async fn deliver(
         // Deleted meanwhile: the cascade removes the delivery too.
         return Ok(());
     };
-    let data: serde_json::Value =
-        serde_json::from_str(&event.payload).unwrap_or(serde_json::Value::Null);
+    let data: serde_json::Value = super::stored_json("webhook event payload", &event.payload)?;
     let body = serde_json::json!({
         "id": event.id,
         "type": event.kind,

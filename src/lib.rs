@@ -4,6 +4,7 @@ pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod domain;
 pub mod error;
 pub mod in_runtime;

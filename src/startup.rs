@@ -83,7 +83,15 @@ impl Application {
         let hub = ctx.hub.clone();
         let ctx = actix_web::web::Data::new(ctx);
         if let Some(redis_url) = &settings.redis_url {
-            crate::realtime::broker::start(ctx.clone().into_inner(), redis_url.expose())?;
+            let drain_ctx = ctx.clone().into_inner();
+            let agent_online_here: crate::realtime::broker::AgentOnlineHere =
+                Arc::new(move |account, user| {
+                    let ctx = drain_ctx.clone();
+                    tokio::spawn(async move {
+                        crate::services::routing::drain_quietly(&ctx, account, user).await;
+                    });
+                });
+            crate::realtime::broker::start(ctx.hub.clone(), redis_url.expose(), agent_online_here)?;
         }
         let jobs = if settings.jobs {
             vec![

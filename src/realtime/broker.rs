@@ -8,11 +8,8 @@
 //! `seq` (`Hub::resync`); publishing never fails a request (the message is committed already).
 //! Without Redis none of this runs and the hub stays in-process.
 
-use super::hub::{Frame, FrameKind, PresenceEffects};
-use crate::{
-    domain::ids::{AccountId, UserId, VisitorId},
-    services::Context,
-};
+use super::hub::{Frame, FrameKind, Hub, PresenceEffects};
+use crate::domain::ids::{AccountId, UserId, VisitorId};
 use anyhow::Context as _;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -31,6 +28,17 @@ use uuid::Uuid;
 
 /// A running `frontdesk serve` process.
 pub type NodeId = Uuid;
+
+/// What the node does when one of its agents comes online from another node's request (an
+/// agent switched to online there while their socket is here): hand them their teams'
+/// queued conversations. Given by the wiring, so the broker knows nothing of services.
+pub type AgentOnlineHere = Arc<dyn Fn(AccountId, UserId) + Send + Sync>;
+
+/// What the broker's tasks deliver to.
+struct Wiring {
+    hub: Arc<Hub>,
+    agent_online_here: AgentOnlineHere,
+}
 
 /// The one channel every node publishes to and listens on.
 const CHANNEL: &str = "frontdesk:events";
@@ -130,7 +138,15 @@ impl Outbox {
 
 /// Starts the publisher, the subscriber and the heartbeat. Redis need not be up yet: the node
 /// serves its own sockets meanwhile and `/readyz` says Redis is disconnected.
-pub fn start(ctx: Arc<Context>, redis_url: &str) -> anyhow::Result<()> {
+pub fn start(
+    hub: Arc<Hub>,
+    redis_url: &str,
+    agent_online_here: AgentOnlineHere,
+) -> anyhow::Result<()> {
+    let ctx = Arc::new(Wiring {
+        hub,
+        agent_online_here,
+    });
     let client = redis::Client::open(redis_url).context("reading redis_url")?;
     let node = Uuid::new_v4();
     let (sender, receiver) = mpsc::channel(OUTBOX_CAPACITY);
@@ -293,7 +309,7 @@ async fn publish(
 }
 
 /// Listens on the channel for as long as the node runs, reconnecting with backoff.
-async fn subscribe(ctx: Arc<Context>, client: redis::Client, outbox: Arc<Outbox>) {
+async fn subscribe(ctx: Arc<Wiring>, client: redis::Client, outbox: Arc<Outbox>) {
     let mut backoff = BACKOFF_MIN;
     let mut down_logged = false;
     loop {
@@ -351,7 +367,7 @@ async fn subscribe(ctx: Arc<Context>, client: redis::Client, outbox: Arc<Outbox>
 }
 
 /// Handles one message another node published (this node's own echo is ignored).
-fn receive(ctx: &Arc<Context>, this_node: NodeId, payload: &[u8]) {
+fn receive(ctx: &Arc<Wiring>, this_node: NodeId, payload: &[u8]) {
     let Ok(text) = std::str::from_utf8(payload) else {
         tracing::warn!("ignoring a broker message that is not UTF-8");
         return;
@@ -381,14 +397,11 @@ fn receive(ctx: &Arc<Context>, this_node: NodeId, payload: &[u8]) {
         }) => {
             let (changed, here) = ctx.hub.set_local_agent_online(account, user, online);
             if changed {
-                super::agent::announce_online(ctx, account);
+                ctx.hub.announce_online(account);
             }
             if here && online {
                 // The agent's socket is on this node: hand them their teams' queued work.
-                let ctx = ctx.clone();
-                tokio::spawn(async move {
-                    crate::services::routing::drain_quietly(&ctx, account, user).await;
-                });
+                (ctx.agent_online_here)(account, user);
             }
         }
         Outgoing::Control(control) => {
@@ -401,13 +414,13 @@ fn receive(ctx: &Arc<Context>, this_node: NodeId, payload: &[u8]) {
 }
 
 /// Tells this node's sockets what a change of the other nodes' presence means.
-fn announce(ctx: &Context, effects: PresenceEffects, gone_too: bool) {
+fn announce(ctx: &Wiring, effects: PresenceEffects, gone_too: bool) {
     for account in effects.accounts {
-        super::agent::announce_online(ctx, account);
+        ctx.hub.announce_online(account);
     }
     if gone_too {
         for (account, user) in effects.gone {
-            if let Some(frame) = super::agent::agent_status_frame(user, "offline") {
+            if let Some(frame) = super::hub::agent_status_frame(user, "offline") {
                 ctx.hub.deliver_to_agents(account, frame);
             }
         }
@@ -415,7 +428,7 @@ fn announce(ctx: &Context, effects: PresenceEffects, gone_too: bool) {
 }
 
 /// Publishes this node's presence every `HEARTBEAT` and forgets nodes gone silent.
-async fn heartbeat(ctx: Arc<Context>) {
+async fn heartbeat(ctx: Arc<Wiring>) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     loop {
         tick.tick().await;

@@ -206,6 +206,11 @@ fn send<K: Eq + Hash>(map: &mut HashMap<K, broadcast::Sender<Frame>>, key: &K, f
     }
 }
 
+/// The inbox frame saying a colleague's status changed (`online`, `away`, `offline`).
+pub fn agent_status_frame(user_id: UserId, status: &str) -> Option<Frame> {
+    encode(&serde_json::json!({"type": "agent_status", "user_id": user_id, "status": status}))
+}
+
 /// Serialises a frame; a frame that cannot be serialised is a bug, logged and dropped.
 pub fn encode(frame: &impl Serialize) -> Option<Frame> {
     encode_as(frame, FrameKind::Other)
@@ -529,6 +534,23 @@ impl Hub {
     /// Whether an agent who is online (not away) has the inbox open.
     pub fn agents_online(&self, account_id: AccountId) -> bool {
         Self::online_in(&self.lock(), account_id)
+    }
+
+    /// Tells every widget of the account on this node whether someone is online now (on any
+    /// node); each node tells its own widgets when its view of the account changes.
+    pub fn announce_online(&self, account_id: AccountId) {
+        let online = self.agents_online(account_id);
+        if let Some(frame) = encode(&serde_json::json!({"type": "status", "online": online})) {
+            self.to_local_widgets(account_id, frame);
+        }
+    }
+
+    /// Tells the account's inboxes that a colleague's status changed (`online`, `away`,
+    /// `offline`).
+    pub fn announce_agent(&self, account_id: AccountId, user_id: UserId, status: &str) {
+        if let Some(frame) = agent_status_frame(user_id, status) {
+            self.to_agents(account_id, frame);
+        }
     }
 
     /// To the visitor's widgets on every node.

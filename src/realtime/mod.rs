@@ -1,10 +1,8 @@
-//! Real-time delivery: the wire protocol (serde frames), the hub that fans committed events out
-//! to the widget and agent sockets of this node, the broker that carries them to the other nodes
-//! (Redis pub/sub, when configured), and the socket sessions themselves.
+//! Real-time delivery, a leaf that knows nothing of services: the wire protocol (serde
+//! frames), the hub that fans committed frames out to this node's sockets, and the broker that
+//! carries them to the other nodes (Redis pub/sub, when configured). The socket sessions that
+//! read and write these frames are edges, in `web::sockets`.
 
-pub mod agent;
 pub mod broker;
-pub mod frame_limit;
 pub mod hub;
 pub mod protocol;
-pub mod widget;

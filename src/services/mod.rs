@@ -23,40 +23,9 @@ pub mod visitors;
 pub mod webhooks;
 pub mod writer;
 
-use crate::{
-    clock::{Clock, TestClock},
-    config::Settings,
-    metrics::Metrics,
-    realtime::hub::Hub,
-};
-use passwords::Passwords;
-use sea_orm::DatabaseConnection;
-use std::sync::Arc;
-
+pub use crate::context::Context;
 pub use crate::error::ServiceError;
 pub use actor::Actor;
-
-/// What every use case needs: the database, the clock, the password hasher, the hub, the
-/// settings, and this node's metrics.
-#[derive(Clone)]
-pub struct Context {
-    /// Writes, and reads inside transactions. On SQLite one connection (one writer).
-    pub db: DatabaseConnection,
-    /// Reads outside transactions that need not see an uncommitted write: on SQLite
-    /// read-only connections that never wait for the writer (`storage::connect_reader`).
-    pub reads: DatabaseConnection,
-    pub clock: Arc<dyn Clock>,
-    /// Set only with `FRONTDESK_TEST_CLOCK=1`: the handle to move the clock.
-    pub test_clock: Option<Arc<TestClock>>,
-    pub passwords: Passwords,
-    /// Fan-out of committed events to this node's sockets.
-    pub hub: Arc<Hub>,
-    /// Message writes: group commit on SQLite.
-    pub writer: writer::Writer,
-    pub settings: Arc<Settings>,
-    /// This node's Prometheus metrics (one registry per context).
-    pub metrics: Arc<Metrics>,
-}
 
 /// A JSON column read back: one that does not decode is an error (logged as a 500), never a
 /// silent default that the next write would store over what was there.

@@ -262,9 +262,10 @@ pub async fn update_user(
     if user.status != current.status || user.active != current.active {
         let online = user.active && user.status == AgentStatus::Online;
         if ctx.hub.set_agent_online(user.account_id, user.id, online) {
-            crate::realtime::agent::announce_online(ctx, user.account_id);
+            ctx.hub.announce_online(user.account_id);
         }
-        crate::realtime::agent::announce_agent(ctx, user.account_id, user.id, user.status.as_str());
+        ctx.hub
+            .announce_agent(user.account_id, user.id, user.status.as_str());
         if online {
             super::routing::drain_quietly(ctx, user.account_id, user.id).await;
         }

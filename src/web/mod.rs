@@ -8,8 +8,8 @@ pub mod errors;
 pub mod health;
 pub mod metrics;
 pub mod pages;
+pub mod sockets;
 pub mod throttle;
-pub mod ws;
 
 use actix_web::web::{self, ServiceConfig};
 
@@ -21,7 +21,7 @@ pub fn configure(cfg: &mut ServiceConfig, test_clock: bool) {
     metrics::configure(cfg);
     assets::configure(cfg);
     api::configure(cfg, test_clock);
-    ws::configure(cfg);
+    sockets::configure(cfg);
     pages::configure(cfg);
     cfg.default_service(web::to(errors::not_found));
 }

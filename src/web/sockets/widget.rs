@@ -1,7 +1,7 @@
 //! One widget socket: a task that selects over the visitor's frames, the hub's frames for this
 //! visitor and a heartbeat. A failed send means the visitor left; nothing here panics.
 
-use super::{
+use crate::realtime::{
     hub::{Frame, FrameKind, Mailbox, encode},
     protocol::{AckFrame, DecodeError, ErrorFrame, WidgetFrame},
 };
@@ -524,7 +524,7 @@ impl Connection {
         }
     }
 
-    async fn hello(&mut self, hello: super::protocol::Hello) -> Next {
+    async fn hello(&mut self, hello: crate::realtime::protocol::Hello) -> Next {
         let resume_seq = hello.last_seq.unwrap_or(0);
         let page = hello.page.as_ref().and_then(|page| {
             Page::parse(&page.url, page.title.as_deref(), page.referrer.as_deref()).ok()

@@ -1,13 +1,12 @@
 //! One inbox socket: pushes the account's committed events to a signed-in user and relays the
 //! agent's typing to the visitor. Same shape as the widget socket.
 
-use super::{
+use super::widget::{
+    CLIENT_TIMEOUT, HEARTBEAT_INTERVAL, MAX_FRAME_BYTES, SEND_TIMEOUT, frame_limiter, shutting_down,
+};
+use crate::realtime::{
     hub::{Frame, encode},
     protocol::{AgentFrame, ErrorFrame},
-    widget::{
-        CLIENT_TIMEOUT, HEARTBEAT_INTERVAL, MAX_FRAME_BYTES, SEND_TIMEOUT, frame_limiter,
-        shutting_down,
-    },
 };
 use crate::{
     domain::ids::ConversationId,
@@ -21,32 +20,6 @@ use tokio::sync::broadcast::error::RecvError;
 /// How often an open inbox socket re-checks that its user still exists and is active, so a
 /// deactivated user stops receiving the account's conversations within this time.
 const REAUTHORISE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Tells every widget of the account on this node whether someone is online now (on any
-/// node); each node tells its own widgets when its view of the account changes.
-pub fn announce_online(ctx: &Context, account_id: crate::domain::ids::AccountId) {
-    let online = ctx.hub.agents_online(account_id);
-    if let Some(frame) = encode(&json!({"type": "status", "online": online})) {
-        ctx.hub.to_local_widgets(account_id, frame);
-    }
-}
-
-/// The inbox frame saying a colleague's status changed (`online`, `away`, `offline`).
-pub fn agent_status_frame(user_id: crate::domain::ids::UserId, status: &str) -> Option<Frame> {
-    encode(&json!({"type": "agent_status", "user_id": user_id, "status": status}))
-}
-
-/// Tells the account's inboxes that a colleague's status changed (`online`, `away`, `offline`).
-pub fn announce_agent(
-    ctx: &Context,
-    account_id: crate::domain::ids::AccountId,
-    user_id: crate::domain::ids::UserId,
-    status: &str,
-) {
-    if let Some(frame) = agent_status_frame(user_id, status) {
-        ctx.hub.to_agents(account_id, frame);
-    }
-}
 
 /// Serves one inbox socket until it closes.
 pub async fn run(
@@ -63,10 +36,9 @@ pub async fn run(
         .max_continuation_size(MAX_FRAME_BYTES);
     let (mut events, changed) = ctx.hub.join_agent(actor.account_id, actor.user_id, online);
     if changed {
-        announce_online(&ctx, actor.account_id);
+        ctx.hub.announce_online(actor.account_id);
     }
-    announce_agent(
-        &ctx,
+    ctx.hub.announce_agent(
         actor.account_id,
         actor.user_id,
         if online { "online" } else { "away" },
@@ -133,10 +105,11 @@ pub async fn run(
         }
     };
     if ctx.hub.leave_agent(actor.account_id, actor.user_id) {
-        announce_online(&ctx, actor.account_id);
+        ctx.hub.announce_online(actor.account_id);
     }
     if !ctx.hub.is_agent_connected(actor.account_id, actor.user_id) {
-        announce_agent(&ctx, actor.account_id, actor.user_id, "offline");
+        ctx.hub
+            .announce_agent(actor.account_id, actor.user_id, "offline");
     }
     let _ = session.close(reason).await;
 }

@@ -1,10 +1,13 @@
-//! The WebSocket endpoints: `/ws/widget` (checked against the account's allowed domains
+//! The WebSocket endpoints and their sessions (`widget`, `agent`, each one task per socket): `/ws/widget` (checked against the account's allowed domains
 //! before the upgrade) and `/ws/agent` (the inbox: session cookie, same origin only).
+
+pub mod agent;
+pub mod frame_limit;
+pub mod widget;
 
 use super::{errors::ApiError, throttle::ConnectThrottle};
 use crate::{
     domain::{ids::UserId, user::AgentStatus},
-    realtime,
     services::{self, Context, ServiceError},
 };
 use actix_session::SessionExt;
@@ -65,7 +68,7 @@ async fn widget_socket(
         "title": account.widget.title.clone().unwrap_or(account.name),
         "texts": account.widget.texts,
     });
-    crate::in_runtime::spawn_local(realtime::widget::run(
+    crate::in_runtime::spawn_local(widget::run(
         ctx.into_inner(),
         account.id,
         look,
@@ -77,7 +80,7 @@ async fn widget_socket(
 }
 
 /// Upgrades to a WebSocket whose incoming messages are limited to `MAX_FRAME_BYTES`, refused
-/// at the frame header (see `realtime::frame_limit`).
+/// at the frame header (see `frame_limit`).
 async fn upgrade(
     req: &HttpRequest,
     body: web::Payload,
@@ -89,7 +92,7 @@ async fn upgrade(
             error.to_string(),
         )
     };
-    let body = realtime::frame_limit::limit_messages(req, body, realtime::widget::MAX_FRAME_BYTES)
+    let body = frame_limit::limit_messages(req, body, widget::MAX_FRAME_BYTES)
         .await
         .map_err(not_a_websocket)?;
     actix_ws::handle(req, body).map_err(not_a_websocket)
@@ -131,13 +134,7 @@ async fn agent_socket(
     let user = services::users::get_user(&ctx, &actor, actor.user_id).await?;
     let (response, session, stream) = upgrade(&req, body).await?;
     let online = user.status == AgentStatus::Online;
-    crate::in_runtime::spawn_local(realtime::agent::run(
-        ctx.into_inner(),
-        actor,
-        online,
-        session,
-        stream,
-    ));
+    crate::in_runtime::spawn_local(agent::run(ctx.into_inner(), actor, online, session, stream));
     Ok(response)
 }
 

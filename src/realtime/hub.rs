@@ -19,11 +19,13 @@ use tokio_util::sync::CancellationToken;
 /// Frames a slow agent socket may fall behind on its account's channel before it is told it
 /// lagged (and replays from the database): all of an account's traffic goes there.
 const CHANNEL_CAPACITY: usize = 256;
-/// The same for one widget socket's own frames (its visitor's): a few a second at most (a
-/// bot's step is three or four at once). Every connected widget has a `Mailbox`, which holds
-/// nothing while idle; a broadcast channel would allocate every slot up front (32 slots of
-/// about 48 bytes: 1.5 KB per idle widget, bench S1).
-const VISITOR_QUEUE: usize = 32;
+/// The same for one widget socket's own frames (its visitor's): usually a few a second (a
+/// bot's step is three or four at once), but a visitor with several tabs writing at once, and
+/// an agent answering, sends every tab every message while a tab may be waiting for the
+/// writer. Every connected widget has a `Mailbox`, which holds nothing while idle and grows
+/// only while frames wait, so the bound can be generous (a broadcast channel allocated every
+/// slot up front: 32 slots of about 48 bytes were 1.5 KB per idle widget, bench S1).
+const VISITOR_QUEUE: usize = 256;
 
 /// What a frame is, for the sockets that forward it: set where it is built, never read back
 /// from its text.

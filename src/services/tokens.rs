@@ -46,7 +46,7 @@ impl From<api_token::Model> for ApiToken {
     }
 }
 
-fn hash_secret(secret: &str) -> String {
+pub(crate) fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 

@@ -283,3 +283,20 @@ pub async fn events_of_bot(
         .all(conn)
         .await
 }
+
+/// Takes the conversation's row lock inside the caller's transaction (a no-op write), and
+/// answers the row; `None` when the account has no such conversation.
+pub async fn lock_conversation(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    id: Uuid,
+) -> Result<Option<conversation::Model>, DbErr> {
+    Ok(conversation::Entity::update_many()
+        .col_expr(conversation::Column::Id, Expr::col(conversation::Column::Id).into())
+        .filter(conversation::Column::Id.eq(id))
+        .filter(conversation::Column::AccountId.eq(account_id))
+        .exec_with_returning(conn)
+        .await?
+        .into_iter()
+        .next())
+}

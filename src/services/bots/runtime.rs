@@ -716,13 +716,7 @@ pub(crate) async fn lock(
     account_id: uuid::Uuid,
     conversation_id: uuid::Uuid,
 ) -> Result<Option<conversation::Model>, ServiceError> {
-    Ok(storage::conversations::update(
-        txn,
-        account_id,
-        conversation_id,
-        ConversationChanges::default(),
-    )
-    .await?)
+    Ok(storage::bots::lock_conversation(txn, account_id, conversation_id).await?)
 }
 
 pub(crate) async fn publish(ctx: &Context, conversation: &conversation::Model, effects: Effects) {

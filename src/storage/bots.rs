@@ -292,7 +292,10 @@ pub async fn lock_conversation(
     id: Uuid,
 ) -> Result<Option<conversation::Model>, DbErr> {
     Ok(conversation::Entity::update_many()
-        .col_expr(conversation::Column::Id, Expr::col(conversation::Column::Id).into())
+        .col_expr(
+            conversation::Column::Id,
+            Expr::col(conversation::Column::Id).into(),
+        )
         .filter(conversation::Column::Id.eq(id))
         .filter(conversation::Column::AccountId.eq(account_id))
         .exec_with_returning(conn)

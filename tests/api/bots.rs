@@ -58,7 +58,11 @@ pub struct BotServer {
     handle: actix_web::dev::ServerHandle,
 }
 
-async fn receive(request: HttpRequest, body: web::Bytes, state: web::Data<BotState>) -> HttpResponse {
+async fn receive(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<BotState>,
+) -> HttpResponse {
     let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let signature = request
         .headers()
@@ -67,11 +71,10 @@ async fn receive(request: HttpRequest, body: web::Bytes, state: web::Data<BotSta
         .unwrap_or_default()
         .to_owned();
     let reply = (state.script.lock().expect("lock"))(&event);
-    state
-        .events
-        .lock()
-        .expect("lock")
-        .push((event, format!("{signature}\n{}", String::from_utf8_lossy(&body))));
+    state.events.lock().expect("lock").push((
+        event,
+        format!("{signature}\n{}", String::from_utf8_lossy(&body)),
+    ));
     tokio::time::sleep(reply.delay).await;
     HttpResponse::build(actix_web::http::StatusCode::from_u16(reply.status).expect("status"))
         .content_type("application/json")
@@ -87,12 +90,16 @@ impl BotServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the bot");
         let port = listener.local_addr().expect("address").port();
         let data = state.clone();
-        let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(receive)))
-            .workers(1)
-            .disable_signals()
-            .listen(listener)
-            .expect("listen")
-            .run();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .default_service(web::to(receive))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listen")
+        .run();
         let handle = server.handle();
         tokio::spawn(server);
         Self {
@@ -103,15 +110,30 @@ impl BotServer {
     }
 
     pub fn events(&self) -> Vec<Value> {
-        self.state.events.lock().expect("lock").iter().map(|(e, _)| e.clone()).collect()
+        self.state
+            .events
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(e, _)| e.clone())
+            .collect()
     }
 
     fn raw(&self) -> Vec<String> {
-        self.state.events.lock().expect("lock").iter().map(|(_, raw)| raw.clone()).collect()
+        self.state
+            .events
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(_, raw)| raw.clone())
+            .collect()
     }
 
     fn kinds(&self) -> Vec<String> {
-        self.events().iter().map(|e| e["type"].as_str().unwrap_or_default().to_owned()).collect()
+        self.events()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 
     /// Waits until the bot got an event of this type; answers it.
@@ -121,7 +143,11 @@ impl BotServer {
 
     async fn wait_for_nth(&self, kind: &str, n: usize) -> Value {
         for _ in 0..300 {
-            let found: Vec<Value> = self.events().into_iter().filter(|e| e["type"] == kind).collect();
+            let found: Vec<Value> = self
+                .events()
+                .into_iter()
+                .filter(|e| e["type"] == kind)
+                .collect();
             if found.len() >= n {
                 return found[n - 1].clone();
             }
@@ -141,7 +167,9 @@ async fn register(app_or_base: &Api, url: &str, extra: Value) -> (String, String
     if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
         body.extend(extra);
     }
-    let (status, bot) = app_or_base.call(Method::POST, "/api/v1/bots", Some(body)).await;
+    let (status, bot) = app_or_base
+        .call(Method::POST, "/api/v1/bots", Some(body))
+        .await;
     assert_eq!(status, 201, "{bot}");
     let field = |name: &str| bot[name].as_str().expect(name).to_owned();
     (field("id"), field("secret"), field("token"))
@@ -167,7 +195,9 @@ impl Api {
     }
 
     async fn conversation(&self, id: &str) -> Value {
-        self.call(Method::GET, &format!("/api/v1/conversations/{id}"), None).await.1
+        self.call(Method::GET, &format!("/api/v1/conversations/{id}"), None)
+            .await
+            .1
     }
 
     /// Polls the conversation until `done` holds (events are sent in the background).
@@ -184,7 +214,13 @@ impl Api {
     }
 
     async fn notes(&self, id: &str) -> Vec<String> {
-        let (_, body) = self.call(Method::GET, &format!("/api/v1/conversations/{id}/messages"), None).await;
+        let (_, body) = self
+            .call(
+                Method::GET,
+                &format!("/api/v1/conversations/{id}/messages"),
+                None,
+            )
+            .await;
         body["messages"]
             .as_array()
             .expect("messages")
@@ -227,7 +263,10 @@ async fn visitor_writes(address: &str, key: &str, text: &str) -> (Socket, String
         .expect("widget socket");
     widget.hello(None, None, None).await;
     let ack = widget.say("v-1", text).await;
-    (widget, ack["conversation_id"].as_str().expect("id").to_owned())
+    (
+        widget,
+        ack["conversation_id"].as_str().expect("id").to_owned(),
+    )
 }
 
 /// Skips widget frames until a bot message.
@@ -247,7 +286,13 @@ async fn a_bot_handover_with_context_reaches_the_team_its_rules_pick() {
     let team = |name: &'static str| {
         let api = &api;
         async move {
-            let (status, body) = api.call(Method::POST, "/api/v1/teams", Some(json!({"name": name, "shared_queue": true}))).await;
+            let (status, body) = api
+                .call(
+                    Method::POST,
+                    "/api/v1/teams",
+                    Some(json!({"name": name, "shared_queue": true})),
+                )
+                .await;
             assert_eq!(status, 201, "{body}");
             body["id"].as_str().expect("id").to_owned()
         }
@@ -271,7 +316,8 @@ async fn a_bot_handover_with_context_reaches_the_team_its_rules_pick() {
     let (bot_id, secret, _) = register(&api, &bot.url, json!({"label": "Robo"})).await;
 
     // The visitor writes: routed to the default team (Support), waiting in its queue.
-    let (mut widget, conversation) = visitor_writes(&app.address, &key, "I was charged twice").await;
+    let (mut widget, conversation) =
+        visitor_writes(&app.address, &key, "I was charged twice").await;
     assert_eq!(api.conversation(&conversation).await["team_id"], support);
     let (status, body) = api.transfer_to_bot(&conversation, &bot_id).await;
     assert_eq!(status, 200, "{body}");
@@ -281,27 +327,53 @@ async fn a_bot_handover_with_context_reaches_the_team_its_rules_pick() {
     assert_eq!(assigned["bot_id"], bot_id);
     assert_eq!(assigned["conversation"]["id"], conversation);
     assert_eq!(assigned["conversation"]["visitor"]["language"], "en");
-    assert_eq!(assigned["transcript"][0]["text"], "I was charged twice", "{assigned}");
-    let (signature, body) = bot.raw()[0].split_once('\n').map(|(s, b)| (s.to_owned(), b.to_owned())).expect("raw");
-    assert!(verifies(&secret, &signature, &body), "signed with the bot's secret");
+    assert_eq!(
+        assigned["transcript"][0]["text"], "I was charged twice",
+        "{assigned}"
+    );
+    let (signature, body) = bot.raw()[0]
+        .split_once('\n')
+        .map(|(s, b)| (s.to_owned(), b.to_owned()))
+        .expect("raw");
+    assert!(
+        verifies(&secret, &signature, &body),
+        "signed with the bot's secret"
+    );
     assert!(!verifies("bsec_wrong", &signature, &body));
 
     let greeting = bot_message(&mut widget).await;
     assert_eq!(greeting["author"]["name"], "Robo");
     assert_eq!(greeting["buttons"][0]["id"], "refund");
-    widget.send(json!({"type": "choose", "client_id": "v-2", "button_id": "refund"})).await;
+    widget
+        .send(json!({"type": "choose", "client_id": "v-2", "button_id": "refund"}))
+        .await;
     let clicked = bot.wait_for("button.clicked").await;
     assert_eq!(clicked["choice"]["button_id"], "refund");
     assert_eq!(clicked["message"]["text"], "A refund");
 
-    let handed = api.conversation_until(&conversation, |c| c["handler"] == "human").await;
-    assert_eq!(handed["team_id"], billing, "routed by the handover's context: {handed}");
+    let handed = api
+        .conversation_until(&conversation, |c| c["handler"] == "human")
+        .await;
+    assert_eq!(
+        handed["team_id"], billing,
+        "routed by the handover's context: {handed}"
+    );
     assert_eq!(handed["context"]["topic"], "billing");
     assert_eq!(handed["outcome"], "escalated_to_human");
     assert_eq!(handed["chatbot_counted"], true);
-    assert!(handed["labels"].as_array().expect("labels").contains(&json!("joined_by_chatbot")));
+    assert!(
+        handed["labels"]
+            .as_array()
+            .expect("labels")
+            .contains(&json!("joined_by_chatbot"))
+    );
     let notes = api.notes(&conversation).await;
-    assert!(notes.iter().any(|n| n.contains("Wants a refund for order 42") && n.contains("topic=billing")), "{notes:?}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("Wants a refund for order 42") && n.contains("topic=billing")),
+        "{notes:?}"
+    );
     bot.wait_for("conversation.handed_over").await;
     bot.stop().await;
 }
@@ -319,12 +391,16 @@ async fn a_bot_end_resolves_the_conversation_as_resolved_by_chatbot_and_only_tha
     .await;
     let (bot_id, _, token) = register(&api, &bot.url, json!({})).await;
     let (other_id, _, other_token) = register(&api, &bot.url, json!({"name": "Other"})).await;
-    let (mut widget, conversation) = visitor_writes(&app.address, &key, "where is my parcel?").await;
+    let (mut widget, conversation) =
+        visitor_writes(&app.address, &key, "where is my parcel?").await;
     api.transfer_to_bot(&conversation, &bot_id).await;
     bot.wait_for("conversation.assigned").await;
 
     // The bot answers later, through the API with its own token.
-    let as_bot = |token: &str| Api { base: app.address.clone(), token: token.to_owned() };
+    let as_bot = |token: &str| Api {
+        base: app.address.clone(),
+        token: token.to_owned(),
+    };
     let path = format!("/api/v1/conversations/{conversation}/bot-actions");
     let (status, body) = as_bot(&token)
         .call(Method::POST, &path, Some(json!({"actions": [{"type": "typing"}, {"type": "message", "text": "It ships today."}]})))
@@ -332,19 +408,39 @@ async fn a_bot_end_resolves_the_conversation_as_resolved_by_chatbot_and_only_tha
     assert_eq!(status, 204, "{body}");
     assert_eq!(bot_message(&mut widget).await["text"], "It ships today.");
     let (status, body) = as_bot(&other_token)
-        .call(Method::POST, &path, Some(json!({"actions": [{"type": "message", "text": "me too"}]})))
+        .call(
+            Method::POST,
+            &path,
+            Some(json!({"actions": [{"type": "message", "text": "me too"}]})),
+        )
         .await;
     assert_eq!(status, 403, "another bot: {body}");
-    let (status, _) = api.call(Method::POST, &path, Some(json!({"actions": [{"type": "end"}]}))).await;
+    let (status, _) = api
+        .call(
+            Method::POST,
+            &path,
+            Some(json!({"actions": [{"type": "end"}]})),
+        )
+        .await;
     assert_eq!(status, 403, "a person's token");
     let (status, body) = as_bot(&token)
-        .call(Method::POST, &path, Some(json!({"actions": [{"type": "transfer", "bot_id": bot_id}]})))
+        .call(
+            Method::POST,
+            &path,
+            Some(json!({"actions": [{"type": "transfer", "bot_id": bot_id}]})),
+        )
         .await;
-    assert_eq!((status, body["error"]["code"].clone()), (409, json!("same_bot")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (409, json!("same_bot")),
+        "{body}"
+    );
     let _ = other_id;
 
     widget.say("v-2", "thanks, bye").await;
-    let resolved = api.conversation_until(&conversation, |c| c["status"] == "resolved").await;
+    let resolved = api
+        .conversation_until(&conversation, |c| c["status"] == "resolved")
+        .await;
     assert_eq!(resolved["outcome"], "resolved_by_chatbot", "{resolved}");
     assert_eq!(resolved["chatbot_counted"], true);
     bot.wait_for("conversation.resolved").await;
@@ -357,8 +453,12 @@ async fn a_second_bot_in_the_same_conversation_is_still_one_count() {
     let app = spawn_app().await;
     let (api, key) = owner_api(&app, PlanCode::Solo).await;
     let second = BotServer::start(|event| match event["type"].as_str() {
-        Some("conversation.assigned") => Reply::actions(json!([{"type": "message", "text": "Second bot here."}])),
-        Some("message.created") => Reply::actions(json!([{"type": "message", "text": "Still me."}])),
+        Some("conversation.assigned") => {
+            Reply::actions(json!([{"type": "message", "text": "Second bot here."}]))
+        }
+        Some("message.created") => {
+            Reply::actions(json!([{"type": "message", "text": "Still me."}]))
+        }
         _ => Reply::nothing(),
     })
     .await;
@@ -376,10 +476,20 @@ async fn a_second_bot_in_the_same_conversation_is_still_one_count() {
     widget.say("v-2", "I need the other bot").await;
     first.wait_for("message.created").await;
     let assigned = second.wait_for("conversation.assigned").await;
-    assert!(assigned["transcript"].as_array().expect("transcript").iter().any(|m| m["text"] == "I need the other bot"));
+    assert!(
+        assigned["transcript"]
+            .as_array()
+            .expect("transcript")
+            .iter()
+            .any(|m| m["text"] == "I need the other bot")
+    );
     widget.say("v-3", "hi second bot").await;
     second.wait_for("message.created").await;
-    assert_eq!(bot_message(&mut widget).await["text"], "Still me.", "the second bot answers");
+    assert_eq!(
+        bot_message(&mut widget).await["text"],
+        "Still me.",
+        "the second bot answers"
+    );
     let current = api.conversation(&conversation).await;
     assert_eq!(current["chatbot_counted"], true);
     assert_eq!(api.used().await, 1, "two bots, one chatbot conversation");
@@ -395,10 +505,18 @@ async fn at_the_limit_the_bot_is_not_called_and_the_visitor_stays_with_people() 
     let (bot_id, _, _) = register(&api, &bot.url, json!({})).await;
     let (mut widget, conversation) = visitor_writes(&app.address, &key, "hello?").await;
     let (status, body) = api.transfer_to_bot(&conversation, &bot_id).await;
-    assert_eq!((status, body["error"]["code"].clone()), (409, json!("chatbot_limit_reached")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (409, json!("chatbot_limit_reached")),
+        "{body}"
+    );
     widget.say("v-2", "anyone?").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(bot.events().is_empty(), "the bot was called: {:?}", bot.kinds());
+    assert!(
+        bot.events().is_empty(),
+        "the bot was called: {:?}",
+        bot.kinds()
+    );
     let current = api.conversation(&conversation).await;
     assert_ne!(current["handler"], "bot");
     assert_eq!(current["chatbot_counted"], false);
@@ -423,17 +541,47 @@ async fn a_bot_sleeping_past_its_timeout_hands_the_visitor_over_with_a_note() {
     api.transfer_to_bot(&conversation, &bot_id).await;
     bot.wait_for("conversation.assigned").await;
     widget.say("v-2", "are you there?").await;
-    let handed = api.conversation_until(&conversation, |c| c["handler"] == "human").await;
+    let handed = api
+        .conversation_until(&conversation, |c| c["handler"] == "human")
+        .await;
     assert_eq!(handed["outcome"], "escalated_to_human", "{handed}");
     let notes = api.notes(&conversation).await;
-    assert!(notes.iter().any(|n| n.contains("Helper") && n.contains("timed out after 300 ms")), "{notes:?}");
-    let (_, log) = api.call(Method::GET, &format!("/api/v1/bots/{bot_id}/deliveries"), None).await;
-    let failed = log["deliveries"].as_array().expect("deliveries").iter()
-        .find(|d| d["event"] == "message.created").cloned().expect("logged");
-    assert!(failed["last_error"].as_str().unwrap_or_default().contains("timed out"), "{failed}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("Helper") && n.contains("timed out after 300 ms")),
+        "{notes:?}"
+    );
+    let (_, log) = api
+        .call(
+            Method::GET,
+            &format!("/api/v1/bots/{bot_id}/deliveries"),
+            None,
+        )
+        .await;
+    let failed = log["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .find(|d| d["event"] == "message.created")
+        .cloned()
+        .expect("logged");
+    assert!(
+        failed["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timed out"),
+        "{failed}"
+    );
     // The late answer is never shown to the visitor.
     tokio::time::sleep(Duration::from_millis(2200)).await;
-    let (_, messages) = api.call(Method::GET, &format!("/api/v1/conversations/{conversation}/messages"), None).await;
+    let (_, messages) = api
+        .call(
+            Method::GET,
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            None,
+        )
+        .await;
     assert!(!messages.to_string().contains("too late"));
     bot.stop().await;
 }
@@ -443,20 +591,34 @@ async fn events_of_one_conversation_arrive_in_order() {
     let app = spawn_app().await;
     let (api, key) = owner_api(&app, PlanCode::Solo).await;
     // A slow bot: later events queue up behind the one in flight.
-    let bot = BotServer::start(|_| Reply { delay: Duration::from_millis(40), ..Reply::nothing() }).await;
+    let bot = BotServer::start(|_| Reply {
+        delay: Duration::from_millis(40),
+        ..Reply::nothing()
+    })
+    .await;
     let (bot_id, _, _) = register(&api, &bot.url, json!({})).await;
     let (mut widget, conversation) = visitor_writes(&app.address, &key, "start").await;
     api.transfer_to_bot(&conversation, &bot_id).await;
     for i in 1..=8 {
-        widget.say(&format!("v-{}", i + 1), &format!("message {i}")).await;
+        widget
+            .say(&format!("v-{}", i + 1), &format!("message {i}"))
+            .await;
     }
     bot.wait_for_nth("message.created", 8).await;
-    let texts: Vec<String> = bot.events().iter().filter(|e| e["type"] == "message.created")
-        .map(|e| e["message"]["text"].as_str().unwrap_or_default().to_owned()).collect();
+    let texts: Vec<String> = bot
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "message.created")
+        .map(|e| e["message"]["text"].as_str().unwrap_or_default().to_owned())
+        .collect();
     let expected: Vec<String> = (1..=8).map(|i| format!("message {i}")).collect();
     assert_eq!(texts, expected);
     assert_eq!(bot.kinds()[0], "conversation.assigned");
-    let mut ids: Vec<String> = bot.events().iter().map(|e| e["id"].as_str().unwrap_or_default().to_owned()).collect();
+    let mut ids: Vec<String> = bot
+        .events()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
     let total = ids.len();
     ids.sort();
     ids.dedup();
@@ -479,14 +641,20 @@ async fn a_pending_bot_event_is_delivered_after_the_server_is_killed() {
         if flag.load(std::sync::atomic::Ordering::SeqCst) {
             Reply::nothing()
         } else {
-            Reply { status: 503, ..Reply::nothing() }
+            Reply {
+                status: 503,
+                ..Reply::nothing()
+            }
         }
     })
     .await;
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut server = binary.serve(port).await;
-    let api = Api { base: base.clone(), token };
+    let api = Api {
+        base: base.clone(),
+        token,
+    };
     let (bot_id, _, _) = register(&api, &bot.url, json!({})).await;
     let (_widget, conversation) = visitor_writes(&base, &key, "hello").await;
     let (status, body) = api.transfer_to_bot(&conversation, &bot_id).await;
@@ -497,7 +665,11 @@ async fn a_pending_bot_event_is_delivered_after_the_server_is_killed() {
     let mut logged = Value::Null;
     for _ in 0..200 {
         logged = api.call(Method::GET, &log_path, None).await.1;
-        let assigned = logged["deliveries"].as_array().and_then(|d| d.iter().find(|d| d["event"] == "conversation.assigned").cloned());
+        let assigned = logged["deliveries"].as_array().and_then(|d| {
+            d.iter()
+                .find(|d| d["event"] == "conversation.assigned")
+                .cloned()
+        });
         if assigned.is_some_and(|d| d["last_status_code"] == 503) {
             break;
         }
@@ -510,26 +682,131 @@ async fn a_pending_bot_event_is_delivered_after_the_server_is_killed() {
     answering.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut restarted = binary.serve(port).await;
     for _ in 0..500 {
-        if bot.events().iter().filter(|e| e["id"] == first["id"]).count() >= 2 {
+        if bot
+            .events()
+            .iter()
+            .filter(|e| e["id"] == first["id"])
+            .count()
+            >= 2
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let same: Vec<Value> = bot.events().into_iter().filter(|e| e["id"] == first["id"]).collect();
-    assert!(same.len() >= 2, "the pending event came again after the restart: {:?}", bot.kinds());
-    assert_eq!(same[0].to_string(), same[1].to_string(), "the same event, not a new one");
+    let same: Vec<Value> = bot
+        .events()
+        .into_iter()
+        .filter(|e| e["id"] == first["id"])
+        .collect();
+    assert!(
+        same.len() >= 2,
+        "the pending event came again after the restart: {:?}",
+        bot.kinds()
+    );
+    assert_eq!(
+        same[0].to_string(),
+        same[1].to_string(),
+        "the same event, not a new one"
+    );
     let mut delivered = Value::Null;
     for _ in 0..200 {
         delivered = api.call(Method::GET, &log_path, None).await.1;
-        if delivered["deliveries"].as_array().is_some_and(|d| d.iter().any(|d| d["event"] == "conversation.assigned" && d["status"] == "delivered")) {
+        if delivered["deliveries"].as_array().is_some_and(|d| {
+            d.iter()
+                .any(|d| d["event"] == "conversation.assigned" && d["status"] == "delivered")
+        }) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(delivered.to_string().contains("\"delivered\""), "{delivered}");
+    assert!(
+        delivered.to_string().contains("\"delivered\""),
+        "{delivered}"
+    );
     let notes = api.notes(&conversation).await;
     assert!(notes.iter().any(|n| n.contains("HTTP 503")), "{notes:?}");
     restarted.kill().expect("stop the server");
     restarted.wait().expect("reap the server");
     bot.stop().await;
+}
+
+#[allow(dead_code)]
+#[path = "../../examples/echo_bot.rs"]
+mod echo_bot;
+
+#[tokio::test]
+async fn the_sample_bot_answers_a_signed_event_and_refuses_a_tampered_one() {
+    let secret = "bsec_sample";
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("address"));
+    let server = echo_bot::server(secret.to_owned(), listener).expect("server");
+    let handle = server.handle();
+    tokio::spawn(server);
+    let body =
+        json!({"id": "e1", "type": "message.created", "message": {"text": "hello"}}).to_string();
+    let now = chrono::Utc::now().timestamp();
+    let signature = frontdesk::domain::webhook::signature_header(secret, now, body.as_bytes());
+    let client = reqwest::Client::new();
+    let post = |signature: String, body: String| {
+        client
+            .post(&url)
+            .header("Frontdesk-Signature", signature)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let answered = post(signature.clone(), body.clone()).await.expect("post");
+    assert_eq!(answered.status().as_u16(), 200);
+    let actions: Value = answered.json().await.expect("json");
+    assert_eq!(actions["actions"][1]["text"], "You said: hello");
+    let tampered = body.replace("hello", "hell0");
+    assert_eq!(
+        post(signature.clone(), tampered)
+            .await
+            .expect("post")
+            .status()
+            .as_u16(),
+        401
+    );
+    let wrong_key =
+        frontdesk::domain::webhook::signature_header("bsec_other", now, body.as_bytes());
+    assert_eq!(
+        post(wrong_key, body.clone())
+            .await
+            .expect("post")
+            .status()
+            .as_u16(),
+        401
+    );
+    let stale = frontdesk::domain::webhook::signature_header(secret, now - 3600, body.as_bytes());
+    assert_eq!(
+        post(stale, body).await.expect("post").status().as_u16(),
+        401
+    );
+    handle.stop(false).await;
+}
+
+#[tokio::test]
+async fn the_sample_bot_greets_with_buttons_and_hands_over_through_frontdesk() {
+    let app = spawn_app().await;
+    let (api, key) = owner_api(&app, PlanCode::Solo).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("address"));
+    let (bot_id, secret, _) = register(&api, &url, json!({"name": "Echo"})).await;
+    let server = echo_bot::server(secret, listener).expect("server");
+    let handle = server.handle();
+    tokio::spawn(server);
+    let (mut widget, conversation) = visitor_writes(&app.address, &key, "hi").await;
+    api.transfer_to_bot(&conversation, &bot_id).await;
+    let greeting = bot_message(&mut widget).await;
+    assert_eq!(greeting["buttons"][0]["label"], "Talk to a person");
+    widget
+        .send(json!({"type": "choose", "client_id": "v-3", "button_id": "human"}))
+        .await;
+    let handed = api
+        .conversation_until(&conversation, |c| c["handler"] == "human")
+        .await;
+    assert_eq!(handed["context"]["topic"], "echo");
+    assert_eq!(handed["outcome"], "escalated_to_human");
+    handle.stop(false).await;
 }

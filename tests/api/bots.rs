@@ -810,3 +810,60 @@ async fn the_sample_bot_greets_with_buttons_and_hands_over_through_frontdesk() {
     assert_eq!(handed["outcome"], "escalated_to_human");
     handle.stop(false).await;
 }
+
+#[tokio::test]
+async fn admins_register_a_bot_on_the_bots_page_and_agents_cannot() {
+    let app = spawn_app().await;
+    let account = app.create_account("Paged").await;
+    let owner = app.signed_in(&account.owner_email).await;
+    let html = app.get(&owner, "/bots").await.text().await.expect("page");
+    assert!(html.contains("href=\"/bots\""), "nav link for owners");
+    let response = app
+        .post_form(
+            &owner,
+            "/bots",
+            "/bots",
+            &[
+                ("name", "Page bot"),
+                ("url", "https://bots.example.com/hook"),
+                ("timeout_ms", "2500"),
+                ("label", "Ava"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let html = response.text().await.expect("page");
+    assert!(
+        html.contains("data-secret") && html.contains("value=\"bsec_"),
+        "secret shown once"
+    );
+    assert!(html.contains("value=\"fdbot_"), "token shown once");
+    let again = app.get(&owner, "/bots").await.text().await.expect("page");
+    assert!(
+        again.contains("Page bot") && again.contains("2500 ms") && again.contains("shown as Ava")
+    );
+    assert!(
+        !again.contains("value=\"bsec_"),
+        "the secret is not shown again"
+    );
+    let bad = app
+        .post_form(
+            &owner,
+            "/bots",
+            "/bots",
+            &[("name", ""), ("url", "ftp://x")],
+        )
+        .await;
+    assert_eq!(bad.status().as_u16(), 422);
+
+    let agent_email = app
+        .create_user(&account, frontdesk::domain::role::Role::Agent)
+        .await;
+    let agent = app.signed_in(&agent_email).await;
+    assert_eq!(app.get(&agent, "/bots").await.status().as_u16(), 403);
+    let inbox = app.get(&agent, "/inbox").await.text().await.expect("inbox");
+    assert!(!inbox.contains("href=\"/bots\""), "no nav link for agents");
+    let token = app.token_for(&agent_email).await;
+    let (status, _) = app.call(&token, Method::GET, "/api/v1/bots", None).await;
+    assert_eq!(status, 403);
+}

@@ -182,6 +182,19 @@ pub async fn list(ctx: &Context, actor: &Actor) -> Result<Vec<BotView>, ServiceE
         .collect())
 }
 
+/// The enabled bots an agent may transfer a conversation to, `(id, name)`.
+pub async fn names(
+    ctx: &Context,
+    actor: &Actor,
+) -> Result<Vec<(uuid::Uuid, String)>, ServiceError> {
+    Ok(storage::bots::list(&ctx.db, actor.account_id.as_uuid())
+        .await?
+        .into_iter()
+        .filter(|row| row.enabled)
+        .map(|row| (row.id, row.name))
+        .collect())
+}
+
 pub async fn get(ctx: &Context, actor: &Actor, id: uuid::Uuid) -> Result<BotView, ServiceError> {
     actor.require(Role::Admin)?;
     storage::bots::find(&ctx.db, actor.account_id.as_uuid(), id)

@@ -4,6 +4,7 @@
 mod account;
 mod billing;
 mod blocked_settings;
+mod bots;
 mod chatbot;
 mod demo;
 mod flow_form;
@@ -44,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     notification_settings::configure(cfg);
     routing_settings::configure(cfg);
     webhook_settings::configure(cfg);
+    bots::configure(cfg);
     blocked_settings::configure(cfg);
     demo::configure(cfg);
 }
@@ -142,6 +144,11 @@ impl Chrome {
                 href: "/chatbot",
                 label: "Chatbot",
                 key: "chatbot",
+            });
+            nav.push(NavItem {
+                href: "/bots",
+                label: "Bots",
+                key: "bots",
             });
             nav.push(NavItem {
                 href: "/reports",

@@ -20,6 +20,12 @@ enum Conversations {
 }
 
 #[derive(DeriveIden)]
+enum RoutingRules {
+    Table,
+    BotId,
+}
+
+#[derive(DeriveIden)]
 enum Bots {
     Table,
     Id,
@@ -261,10 +267,29 @@ impl MigrationTrait for Migration {
                     .col(BotEvents::CreatedAt)
                     .to_owned(),
             )
+            .await?;
+        // A routing rule may send new conversations to a bot first (its team takes the bot's
+        // handovers). No foreign key (SQLite cannot add one to an existing table): deleting a
+        // bot clears it.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(RoutingRules::Table)
+                    .add_column(uuid_null(RoutingRules::BotId))
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(RoutingRules::Table)
+                    .drop_column(RoutingRules::BotId)
+                    .to_owned(),
+            )
+            .await?;
         for table in [
             BotEvents::Table.into_iden(),
             BotSessions::Table.into_iden(),

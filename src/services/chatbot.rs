@@ -658,6 +658,8 @@ pub(crate) async fn after_visitor_text(
     let mut effects = Effects::default();
     // No run can be going on (one query less on every message the bot is not in).
     if !bot_handles(conversation) {
+        // Nobody has it yet: a routing rule may send it to an external bot.
+        super::bots::runtime::route_new(ctx, txn, conversation, &mut effects, now).await?;
         return Ok(effects);
     }
     let Some(run) = storage::flow_runs::active(txn, conversation.id).await? else {

@@ -867,3 +867,81 @@ async fn admins_register_a_bot_on_the_bots_page_and_agents_cannot() {
     let (status, _) = app.call(&token, Method::GET, "/api/v1/bots", None).await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn a_routing_rule_sends_new_conversations_to_a_bot_and_its_team_takes_the_handover() {
+    let app = spawn_app().await;
+    let (api, key) = owner_api(&app, PlanCode::Solo).await;
+    let (_, general) = api
+        .call(
+            Method::POST,
+            "/api/v1/teams",
+            Some(json!({"name": "General", "shared_queue": true})),
+        )
+        .await;
+    let (_, sales) = api
+        .call(
+            Method::POST,
+            "/api/v1/teams",
+            Some(json!({"name": "Sales", "shared_queue": true})),
+        )
+        .await;
+    let bot = BotServer::start(|event| match event["type"].as_str() {
+        Some("conversation.assigned") => {
+            Reply::actions(json!([{"type": "message", "text": "Pricing bot here."}]))
+        }
+        Some("message.created") => {
+            Reply::actions(json!([{"type": "handover", "summary": "Wants a quote"}]))
+        }
+        _ => Reply::nothing(),
+    })
+    .await;
+    let (bot_id, _, _) = register(&api, &bot.url, json!({"name": "Pricing"})).await;
+    let (status, rule) = api
+        .call(
+            Method::POST,
+            "/api/v1/routing-rules",
+            Some(json!({"name": "Pricing pages",
+            "conditions": [{"field": "url", "op": "contains", "value": "/pricing"}],
+            "team_id": sales["id"], "target": {"bot_id": bot_id}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{rule}");
+    assert_eq!(rule["target"]["bot_id"], bot_id);
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/routing-rules",
+            Some(json!({"name": "x",
+            "conditions": [{"field": "url", "op": "contains", "value": "/x"}],
+            "team_id": sales["id"], "target": {"bot_id": uuid::Uuid::now_v7()}})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+
+    // The widget's visitor is on /pricing (sockets.rs `hello`).
+    let (mut widget, conversation) = visitor_writes(&app.address, &key, "how much is it?").await;
+    let assigned = bot.wait_for("conversation.assigned").await;
+    assert_eq!(assigned["message"]["text"], "how much is it?");
+    let current = api
+        .conversation_until(&conversation, |c| c["handler"] == "bot")
+        .await;
+    assert_eq!(
+        current["team_id"],
+        Value::Null,
+        "not in a queue while the bot has it"
+    );
+    assert_eq!(
+        current["chatbot_counted"], true,
+        "the first message to the bot counts"
+    );
+    assert_eq!(bot_message(&mut widget).await["text"], "Pricing bot here.");
+    widget.say("v-2", "I want a quote").await;
+    let handed = api
+        .conversation_until(&conversation, |c| c["handler"] == "human")
+        .await;
+    assert_eq!(handed["team_id"], sales["id"], "{handed}");
+    assert_ne!(handed["team_id"], general["id"]);
+    assert_eq!(api.used().await, 1);
+    bot.stop().await;
+}

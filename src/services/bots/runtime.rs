@@ -331,6 +331,48 @@ pub(crate) async fn assign(
     Ok(true)
 }
 
+/// A visitor's message in a conversation nobody has handled yet (inside the message's
+/// transaction, before people's routing): when the first routing rule that matches targets a
+/// bot, the bot takes it, this message being the visitor's first interaction with it. Nothing
+/// happens when no rule targets a bot, the bot is disabled, or no chatbot conversation is left
+/// (people's routing takes it then).
+pub(crate) async fn route_new(
+    ctx: &Context,
+    txn: &DatabaseTransaction,
+    conversation: &conversation::Model,
+    effects: &mut Effects,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    if conversation.handler != Handler::None.as_str()
+        || conversation.team_id.is_some()
+        || conversation.assignee_id.is_some()
+        || conversation.status != ConversationStatus::Open.as_str()
+    {
+        return Ok(());
+    }
+    let rules = super::super::routing::account_rules(txn, conversation.account_id).await?;
+    if rules.iter().all(|rule| rule.bot_id.is_none()) {
+        return Ok(());
+    }
+    let facts = super::super::routing::facts(txn, conversation).await?;
+    let Some(bot_id) =
+        crate::domain::routing::first_match(&rules, &facts).and_then(|rule| rule.bot_id)
+    else {
+        return Ok(());
+    };
+    let Some(bot) = storage::bots::find(txn, conversation.account_id, bot_id)
+        .await?
+        .filter(|bot| bot.enabled)
+    else {
+        return Ok(());
+    };
+    let message = storage::messages::latest(txn, conversation.id, false, 1)
+        .await?
+        .pop();
+    assign(ctx, txn, conversation, &bot, message.as_ref(), effects, now).await?;
+    Ok(())
+}
+
 /// The visitor wrote while the bot has the conversation (inside the message's transaction,
 /// after it was stored): `message.created` to the bot.
 pub(crate) async fn visitor_wrote(

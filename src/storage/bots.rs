@@ -294,7 +294,7 @@ pub async fn lock_conversation(
     Ok(conversation::Entity::update_many()
         .col_expr(
             conversation::Column::Id,
-            Expr::col(conversation::Column::Id).into(),
+            Expr::col(conversation::Column::Id),
         )
         .filter(conversation::Column::Id.eq(id))
         .filter(conversation::Column::AccountId.eq(account_id))

@@ -646,6 +646,7 @@ struct Handover {
 /// variables are merged, the routing rules pick the team and agent exactly as for a flow's
 /// handover (`chatbot::hand_to_people`), agents get the note, and the bot hears
 /// `conversation.handed_over`.
+#[allow(clippy::too_many_arguments)]
 async fn hand_over(
     ctx: &Context,
     txn: &DatabaseTransaction,

@@ -378,21 +378,7 @@ pub async fn transfer_to_flow(
             "this flow is already running in the conversation; pick another flow",
         ));
     }
-    let visitor = storage::visitors::find_in_account(&txn, account, conversation.visitor_id)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
-    let conversation = storage::conversations::update(
-        &txn,
-        account,
-        conversation.id,
-        ConversationChanges {
-            handler: Some(Handler::Bot.as_str()),
-            ..ConversationChanges::default()
-        },
-    )
-    .await?
-    .ok_or(ServiceError::NotFound)?;
-    let mut effects = start_run(ctx, &txn, &conversation, &visitor, &flow, now)
+    let mut effects = start_flow_in(ctx, &txn, &conversation, flow.id, now)
         .await?
         .ok_or_else(|| refused("flow_running", "this flow cannot start"))?;
     let note = format!(
@@ -424,9 +410,10 @@ pub async fn transfer_to_flow(
     Ok(())
 }
 
-/// An external bot transfers its conversation to a flow (inside the caller's transaction,
-/// which holds the conversation's lock): the bot takes over as a flow, whose welcome and first
-/// step are sent. `None` when the flow is not the account's or cannot start.
+/// Starts a flow in the conversation for an agent's or an external bot's transfer (inside the
+/// caller's transaction, which holds the conversation's lock): an external bot in it leaves,
+/// the handler becomes `bot`, and the flow's welcome and first step are sent. `None` when the
+/// flow is not the account's or cannot start.
 pub(crate) async fn start_flow_in(
     ctx: &Context,
     txn: &DatabaseTransaction,
@@ -444,6 +431,7 @@ pub(crate) async fn start_flow_in(
     let visitor = storage::visitors::find_in_account(txn, account, conversation.visitor_id)
         .await?
         .ok_or(ServiceError::NotFound)?;
+    super::bots::runtime::bot_left(txn, conversation, "transfer", now).await?;
     let conversation = storage::conversations::update(
         txn,
         account,
@@ -778,6 +766,31 @@ pub(crate) async fn after_resolved(
     Ok(conversation)
 }
 
+/// A bot's `end` (a flow's end step, an external bot's `end` action): the open conversation
+/// is resolved, its runs' outcomes decided, webhook `conversation.resolved` sent. Answers the
+/// conversation as stored when it was still open.
+pub(crate) async fn end_conversation(
+    txn: &DatabaseTransaction,
+    conversation: &conversation::Model,
+    now: DateTime<Utc>,
+) -> Result<Option<conversation::Model>, ServiceError> {
+    let resolving = ConversationChanges {
+        status: Some(ConversationStatus::Resolved.as_str()),
+        resolved_at: Some(Some(now)),
+        only_if_status: Some(ConversationStatus::Open.as_str()),
+        ..ConversationChanges::default()
+    };
+    let Some(row) =
+        storage::conversations::update(txn, conversation.account_id, conversation.id, resolving)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let row = after_resolved(txn, row, now).await?;
+    super::webhooks::conversation_resolved(txn, &row, now).await?;
+    Ok(Some(row))
+}
+
 /// Escalates `run` and the runs still going on; sets the handler to human (and the
 /// context variables, when given). Answers the conversation when anything changed.
 async fn escalate(
@@ -1013,24 +1026,8 @@ impl Step<'_> {
             self.hand_over(conversation, context, reason, effects)
                 .await?;
         }
-        if end {
-            let resolving = ConversationChanges {
-                status: Some(ConversationStatus::Resolved.as_str()),
-                resolved_at: Some(Some(self.now)),
-                ..ConversationChanges::default()
-            };
-            if let Some(row) = storage::conversations::update(
-                self.txn,
-                conversation.account_id,
-                conversation.id,
-                resolving,
-            )
-            .await?
-            {
-                let row = after_resolved(self.txn, row, self.now).await?;
-                super::webhooks::conversation_resolved(self.txn, &row, self.now).await?;
-                effects.changed(row);
-            }
+        if end && let Some(row) = end_conversation(self.txn, conversation, self.now).await? {
+            effects.changed(row);
         }
         Ok(())
     }

@@ -255,9 +255,7 @@ pub(crate) async fn assign(
     {
         return Ok(false);
     }
-    if let Some(previous) = storage::bots::active_session(txn, conversation.id).await? {
-        storage::bots::end_session(txn, &previous, ESCALATED_TO_HUMAN, now).await?;
-    }
+    bot_left(txn, conversation, "transfer", now).await?;
     storage::flow_runs::finish_all(txn, conversation.id).await?;
     storage::bots::unplace(txn, conversation.id).await?;
     let conversation = storage::conversations::update(
@@ -552,6 +550,36 @@ pub(crate) async fn people_took_over(
         .await?;
     }
     Ok(changed)
+}
+
+/// The bot in the conversation (if any) leaves it for another bot or a flow (inside the
+/// transfer's transaction): its session ends, and it hears `conversation.handed_over` with
+/// `reason`. The conversation stays a chatbot conversation, so its outcome is untouched.
+pub(crate) async fn bot_left(
+    txn: &DatabaseTransaction,
+    conversation: &conversation::Model,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let Some(session) = storage::bots::active_session(txn, conversation.id).await? else {
+        return Ok(());
+    };
+    storage::bots::end_session(txn, &session, ESCALATED_TO_HUMAN, now).await?;
+    if let Some(bot) = storage::bots::find_by_id(txn, session.bot_id).await? {
+        let mut effects = Effects::default();
+        let extra = json!({ "reason": reason });
+        record_event(
+            txn,
+            &bot,
+            conversation,
+            rules::HANDED_OVER,
+            extra,
+            &mut effects,
+            now,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Ends a session escalated; an interacted one marks the conversation "Escalated to human"
@@ -934,18 +962,7 @@ async fn end(
     effects: &mut Effects,
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
-    let resolving = ConversationChanges {
-        status: Some(ConversationStatus::Resolved.as_str()),
-        resolved_at: Some(Some(now)),
-        only_if_status: Some(ConversationStatus::Open.as_str()),
-        ..ConversationChanges::default()
-    };
-    if let Some(row) =
-        storage::conversations::update(txn, conversation.account_id, conversation.id, resolving)
-            .await?
-    {
-        let row = chatbot::after_resolved(txn, row, now).await?;
-        super::super::webhooks::conversation_resolved(txn, &row, now).await?;
+    if let Some(row) = chatbot::end_conversation(txn, conversation, now).await? {
         effects.changed(row);
     }
     Ok(())
@@ -1001,10 +1018,6 @@ async fn transfer(
             Ok(())
         }
         TransferTarget::Flow(id) => {
-            let session = storage::bots::active_session(txn, conversation.id).await?;
-            if let Some(session) = &session {
-                storage::bots::end_session(txn, session, ESCALATED_TO_HUMAN, now).await?;
-            }
             let note = format!(
                 "Transferred by the bot \u{201c}{}\u{201d} to a flow",
                 bot.name

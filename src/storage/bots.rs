@@ -303,3 +303,19 @@ pub async fn lock_conversation(
         .into_iter()
         .next())
 }
+
+/// People's wait starts at a bot's handover: the time a conversation first reached people is
+/// reset (reports measure the wait for a first response from then on).
+pub async fn restart_human_since(
+    conn: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    conversation::Entity::update_many()
+        .col_expr(conversation::Column::HumanSince, Expr::value(at))
+        .filter(conversation::Column::Id.eq(conversation_id))
+        .filter(conversation::Column::FirstResponseAt.is_null())
+        .exec(conn)
+        .await
+        .map(|_| ())
+}

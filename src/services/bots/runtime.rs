@@ -690,6 +690,8 @@ async fn hand_over(
     merged.extend(handover.context);
     let encoded = serde_json::to_string(&merged).context("encoding context")?;
     let escalated = end_escalated(txn, conversation, session, effects, now).await?;
+    // A routing rule's bot had it from the visitor's first message: people's wait starts now.
+    storage::bots::restart_human_since(txn, conversation.id, now).await?;
     let current = escalated.unwrap_or_else(|| conversation.clone());
     if let Some(row) = chatbot::hand_to_people(ctx, txn, &current, None, Some(encoded), now).await?
     {

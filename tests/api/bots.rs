@@ -945,3 +945,78 @@ async fn a_routing_rule_sends_new_conversations_to_a_bot_and_its_team_takes_the_
     assert_eq!(api.used().await, 1);
     bot.stop().await;
 }
+
+#[tokio::test]
+async fn a_malformed_answer_or_a_disabled_bot_hands_over_with_a_note_naming_the_cause() {
+    let app = spawn_app().await;
+    let (api, key) = owner_api(&app, PlanCode::Solo).await;
+    let bot = BotServer::start(|event| match event["type"].as_str() {
+        Some("message.created") => Reply {
+            body: "<html>oops</html>".to_owned(),
+            ..Reply::nothing()
+        },
+        _ => Reply::nothing(),
+    })
+    .await;
+    let (bot_id, _, _) = register(&api, &bot.url, json!({"name": "Sloppy"})).await;
+    let (mut widget, conversation) = visitor_writes(&app.address, &key, "hi").await;
+    api.transfer_to_bot(&conversation, &bot_id).await;
+    bot.wait_for("conversation.assigned").await;
+    widget.say("v-2", "hello bot").await;
+    api.conversation_until(&conversation, |c| c["handler"] == "human")
+        .await;
+    let notes = api.notes(&conversation).await;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("Sloppy") && n.contains("malformed JSON")),
+        "{notes:?}"
+    );
+
+    // Disabled: the next conversation handed to it goes to people at the visitor's first word.
+    let (status, patched) = api
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/bots/{bot_id}"),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(
+        (status, patched["enabled"].clone()),
+        (200, json!(false)),
+        "{patched}"
+    );
+    let (mut other, second) = {
+        let mut widget = Socket::open(&app.address, &format!("/ws/widget?key={key}"), None, None)
+            .await
+            .expect("widget");
+        widget.hello(None, None, None).await;
+        let ack = widget.say("w-1", "second visitor").await;
+        (
+            widget,
+            ack["conversation_id"].as_str().expect("id").to_owned(),
+        )
+    };
+    let before = bot.events().len();
+    let (status, body) = api.transfer_to_bot(&second, &bot_id).await;
+    assert_eq!(status, 200, "{body}");
+    let handed = api
+        .conversation_until(&second, |c| c["handler"] == "human")
+        .await;
+    assert_eq!(handed["status"], "open");
+    let notes = api.notes(&second).await;
+    assert!(
+        notes.iter().any(|n| n.contains("the bot is disabled")),
+        "{notes:?}"
+    );
+    other.say("w-2", "still there?").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        bot.events()[before..]
+            .iter()
+            .all(|e| e["type"] != "conversation.assigned" && e["type"] != "message.created"),
+        "a disabled bot is not invoked: {:?}",
+        bot.kinds()
+    );
+    bot.stop().await;
+}

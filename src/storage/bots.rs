@@ -319,3 +319,18 @@ pub async fn restart_human_since(
         .await
         .map(|_| ())
 }
+
+/// The account's bot sessions started in `[start, end)` (insights).
+pub async fn sessions_between(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<bot_session::Model>, DbErr> {
+    bot_session::Entity::find()
+        .filter(bot_session::Column::AccountId.eq(account_id))
+        .filter(bot_session::Column::StartedAt.gte(start))
+        .filter(bot_session::Column::StartedAt.lt(end))
+        .all(conn)
+        .await
+}

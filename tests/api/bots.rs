@@ -435,7 +435,6 @@ async fn a_bot_end_resolves_the_conversation_as_resolved_by_chatbot_and_only_tha
         (409, json!("same_bot")),
         "{body}"
     );
-    let _ = other_id;
 
     widget.say("v-2", "thanks, bye").await;
     let resolved = api
@@ -445,6 +444,28 @@ async fn a_bot_end_resolves_the_conversation_as_resolved_by_chatbot_and_only_tha
     assert_eq!(resolved["chatbot_counted"], true);
     bot.wait_for("conversation.resolved").await;
     assert_eq!(api.used().await, 1);
+    // Insights list the bots beside the flows.
+    let (_, insights) = api
+        .call(Method::GET, "/api/v1/chatbot/insights", None)
+        .await;
+    let helper = insights["bots"]
+        .as_array()
+        .expect("bots")
+        .iter()
+        .find(|b| b["bot_id"] == bot_id)
+        .cloned()
+        .expect("the bot");
+    assert_eq!(helper["figures"]["triggered"], 1, "{helper}");
+    assert_eq!(helper["figures"]["resolved_by_chatbot"], 1, "{helper}");
+    assert_eq!(helper["figures"]["resolution_rate"], 1.0);
+    let other = insights["bots"]
+        .as_array()
+        .expect("bots")
+        .iter()
+        .find(|b| b["bot_id"] == other_id)
+        .cloned()
+        .expect("the other bot");
+    assert_eq!(other["figures"]["triggered"], 0);
     bot.stop().await;
 }
 

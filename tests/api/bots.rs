@@ -1041,3 +1041,56 @@ async fn a_malformed_answer_or_a_disabled_bot_hands_over_with_a_note_naming_the_
     );
     bot.stop().await;
 }
+
+#[tokio::test]
+async fn the_supervisor_page_shows_who_handles_each_conversation_and_the_wait() {
+    let app = spawn_app().await;
+    let account = app.create_account("Supervised").await;
+    let api = Api {
+        base: app.address.clone(),
+        token: app.token_for(&account.owner_email).await,
+    };
+    let bot = BotServer::start(|_| Reply::nothing()).await;
+    let (bot_id, _, _) = register(&api, &bot.url, json!({"name": "Night shift"})).await;
+    let (_, team) = api
+        .call(
+            Method::POST,
+            "/api/v1/teams",
+            Some(json!({"name": "Support", "shared_queue": true})),
+        )
+        .await;
+    let (_first, with_bot) = visitor_writes(&app.address, &account.widget_key, "to the bot").await;
+    let (_second, queued) = visitor_writes(&app.address, &account.widget_key, "to people").await;
+    api.transfer_to_bot(&with_bot, &bot_id).await;
+    let owner = app.signed_in(&account.owner_email).await;
+    let html = app
+        .get(&owner, "/supervisor")
+        .await
+        .text()
+        .await
+        .expect("page");
+    let row = |id: &str| {
+        let start = html
+            .find(&format!("data-conversation=\"{id}\""))
+            .expect("row");
+        html[start..start + html[start..].find("</tr>").expect("row end")].to_owned()
+    };
+    assert!(
+        row(&with_bot).contains("data-handler=\"bot\"")
+            && row(&with_bot).contains("bot Night shift"),
+        "{}",
+        row(&with_bot)
+    );
+    assert!(
+        row(&queued).contains("queue of Support") && row(&queued).contains("in queue"),
+        "{}",
+        row(&queued)
+    );
+    assert_eq!(team["name"], "Support");
+    let agent = app
+        .create_user(&account, frontdesk::domain::role::Role::Agent)
+        .await;
+    let agent = app.signed_in(&agent).await;
+    assert_eq!(app.get(&agent, "/supervisor").await.status().as_u16(), 403);
+    bot.stop().await;
+}

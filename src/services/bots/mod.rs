@@ -195,6 +195,22 @@ pub async fn names(
         .collect())
 }
 
+/// The bot (id, name) that has a conversation of the actor's account now, if any.
+pub async fn handling(
+    ctx: &Context,
+    actor: &Actor,
+    conversation_id: uuid::Uuid,
+) -> Result<Option<(uuid::Uuid, String)>, ServiceError> {
+    let Some(session) = storage::bots::active_session(&ctx.reads, conversation_id).await? else {
+        return Ok(None);
+    };
+    Ok(
+        storage::bots::find(&ctx.reads, actor.account_id.as_uuid(), session.bot_id)
+            .await?
+            .map(|bot| (bot.id, bot.name)),
+    )
+}
+
 pub async fn get(ctx: &Context, actor: &Actor, id: uuid::Uuid) -> Result<BotView, ServiceError> {
     actor.require(Role::Admin)?;
     storage::bots::find(&ctx.db, actor.account_id.as_uuid(), id)

@@ -18,6 +18,7 @@ mod reports;
 mod routing_settings;
 mod settings;
 mod sign_in;
+mod supervisor;
 mod webhook_settings;
 
 use super::{auth::csrf_token, errors::PageError};
@@ -46,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     routing_settings::configure(cfg);
     webhook_settings::configure(cfg);
     bots::configure(cfg);
+    supervisor::configure(cfg);
     blocked_settings::configure(cfg);
     demo::configure(cfg);
 }
@@ -149,6 +151,11 @@ impl Chrome {
                 href: "/bots",
                 label: "Bots",
                 key: "bots",
+            });
+            nav.push(NavItem {
+                href: "/supervisor",
+                label: "Supervisor",
+                key: "supervisor",
             });
             nav.push(NavItem {
                 href: "/reports",

@@ -506,11 +506,8 @@ async fn a_second_bot_in_the_same_conversation_is_still_one_count() {
     );
     widget.say("v-3", "hi second bot").await;
     second.wait_for("message.created").await;
-    assert_eq!(
-        bot_message(&mut widget).await["text"],
-        "Still me.",
-        "the second bot answers"
-    );
+    // The second bot answers (its greeting may come before or after the visitor's ack).
+    while bot_message(&mut widget).await["text"] != "Still me." {}
     let current = api.conversation(&conversation).await;
     assert_eq!(current["chatbot_counted"], true);
     assert_eq!(api.used().await, 1, "two bots, one chatbot conversation");

@@ -324,14 +324,16 @@ async fn answered(
         && !actions.is_empty()
     {
         runtime::apply(
-            ctx,
-            &txn,
+            runtime::Turn {
+                ctx,
+                txn: &txn,
+                now,
+            },
             bot,
             session,
             conversation,
             actions,
             &mut effects,
-            now,
         )
         .await?;
     } else if !actions.is_empty() {
@@ -367,14 +369,16 @@ async fn failed(
             .filter(|session| session.bot_id == bot.id)
     {
         runtime::fail(
-            ctx,
-            &txn,
+            runtime::Turn {
+                ctx,
+                txn: &txn,
+                now,
+            },
             conversation,
             &session,
             bot,
             cause,
             &mut effects,
-            now,
         )
         .await?;
     }

@@ -208,8 +208,7 @@ async fn interact(
         Count::LimitReached => {
             tracing::info!(conversation_id = %conversation.id, "chatbot limit reached; the bot is not invoked");
             hand_over(
-                ctx,
-                txn,
+                Turn { ctx, txn, now },
                 conversation,
                 session,
                 bot,
@@ -219,7 +218,6 @@ async fn interact(
                     visitor_text: Some(LIMIT_REACHED_VISITOR_TEXT),
                 },
                 effects,
-                now,
             )
             .await?;
             return Ok(false);
@@ -288,14 +286,12 @@ pub(crate) async fn assign(
     tracing::info!(conversation_id = %conversation.id, bot_id = %bot.id, "a bot took the conversation");
     if !bot.enabled {
         fail(
-            ctx,
-            txn,
+            Turn { ctx, txn, now },
             &conversation,
             &session,
             bot,
             "the bot is disabled",
             effects,
-            now,
         )
         .await?;
         return Ok(true);
@@ -388,14 +384,12 @@ pub(crate) async fn visitor_wrote(
     };
     if !bot.enabled {
         return fail(
-            ctx,
-            txn,
+            Turn { ctx, txn, now },
             conversation,
             &session,
             &bot,
             "the bot is disabled",
             effects,
-            now,
         )
         .await;
     }
@@ -493,14 +487,12 @@ pub(crate) async fn clicked(
     effects.changed(conversation.clone());
     if !bot.enabled {
         fail(
-            ctx,
-            txn,
+            Turn { ctx, txn, now },
             &conversation,
             session,
             &bot,
             "the bot is disabled",
             &mut effects,
-            now,
         )
         .await?;
     } else if interact(ctx, txn, &conversation, session, &bot, &mut effects, now).await? {
@@ -661,6 +653,15 @@ pub(crate) async fn after_resolved(
     Ok(conversation)
 }
 
+/// What every step of a bot's turn needs: the context, the transaction (holding the
+/// conversation's lock) and the time of the change.
+#[derive(Clone, Copy)]
+pub(crate) struct Turn<'a> {
+    pub(crate) ctx: &'a Context,
+    pub(crate) txn: &'a DatabaseTransaction,
+    pub(crate) now: DateTime<Utc>,
+}
+
 /// How people take over from a bot.
 struct Handover {
     context: BTreeMap<String, String>,
@@ -674,17 +675,15 @@ struct Handover {
 /// variables are merged, the routing rules pick the team and agent exactly as for a flow's
 /// handover (`chatbot::hand_to_people`), agents get the note, and the bot hears
 /// `conversation.handed_over`.
-#[allow(clippy::too_many_arguments)]
 async fn hand_over(
-    ctx: &Context,
-    txn: &DatabaseTransaction,
+    turn: Turn<'_>,
     conversation: &conversation::Model,
     session: &bot_session::Model,
     bot: &bot::Model,
     handover: Handover,
     effects: &mut Effects,
-    now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
+    let Turn { ctx, txn, now } = turn;
     let mut merged: BTreeMap<String, String> =
         serde_json::from_str(&conversation.context).unwrap_or_default();
     merged.extend(handover.context);
@@ -724,16 +723,13 @@ async fn hand_over(
 
 /// The bot failed (timed out, 5xx, malformed answer, disabled) while it had the conversation:
 /// people take over, with a note naming the cause.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn fail(
-    ctx: &Context,
-    txn: &DatabaseTransaction,
+    turn: Turn<'_>,
     conversation: &conversation::Model,
     session: &bot_session::Model,
     bot: &bot::Model,
     cause: &str,
     effects: &mut Effects,
-    now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
     tracing::warn!(conversation_id = %conversation.id, bot_id = %bot.id, cause, "bot failed; handing over");
     let note = format!(
@@ -745,7 +741,7 @@ pub(crate) async fn fail(
         note,
         visitor_text: None,
     };
-    hand_over(ctx, txn, conversation, session, bot, handover, effects, now).await
+    hand_over(turn, conversation, session, bot, handover, effects).await
 }
 
 /// Hands every conversation `bot` has to people (the bot is being deleted).
@@ -761,14 +757,16 @@ pub(crate) async fn hand_over_all(
         };
         let mut effects = Effects::default();
         fail(
-            ctx,
-            &txn,
+            Turn {
+                ctx,
+                txn: &txn,
+                now: ctx.clock.now(),
+            },
             &conversation,
             &session,
             bot,
             cause,
             &mut effects,
-            ctx.clock.now(),
         )
         .await?;
         txn.commit().await.context("committing a bot's handover")?;
@@ -829,14 +827,16 @@ pub async fn act(
         })?;
     let mut effects = Effects::default();
     apply(
-        ctx,
-        &txn,
+        Turn {
+            ctx,
+            txn: &txn,
+            now,
+        },
         bot,
         &session,
         &conversation,
         actions,
         &mut effects,
-        now,
     )
     .await?;
     txn.commit().await.context("committing a bot's actions")?;
@@ -847,17 +847,15 @@ pub async fn act(
 /// Carries out a bot's actions in order (inside the caller's transaction, which holds the
 /// conversation's lock and checked that `session` is the bot's). A handover, an end or a
 /// transfer ends the bot's part: actions after it are not carried out.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn apply(
-    ctx: &Context,
-    txn: &DatabaseTransaction,
+    turn: Turn<'_>,
     bot: &bot::Model,
     session: &bot_session::Model,
     conversation: &conversation::Model,
     actions: Vec<BotAction>,
     effects: &mut Effects,
-    now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
+    let Turn { ctx, txn, now } = turn;
     if conversation.status != ConversationStatus::Open.as_str() {
         return Err(refused(
             "conversation_closed",
@@ -888,8 +886,15 @@ pub(crate) async fn apply(
                     note,
                     visitor_text: None,
                 };
-                return hand_over(ctx, txn, conversation, session, bot, handover, effects, now)
-                    .await;
+                return hand_over(
+                    Turn { ctx, txn, now },
+                    conversation,
+                    session,
+                    bot,
+                    handover,
+                    effects,
+                )
+                .await;
             }
             BotAction::End => return end(txn, conversation, effects, now).await,
             BotAction::Transfer(target) => {

@@ -16,7 +16,6 @@ use crate::{
     storage::{self, entities::bot as bot_row},
 };
 use chrono::{DateTime, Utc};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -25,8 +24,6 @@ pub use runtime::{BotActor, act, authenticate};
 
 /// Every bot token starts with this (user tokens start with `fd_`).
 const TOKEN_PREFIX: &str = "fdbot_";
-/// Random bytes per token: 160 bits, beyond guessing.
-const TOKEN_BYTES: usize = 20;
 /// Characters of the token shown to tell tokens apart.
 const SHOWN_PREFIX_CHARS: usize = 12;
 /// Events shown in a bot's delivery log.
@@ -227,9 +224,7 @@ pub async fn create(
     input: BotInput,
 ) -> Result<CreatedBot, ServiceError> {
     actor.require(Role::Admin)?;
-    let mut bytes = [0u8; TOKEN_BYTES];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    let token = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
+    let token = super::tokens::new_secret(TOKEN_PREFIX);
     let secret = format!("bsec_{}", super::random_text(32));
     let mut row = bot_row::Model {
         id: uuid::Uuid::now_v7(),

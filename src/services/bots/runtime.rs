@@ -325,7 +325,7 @@ pub(crate) async fn assign(
     Ok(true)
 }
 
-/// A visitor's message in a conversation nobody has handled yet (inside the message's
+/// A visitor's first message in a conversation nobody has handled yet (inside the message's
 /// transaction, before people's routing): when the first routing rule that matches targets a
 /// bot, the bot takes it, this message being the visitor's first interaction with it. Nothing
 /// happens when no rule targets a bot, the bot is disabled, or no chatbot conversation is left
@@ -337,7 +337,9 @@ pub(crate) async fn route_new(
     effects: &mut Effects,
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
-    if conversation.handler != Handler::None.as_str()
+    // Only a conversation's first message (one query less on every later message).
+    if conversation.last_seq != 1
+        || conversation.handler != Handler::None.as_str()
         || conversation.team_id.is_some()
         || conversation.assignee_id.is_some()
         || conversation.status != ConversationStatus::Open.as_str()

@@ -98,6 +98,7 @@ impl Application {
                 tokio::spawn(crate::jobs::inactivity::run(ctx.clone().into_inner())),
                 tokio::spawn(crate::jobs::billing::run(ctx.clone().into_inner())),
                 tokio::spawn(crate::jobs::webhooks::run(ctx.clone().into_inner())),
+                tokio::spawn(crate::jobs::bots::run(ctx.clone().into_inner())),
                 tokio::spawn(crate::jobs::email::run(ctx.clone().into_inner())),
             ]
         } else {

@@ -17,6 +17,7 @@ mod m20261201_000012_reports;
 mod m20261201_000013_blocking;
 mod m20261201_000014_job_leases;
 mod m20261201_000015_inbox_indexes;
+mod m20261207_000001_bots;
 mod m20261207_000002_hours_identity;
 
 /// Every migration, oldest first. An applied migration is never edited: add a new one.
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_blocking::Migration),
             Box::new(m20261201_000014_job_leases::Migration),
             Box::new(m20261201_000015_inbox_indexes::Migration),
+            Box::new(m20261207_000001_bots::Migration),
             Box::new(m20261207_000002_hours_identity::Migration),
         ]
     }

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod billing;
 pub mod blocking;
+pub mod bot;
 pub mod business_hours;
 pub mod conversation;
 pub mod email;

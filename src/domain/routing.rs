@@ -31,6 +31,8 @@ pub struct Rule {
     pub match_: Match,
     pub conditions: Vec<RuleCondition>,
     pub team_id: uuid::Uuid,
+    /// New conversations matching the rule go to this external bot first.
+    pub bot_id: Option<uuid::Uuid>,
 }
 
 /// What routing knows about a conversation.
@@ -55,15 +57,17 @@ fn holds(condition: &RuleCondition, facts: &Facts) -> bool {
     operator_holds(condition.op, subject, &condition.value)
 }
 
+/// The first rule that matches; none when no rule does.
+pub fn first_match<'a>(rules: &'a [Rule], facts: &Facts) -> Option<&'a Rule> {
+    rules.iter().find(|rule| match rule.match_ {
+        Match::All => rule.conditions.iter().all(|c| holds(c, facts)),
+        Match::Any => rule.conditions.iter().any(|c| holds(c, facts)),
+    })
+}
+
 /// The team of the first rule that matches; none when no rule does.
 pub fn route(rules: &[Rule], facts: &Facts) -> Option<uuid::Uuid> {
-    rules
-        .iter()
-        .find(|rule| match rule.match_ {
-            Match::All => rule.conditions.iter().all(|c| holds(c, facts)),
-            Match::Any => rule.conditions.iter().any(|c| holds(c, facts)),
-        })
-        .map(|rule| rule.team_id)
+    first_match(rules, facts).map(|rule| rule.team_id)
 }
 
 /// Checks a rule's conditions; every problem at once, with its path.
@@ -129,6 +133,7 @@ mod tests {
                 })
                 .collect(),
             team_id: uuid::Uuid::from_u128(team),
+            bot_id: None,
         }
     }
 

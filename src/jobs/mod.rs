@@ -1,9 +1,10 @@
 //! Background work, each job a loop on a timer that reads the time from the `Clock`:
-//! the inactivity timeout, billing renewals, webhook delivery and the email outbox. With several
+//! the inactivity timeout, billing renewals, webhook and bot event delivery and the email outbox. With several
 //! nodes, billing and inactivity run on the node holding their lease (`lease`); webhooks and
 //! emails are claimed one by one. On shutdown each job ends after the round under way.
 
 pub mod billing;
+pub mod bots;
 pub mod email;
 pub mod inactivity;
 pub mod lease;

@@ -192,6 +192,18 @@ pub enum Count {
     LimitReached,
 }
 
+/// Chatbot conversations left this period, read inside the caller's transaction (an external
+/// bot is not invoked when none are left; the count itself stays `count_conversation`'s).
+pub(crate) async fn remaining_in(
+    txn: &DatabaseTransaction,
+    account_id: uuid::Uuid,
+    now: DateTime<Utc>,
+) -> Result<i64, ServiceError> {
+    let account = account_row(txn, account_id).await?;
+    let (_, usage) = current_usage(txn, &account, now).await?;
+    Ok(ChatbotAllowance::of(&usage).remaining)
+}
+
 /// Counts a conversation's first interaction with a bot, inside the click's transaction:
 /// the record (at most one per conversation) and the conditional use of one conversation
 /// of the period (never over the limit), together or not at all (rules 3 and 7).

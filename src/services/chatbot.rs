@@ -50,7 +50,7 @@ use std::collections::BTreeMap;
 /// The agents' note when a first click found no chatbot conversation left (rule 8).
 pub const LIMIT_REACHED_NOTE: &str = "Chatbot limit reached";
 /// What the visitor reads then: no error, just the handover.
-const LIMIT_REACHED_VISITOR_TEXT: &str = "Connecting you to our team.";
+pub(crate) const LIMIT_REACHED_VISITOR_TEXT: &str = "Connecting you to our team.";
 
 /// Runs of a visitor looked at for the frequency rules.
 const HISTORY_RUNS: u64 = 500;
@@ -214,11 +214,13 @@ pub async fn triggers(
 /// What a bot step changed; published after commit.
 #[derive(Default)]
 pub(crate) struct Effects {
-    messages: Vec<MessageView>,
-    visitor: Option<visitor::Model>,
-    conversation: Option<conversation::Model>,
+    pub(crate) messages: Vec<MessageView>,
+    pub(crate) visitor: Option<visitor::Model>,
+    pub(crate) conversation: Option<conversation::Model>,
     /// A chatbot conversation was counted (for the metrics, once committed).
-    counted: bool,
+    pub(crate) counted: bool,
+    /// External bots' events to send and typing to show, once committed.
+    pub(crate) bots: super::bots::runtime::AfterCommit,
 }
 
 impl Effects {
@@ -227,6 +229,7 @@ impl Effects {
         if self.counted {
             ctx.metrics.chatbot_conversation_counted();
         }
+        self.bots.publish(ctx);
         for message in &self.messages {
             publish_message(ctx, account_id, visitor_id, message);
         }
@@ -240,7 +243,7 @@ impl Effects {
         }
     }
 
-    fn changed(&mut self, row: conversation::Model) {
+    pub(crate) fn changed(&mut self, row: conversation::Model) {
         self.conversation = Some(row);
     }
 }
@@ -396,21 +399,7 @@ pub async fn transfer_to_flow(
             "this flow is already running in the conversation; pick another flow",
         ));
     }
-    let visitor = storage::visitors::find_in_account(&txn, account, conversation.visitor_id)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
-    let conversation = storage::conversations::update(
-        &txn,
-        account,
-        conversation.id,
-        ConversationChanges {
-            handler: Some(Handler::Bot.as_str()),
-            ..ConversationChanges::default()
-        },
-    )
-    .await?
-    .ok_or(ServiceError::NotFound)?;
-    let mut effects = start_run(ctx, &txn, &conversation, &visitor, &flow, now)
+    let mut effects = start_flow_in(ctx, &txn, &conversation, flow.id, now)
         .await?
         .ok_or_else(|| refused("flow_running", "this flow cannot start"))?;
     let note = format!(
@@ -440,6 +429,42 @@ pub async fn transfer_to_flow(
         )
         .await;
     Ok(())
+}
+
+/// Starts a flow in the conversation for an agent's or an external bot's transfer (inside the
+/// caller's transaction, which holds the conversation's lock): an external bot in it leaves,
+/// the handler becomes `bot`, and the flow's welcome and first step are sent. `None` when the
+/// flow is not the account's or cannot start.
+pub(crate) async fn start_flow_in(
+    ctx: &Context,
+    txn: &DatabaseTransaction,
+    conversation: &conversation::Model,
+    flow_id: FlowId,
+    now: DateTime<Utc>,
+) -> Result<Option<Effects>, ServiceError> {
+    let account = conversation.account_id;
+    let Some(flow) = storage::flows::find(txn, account, flow_id.as_uuid())
+        .await?
+        .and_then(parse_flow)
+    else {
+        return Ok(None);
+    };
+    let visitor = storage::visitors::find_in_account(txn, account, conversation.visitor_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    super::bots::runtime::bot_left(txn, conversation, "transfer", now).await?;
+    let conversation = storage::conversations::update(
+        txn,
+        account,
+        conversation.id,
+        ConversationChanges {
+            handler: Some(Handler::Bot.as_str()),
+            ..ConversationChanges::default()
+        },
+    )
+    .await?
+    .ok_or(ServiceError::NotFound)?;
+    start_run(ctx, txn, &conversation, &visitor, &flow, now).await
 }
 
 /// The visitor clicked a bot button. Stored as a visitor message whose text is the button's
@@ -546,6 +571,15 @@ async fn store_choice(
     )
     .await?
     .ok_or(ServiceError::NotFound)?;
+    if let Some(session) = storage::bots::active_session(txn, conversation.id).await? {
+        // An external bot's buttons: the click goes to the bot.
+        let click = super::bots::runtime::Click {
+            client_id: client_id.as_str(),
+            button_id,
+            now,
+        };
+        return super::bots::runtime::clicked(ctx, txn, &conversation, &session, click).await;
+    }
     let run = storage::flow_runs::active(txn, conversation.id)
         .await?
         .ok_or_else(stale)?;
@@ -634,9 +668,13 @@ pub(crate) async fn after_visitor_text(
     let mut effects = Effects::default();
     // No run can be going on (one query less on every message the bot is not in).
     if !bot_handles(conversation) {
+        // Nobody has it yet: a routing rule may send it to an external bot.
+        super::bots::runtime::route_new(ctx, txn, conversation, &mut effects, now).await?;
         return Ok(effects);
     }
     let Some(run) = storage::flow_runs::active(txn, conversation.id).await? else {
+        // No flow: an external bot may have the conversation.
+        super::bots::runtime::visitor_wrote(ctx, txn, conversation, &mut effects, now).await?;
         return Ok(effects);
     };
     let flow = storage::flows::find(txn, conversation.account_id, run.flow_id)
@@ -698,7 +736,11 @@ pub(crate) async fn after_agent_reply(
     conversation: &conversation::Model,
     now: DateTime<Utc>,
 ) -> Result<Option<conversation::Model>, ServiceError> {
-    escalate(txn, conversation, None, None, now).await
+    let escalated = escalate(txn, conversation, None, None, now).await?;
+    // An external bot in the conversation stops too: people have it.
+    let current = escalated.as_ref().unwrap_or(conversation);
+    let stopped = super::bots::runtime::people_took_over(txn, current, now).await?;
+    Ok(stopped.or(escalated))
 }
 
 /// Whether a flow run may be going on in the conversation. A run only starts together with
@@ -740,8 +782,35 @@ pub(crate) async fn after_resolved(
             .await?
             .unwrap_or(conversation)
     };
+    // An external bot in the conversation: its session's outcome, its `conversation.resolved`.
+    let conversation = super::bots::runtime::after_resolved(txn, conversation, now).await?;
     super::reports::resolved(txn, &conversation, now).await?;
     Ok(conversation)
+}
+
+/// A bot's `end` (a flow's end step, an external bot's `end` action): the open conversation
+/// is resolved, its runs' outcomes decided, webhook `conversation.resolved` sent. Answers the
+/// conversation as stored when it was still open.
+pub(crate) async fn end_conversation(
+    txn: &DatabaseTransaction,
+    conversation: &conversation::Model,
+    now: DateTime<Utc>,
+) -> Result<Option<conversation::Model>, ServiceError> {
+    let resolving = ConversationChanges {
+        status: Some(ConversationStatus::Resolved.as_str()),
+        resolved_at: Some(Some(now)),
+        only_if_status: Some(ConversationStatus::Open.as_str()),
+        ..ConversationChanges::default()
+    };
+    let Some(row) =
+        storage::conversations::update(txn, conversation.account_id, conversation.id, resolving)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let row = after_resolved(txn, row, now).await?;
+    super::webhooks::conversation_resolved(txn, &row, now).await?;
+    Ok(Some(row))
 }
 
 /// Escalates `run` and the runs still going on; sets the handler to human (and the
@@ -788,7 +857,7 @@ async fn escalate(
 /// pick the team and an agent, or queue it, exactly as for a conversation that started
 /// without a bot. Every path from a bot to people goes through here. Answers the
 /// conversation as stored when anything changed.
-async fn hand_to_people(
+pub(crate) async fn hand_to_people(
     ctx: &Context,
     txn: &DatabaseTransaction,
     conversation: &conversation::Model,
@@ -979,24 +1048,8 @@ impl Step<'_> {
             self.hand_over(conversation, context, reason, effects)
                 .await?;
         }
-        if end {
-            let resolving = ConversationChanges {
-                status: Some(ConversationStatus::Resolved.as_str()),
-                resolved_at: Some(Some(self.now)),
-                ..ConversationChanges::default()
-            };
-            if let Some(row) = storage::conversations::update(
-                self.txn,
-                conversation.account_id,
-                conversation.id,
-                resolving,
-            )
-            .await?
-            {
-                let row = after_resolved(self.txn, row, self.now).await?;
-                super::webhooks::conversation_resolved(self.txn, &row, self.now).await?;
-                effects.changed(row);
-            }
+        if end && let Some(row) = end_conversation(self.txn, conversation, self.now).await? {
+            effects.changed(row);
         }
         Ok(())
     }

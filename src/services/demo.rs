@@ -223,6 +223,7 @@ async fn seed_demo_teams(ctx: &Context, owner: &super::Actor) -> Result<(), Serv
                 }],
                 team_id: team,
                 position: None,
+                target: None,
             },
         )
         .await?;

@@ -14,7 +14,7 @@ use crate::{
     },
     storage::{
         self,
-        entities::flow_run,
+        entities::{bot_session, flow_run},
         flow_runs::{ESCALATED_TO_HUMAN, RESOLVED_BY_CHATBOT},
     },
 };
@@ -132,15 +132,39 @@ struct Tally {
 
 impl Tally {
     fn add(&mut self, run: &flow_run::Model) {
+        self.add_one(
+            run.interacted,
+            run.outcome.as_deref(),
+            run.triggered_at,
+            run.outcome_at,
+        );
+    }
+
+    /// An external bot's session: "triggered" is the bot being given the conversation.
+    fn add_session(&mut self, session: &bot_session::Model) {
+        let decided = session.outcome.as_ref().and(session.ended_at);
+        self.add_one(
+            session.interacted,
+            session.outcome.as_deref(),
+            session.started_at,
+            decided,
+        );
+    }
+
+    fn add_one(
+        &mut self,
+        interacted: bool,
+        outcome: Option<&str>,
+        started: DateTime<Utc>,
+        decided: Option<DateTime<Utc>>,
+    ) {
         let f = &mut self.figures;
         f.triggered += 1;
-        if run.interacted {
+        if interacted {
             f.interacted += 1;
         }
-        let took = run
-            .outcome_at
-            .map(|at| (at - run.triggered_at).num_milliseconds() as f64 / 1000.0);
-        match run.outcome.as_deref() {
+        let took = decided.map(|at| (at - started).num_milliseconds() as f64 / 1000.0);
+        match outcome {
             Some(RESOLVED_BY_CHATBOT) => {
                 f.resolved_by_chatbot += 1;
                 self.to_resolution.extend(took);
@@ -149,7 +173,7 @@ impl Tally {
                 f.escalated_to_human += 1;
                 self.to_escalation.extend(took);
             }
-            _ if run.interacted => f.in_progress += 1,
+            _ if interacted => f.in_progress += 1,
             _ => f.no_interaction += 1,
         }
     }
@@ -201,6 +225,17 @@ pub struct FlowInsights {
     pub steps: Vec<StepFunnel>,
 }
 
+/// An external bot's figures: `triggered` is the conversations it was given, `counted` the
+/// conversations in which the visitor interacted with it (each counted once overall, so the
+/// bots' and flows' numbers may add up to more than the total).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BotInsights {
+    #[schema(value_type = uuid::Uuid)]
+    pub bot_id: uuid::Uuid,
+    pub name: String,
+    pub figures: Figures,
+}
+
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Day {
     #[schema(value_type = String, example = "2026-11-22")]
@@ -219,6 +254,8 @@ pub struct Insights {
     pub to: NaiveDate,
     pub total: Figures,
     pub flows: Vec<FlowInsights>,
+    /// External bots, beside the flows (not in `total`, which is the flows').
+    pub bots: Vec<BotInsights>,
     pub days: Vec<Day>,
 }
 
@@ -393,13 +430,42 @@ pub async fn insights(
             steps,
         });
     }
+    let bots = bot_insights(ctx, account, start, end).await?;
     Ok(Insights {
         from: range.from,
         to: range.to,
         total: total.finish(counted_of(None)),
         flows: out,
+        bots,
         days: days.into_values().collect(),
     })
+}
+
+/// Every bot of the account with its sessions started in the range.
+async fn bot_insights(
+    ctx: &Context,
+    account: uuid::Uuid,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<BotInsights>, ServiceError> {
+    let sessions = storage::bots::sessions_between(&ctx.db, account, start, end).await?;
+    let mut out = Vec::new();
+    for bot in storage::bots::list(&ctx.db, account).await? {
+        let mut tally = Tally::default();
+        let mut interacted = std::collections::BTreeSet::new();
+        for session in sessions.iter().filter(|session| session.bot_id == bot.id) {
+            tally.add_session(session);
+            if session.interacted {
+                interacted.insert(session.conversation_id);
+            }
+        }
+        out.push(BotInsights {
+            bot_id: bot.id,
+            name: bot.name,
+            figures: tally.finish(interacted.len() as u64),
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

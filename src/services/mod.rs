@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod actor;
 pub mod billing;
 pub mod blocking;
+pub mod bots;
 pub mod chatbot;
 pub mod conversations;
 pub mod cursor;

@@ -71,6 +71,17 @@ pub struct RuleView {
     pub conditions: Vec<RuleCondition>,
     #[schema(value_type = uuid::Uuid)]
     pub team_id: uuid::Uuid,
+    /// `{bot_id}`: new conversations matching the rule go to this external bot first; the
+    /// team takes its handovers. None: the team takes them at once.
+    pub target: Option<RuleTarget>,
+}
+
+/// An external bot a routing rule sends new conversations to.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleTarget {
+    #[schema(value_type = uuid::Uuid)]
+    pub bot_id: uuid::Uuid,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
@@ -85,6 +96,9 @@ pub struct RuleInput {
     pub team_id: uuid::Uuid,
     /// Where the rule goes in the order; the end when omitted.
     pub position: Option<i32>,
+    /// `{bot_id}`: new conversations go to this bot first (see `RuleView::target`).
+    #[serde(default)]
+    pub target: Option<RuleTarget>,
 }
 
 fn match_code(match_: Match) -> &'static str {
@@ -106,6 +120,7 @@ fn rule_view(row: routing_rule::Model) -> RuleView {
         },
         conditions: serde_json::from_str(&row.conditions).unwrap_or_default(),
         team_id: row.team_id,
+        target: row.bot_id.map(|bot_id| RuleTarget { bot_id }),
     }
 }
 
@@ -300,6 +315,16 @@ pub async fn save_rule(
             "no team of this account has this id",
         ));
     }
+    if let Some(target) = &input.target
+        && storage::bots::find(&txn, account, target.bot_id)
+            .await?
+            .is_none()
+    {
+        problems.push(FieldError::new(
+            "target.bot_id",
+            "no bot of this account has this id",
+        ));
+    }
     if !problems.is_empty() {
         return Err(ServiceError::Invalid(problems));
     }
@@ -329,6 +354,7 @@ pub async fn save_rule(
         match_mode: match_code(input.match_).to_owned(),
         conditions: serde_json::to_string(&input.conditions).context("encoding conditions")?,
         team_id: input.team_id,
+        bot_id: input.target.as_ref().map(|target| target.bot_id),
     };
     storage::teams::save_rule(&txn, row.clone(), new).await?;
     txn.commit().await.context("committing a routing rule")?;
@@ -346,7 +372,7 @@ pub async fn delete_rule(ctx: &Context, actor: &Actor, id: uuid::Uuid) -> Result
 
 /// What routing knows: the visitor's page, language, identify variables and group, then the
 /// conversation's handover context (which wins).
-async fn facts(
+pub(crate) async fn facts(
     txn: &DatabaseTransaction,
     conversation: &conversation::Model,
 ) -> Result<Facts, ServiceError> {
@@ -382,6 +408,26 @@ async fn facts(
     })
 }
 
+/// The account's routing rules, in order, as the domain reads them.
+pub(crate) async fn account_rules(
+    txn: &DatabaseTransaction,
+    account_id: uuid::Uuid,
+) -> Result<Vec<Rule>, ServiceError> {
+    Ok(storage::teams::rules(txn, account_id)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let view = rule_view(row);
+            Rule {
+                match_: view.match_,
+                conditions: view.conditions,
+                team_id: view.team_id,
+                bot_id: view.target.map(|target| target.bot_id),
+            }
+        })
+        .collect())
+}
+
 /// Routes a conversation that has just reached people (inside the caller's transaction,
 /// which holds the conversation's lock; `conversation` is the row as it is in `txn`): picks
 /// its team and an agent, or queues it. Answers the conversation as stored when it changed.
@@ -402,22 +448,18 @@ pub(crate) async fn route_loaded(
     {
         return Ok(None);
     }
+    // A routing rule just sent it to an external bot (in the same transaction).
+    if storage::bots::active_session(txn, conversation_id)
+        .await?
+        .is_some()
+    {
+        return Ok(None);
+    }
     let teams = storage::teams::list(txn, account_id).await?;
     if teams.is_empty() {
         return Ok(None);
     }
-    let rules: Vec<Rule> = storage::teams::rules(txn, account_id)
-        .await?
-        .into_iter()
-        .map(|row| {
-            let view = rule_view(row);
-            Rule {
-                match_: view.match_,
-                conditions: view.conditions,
-                team_id: view.team_id,
-            }
-        })
-        .collect();
+    let rules = account_rules(txn, account_id).await?;
     let facts = facts(txn, &conversation).await?;
     let team = routing::route(&rules, &facts)
         .and_then(|id| teams.iter().find(|t| t.id == id))

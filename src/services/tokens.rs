@@ -46,7 +46,14 @@ impl From<api_token::Model> for ApiToken {
     }
 }
 
-fn hash_secret(secret: &str) -> String {
+/// A fresh token: `prefix` and 160 random bits in hex (user tokens, bots' tokens).
+pub(crate) fn new_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; TOKEN_BYTES];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+pub(crate) fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
@@ -66,9 +73,7 @@ async fn insert_token(
     user: &users::User,
     name: String,
 ) -> Result<(ApiToken, String), ServiceError> {
-    let mut bytes = [0u8; TOKEN_BYTES];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    let secret = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
+    let secret = new_secret(TOKEN_PREFIX);
     let row = storage::api_tokens::insert(
         &ctx.db,
         api_token::Model {

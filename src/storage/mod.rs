@@ -21,6 +21,7 @@ pub mod accounts;
 pub mod api_tokens;
 pub mod billing;
 pub mod blocking;
+pub mod bots;
 pub mod chatbot;
 pub mod conversations;
 pub mod emails;

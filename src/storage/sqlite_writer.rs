@@ -76,6 +76,9 @@ impl Kinds {
         kinds.add::<e::account::Entity>();
         kinds.add::<e::api_token::Entity>();
         kinds.add::<e::blocked_visitor::Entity>();
+        kinds.add::<e::bot::Entity>();
+        kinds.add::<e::bot_event::Entity>();
+        kinds.add::<e::bot_session::Entity>();
         kinds.add::<e::chatbot_conversation::Entity>();
         kinds.add::<e::chatbot_usage::Entity>();
         kinds.add::<e::conversation::Entity>();

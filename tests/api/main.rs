@@ -7,6 +7,7 @@ mod api_tokens;
 mod billing;
 mod billing_pages;
 mod blocking;
+mod bots;
 mod browser;
 mod browser_a11y;
 mod browser_billing;

@@ -3,6 +3,9 @@
 pub mod account;
 pub mod api_token;
 pub mod blocked_visitor;
+pub mod bot;
+pub mod bot_event;
+pub mod bot_session;
 pub mod chatbot_conversation;
 pub mod chatbot_usage;
 pub mod conversation;

@@ -15,6 +15,8 @@ pub struct Model {
     /// JSON array of `{field, op, value}`.
     pub conditions: String,
     pub team_id: Uuid,
+    /// New conversations matching the rule go to this bot first; the team takes its handovers.
+    pub bot_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -340,9 +340,12 @@ pub struct TransferBody {
     /// To this bot flow (never the flow already running in the conversation: `409 flow_running`).
     #[schema(value_type = Option<uuid::Uuid>)]
     flow_id: Option<uuid::Uuid>,
+    /// To this external bot (never the bot already in the conversation: `409 same_bot`).
+    #[schema(value_type = Option<uuid::Uuid>)]
+    bot_id: Option<uuid::Uuid>,
 }
 
-/// Transfers the conversation to an agent, a team or a bot flow (exactly one of the three);
+/// Transfers the conversation to an agent, a team, a bot flow or an external bot (exactly one of the four);
 /// recorded as an internal system note.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/transfer", tag = "conversations",
     params(("id" = uuid::Uuid, Path)), request_body = TransferBody,
@@ -357,15 +360,19 @@ async fn transfer_conversation(
 ) -> Result<HttpResponse, ApiError> {
     use crate::services::routing::Transfer;
     let id = conversation_id(&path)?;
-    let summary = match (body.agent_id, body.team_id, body.flow_id) {
-        (Some(agent), None, None) => {
+    let summary = match (body.agent_id, body.team_id, body.flow_id, body.bot_id) {
+        (Some(agent), None, None, None) => {
             services::routing::transfer(&ctx, &actor, id, Transfer::Agent(UserId::from_uuid(agent)))
                 .await?
         }
-        (None, Some(team), None) => {
+        (None, Some(team), None, None) => {
             services::routing::transfer(&ctx, &actor, id, Transfer::Team(team)).await?
         }
-        (None, None, Some(flow)) => {
+        (None, None, None, Some(bot)) => {
+            services::bots::runtime::transfer_to_bot(&ctx, &actor, id, bot).await?;
+            services::conversations::get(&ctx, &actor, id).await?
+        }
+        (None, None, Some(flow), None) => {
             services::chatbot::transfer_to_flow(
                 &ctx,
                 &actor,
@@ -378,7 +385,7 @@ async fn transfer_conversation(
         _ => {
             return Err(ServiceError::invalid(FieldError::new(
                 "agent_id",
-                "give exactly one of agent_id, team_id and flow_id",
+                "give exactly one of agent_id, team_id, flow_id and bot_id",
             ))
             .into());
         }

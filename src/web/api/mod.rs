@@ -5,6 +5,7 @@ mod account;
 mod agents;
 mod billing;
 mod blocking;
+mod bots;
 mod chatbot;
 mod conversations;
 mod emails;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_clock: bool) {
             .configure(agents::configure)
             .configure(billing::configure)
             .configure(blocking::configure)
+            .configure(bots::configure)
             .configure(chatbot::configure)
             .configure(conversations::configure)
             .configure(emails::configure)
@@ -152,6 +154,13 @@ pub struct ErrorDetail {
         blocking::unblock_visitor,
         blocking::list_blocks,
         blocking::delete_block,
+        bots::list_bots,
+        bots::create_bot,
+        bots::get_bot,
+        bots::patch_bot,
+        bots::delete_bot,
+        bots::list_bot_deliveries,
+        bots::post_bot_actions,
         routing::list_teams,
         routing::create_team,
         routing::update_team,

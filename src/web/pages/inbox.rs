@@ -266,6 +266,8 @@ pub struct Open {
     /// Transfer targets: teams and bot flows, `(id, name)`.
     pub teams: Vec<(String, String)>,
     pub flows: Vec<(String, String)>,
+    /// External bots (enabled ones), `(id, name)`.
+    pub bots: Vec<(String, String)>,
     /// Why the last action on this conversation was refused (e.g. the flow already runs).
     pub notice: Option<String>,
 }
@@ -354,10 +356,16 @@ async fn open(ctx: &Context, signed_in: &SignedIn, id: ConversationId) -> Result
         .into_iter()
         .map(|(id, name)| (id.to_string(), name))
         .collect();
+    let bots = services::bots::names(ctx, actor)
+        .await?
+        .into_iter()
+        .map(|(id, name)| (id.to_string(), name))
+        .collect();
     Ok(Open {
         team,
         teams,
         flows,
+        bots,
         notice: None,
         bubbles: messages
             .into_iter()
@@ -614,7 +622,7 @@ async fn post_assign(
 
 #[derive(Deserialize)]
 struct TransferForm {
-    /// `agent:<id>`, `team:<id>` or `flow:<id>`.
+    /// `agent:<id>`, `team:<id>`, `flow:<id>` or `bot:<id>`.
     target: String,
 }
 
@@ -656,9 +664,12 @@ async fn post_transfer(
             )
             .await
         }
+        ("bot", Some(bot)) => {
+            services::bots::runtime::transfer_to_bot(&ctx, &signed_in.actor, id, bot).await
+        }
         _ => Err(ServiceError::invalid(crate::domain::FieldError::new(
             "target",
-            "choose an agent, a team or a bot flow",
+            "choose an agent, a team, a bot flow or a bot",
         ))),
     };
     match result {

@@ -4,6 +4,7 @@
 mod account;
 mod billing;
 mod blocked_settings;
+mod bots;
 mod chatbot;
 mod demo;
 mod flow_form;
@@ -18,6 +19,7 @@ mod reports;
 mod routing_settings;
 mod settings;
 mod sign_in;
+mod supervisor;
 mod webhook_settings;
 
 use super::{auth::csrf_token, errors::PageError};
@@ -46,6 +48,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     hours_settings::configure(cfg);
     routing_settings::configure(cfg);
     webhook_settings::configure(cfg);
+    bots::configure(cfg);
+    supervisor::configure(cfg);
     blocked_settings::configure(cfg);
     demo::configure(cfg);
 }
@@ -144,6 +148,16 @@ impl Chrome {
                 href: "/chatbot",
                 label: "Chatbot",
                 key: "chatbot",
+            });
+            nav.push(NavItem {
+                href: "/bots",
+                label: "Bots",
+                key: "bots",
+            });
+            nav.push(NavItem {
+                href: "/supervisor",
+                label: "Supervisor",
+                key: "supervisor",
             });
             nav.push(NavItem {
                 href: "/reports",

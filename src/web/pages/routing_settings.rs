@@ -49,6 +49,8 @@ struct RoutingPage {
     teams: Vec<TeamView>,
     users: Vec<User>,
     rules: Vec<RuleView>,
+    /// External bots a rule may send new conversations to first, `(id, name)`.
+    bots: Vec<(uuid::Uuid, String)>,
     errors: Vec<String>,
     saved: bool,
     rows: [usize; 3],
@@ -56,6 +58,14 @@ struct RoutingPage {
 }
 
 impl RoutingPage {
+    fn bot_name(&self, id: &uuid::Uuid) -> String {
+        self.bots
+            .iter()
+            .find(|(bot, _)| bot == id)
+            .map(|(_, name)| name.clone())
+            .unwrap_or_else(|| "a bot".to_owned())
+    }
+
     fn team_name(&self, id: &uuid::Uuid) -> String {
         self.teams
             .iter()
@@ -99,6 +109,7 @@ async fn page(
             .filter(|u| u.active)
             .collect(),
         rules: services::routing::rules(ctx, actor).await?,
+        bots: services::bots::names(ctx, actor).await?,
         errors,
         saved,
         rows: CONDITION_ROWS,
@@ -246,6 +257,11 @@ fn rule_input(form: &[(String, String)]) -> Result<RuleInput, ServiceError> {
             ServiceError::invalid(crate::domain::FieldError::new("team_id", "pick a team"))
         })?,
         position: None,
+        // "First to the bot": an optional bot the rule sends new conversations to.
+        target: field(form, "bot_id")
+            .parse()
+            .ok()
+            .map(|bot_id| crate::services::routing::RuleTarget { bot_id }),
     })
 }
 

@@ -91,6 +91,7 @@ impl Application {
                 tokio::spawn(crate::jobs::billing::run(ctx.clone().into_inner())),
                 tokio::spawn(crate::jobs::webhooks::run(ctx.clone().into_inner())),
                 tokio::spawn(crate::jobs::email::run(ctx.clone().into_inner())),
+                tokio::spawn(crate::jobs::retention::run(ctx.clone().into_inner())),
             ]
         } else {
             Vec::new()

@@ -18,6 +18,7 @@ mod m20261201_000013_blocking;
 mod m20261201_000014_job_leases;
 mod m20261201_000015_inbox_indexes;
 mod m20261207_000002_hours_identity;
+mod m20261207_000003_privacy;
 
 /// Every migration, oldest first. An applied migration is never edited: add a new one.
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_job_leases::Migration),
             Box::new(m20261201_000015_inbox_indexes::Migration),
             Box::new(m20261207_000002_hours_identity::Migration),
+            Box::new(m20261207_000003_privacy::Migration),
         ]
     }
 }

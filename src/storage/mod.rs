@@ -31,6 +31,7 @@ pub mod instance;
 pub mod job_leases;
 pub mod messages;
 pub mod plans;
+pub mod privacy;
 pub mod reports;
 pub mod shortcuts;
 pub mod sqlite_writer;

@@ -9,6 +9,7 @@ mod chatbot;
 mod conversations;
 mod emails;
 mod flows;
+mod privacy;
 mod reports;
 mod routing;
 mod test_clock;
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_clock: bool) {
             .configure(conversations::configure)
             .configure(emails::configure)
             .configure(flows::configure)
+            .configure(privacy::configure)
             .configure(reports::configure)
             .configure(routing::configure)
             .configure(webhooks::configure)
@@ -152,6 +154,9 @@ pub struct ErrorDetail {
         blocking::unblock_visitor,
         blocking::list_blocks,
         blocking::delete_block,
+        privacy::export_visitor,
+        privacy::erase_visitor,
+        privacy::list_audit_log,
         routing::list_teams,
         routing::create_team,
         routing::update_team,

@@ -38,6 +38,7 @@ mod lifecycle;
 mod metrics;
 mod multinode;
 mod pages;
+mod privacy;
 mod reports;
 mod roles;
 mod routing;

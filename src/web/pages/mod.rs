@@ -14,6 +14,7 @@ mod hours_settings;
 mod inbox;
 mod insights;
 mod notification_settings;
+mod privacy;
 mod reports;
 mod routing_settings;
 mod settings;
@@ -47,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     routing_settings::configure(cfg);
     webhook_settings::configure(cfg);
     blocked_settings::configure(cfg);
+    privacy::configure(cfg);
     demo::configure(cfg);
 }
 

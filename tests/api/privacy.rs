@@ -421,3 +421,30 @@ async fn the_visitor_panel_downloads_the_export_and_erases_after_confirmation_fo
     let html = s.app.get(&admin, "/settings/account").await.text().await.expect("page");
     assert!(!html.contains("/settings/audit-log"), "the tab is for owners");
 }
+
+#[tokio::test]
+async fn the_account_settings_form_sets_and_clears_the_retention_period() {
+    let app = spawn_app().await;
+    let account = app.create_account("Acme").await;
+    let token = app.token_for(&account.owner_email).await;
+    let owner = app.signed_in(&account.owner_email).await;
+    let action = "/settings/account/identity";
+    let saved = app
+        .post_form(&owner, "/settings/account", action, &[("retention_days", "30")])
+        .await;
+    assert_eq!(saved.status().as_u16(), 303);
+    let shown = ok(&app, &token, Method::GET, "/api/v1/account", None).await;
+    assert_eq!(shown["retention_days"], 30);
+    let html = app.get(&owner, "/settings/account").await.text().await.expect("page");
+    assert!(html.contains("name=\"retention_days\" min=\"1\" max=\"3650\" inputmode=\"numeric\" value=\"30\""));
+    let refused = app
+        .post_form(&owner, "/settings/account", action, &[("retention_days", "0")])
+        .await;
+    assert_eq!(refused.status().as_u16(), 422);
+    let cleared = app
+        .post_form(&owner, "/settings/account", action, &[("retention_days", "")])
+        .await;
+    assert_eq!(cleared.status().as_u16(), 303);
+    let shown = ok(&app, &token, Method::GET, "/api/v1/account", None).await;
+    assert_eq!(shown["retention_days"], Value::Null);
+}

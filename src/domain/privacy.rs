@@ -20,7 +20,9 @@ impl RetentionDays {
         } else {
             Err(FieldError::new(
                 field,
-                format!("must be a number of days from 1 to {MAX_RETENTION_DAYS}, or null to keep conversations forever"),
+                format!(
+                    "must be a number of days from 1 to {MAX_RETENTION_DAYS}, or null to keep conversations forever"
+                ),
             ))
         }
     }
@@ -61,7 +63,10 @@ mod tests {
     #[test]
     fn retention_is_one_day_to_ten_years() {
         assert_eq!(RetentionDays::parse("d", 1).map(RetentionDays::get), Ok(1));
-        assert_eq!(RetentionDays::parse("d", 3650).map(RetentionDays::get), Ok(3650));
+        assert_eq!(
+            RetentionDays::parse("d", 3650).map(RetentionDays::get),
+            Ok(3650)
+        );
         assert!(RetentionDays::parse("d", 0).is_err());
         assert!(RetentionDays::parse("d", -3).is_err());
         assert!(RetentionDays::parse("d", 3651).is_err());

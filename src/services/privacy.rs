@@ -225,8 +225,11 @@ pub async fn export_visitor(
         "conversations": conversations.len(),
         "messages": conversations.iter().map(|c| c.messages.len()).sum::<usize>(),
     });
-    storage::privacy::record(&ctx.db, entry(actor, EXPORTED, Some(visitor.id), details, now))
-        .await?;
+    storage::privacy::record(
+        &ctx.db,
+        entry(actor, EXPORTED, Some(visitor.id), details, now),
+    )
+    .await?;
     tracing::info!("visitor data exported");
     Ok(VisitorExport {
         exported_at: now,
@@ -421,8 +424,7 @@ pub async fn audit_log(
         .transpose()?;
     let limit = limit.clamp(1, 200);
     let mut rows =
-        storage::privacy::audit_log(&ctx.db, actor.account_id.as_uuid(), before, limit + 1)
-            .await?;
+        storage::privacy::audit_log(&ctx.db, actor.account_id.as_uuid(), before, limit + 1).await?;
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = more

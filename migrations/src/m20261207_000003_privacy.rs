@@ -48,30 +48,29 @@ const RESOLVED_INDEX: &str = "idx_conversations_account_resolved";
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // One column per statement: SQLite adds a single column per ALTER TABLE.
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Accounts::Table)
-                    .add_column(integer_null(Accounts::RetentionDays))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Visitors::Table)
-                    .add_column(timestamp_with_time_zone_null(Visitors::ErasedAt))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Conversations::Table)
-                    .add_column(timestamp_with_time_zone_null(Conversations::ErasedAt))
-                    .to_owned(),
-            )
-            .await?;
+        for (table, column) in [
+            (
+                Accounts::Table.into_iden(),
+                integer_null(Accounts::RetentionDays),
+            ),
+            (
+                Visitors::Table.into_iden(),
+                timestamp_with_time_zone_null(Visitors::ErasedAt),
+            ),
+            (
+                Conversations::Table.into_iden(),
+                timestamp_with_time_zone_null(Conversations::ErasedAt),
+            ),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(table)
+                        .add_column(column.to_owned())
+                        .to_owned(),
+                )
+                .await?;
+        }
         manager
             .create_index(
                 Index::create()
@@ -131,29 +130,21 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Conversations::Table)
-                    .drop_column(Conversations::ErasedAt)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Visitors::Table)
-                    .drop_column(Visitors::ErasedAt)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Accounts::Table)
-                    .drop_column(Accounts::RetentionDays)
-                    .to_owned(),
-            )
-            .await
+        for (table, column) in [
+            (
+                Conversations::Table.into_iden(),
+                Conversations::ErasedAt.into_iden(),
+            ),
+            (Visitors::Table.into_iden(), Visitors::ErasedAt.into_iden()),
+            (
+                Accounts::Table.into_iden(),
+                Accounts::RetentionDays.into_iden(),
+            ),
+        ] {
+            manager
+                .alter_table(Table::alter().table(table).drop_column(column).to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

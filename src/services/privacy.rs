@@ -155,7 +155,7 @@ pub async fn export_visitor(
             });
     }
     let mut tags: HashMap<uuid::Uuid, Vec<String>> = HashMap::new();
-    for (conversation, tag) in storage::privacy::tags_of(&ctx.db, &ids).await? {
+    for (conversation, tag) in storage::conversations::tags_of(&ctx.db, &ids).await? {
         tags.entry(conversation).or_default().push(tag);
     }
     let mut events: Vec<ExportedEvent> = storage::privacy::report_events_of(&ctx.db, &ids)
@@ -418,18 +418,11 @@ pub async fn audit_log(
     limit: u64,
 ) -> Result<AuditPage, ServiceError> {
     actor.require(Role::Owner)?;
-    let before = cursor
-        .filter(|c| !c.is_empty())
-        .map(super::cursor::decode)
-        .transpose()?;
+    let before = super::cursor::decode_param(cursor)?;
     let limit = limit.clamp(1, 200);
-    let mut rows =
+    let rows =
         storage::privacy::audit_log(&ctx.db, actor.account_id.as_uuid(), before, limit + 1).await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| rows.last().map(|row| super::cursor::encode(row.at, row.id)))
-        .flatten();
+    let (rows, next_cursor) = super::cursor::page(rows, limit, |row| (row.at, row.id));
     Ok(AuditPage {
         entries: rows
             .into_iter()

@@ -193,6 +193,20 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     .await
 }
 
+/// Rows after `(at, id)` in a newest-first list ordered by time, then id: older, or as old
+/// with a smaller id (the keyset a cursor continues from).
+pub fn older_than(
+    at_column: impl sea_orm::ColumnTrait,
+    id_column: impl sea_orm::ColumnTrait,
+    (at, id): (chrono::DateTime<chrono::Utc>, uuid::Uuid),
+) -> sea_orm::Condition {
+    sea_orm::Condition::any().add(at_column.lt(at)).add(
+        sea_orm::Condition::all()
+            .add(at_column.eq(at))
+            .add(id_column.lt(id)),
+    )
+}
+
 /// Whether an error is a unique-constraint violation (a duplicate).
 pub fn is_unique_violation(error: &DbErr) -> bool {
     matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))

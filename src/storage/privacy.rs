@@ -2,13 +2,13 @@
 //! erasing it, the retention job's batches, and the audit log.
 
 use super::entities::{
-    account, audit_entry, conversation, conversation_tag, email, flow_run, message, report_event,
-    visitor, visitor_page,
+    account, audit_entry, conversation, email, flow_run, message, report_event, visitor,
+    visitor_page,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -38,21 +38,6 @@ pub async fn messages_of(
         .order_by_asc(message::Column::Seq)
         .all(conn)
         .await
-}
-
-/// The tags of these conversations, as (conversation, tag).
-pub async fn tags_of(
-    conn: &impl ConnectionTrait,
-    conversation_ids: &[Uuid],
-) -> Result<Vec<(Uuid, String)>, DbErr> {
-    Ok(conversation_tag::Entity::find()
-        .filter(conversation_tag::Column::ConversationId.is_in(conversation_ids.iter().copied()))
-        .order_by_asc(conversation_tag::Column::Tag)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|row| (row.conversation_id, row.tag))
-        .collect())
 }
 
 /// Every page the visitor was seen on, oldest first.
@@ -229,14 +214,12 @@ pub async fn audit_log(
 ) -> Result<Vec<audit_entry::Model>, DbErr> {
     let mut query =
         audit_entry::Entity::find().filter(audit_entry::Column::AccountId.eq(account_id));
-    if let Some((at, id)) = before {
-        query = query.filter(
-            Condition::any().add(audit_entry::Column::At.lt(at)).add(
-                Condition::all()
-                    .add(audit_entry::Column::At.eq(at))
-                    .add(audit_entry::Column::Id.lt(id)),
-            ),
-        );
+    if let Some(before) = before {
+        query = query.filter(super::older_than(
+            audit_entry::Column::At,
+            audit_entry::Column::Id,
+            before,
+        ));
     }
     query
         .order_by_desc(audit_entry::Column::At)

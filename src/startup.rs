@@ -100,6 +100,7 @@ impl Application {
                 tokio::spawn(crate::jobs::webhooks::run(ctx.clone().into_inner())),
                 tokio::spawn(crate::jobs::bots::run(ctx.clone().into_inner())),
                 tokio::spawn(crate::jobs::email::run(ctx.clone().into_inner())),
+                tokio::spawn(crate::jobs::retention::run(ctx.clone().into_inner())),
             ]
         } else {
             Vec::new()

@@ -19,6 +19,7 @@ mod m20261201_000014_job_leases;
 mod m20261201_000015_inbox_indexes;
 mod m20261207_000001_bots;
 mod m20261207_000002_hours_identity;
+mod m20261207_000003_privacy;
 
 /// Every migration, oldest first. An applied migration is never edited: add a new one.
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000015_inbox_indexes::Migration),
             Box::new(m20261207_000001_bots::Migration),
             Box::new(m20261207_000002_hours_identity::Migration),
+            Box::new(m20261207_000003_privacy::Migration),
         ]
     }
 }

@@ -1,7 +1,36 @@
 //! Data protection rules that need no storage: how a visitor's IP address is anonymised when
-//! the account asks for it (`anonymize_ips`).
+//! the account asks for it (`anonymize_ips`), and the account's retention period.
 
+use super::FieldError;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Longest retention period accepted: ten years, beyond which "keep forever" (null) says it.
+const MAX_RETENTION_DAYS: i64 = 3650;
+
+/// How many days resolved conversations are kept (`retention_days`): 1 to 3650.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionDays(i32);
+
+impl RetentionDays {
+    pub fn parse(field: &str, days: i64) -> Result<Self, FieldError> {
+        if (1..=MAX_RETENTION_DAYS).contains(&days) {
+            i32::try_from(days)
+                .map(Self)
+                .map_err(|_| FieldError::new(field, "is too large"))
+        } else {
+            Err(FieldError::new(
+                field,
+                format!(
+                    "must be a number of days from 1 to {MAX_RETENTION_DAYS}, or null to keep conversations forever"
+                ),
+            ))
+        }
+    }
+
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
 
 /// The address with its host part dropped: IPv4 keeps its first three octets (the last is
 /// zeroed, a /24 network), IPv6 its first 48 bits (a site's /48), as Google Analytics does.
@@ -30,6 +59,18 @@ pub fn anonymize_ip_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_is_one_day_to_ten_years() {
+        assert_eq!(RetentionDays::parse("d", 1).map(RetentionDays::get), Ok(1));
+        assert_eq!(
+            RetentionDays::parse("d", 3650).map(RetentionDays::get),
+            Ok(3650)
+        );
+        assert!(RetentionDays::parse("d", 0).is_err());
+        assert!(RetentionDays::parse("d", -3).is_err());
+        assert!(RetentionDays::parse("d", 3651).is_err());
+    }
 
     #[test]
     fn ipv4_loses_its_last_octet_and_ipv6_keeps_48_bits() {

@@ -1,13 +1,15 @@
 //! Background work, each job a loop on a timer that reads the time from the `Clock`:
-//! the inactivity timeout, billing renewals, webhook and bot event delivery and the email outbox. With several
-//! nodes, billing and inactivity run on the node holding their lease (`lease`); webhooks and
-//! emails are claimed one by one. On shutdown each job ends after the round under way.
+//! the inactivity timeout, billing renewals, webhook and bot event delivery, the email outbox
+//! and retention. With several nodes, billing, inactivity and retention run on the node
+//! holding their lease (`lease`); webhooks and emails are claimed one by one. On shutdown each
+//! job ends after the round under way.
 
 pub mod billing;
 pub mod bots;
 pub mod email;
 pub mod inactivity;
 pub mod lease;
+pub mod retention;
 pub mod webhooks;
 
 use crate::services::Context;

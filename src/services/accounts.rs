@@ -10,6 +10,7 @@ use crate::{
         ids::{AccountId, UserId},
         password::NewPassword,
         plan::PlanCode,
+        privacy::RetentionDays,
         role::Role,
         user::DisplayName,
     },
@@ -75,6 +76,9 @@ pub struct Account {
     pub identity_secret: Option<String>,
     pub require_verified_identity: bool,
     pub anonymize_ips: bool,
+    /// Resolved conversations are erased this many days after they were resolved; none
+    /// keeps them forever.
+    pub retention_days: Option<i32>,
 }
 
 /// Characters of an identity secret (about 230 bits).
@@ -147,6 +151,8 @@ pub struct AccountPatch {
     pub business_hours: Option<Option<BusinessHours>>,
     pub require_verified_identity: Option<bool>,
     pub anonymize_ips: Option<bool>,
+    /// `Some(None)` keeps conversations forever.
+    pub retention_days: Option<Option<RetentionDays>>,
 }
 
 /// Creates an account and its owner in one transaction.
@@ -191,6 +197,7 @@ pub async fn create_account(
             identity_secret: Some(random_text(IDENTITY_SECRET_CHARS)),
             require_verified_identity: false,
             anonymize_ips: false,
+            retention_days: None,
         },
     )
     .await?;
@@ -255,6 +262,7 @@ pub async fn get_account(ctx: &Context, account_id: AccountId) -> Result<Account
         identity_secret: row.identity_secret,
         require_verified_identity: row.require_verified_identity,
         anonymize_ips: row.anonymize_ips,
+        retention_days: row.retention_days,
     })
 }
 
@@ -317,6 +325,9 @@ pub async fn update_account_and_notifications(
             identity_secret: None,
             require_verified_identity: patch.require_verified_identity,
             anonymize_ips: patch.anonymize_ips,
+            retention_days: patch
+                .retention_days
+                .map(|days| days.map(RetentionDays::get)),
         },
     )
     .await?;

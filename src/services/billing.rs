@@ -605,20 +605,11 @@ pub async fn ledger_page(
     limit: u64,
 ) -> Result<LedgerPage, ServiceError> {
     actor.require(Role::Owner)?;
-    let before = cursor
-        .filter(|c| !c.is_empty())
-        .map(super::cursor::decode)
-        .transpose()?;
+    let before = super::cursor::decode_param(cursor)?;
     let limit = limit.clamp(1, 1000);
-    let mut rows =
+    let rows =
         storage::billing::ledger(&ctx.db, actor.account_id.as_uuid(), before, limit + 1).await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|row| super::cursor::encode(row.at, row.id))
-    } else {
-        None
-    };
+    let (rows, next_cursor) = super::cursor::page(rows, limit, |row| (row.at, row.id));
     Ok(LedgerPage {
         entries: rows
             .into_iter()

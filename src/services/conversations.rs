@@ -65,6 +65,7 @@ pub(crate) fn new_conversation(
         queued_at: None,
         human_since: None,
         first_response_at: None,
+        erased_at: None,
     }
 }
 

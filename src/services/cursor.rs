@@ -1,4 +1,4 @@
-//! Opaque cursors for newest-first lists (conversations, the billing ledger): the last
+//! Opaque cursors for newest-first lists (conversations, the billing ledger, the audit log): the last
 //! item's time and id, hex-encoded so clients treat them as tokens.
 
 use crate::{domain::FieldError, error::ServiceError};
@@ -26,6 +26,34 @@ pub fn decode(raw: &str) -> Result<(DateTime<Utc>, uuid::Uuid), ServiceError> {
             .with_timezone(&Utc),
         id.parse().map_err(|_| invalid())?,
     ))
+}
+
+/// The position a `cursor` parameter continues after: none when absent or empty.
+pub fn decode_param(
+    raw: Option<&str>,
+) -> Result<Option<(DateTime<Utc>, uuid::Uuid)>, ServiceError> {
+    raw.filter(|c| !c.is_empty()).map(decode).transpose()
+}
+
+/// One page of a newest-first list read with one row more than `limit`: its first `limit`
+/// rows and, when there were more, the cursor after the last of them (`key` gives a row's
+/// time and id).
+pub fn page<T>(
+    mut rows: Vec<T>,
+    limit: u64,
+    key: impl Fn(&T) -> (DateTime<Utc>, uuid::Uuid),
+) -> (Vec<T>, Option<String>) {
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next = if more {
+        rows.last().map(|row| {
+            let (at, id) = key(row);
+            encode(at, id)
+        })
+    } else {
+        None
+    };
+    (rows, next)
 }
 
 #[cfg(test)]

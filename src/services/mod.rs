@@ -14,6 +14,7 @@ pub mod flows;
 pub mod identity;
 pub mod insights;
 pub mod passwords;
+pub mod privacy;
 pub mod reports;
 pub mod routing;
 pub mod shortcuts;

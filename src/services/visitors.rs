@@ -162,6 +162,7 @@ pub async fn hello(
                     first_seen_at: now,
                     last_seen_at: now - chrono::Duration::minutes(NEW_VISIT_AFTER_MINUTES + 1),
                     last_ip: None,
+                    erased_at: None,
                     verified_user_id: None,
                 },
             )

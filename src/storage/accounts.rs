@@ -29,6 +29,7 @@ pub async fn insert(
         identity_secret: Set(row.identity_secret),
         require_verified_identity: Set(row.require_verified_identity),
         anonymize_ips: Set(row.anonymize_ips),
+        retention_days: Set(row.retention_days),
     }
     .insert(conn)
     .await
@@ -66,6 +67,8 @@ pub struct AccountChanges {
     pub identity_secret: Option<String>,
     pub require_verified_identity: Option<bool>,
     pub anonymize_ips: Option<bool>,
+    /// `Some(None)` keeps conversations forever.
+    pub retention_days: Option<Option<i32>>,
 }
 
 /// Sets the given fields.
@@ -107,6 +110,9 @@ pub async fn update(
     }
     if let Some(anonymize) = changes.anonymize_ips {
         model.anonymize_ips = Set(anonymize);
+    }
+    if let Some(days) = changes.retention_days {
+        model.retention_days = Set(days);
     }
     if model.is_changed() {
         model.update(conn).await?;

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TryInsertResult,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TryInsertResult,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
@@ -322,14 +322,12 @@ pub async fn ledger(
 ) -> Result<Vec<ledger_entry::Model>, DbErr> {
     let mut query =
         ledger_entry::Entity::find().filter(ledger_entry::Column::AccountId.eq(account_id));
-    if let Some((at, id)) = before {
-        query = query.filter(
-            Condition::any().add(ledger_entry::Column::At.lt(at)).add(
-                Condition::all()
-                    .add(ledger_entry::Column::At.eq(at))
-                    .add(ledger_entry::Column::Id.lt(id)),
-            ),
-        );
+    if let Some(before) = before {
+        query = query.filter(super::older_than(
+            ledger_entry::Column::At,
+            ledger_entry::Column::Id,
+            before,
+        ));
     }
     query
         .order_by_desc(ledger_entry::Column::At)

@@ -49,6 +49,7 @@ pub async fn of_visitor(
     conversation::Entity::find()
         .filter(conversation::Column::VisitorId.eq(visitor_id))
         .filter(conversation::Column::Started.eq(true))
+        .filter(conversation::Column::ErasedAt.is_null())
         .order_by_desc(conversation::Column::CreatedAt)
         .limit(limit)
         .all(conn)
@@ -179,7 +180,9 @@ pub async fn list(
     let mut query = conversation::Entity::find()
         .find_also_related(visitor::Entity)
         .filter(conversation::Column::AccountId.eq(account_id))
-        .filter(conversation::Column::Started.eq(true));
+        .filter(conversation::Column::Started.eq(true))
+        // Retention erased its content; the row stays only for the counts.
+        .filter(conversation::Column::ErasedAt.is_null());
     if let Some(status) = &filter.status {
         query = query.filter(conversation::Column::Status.eq(status.as_str()));
     }

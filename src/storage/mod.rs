@@ -32,6 +32,7 @@ pub mod instance;
 pub mod job_leases;
 pub mod messages;
 pub mod plans;
+pub mod privacy;
 pub mod reports;
 pub mod shortcuts;
 pub mod sqlite_writer;
@@ -191,6 +192,20 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         ..TransactionOptions::default()
     })
     .await
+}
+
+/// Rows after `(at, id)` in a newest-first list ordered by time, then id: older, or as old
+/// with a smaller id (the keyset a cursor continues from).
+pub fn older_than(
+    at_column: impl sea_orm::ColumnTrait,
+    id_column: impl sea_orm::ColumnTrait,
+    (at, id): (chrono::DateTime<chrono::Utc>, uuid::Uuid),
+) -> sea_orm::Condition {
+    sea_orm::Condition::any().add(at_column.lt(at)).add(
+        sea_orm::Condition::all()
+            .add(at_column.eq(at))
+            .add(id_column.lt(id)),
+    )
 }
 
 /// Whether an error is a unique-constraint violation (a duplicate).

@@ -39,6 +39,7 @@ mod lifecycle;
 mod metrics;
 mod multinode;
 mod pages;
+mod privacy;
 mod reports;
 mod roles;
 mod routing;

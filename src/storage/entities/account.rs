@@ -32,6 +32,9 @@ pub struct Model {
     pub require_verified_identity: bool,
     /// Visitor IP addresses are stored with the host part zeroed.
     pub anonymize_ips: bool,
+    /// Resolved conversations older than this many days are erased by the retention job;
+    /// none keeps them forever.
+    pub retention_days: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

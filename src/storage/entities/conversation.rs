@@ -42,6 +42,9 @@ pub struct Model {
     pub human_since: Option<DateTimeUtc>,
     /// When a person first replied; set once.
     pub first_response_at: Option<DateTimeUtc>,
+    /// When its content was erased (messages, preview, comment, context): by the retention
+    /// job, which also keeps it out of every list. The row stays as a reporting fact.
+    pub erased_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

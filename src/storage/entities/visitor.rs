@@ -27,6 +27,8 @@ pub struct Model {
     pub last_ip: Option<String>,
     /// The account's own user id, set only from a validly signed identity.
     pub verified_user_id: Option<String>,
+    /// When the visitor was erased (contact, variables, IP, pages and messages removed).
+    pub erased_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,6 +4,7 @@ use crate::{
     domain::{
         account::{AccountName, AllowedOrigin, widget},
         business_hours::{BusinessHours, BusinessHoursInput},
+        privacy::RetentionDays,
         role::Role,
     },
     services::{
@@ -65,6 +66,9 @@ pub struct AccountView {
     require_verified_identity: bool,
     /// Visitor IP addresses are stored with the host part zeroed (IPv4 /24, IPv6 /48).
     anonymize_ips: bool,
+    /// Resolved conversations are erased this many days after they were resolved (their
+    /// counts stay in reports, insights and billing); null keeps them forever.
+    retention_days: Option<i32>,
 }
 
 impl AccountView {
@@ -86,6 +90,7 @@ impl AccountView {
                 .filter(|_| actor.is_at_least(Role::Admin)),
             require_verified_identity: account.require_verified_identity,
             anonymize_ips: account.anonymize_ips,
+            retention_days: account.retention_days,
             id: account.id.as_uuid(),
             name: account.name,
             widget_key: account.widget_key,
@@ -125,6 +130,9 @@ pub struct AccountPatchBody {
     business_hours: Option<Option<BusinessHoursInput>>,
     require_verified_identity: Option<bool>,
     anonymize_ips: Option<bool>,
+    /// 1 to 3650 days; null keeps conversations forever.
+    #[serde(default, deserialize_with = "present")]
+    retention_days: Option<Option<i64>>,
 }
 
 /// A field that is present (`Some`, even as null) or absent (`None`, by `default`).
@@ -226,6 +234,16 @@ async fn patch_account(
     }
     patch.require_verified_identity = body.require_verified_identity;
     patch.anonymize_ips = body.anonymize_ips;
+    match body.retention_days {
+        Some(Some(days)) => {
+            patch.retention_days = RetentionDays::parse("retention_days", days)
+                .map_err(|error| problems.push(error))
+                .ok()
+                .map(Some);
+        }
+        Some(None) => patch.retention_days = Some(None),
+        None => {}
+    }
     let mut notifications = NotificationPatch::default();
     if let Some(body) = body.notifications {
         if let Some(email) = body.email {

@@ -10,6 +10,7 @@ mod chatbot;
 mod conversations;
 mod emails;
 mod flows;
+mod privacy;
 mod reports;
 mod routing;
 mod test_clock;
@@ -47,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_clock: bool) {
             .configure(conversations::configure)
             .configure(emails::configure)
             .configure(flows::configure)
+            .configure(privacy::configure)
             .configure(reports::configure)
             .configure(routing::configure)
             .configure(webhooks::configure)
@@ -161,6 +163,9 @@ pub struct ErrorDetail {
         bots::delete_bot,
         bots::list_bot_deliveries,
         bots::post_bot_actions,
+        privacy::export_visitor,
+        privacy::erase_visitor,
+        privacy::list_audit_log,
         routing::list_teams,
         routing::create_team,
         routing::update_team,

@@ -1,12 +1,14 @@
 //! The business hours, visitor identity and privacy forms on `/settings/account` (owners and
 //! admins): time zone, opening intervals per weekday, holidays; the identity secret and whether
-//! identify must be signed; whether visitor IP addresses are anonymised.
+//! identify must be signed; whether visitor IP addresses are anonymised; how long resolved
+//! conversations are kept.
 
 use super::{error_lines, redirect, render_with_status, settings::account_page};
 use crate::{
     domain::{
         FieldError,
         business_hours::{BusinessHours, BusinessHoursInput, DAY_KEYS},
+        privacy::RetentionDays,
         role::Role,
     },
     services::{
@@ -220,6 +222,8 @@ struct IdentityBody {
     /// Checkboxes: present when ticked.
     require_verified_identity: Option<String>,
     anonymize_ips: Option<String>,
+    /// Days, or empty for "keep forever"; absent leaves the setting as it is.
+    retention_days: Option<String>,
 }
 
 #[post("/settings/account/identity")]
@@ -228,9 +232,25 @@ async fn post_identity(
     signed_in: SignedIn,
     SecureForm(form): SecureForm<IdentityBody>,
 ) -> Result<HttpResponse, PageError> {
+    let retention_days = match form.retention_days.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(None),
+        Some(raw) => {
+            let days = raw.parse::<i64>().map_err(|_| {
+                ServiceError::invalid(FieldError::new(
+                    "retention_days",
+                    "must be a whole number of days",
+                ))
+            })?;
+            Some(Some(
+                RetentionDays::parse("retention_days", days).map_err(ServiceError::invalid)?,
+            ))
+        }
+    };
     let patch = AccountPatch {
         require_verified_identity: Some(form.require_verified_identity.is_some()),
         anonymize_ips: Some(form.anonymize_ips.is_some()),
+        retention_days,
         ..AccountPatch::default()
     };
     services::accounts::update_account(&ctx, &signed_in.actor, patch).await?;

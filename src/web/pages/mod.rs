@@ -15,6 +15,7 @@ mod hours_settings;
 mod inbox;
 mod insights;
 mod notification_settings;
+mod privacy;
 mod reports;
 mod routing_settings;
 mod settings;
@@ -51,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     bots::configure(cfg);
     supervisor::configure(cfg);
     blocked_settings::configure(cfg);
+    privacy::configure(cfg);
     demo::configure(cfg);
 }
 

@@ -10,7 +10,7 @@ use crate::{
     sockets::Socket,
     webhooks::verifies,
 };
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use frontdesk::domain::plan::PlanCode;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -87,21 +87,7 @@ impl BotServer {
             events: Mutex::new(Vec::new()),
             script: Mutex::new(Box::new(script)),
         });
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the bot");
-        let port = listener.local_addr().expect("address").port();
-        let data = state.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::to(receive))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("listen")
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let (port, handle) = crate::helpers::serve_on_free_port(state.clone(), receive);
         Self {
             url: format!("http://127.0.0.1:{port}/bot"),
             state: state.into_inner(),

@@ -263,3 +263,32 @@ impl TestApp {
             .bearer_auth(token)
     }
 }
+
+/// A local HTTP server (a webhook receiver, a bot) on a free port: every request goes to
+/// `handler`, with `state` as its app data. Answers the port and the handle that stops it.
+pub fn serve_on_free_port<S, F, Args>(
+    state: actix_web::web::Data<S>,
+    handler: F,
+) -> (u16, actix_web::dev::ServerHandle)
+where
+    S: Send + Sync + 'static,
+    F: actix_web::Handler<Args> + Clone + Send + 'static,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a local server");
+    let port = listener.local_addr().expect("address").port();
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(state.clone())
+            .default_service(actix_web::web::to(handler.clone()))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .expect("listen")
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (port, handle)
+}

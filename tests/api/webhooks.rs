@@ -9,7 +9,7 @@ use crate::{
     server_process::{Binary, free_port},
     sockets::Socket,
 };
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use frontdesk::domain::role::Role;
 use hmac::{Hmac, Mac};
 use reqwest::Method;
@@ -91,21 +91,7 @@ async fn receive(
 impl Receiver {
     pub async fn start() -> Self {
         let state = web::Data::new(ReceiverState::default());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
-        let port = listener.local_addr().expect("address").port();
-        let data = state.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::to(receive))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("listen")
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let (port, handle) = crate::helpers::serve_on_free_port(state.clone(), receive);
         Self {
             url: format!("http://127.0.0.1:{port}/hooks"),
             state: state.into_inner(),

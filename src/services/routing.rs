@@ -448,15 +448,21 @@ pub(crate) async fn route_loaded(
     {
         return Ok(None);
     }
+    // Teams first: an account without teams (the default) routes nothing, and every message
+    // of an unassigned conversation asks. Read once per writer batch (no message write
+    // changes teams).
+    let teams = super::writer::read_once_per_batch(account_id, || {
+        storage::teams::list(txn, account_id)
+    })
+    .await?;
+    if teams.is_empty() {
+        return Ok(None);
+    }
     // A routing rule just sent it to an external bot (in the same transaction).
     if storage::bots::active_session(txn, conversation_id)
         .await?
         .is_some()
     {
-        return Ok(None);
-    }
-    let teams = storage::teams::list(txn, account_id).await?;
-    if teams.is_empty() {
         return Ok(None);
     }
     let rules = account_rules(txn, account_id).await?;

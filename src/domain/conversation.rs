@@ -49,6 +49,12 @@ macro_rules! string_enum {
                     field, concat!("must be one of", $(" ", $text),+))) }
             }
         }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
     };
 }
 

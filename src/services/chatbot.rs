@@ -117,8 +117,8 @@ fn parse_flow(row: storage::entities::flow::Model) -> Option<StoredFlow> {
 /// in progress (the newest bot wins, as in Smartsupp); frequency keeps a flow from repeating.
 fn bot_may_join(latest: Option<&conversation::Model>) -> bool {
     match latest {
-        Some(row) if row.status == ConversationStatus::Open.as_str() => {
-            !row.started || row.handler == Handler::Bot.as_str()
+        Some(row) if row.status == ConversationStatus::Open => {
+            !row.started || row.handler == Handler::Bot
         }
         _ => true,
     }
@@ -279,7 +279,7 @@ pub async fn trigger(
         ..ConversationChanges::default()
     };
     let conversation = match latest {
-        Some(row) if row.status == ConversationStatus::Open.as_str() => {
+        Some(row) if row.status == ConversationStatus::Open => {
             storage::conversations::update(&txn, row.account_id, row.id, bot)
                 .await?
                 .ok_or(ServiceError::NotFound)?
@@ -288,7 +288,7 @@ pub async fn trigger(
             // Kept out of the inbox until the visitor does something (DESIGN section 5).
             let mut row = new_conversation(account_id, visitor_id, now, false);
             row.started = false;
-            row.handler = Handler::Bot.as_str().to_owned();
+            row.handler = Handler::Bot;
             storage::conversations::insert(&txn, row).await?
         }
     };
@@ -556,7 +556,7 @@ async fn store_choice(
     {
         return Ok(Stored::Resend(Box::new(existing)));
     }
-    if latest.status != ConversationStatus::Open.as_str() {
+    if latest.status != ConversationStatus::Open {
         return Err(stale());
     }
     // The conversation's row lock: an agent writing at the same instant waits (or we do).
@@ -609,7 +609,7 @@ async fn store_choice(
         account_id: account_id.as_uuid(),
         conversation_id: conversation.id,
         client_id: client_id.as_str().to_owned(),
-        author_kind: AuthorKind::Visitor.as_str(),
+        author_kind: AuthorKind::Visitor,
         author_user_id: None,
         author_name: None,
         text: label.clone(),
@@ -748,7 +748,7 @@ pub(crate) async fn after_agent_reply(
 /// every path that hands the conversation to people (handover, escalation, an agent's
 /// reply, a transfer to a team) finishes the runs, so with any other handler there is none.
 fn bot_handles(conversation: &conversation::Model) -> bool {
-    conversation.handler == Handler::Bot.as_str()
+    conversation.handler == Handler::Bot
 }
 
 /// The conversation was resolved (inside the same transaction): the runs the visitor
@@ -1165,7 +1165,7 @@ impl Step<'_> {
                 account_id: conversation.account_id,
                 conversation_id: conversation.id,
                 client_id: format!("bot-{}", uuid::Uuid::now_v7().simple()),
-                author_kind: AuthorKind::Bot.as_str(),
+                author_kind: AuthorKind::Bot,
                 author_user_id: None,
                 author_name: None,
                 text: text.to_owned(),

@@ -44,8 +44,8 @@ pub(crate) fn new_conversation(
         id: ConversationId::generate().as_uuid(),
         account_id: account_id.as_uuid(),
         visitor_id: visitor_id.as_uuid(),
-        status: ConversationStatus::Open.as_str().to_owned(),
-        handler: Handler::None.as_str().to_owned(),
+        status: ConversationStatus::Open,
+        handler: Handler::None,
         assignee_id: None,
         last_seq: 0,
         started: true,
@@ -82,7 +82,7 @@ pub(crate) fn visitor_message(
         account_id: account_id.as_uuid(),
         conversation_id,
         client_id: client_id.as_str().to_owned(),
-        author_kind: AuthorKind::Visitor.as_str(),
+        author_kind: AuthorKind::Visitor,
         author_user_id: None,
         author_name: None,
         text: text.as_str().to_owned(),
@@ -111,7 +111,7 @@ pub(crate) fn system_message(
         account_id: conversation.account_id,
         conversation_id: conversation.id,
         client_id: format!("system-{}", uuid::Uuid::now_v7().simple()),
-        author_kind: AuthorKind::System.as_str(),
+        author_kind: AuthorKind::System,
         author_user_id: None,
         author_name: None,
         text: text.to_owned(),
@@ -161,7 +161,7 @@ pub(crate) fn publish_message(
     if let Some(frame) = encode_as(&to_agents, kind) {
         ctx.hub.to_agents(account_id, frame);
     }
-    ctx.metrics.message_published(&message.author.kind);
+    ctx.metrics.message_published(message.author.kind.as_str());
     if !message.internal
         && let Some(frame) = encode_as(&tagged("message", message), kind)
     {
@@ -251,7 +251,7 @@ pub(crate) fn resend_of(
     author_kind: AuthorKind,
     author_user_id: Option<uuid::Uuid>,
 ) -> Result<Posted, ServiceError> {
-    if storage::messages::same_author(&existing, author_kind.as_str(), author_user_id) {
+    if storage::messages::same_author(&existing, author_kind, author_user_id) {
         Ok(Posted {
             message: existing.into(),
             created: false,
@@ -334,14 +334,14 @@ async fn store_visitor_message(
     // by itself: the insert fails, the write is undone, and the retry looks (one query less
     // on every message that is not a resend).
     if let Some(current) = &latest
-        && (look_for_resend || current.status != ConversationStatus::Open.as_str())
+        && (look_for_resend || current.status != ConversationStatus::Open)
         && let Some(existing) =
             storage::messages::find_by_client_id(txn, current.id, client_id.as_str()).await?
     {
         return Ok(Stored::Resend(Box::new(existing)));
     }
     let (conversation, started) = match latest {
-        Some(current) if current.status == ConversationStatus::Open.as_str() => (current, false),
+        Some(current) if current.status == ConversationStatus::Open => (current, false),
         _ => (
             storage::conversations::insert(
                 txn,
@@ -362,7 +362,7 @@ async fn store_visitor_message(
     // clicking (a handover).
     let effects =
         super::chatbot::after_visitor_text(ctx, txn, &updated, text.as_str(), now).await?;
-    if updated.handler != Handler::Bot.as_str() {
+    if updated.handler != Handler::Bot {
         super::reports::reached_people(txn, &updated, now).await?;
     }
     // A conversation that reaches people (written to first, or handed over by the bot just
@@ -570,7 +570,7 @@ async fn store_agent_message(
     let mut changed = false;
     // Under the conversation's row lock (taken by the reply's update) when there is one.
     let mut started_before = before.started;
-    if !internal && before.status != ConversationStatus::Open.as_str() {
+    if !internal && before.status != ConversationStatus::Open {
         // The reply reopens it: only the visitor's latest conversation may be open.
         only_if_latest(txn, &before).await?;
     }
@@ -611,7 +611,7 @@ async fn store_agent_message(
             account_id: account_id.as_uuid(),
             conversation_id: before.id,
             client_id: client_id.as_str().to_owned(),
-            author_kind: AuthorKind::Agent.as_str(),
+            author_kind: AuthorKind::Agent,
             author_user_id: Some(user_id.as_uuid()),
             author_name: Some(name),
             text: text.as_str().to_owned(),
@@ -728,7 +728,7 @@ pub async fn resolve(
     conversation_id: ConversationId,
 ) -> Result<ConversationSummary, ServiceError> {
     let row = load(ctx, actor, conversation_id).await?;
-    if row.status == ConversationStatus::Resolved.as_str() {
+    if row.status == ConversationStatus::Resolved {
         return summarize(ctx, row).await;
     }
     let now = ctx.clock.now();
@@ -765,7 +765,7 @@ pub async fn reopen(
     conversation_id: ConversationId,
 ) -> Result<ConversationSummary, ServiceError> {
     let row = load(ctx, actor, conversation_id).await?;
-    if row.status == ConversationStatus::Open.as_str() {
+    if row.status == ConversationStatus::Open {
         return summarize(ctx, row).await;
     }
     let changes = ConversationChanges {

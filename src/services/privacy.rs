@@ -6,6 +6,7 @@
 
 use super::{Actor, Context, ServiceError};
 use crate::{
+    domain::conversation::{AuthorKind, ConversationStatus},
     domain::{ids::VisitorId, role::Role},
     realtime::{
         hub::{FrameKind, encode_as},
@@ -68,7 +69,8 @@ pub struct ExportedVisitor {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ExportedConversation {
     pub id: uuid::Uuid,
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: ConversationStatus,
     pub created_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub labels: Vec<String>,
@@ -86,7 +88,8 @@ pub struct ExportedMessage {
     pub id: uuid::Uuid,
     pub seq: i64,
     /// `visitor`, `agent`, `bot` or `system`.
-    pub author_kind: String,
+    #[schema(value_type = String)]
+    pub author_kind: AuthorKind,
     pub author_name: Option<String>,
     pub text: String,
     /// The button the visitor clicked, for a click.

@@ -10,6 +10,7 @@
 
 use super::{Actor, Context, ServiceError, conversations::publish_conversation};
 use crate::{
+    domain::conversation::{ConversationStatus, Handler},
     domain::{
         FieldError,
         flow::definition::Match,
@@ -441,8 +442,8 @@ pub(crate) async fn route_loaded(
 ) -> Result<Option<conversation::Model>, ServiceError> {
     let account_id = conversation.account_id;
     let conversation_id = conversation.id;
-    if conversation.status != "open"
-        || conversation.handler == "bot"
+    if conversation.status != ConversationStatus::Open
+        || conversation.handler == Handler::Bot
         || conversation.team_id.is_some()
         || conversation.assignee_id.is_some()
     {
@@ -451,10 +452,9 @@ pub(crate) async fn route_loaded(
     // Teams first: an account without teams (the default) routes nothing, and every message
     // of an unassigned conversation asks. Read once per writer batch (no message write
     // changes teams).
-    let teams = super::writer::read_once_per_batch(account_id, || {
-        storage::teams::list(txn, account_id)
-    })
-    .await?;
+    let teams =
+        super::writer::read_once_per_batch(account_id, || storage::teams::list(txn, account_id))
+            .await?;
     if teams.is_empty() {
         return Ok(None);
     }

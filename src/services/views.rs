@@ -1,6 +1,7 @@
 //! What conversations and messages look like to the widget, the inbox and the REST API.
 
 use crate::{
+    domain::conversation::{AuthorKind, ConversationStatus, Handler},
     domain::ids::{ConversationId, MessageId, UserId, VisitorId},
     storage::entities::{conversation, message, visitor},
 };
@@ -10,7 +11,8 @@ use serde::Serialize;
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Author {
     /// `visitor`, `agent`, `bot` or `system`.
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: AuthorKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
@@ -80,8 +82,8 @@ impl From<message::Model> for MessageView {
 #[derive(Clone, Debug, Serialize)]
 pub struct WidgetConversation {
     pub id: ConversationId,
-    pub status: String,
-    pub handler: String,
+    pub status: ConversationStatus,
+    pub handler: Handler,
     pub labels: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rating: Option<i16>,
@@ -111,12 +113,12 @@ impl From<&conversation::Model> for WidgetConversation {
     fn from(row: &conversation::Model) -> Self {
         Self {
             id: ConversationId::from_uuid(row.id),
-            status: row.status.clone(),
-            handler: row.handler.clone(),
+            status: row.status,
+            handler: row.handler,
             labels: labels(row),
             rating: row.rating,
-            waiting: row.status == "open"
-                && row.handler != "bot"
+            waiting: row.status == ConversationStatus::Open
+                && row.handler != Handler::Bot
                 && row.assignee_id.is_none()
                 && row.queued_at.is_some(),
             team_online: None,
@@ -186,9 +188,11 @@ pub struct ConversationSummary {
     #[schema(value_type = uuid::Uuid)]
     pub id: ConversationId,
     /// `open` or `resolved`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: ConversationStatus,
     /// `bot`, `human` or `none`.
-    pub handler: String,
+    #[schema(value_type = String)]
+    pub handler: Handler,
     pub visitor: VisitorRef,
     pub assignee: Option<UserRef>,
     /// E.g. `joined_by_chatbot`.

@@ -563,7 +563,7 @@ pub async fn offline_message(
     // The visitor's open conversation (e.g. handed to people while nobody was online) takes
     // the message, marked as left offline; a new conversation starts only when none is open.
     let (conversation, started) = match latest {
-        Some(open) if open.status == ConversationStatus::Open.as_str() => {
+        Some(open) if open.status == ConversationStatus::Open => {
             let marked = ConversationChanges {
                 offline: Some(true),
                 ..ConversationChanges::default()
@@ -644,7 +644,7 @@ pub struct PageVisit {
 #[derive(Clone, Debug, Serialize)]
 pub struct EarlierConversation {
     pub id: ConversationId,
-    pub status: String,
+    pub status: ConversationStatus,
     pub preview: Option<String>,
     pub created_at: DateTime<Utc>,
 }

@@ -1,6 +1,7 @@
 //! Reads and writes of conversations and their tags. Every read a request makes is scoped by account.
 
 use super::entities::{conversation, conversation_tag, visitor};
+use crate::domain::conversation::ConversationStatus;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
@@ -184,7 +185,7 @@ pub async fn list(
         // Retention erased its content; the row stays only for the counts.
         .filter(conversation::Column::ErasedAt.is_null());
     if let Some(status) = &filter.status {
-        query = query.filter(conversation::Column::Status.eq(status.as_str()));
+        query = query.filter(conversation::Column::Status.eq(status));
     }
     match filter.assignee {
         Some(Some(user_id)) => query = query.filter(conversation::Column::AssigneeId.eq(user_id)),
@@ -347,7 +348,7 @@ pub async fn idle_open(
 ) -> Result<Vec<conversation::Model>, DbErr> {
     conversation::Entity::find()
         .inner_join(visitor::Entity)
-        .filter(conversation::Column::Status.eq("open"))
+        .filter(conversation::Column::Status.eq(ConversationStatus::Open))
         .filter(conversation::Column::LastActivityAt.lt(before))
         .filter(visitor::Column::LastSeenAt.lt(before))
         .order_by_asc(conversation::Column::LastActivityAt)

@@ -1,6 +1,7 @@
 //! Appending messages with their per-conversation `seq`, and reading them back in order.
 
 use super::entities::{conversation, message};
+use crate::domain::conversation::AuthorKind;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -14,7 +15,7 @@ pub struct NewMessage {
     pub account_id: Uuid,
     pub conversation_id: Uuid,
     pub client_id: String,
-    pub author_kind: &'static str,
+    pub author_kind: AuthorKind,
     pub author_user_id: Option<Uuid>,
     pub author_name: Option<String>,
     pub text: String,
@@ -53,7 +54,7 @@ pub enum Appended {
 /// Whether an earlier message with the same `client_id` is this author's (a resend).
 pub fn same_author(
     existing: &message::Model,
-    author_kind: &str,
+    author_kind: AuthorKind,
     author_user_id: Option<Uuid>,
 ) -> bool {
     existing.author_kind == author_kind && existing.author_user_id == author_user_id
@@ -74,7 +75,7 @@ async fn bump(conn: &impl ConnectionTrait, new: &NewMessage) -> Result<conversat
         .filter(conversation::Column::AccountId.eq(new.account_id));
     // The visitor or an agent did something: the conversation shows in the inbox. A bot
     // greeting (or a system note) alone does not start it (DESIGN section 5).
-    if matches!(new.author_kind, "visitor" | "agent") {
+    if matches!(new.author_kind, AuthorKind::Visitor | AuthorKind::Agent) {
         update = update.col_expr(conversation::Column::Started, Expr::value(true));
     }
     if let Some(preview) = &new.preview {
@@ -116,7 +117,7 @@ async fn insert(
         conversation_id: new.conversation_id,
         seq: conversation.last_seq,
         client_id: new.client_id,
-        author_kind: new.author_kind.to_owned(),
+        author_kind: new.author_kind,
         author_user_id: new.author_user_id,
         author_name: new.author_name,
         text: new.text,
@@ -225,7 +226,7 @@ pub async fn has_agent_reply(
 ) -> Result<bool, DbErr> {
     Ok(message::Entity::find()
         .filter(message::Column::ConversationId.eq(conversation_id))
-        .filter(message::Column::AuthorKind.eq("agent"))
+        .filter(message::Column::AuthorKind.eq(AuthorKind::Agent))
         .filter(message::Column::Internal.eq(false))
         .one(conn)
         .await?

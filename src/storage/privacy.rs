@@ -5,6 +5,7 @@ use super::entities::{
     account, audit_entry, conversation, email, flow_run, message, report_event, visitor,
     visitor_page,
 };
+use crate::domain::conversation::ConversationStatus;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -192,7 +193,7 @@ pub async fn expired_conversations(
         .filter(conversation::Column::AccountId.eq(account_id))
         .filter(conversation::Column::ErasedAt.is_null())
         .filter(conversation::Column::ResolvedAt.lt(before))
-        .filter(conversation::Column::Status.eq("resolved"))
+        .filter(conversation::Column::Status.eq(ConversationStatus::Resolved))
         .order_by_asc(conversation::Column::ResolvedAt)
         .limit(limit)
         .into_tuple()

@@ -2,6 +2,7 @@
 //! within their capacity; the teams' queues.
 
 use super::entities::{conversation, routing_rule, team, team_member, user};
+use crate::domain::conversation::ConversationStatus;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
@@ -177,7 +178,7 @@ pub async fn lock_user(
 pub async fn open_assigned(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<u64, DbErr> {
     conversation::Entity::find()
         .filter(conversation::Column::AssigneeId.eq(user_id))
-        .filter(conversation::Column::Status.eq("open"))
+        .filter(conversation::Column::Status.eq(ConversationStatus::Open))
         .count(conn)
         .await
 }
@@ -196,7 +197,7 @@ pub async fn oldest_queued(
         .filter(conversation::Column::TeamId.is_in(teams.iter().copied()))
         .filter(conversation::Column::QueuedAt.is_not_null())
         .filter(conversation::Column::AssigneeId.is_null())
-        .filter(conversation::Column::Status.eq("open"))
+        .filter(conversation::Column::Status.eq(ConversationStatus::Open))
         .order_by_asc(conversation::Column::QueuedAt)
         .order_by_asc(conversation::Column::Id)
         .limit(1)
@@ -214,7 +215,7 @@ pub async fn lock_queued(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, 
         .filter(conversation::Column::Id.eq(id))
         .filter(conversation::Column::QueuedAt.is_not_null())
         .filter(conversation::Column::AssigneeId.is_null())
-        .filter(conversation::Column::Status.eq("open"))
+        .filter(conversation::Column::Status.eq(ConversationStatus::Open))
         .exec(conn)
         .await?;
     Ok(result.rows_affected == 1)
@@ -248,7 +249,7 @@ pub async fn queue_counts(
         .filter(conversation::Column::AccountId.eq(account_id))
         .filter(conversation::Column::QueuedAt.is_not_null())
         .filter(conversation::Column::AssigneeId.is_null())
-        .filter(conversation::Column::Status.eq("open"))
+        .filter(conversation::Column::Status.eq(ConversationStatus::Open))
         .all(conn)
         .await?;
     let mut counts: Vec<(Uuid, u64)> = Vec::new();

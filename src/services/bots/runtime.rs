@@ -339,10 +339,10 @@ pub(crate) async fn route_new(
 ) -> Result<(), ServiceError> {
     // Only a conversation's first message (one query less on every later message).
     if conversation.last_seq != 1
-        || conversation.handler != Handler::None.as_str()
+        || conversation.handler != Handler::None
         || conversation.team_id.is_some()
         || conversation.assignee_id.is_some()
-        || conversation.status != ConversationStatus::Open.as_str()
+        || conversation.status != ConversationStatus::Open
     {
         return Ok(());
     }
@@ -438,7 +438,7 @@ pub(crate) async fn clicked(
     let latest_bot = recent
         .iter()
         .rev()
-        .find(|row| row.author_kind == AuthorKind::Bot.as_str())
+        .find(|row| row.author_kind == AuthorKind::Bot)
         .ok_or_else(stale)?;
     let buttons: Vec<Button> = latest_bot
         .buttons
@@ -457,7 +457,7 @@ pub(crate) async fn clicked(
         account_id: conversation.account_id,
         conversation_id: conversation.id,
         client_id: click.client_id.to_owned(),
-        author_kind: AuthorKind::Visitor.as_str(),
+        author_kind: AuthorKind::Visitor,
         author_user_id: None,
         author_name: None,
         text: button.label.clone(),
@@ -858,7 +858,7 @@ pub(crate) async fn apply(
     effects: &mut Effects,
 ) -> Result<(), ServiceError> {
     let Turn { ctx, txn, now } = turn;
-    if conversation.status != ConversationStatus::Open.as_str() {
+    if conversation.status != ConversationStatus::Open {
         return Err(refused(
             "conversation_closed",
             "the conversation is resolved; a bot acts only in an open one",
@@ -926,7 +926,7 @@ async fn say(
         account_id: conversation.account_id,
         conversation_id: conversation.id,
         client_id: format!("bot-{}", uuid::Uuid::now_v7().simple()),
-        author_kind: AuthorKind::Bot.as_str(),
+        author_kind: AuthorKind::Bot,
         author_user_id: None,
         author_name: Some(shown_name(bot)),
         text: text.to_owned(),
@@ -1068,7 +1068,7 @@ pub async fn transfer_to_bot(
     let conversation = lock(&txn, account, conversation_id.as_uuid())
         .await?
         .ok_or(ServiceError::NotFound)?;
-    if conversation.status != ConversationStatus::Open.as_str() {
+    if conversation.status != ConversationStatus::Open {
         return Err(refused(
             "conversation_closed",
             "only an open conversation can go to a bot",

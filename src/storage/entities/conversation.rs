@@ -1,5 +1,6 @@
 //! The `conversations` table.
 
+use crate::domain::conversation::{ConversationStatus, Handler};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,8 +10,8 @@ pub struct Model {
     pub id: Uuid,
     pub account_id: Uuid,
     pub visitor_id: Uuid,
-    pub status: String,
-    pub handler: String,
+    pub status: ConversationStatus,
+    pub handler: Handler,
     pub assignee_id: Option<Uuid>,
     /// The `seq` of the newest message; the next message gets `last_seq + 1`.
     pub last_seq: i64,

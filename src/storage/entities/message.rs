@@ -1,5 +1,6 @@
 //! The `messages` table: one row per message, `seq` per conversation.
 
+use crate::domain::conversation::AuthorKind;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,7 +12,7 @@ pub struct Model {
     pub conversation_id: Uuid,
     pub seq: i64,
     pub client_id: String,
-    pub author_kind: String,
+    pub author_kind: AuthorKind,
     pub author_user_id: Option<Uuid>,
     pub author_name: Option<String>,
     pub text: String,

@@ -9,6 +9,7 @@ pub mod bot_event;
 pub mod bot_session;
 pub mod chatbot_conversation;
 pub mod chatbot_usage;
+pub mod columns;
 pub mod conversation;
 pub mod conversation_tag;
 pub mod email;

@@ -6,7 +6,7 @@
 use super::{Chrome, format_time, redirect, render};
 use crate::{
     domain::{
-        conversation::{ClientId, ConversationStatus, Tag},
+        conversation::{AuthorKind, ClientId, ConversationStatus, Tag},
         ids::{ConversationId, UserId},
         user::AgentStatus,
     },
@@ -163,7 +163,7 @@ pub struct Row {
     pub visitor: String,
     pub preview: String,
     pub at: String,
-    pub status: String,
+    pub status: ConversationStatus,
     pub unread: i32,
     pub assignee: Option<String>,
     pub offline: bool,
@@ -206,7 +206,7 @@ impl Row {
 
 /// One bubble of the transcript.
 pub struct Bubble {
-    pub kind: String,
+    pub kind: AuthorKind,
     pub author: String,
     pub text: String,
     pub internal: bool,
@@ -371,7 +371,7 @@ async fn open(ctx: &Context, signed_in: &SignedIn, id: ConversationId) -> Result
             .into_iter()
             .map(Bubble::from)
             .map(|mut bubble| {
-                if bubble.kind == "visitor" && bubble.author == "Visitor" {
+                if bubble.kind == AuthorKind::Visitor && bubble.author == "Visitor" {
                     bubble.author = summary.visitor_label();
                 }
                 bubble

@@ -4,6 +4,7 @@
 
 use super::{Chrome, render};
 use crate::{
+    domain::conversation::Handler,
     domain::{conversation::ConversationStatus, role::Role},
     services::{self, Context, conversations::ListQuery},
     web::{auth::SignedIn, errors::PageError},
@@ -24,7 +25,7 @@ struct Row {
     id: String,
     visitor: String,
     /// `bot`, `human` or `none`.
-    handler: String,
+    handler: Handler,
     /// Who has it, in words: "bot Helper", "flow", "Ann", "queue of Support", "nobody".
     handled_by: String,
     /// Since it was queued, else since its last activity.
@@ -88,7 +89,7 @@ async fn get_supervisor(
         rows.push(Row {
             id: summary.id.to_string(),
             visitor: summary.visitor.display_name.clone(),
-            handler: summary.handler.clone(),
+            handler: summary.handler,
             handled_by,
             waiting: waited((now - since).num_seconds()),
             queued: summary.queued_at.is_some() && summary.assignee.is_none(),

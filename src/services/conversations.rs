@@ -362,6 +362,14 @@ async fn store_visitor_message(
     // clicking (a handover).
     let effects =
         super::chatbot::after_visitor_text(ctx, txn, &updated, text.as_str(), now).await?;
+    // The bot may have changed the conversation just now: a routing rule's bot took it, or
+    // took it and, losing the last chatbot conversation to a concurrent one, handed it to
+    // people and so routed it already. Decide on the row as it is now, or it would be routed
+    // (and queued) a second time.
+    let updated = match &effects.conversation {
+        Some(row) if row.id == updated.id => Box::new(row.clone()),
+        _ => updated,
+    };
     if updated.handler != Handler::Bot.as_str() {
         super::reports::reached_people(txn, &updated, now).await?;
     }

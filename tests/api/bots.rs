@@ -1077,3 +1077,83 @@ async fn the_supervisor_page_shows_who_handles_each_conversation_and_the_wait() 
     assert_eq!(app.get(&agent, "/supervisor").await.status().as_u16(), 403);
     bot.stop().await;
 }
+
+#[tokio::test]
+async fn a_rule_to_a_bot_that_loses_the_last_conversation_routes_the_visitor_to_people_once() {
+    use frontdesk::storage::entities::chatbot_usage::{Column, Entity};
+    use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, sea_query::Expr};
+    let app = spawn_app().await;
+    let account = app.create_account_on("Racing bots", PlanCode::Solo).await;
+    let api = Api {
+        base: app.address.clone(),
+        token: app.token_for(&account.owner_email).await,
+    };
+    // One free slot: routed once, the conversation is Ann's; routed a second time in the same
+    // transaction, Ann is full of it and it goes back to the queue.
+    let (ann, _ann_socket) = crate::routing::online_agent(&app, &account, 1).await;
+    let (status, team) = api
+        .call(
+            Method::POST,
+            "/api/v1/teams",
+            Some(json!({"name": "Support", "members": [ann], "shared_queue": false})),
+        )
+        .await;
+    assert_eq!(status, 201, "{team}");
+    let bot = BotServer::start(|_| Reply::nothing()).await;
+    let (bot_id, _, _) = register(&api, &bot.url, json!({"name": "Racer"})).await;
+    let (status, rule) = api
+        .call(
+            Method::POST,
+            "/api/v1/routing-rules",
+            Some(json!({"name": "Pricing to the bot",
+            "conditions": [{"field": "url", "op": "contains", "value": "/pricing"}],
+            "team_id": team["id"], "target": {"bot_id": bot_id}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{rule}");
+    crate::billing::leave(&app, account.account_id, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // Ann's presence registered
+
+    // Another conversation takes the last chatbot conversation in a transaction that is still
+    // open while the visitor writes: on PostgreSQL the visitor's write sees one left, gives the
+    // conversation to the bot, and loses the count when that transaction commits (the bot
+    // hands over, "Chatbot limit reached"); on SQLite, where writes take turns, it waits and
+    // sees none left.
+    let holder = frontdesk::storage::begin_write(&app.ctx.db)
+        .await
+        .expect("begin");
+    Entity::update_many()
+        .col_expr(Column::Used, Expr::col(Column::Used).add(1))
+        .filter(Column::AccountId.eq(account.account_id.as_uuid()))
+        .exec(&holder)
+        .await
+        .expect("use the last conversation");
+    let (address, key) = (app.address.clone(), account.widget_key.clone());
+    let writing =
+        tokio::spawn(async move { visitor_writes(&address, &key, "how much is it?").await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    holder.commit().await.expect("commit");
+    let (_widget, conversation) = writing.await.expect("visitor");
+
+    // Routed in the visitor's write: it is placed once the write is acknowledged.
+    let current = api.conversation(&conversation).await;
+    assert_ne!(current["handler"], "bot", "{current}");
+    assert_eq!(
+        (
+            current["assignee"]["id"].clone(),
+            current["queued_at"].clone()
+        ),
+        (json!(ann), Value::Null),
+        "routed once, to the free agent, not queued again: {current}"
+    );
+    assert_eq!(current["team_id"], team["id"]);
+    assert_eq!(current["chatbot_counted"], false);
+    assert!(
+        bot.events()
+            .iter()
+            .all(|e| e["type"] != "conversation.assigned"),
+        "the bot is not invoked: {:?}",
+        bot.kinds()
+    );
+    bot.stop().await;
+}

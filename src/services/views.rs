@@ -13,6 +13,9 @@ pub struct Author {
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// An external bot's image (its `avatar` when it wrote), shown beside its messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -61,6 +64,7 @@ impl From<message::Model> for MessageView {
             author: Author {
                 kind: row.author_kind,
                 name: row.author_name,
+                avatar: row.author_avatar,
             },
             text: row.text,
             buttons: row

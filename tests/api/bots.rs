@@ -796,7 +796,13 @@ async fn the_sample_bot_greets_with_buttons_and_hands_over_through_frontdesk() {
     let (api, key) = owner_api(&app, PlanCode::Solo).await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}/", listener.local_addr().expect("address"));
-    let (bot_id, secret, _) = register(&api, &url, json!({"name": "Echo"})).await;
+    let avatar = "https://example.com/ava.png";
+    let (bot_id, secret, _) = register(
+        &api,
+        &url,
+        json!({"name": "Echo", "label": "Ava", "avatar": avatar}),
+    )
+    .await;
     let server = echo_bot::server(secret, listener).expect("server");
     let handle = server.handle();
     tokio::spawn(server);
@@ -804,6 +810,26 @@ async fn the_sample_bot_greets_with_buttons_and_hands_over_through_frontdesk() {
     api.transfer_to_bot(&conversation, &bot_id).await;
     let greeting = bot_message(&mut widget).await;
     assert_eq!(greeting["buttons"][0]["label"], "Talk to a person");
+    let author = json!({"kind": "bot", "name": "Ava", "avatar": avatar});
+    assert_eq!(
+        greeting["author"], author,
+        "the widget shows the bot's label and avatar"
+    );
+    let (_, listed) = api
+        .call(
+            Method::GET,
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            None,
+        )
+        .await;
+    assert!(
+        listed["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .any(|m| m["author"] == author),
+        "the API shows the same author: {listed}"
+    );
     widget
         .send(json!({"type": "choose", "client_id": "v-3", "button_id": "human"}))
         .await;

@@ -1183,3 +1183,43 @@ async fn a_rule_to_a_bot_that_loses_the_last_conversation_routes_the_visitor_to_
     );
     bot.stop().await;
 }
+
+#[tokio::test]
+async fn a_supervisor_socket_gets_the_accounts_events_without_taking_conversations() {
+    let app = spawn_app().await;
+    let account = app.create_account("Watched").await;
+    let api = Api {
+        base: app.address.clone(),
+        token: app.token_for(&account.owner_email).await,
+    };
+    let owner = app.user_id(&account.owner_email).await.to_string();
+    let (status, team) = api
+        .call(
+            Method::POST,
+            "/api/v1/teams",
+            Some(json!({"name": "Support", "members": [owner], "shared_queue": false})),
+        )
+        .await;
+    assert_eq!(status, 201, "{team}");
+    let cookie = crate::agent_socket::session_cookie(&app, &account.owner_email).await;
+    let mut watcher = Socket::open(
+        &app.address,
+        "/ws/agent?watch=1",
+        Some(&app.address),
+        Some(&cookie),
+    )
+    .await
+    .expect("supervisor socket");
+    tokio::time::sleep(Duration::from_millis(300)).await; // as an inbox's presence would register
+    let (_widget, conversation) =
+        visitor_writes(&app.address, &account.widget_key, "anyone there?").await;
+    let frame = watcher.recv_type("conversation").await;
+    assert_eq!(frame["id"], conversation.as_str());
+    let current = api.conversation(&conversation).await;
+    assert_eq!(
+        (current["assignee"].clone(), current["team_id"].clone()),
+        (Value::Null, team["id"].clone()),
+        "watching does not make the owner available: {current}"
+    );
+    assert!(current["queued_at"].is_string(), "{current}");
+}

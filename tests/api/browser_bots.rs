@@ -1,15 +1,17 @@
 //! External bots in a real browser: a visitor on `/demo` talks to the sample bot (the real
 //! `examples/echo_bot` binary as a child process), sees its label and avatar, clicks its
-//! button and is handed over; the agent reads the bot's transcript in the inbox. Screenshots
-//! go to `test-artifacts/`.
+//! button and is handed over; the agent reads the bot's transcript in the inbox. The
+//! supervisor page shows a new conversation live and counts its wait up. Screenshots go to
+//! `test-artifacts/`.
 
 use crate::{
     browser::{
         Driver, WIDGET_TEXT, artifact, eventually, open_listed_conversation, script_string, sign_in,
     },
     browser_chatbot::{ROOT, click_choice, widget_element},
-    helpers::spawn_app,
+    helpers::{PASSWORD, spawn_app},
     server_process::free_port,
+    sockets::Socket,
     widget_socket::api_json,
 };
 use reqwest::Method;
@@ -212,4 +214,54 @@ async fn a_visitor_talks_to_the_sample_bot_and_the_agent_reads_its_transcript() 
         .expect("screenshot");
     visitor.quit().await.expect("quit");
     agent.quit().await.expect("quit");
+}
+
+#[tokio::test]
+async fn a_new_conversation_appears_on_an_open_supervisor_page_and_its_wait_counts_up() {
+    let app = spawn_app().await;
+    let account = app.create_account("Supervised").await;
+    let driver = Driver::start().await;
+    let owner = driver.browser().await;
+    sign_in(&app, &owner, &account.owner_email, PASSWORD).await;
+    owner
+        .goto(app.url("/supervisor"))
+        .await
+        .expect("open /supervisor");
+    let rows =
+        "return String(document.querySelectorAll('#supervisor tr[data-conversation]').length)";
+    assert_eq!(script_string(&owner, rows).await, "0");
+    // Set on this page only: a reload would lose it.
+    owner
+        .execute("window.stillTheSamePage = 'yes'", Vec::new())
+        .await
+        .expect("mark the page");
+    tokio::time::sleep(Duration::from_millis(300)).await; // the page's socket is open
+
+    let mut visitor = Socket::widget(&app, &account.widget_key).await;
+    visitor.hello(None, None, None).await;
+    let ack = visitor.say("v-1", "is anyone there?").await;
+    let conversation = ack["conversation_id"].as_str().expect("id").to_owned();
+    eventually("the new conversation appears without a reload", || async {
+        script_string(&owner, rows).await == "1"
+    })
+    .await;
+    let row = format!("#supervisor tr[data-conversation='{conversation}']");
+    let cell = format!("return document.querySelector(\"{row} [data-waited]\")?.textContent || ''");
+    let first = script_string(&owner, &cell).await;
+    assert!(first.ends_with(" s"), "{first}");
+    eventually("the waiting time counts up in the browser", || async {
+        let now = script_string(&owner, &cell).await;
+        !now.is_empty() && now != first
+    })
+    .await;
+    assert_eq!(
+        script_string(&owner, "return window.stillTheSamePage || ''").await,
+        "yes",
+        "the page was not reloaded"
+    );
+    owner
+        .screenshot(&artifact("bots-supervisor-live.png"))
+        .await
+        .expect("screenshot");
+    owner.quit().await.expect("quit");
 }

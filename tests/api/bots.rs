@@ -1223,3 +1223,56 @@ async fn a_supervisor_socket_gets_the_accounts_events_without_taking_conversatio
     );
     assert!(current["queued_at"].is_string(), "{current}");
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_bots_shapes() {
+    let app = spawn_app().await;
+    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    for (path, method) in [
+        ("/api/v1/bots", "post"),
+        ("/api/v1/bots/{id}", "patch"),
+        ("/api/v1/bots/{id}/deliveries", "get"),
+        ("/api/v1/conversations/{id}/bot-actions", "post"),
+        ("/api/v1/conversations/{id}/transfer", "post"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} documented"
+        );
+    }
+    let schemas = &doc["components"]["schemas"];
+    let properties = |name: &str| -> Vec<String> {
+        schemas[name]["properties"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    for (schema, field) in [
+        ("BotView", "label"),
+        ("BotView", "avatar"),
+        ("CreatedBot", "secret"),
+        ("Author", "avatar"),
+        ("TransferBody", "bot_id"),
+        ("RuleView", "target"),
+    ] {
+        let fields = properties(schema);
+        let flattened = schemas[schema].to_string();
+        assert!(
+            fields.iter().any(|f| f == field) || flattened.contains(&format!("\"{field}\"")),
+            "{schema}.{field} documented: {}",
+            schemas[schema]
+        );
+    }
+    let actions = schemas["BotActionSchema"].to_string();
+    for kind in ["message", "typing", "handover", "end", "transfer"] {
+        assert!(
+            actions.contains(&format!("\"{kind}\"")),
+            "action {kind}: {actions}"
+        );
+    }
+}

@@ -1227,12 +1227,7 @@ async fn a_supervisor_socket_gets_the_accounts_events_without_taking_conversatio
 #[tokio::test]
 async fn the_openapi_document_describes_the_bots_shapes() {
     let app = spawn_app().await;
-    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("json");
+    let doc = crate::api_errors::openapi_document(&app).await;
     for (path, method) in [
         ("/api/v1/bots", "post"),
         ("/api/v1/bots/{id}", "patch"),

@@ -1,6 +1,8 @@
-// Frontdesk inbox: keeps the inbox and visitors pages live over /ws/agent by re-fetching the
-// server-rendered blocks of the page (no HTML is built here), sends replies without a reload,
-// expands /shortcuts, relays typing, and rings for new conversations.
+// Frontdesk inbox: keeps the inbox, visitors and supervisor pages live over /ws/agent by
+// re-fetching the server-rendered blocks of the page (no HTML is built here), sends replies
+// without a reload, expands /shortcuts, relays typing, and rings for new conversations. The
+// supervisor page only watches (`?watch=1`: its user is not made available for conversations)
+// and counts its waiting times up every second.
 (function () {
   'use strict';
 
@@ -10,10 +12,14 @@
   const REFRESH_MAX_WAIT_MS = 1000; // ...but a steady stream of events still refreshes once a second
   const TYPING_IDLE_MS = 3000; // send typing off after this much keyboard silence
   const TYPING_HIDE_MS = 6000; // hide "Visitor is typing" if the off frame never comes
+  const SUPERVISOR_POLL_MS = 30000; // events keep the supervisor page live; this only backs them up
+  const TICK_MS = 1000; // waiting times count up by the second
 
   const inbox = document.getElementById('inbox');
   const visitorsPage = document.querySelector('[data-live-visitors]');
-  if (!inbox && !visitorsPage) return;
+  const supervisorPage = document.querySelector('[data-live-supervisor]');
+  if (!inbox && !visitorsPage && !supervisorPage) return;
+  const watching = !inbox && !visitorsPage;
 
   const selected = inbox ? inbox.dataset.selected : '';
   const selectedVisitor = inbox ? inbox.dataset.visitor : '';
@@ -86,6 +92,25 @@
 
   const refreshVisitors = debounce(() => swap(visitorsPage, '/visitors/fragment'));
 
+  // The supervisor's waiting times: seconds as the server rendered them, plus the time since.
+  let renderedAt = Date.now();
+  const refreshSupervisor = debounce(async () => {
+    if (await swap(supervisorPage, '/supervisor/fragment')) renderedAt = Date.now();
+  });
+
+  function waited(seconds) {
+    if (seconds < 60) return seconds + ' s';
+    if (seconds < 3600) return Math.floor(seconds / 60) + ' min';
+    return Math.floor(seconds / 3600) + ' h ' + Math.floor((seconds % 3600) / 60) + ' min';
+  }
+
+  function tickWaiting() {
+    const since = Math.floor((Date.now() - renderedAt) / 1000);
+    supervisorPage.querySelectorAll('[data-waited]').forEach((el) => {
+      el.textContent = waited(Math.max(0, Number(el.dataset.waited) || 0) + since);
+    });
+  }
+
   // The header's "Online: visitors can chat" follows the widget's state (any available agent
   // with the inbox open), which changes whenever a colleague's status does.
   const refreshPresence = debounce(async () => {
@@ -142,6 +167,7 @@
   function onFrame(frame) {
     switch (frame.type) {
       case 'message':
+        refreshSupervisor();
         refreshList();
         if (frame.conversation_id === selected) {
           if (frame.message && frame.message.author.kind === 'visitor') showTyping(false);
@@ -149,7 +175,8 @@
         }
         break;
       case 'conversation':
-        if (!known.has(frame.id) && frame.status === 'open') {
+        refreshSupervisor();
+        if (!watching && !known.has(frame.id) && frame.status === 'open') {
           known.add(frame.id);
           announceNew(frame);
         }
@@ -174,7 +201,7 @@
   }
 
   function connect() {
-    socket = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/agent');
+    socket = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/agent' + (watching ? '?watch=1' : ''));
     socket.onopen = () => {
       attempt = 0;
       document.body.classList.remove('disconnected');
@@ -184,6 +211,7 @@
         refreshList();
         refreshConversation();
         refreshVisitors();
+        refreshSupervisor();
       }
       everConnected = true;
     };
@@ -395,6 +423,10 @@
     { once: true }
   );
 
+  if (supervisorPage) {
+    setInterval(tickWaiting, TICK_MS);
+    setInterval(refreshSupervisor, SUPERVISOR_POLL_MS);
+  }
   rememberList();
   scrollToEnd();
   setUpReply();

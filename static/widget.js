@@ -368,7 +368,8 @@ header :focus-visible{outline-color:currentColor}
 .divider:before,.divider:after{content:"";flex:1;border-top:1px solid #e1e4ea}
 .msg{display:flex;flex-direction:column;align-items:flex-start;max-width:84%;margin-top:3px}
 .msg.visitor{align-self:flex-end;align-items:flex-end}
-.who{font-size:12px;color:#6b7280;margin:9px 0 3px 4px}
+.who{font-size:12px;color:#6b7280;margin:9px 0 3px 4px;display:flex;align-items:center;gap:6px}
+.who img{width:20px;height:20px;border-radius:50%;object-fit:cover;flex:none}
 .bubble{padding:8px 12px;border-radius:16px;white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word}
 .bubble a{color:inherit;text-decoration:underline}
 .agent .bubble{background:#fff;border:1px solid #e4e7ec;border-bottom-left-radius:5px}
@@ -717,12 +718,26 @@ textarea.field{resize:vertical;min-height:64px}
         const kind = kindOf(m);
         const label = authorLabel(m);
         const same = prev && kindOf(prev) === kind && authorLabel(prev) === label && !isNew;
-        who.textContent = label;
+        fillAuthor(who, m, label);
         who.hidden = kind === 'visitor' || !!same;
       }
       if (kindOf(m) !== 'system') prev = m;
     });
     decorateButtons();
+  }
+
+  // The author above a bubble: an external bot's avatar (an http(s) image, decorative: the
+  // name beside it says who wrote) and the name.
+  function fillAuthor(who, m, label) {
+    const avatar = kindOf(m) === 'bot' && m.author && typeof m.author.avatar === 'string' ? m.author.avatar : '';
+    who.replaceChildren();
+    if (/^https?:\/\//i.test(avatar)) {
+      const img = document.createElement('img');
+      img.src = avatar;
+      img.alt = '';
+      who.append(img);
+    }
+    who.append(document.createTextNode(label));
   }
 
   function decorateButtons() {
@@ -969,10 +984,10 @@ textarea.field{resize:vertical;min-height:64px}
 
   function showAgentTyping(f) {
     clearTimeout(agentTypingTimer);
-    const on = !!f.on && f.author && f.author.kind === 'agent';
+    const on = !!f.on && f.author && (f.author.kind === 'agent' || f.author.kind === 'bot');
     $.typing.hidden = !on;
     if (!on) return;
-    $.typingText.textContent = t('typing', { name: f.author.name || t('agent') });
+    $.typingText.textContent = t('typing', { name: f.author.name || t(f.author.kind === 'bot' ? 'bot' : 'agent') });
     agentTypingTimer = setTimeout(() => ($.typing.hidden = true), AGENT_TYPING_MS);
     if (nearBottom()) scrollToBottom();
   }
@@ -1296,7 +1311,7 @@ textarea.field{resize:vertical;min-height:64px}
     welcome: onWelcome,
     message: (f) => onMessage(f, false),
     ack: onAck,
-    typing: (f) => f.author && f.author.kind === 'agent' && showAgentTyping(f),
+    typing: (f) => f.author && (f.author.kind === 'agent' || f.author.kind === 'bot') && showAgentTyping(f),
     conversation: onConversation,
     triggers: (f) => armTriggers(f.triggers), // after a `page`: the flows eligible there
     status: (f) => {
@@ -1396,7 +1411,7 @@ textarea.field{resize:vertical;min-height:64px}
 
   function received(f) {
     const kind = kindOf(f);
-    if (kind === 'agent') showAgentTyping({ on: false });
+    if (kind === 'agent' || kind === 'bot') showAgentTyping({ on: false });
     if (!isOpen && (kind === 'agent' || kind === 'bot')) unread++;
     if (f.welcome) showTeaser(f);
     emit('message_received', f);

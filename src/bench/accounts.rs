@@ -1,8 +1,9 @@
 //! The bench's accounts on the server under test, made as an operator would: `account create
 //! --json` and `token create --json` through the CLI, an agent signed in through the login
-//! form for the inbox socket, a chatbot flow through the REST API.
+//! form for the inbox socket, a chatbot flow or an external bot through the REST API.
 
 use super::{
+    baseline::{BOT_MENU, BOT_PRICING},
     client::{self, Ws},
     server::FrontdeskEnv,
 };
@@ -153,31 +154,59 @@ pub async fn agent_socket(
 
 /// Creates an enabled flow whose menu has buttons (Pricing <-> Back loop); answers its id.
 pub async fn create_flow(server: SocketAddr, token: &str) -> anyhow::Result<String> {
+    let (menu, price, pricing_label) = BOT_MENU;
+    let (pricing, back, back_label) = BOT_PRICING;
     let flow = json!({
       "name": "Bench", "enabled": true, "priority": 10, "welcome": "Hi! Can I help?",
       "trigger": {"when": {"type": "delay", "seconds": 0}},
       "start": "menu",
       "steps": {
-        "menu": {"type": "message", "text": "What do you need?", "buttons": [
-            {"id": "price", "label": "Pricing", "next": "pricing"},
+        "menu": {"type": "message", "text": menu, "buttons": [
+            {"id": price, "label": pricing_label, "next": "pricing"},
             {"id": "human", "label": "Talk to a person", "next": "handover"}]},
-        "pricing": {"type": "message", "text": "Plans start at 19.", "buttons": [
-            {"id": "back", "label": "Back", "next": "menu"}]},
+        "pricing": {"type": "message", "text": pricing, "buttons": [
+            {"id": back, "label": back_label, "next": "menu"}]},
         "handover": {"type": "handover", "message": "Connecting you."}
       }
     });
+    created_id(server, token, "/api/v1/flows", &flow).await
+}
+
+/// Registers the bench's bare bot at `url` and a routing rule that gives it every new
+/// conversation (the bench visitors are on /pricing); answers the bot's id.
+pub async fn create_bot(server: SocketAddr, token: &str, url: &str) -> anyhow::Result<String> {
+    let bot = json!({"name": "Bench bot", "url": url, "timeout_ms": 5000});
+    let bot_id = created_id(server, token, "/api/v1/bots", &bot).await?;
+    let team_id = created_id(server, token, "/api/v1/teams", &json!({"name": "Bench"})).await?;
+    let rule = json!({"name": "Everyone to the bench bot",
+        "conditions": [{"field": "url", "op": "contains", "value": "/pricing"}],
+        "team_id": team_id, "target": {"bot_id": bot_id}});
+    created_id(server, token, "/api/v1/routing-rules", &rule).await?;
+    Ok(bot_id)
+}
+
+/// POSTs `body` to the REST API's `path` as the owner; answers the created thing's `id`.
+async fn created_id(
+    server: SocketAddr,
+    token: &str,
+    path: &str,
+    body: &Value,
+) -> anyhow::Result<String> {
     let response = reqwest::Client::new()
-        .post(format!("http://{server}/api/v1/flows"))
+        .post(format!("http://{server}{path}"))
         .bearer_auth(token)
-        .json(&flow)
+        .json(body)
         .send()
         .await
-        .context("POST /api/v1/flows")?;
+        .with_context(|| format!("POST {path}"))?;
     let status = response.status();
-    let body: Value = response.json().await.context("reading the created flow")?;
+    let body: Value = response
+        .json()
+        .await
+        .with_context(|| format!("reading the answer of POST {path}"))?;
     anyhow::ensure!(
         status.as_u16() == 201,
-        "creating the flow answered {status}: {body}"
+        "POST {path} answered {status}: {body}"
     );
     text(&body, "id")
 }

@@ -1,9 +1,10 @@
 //! The baseline servers the scenarios are compared with, on the same actix-web and actix-ws
 //! stack as Frontdesk but doing nothing else: B1 a bare echo, B2 a bare broadcast relay
-//! (visitors' frames forwarded to the agent sockets of their group). Run as their own process
-//! by `frontdesk bench baseline-server echo|relay --bind ADDR`.
+//! (visitors' frames forwarded to the agent sockets of their group), and the bare external
+//! bot of "S3 external bot" (each event answered in its HTTP response). Run as their own
+//! process by `frontdesk bench baseline-server echo|relay|bot --bind ADDR`.
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, get, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, get, post, web};
 use actix_ws::AggregatedMessage;
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
@@ -23,7 +24,14 @@ pub enum Kind {
     Echo,
     /// B2: `/relay/visitor?group=G` frames go to every `/relay/agent?group=G` socket.
     Relay,
+    /// S3's external bot: `POST /bot` events answered in the response with the bench flow's
+    /// next step (menu <-> pricing), the signature not checked.
+    Bot,
 }
+
+/// The bench bot's two messages, as the bench flow's `menu` and `pricing` steps say them.
+pub const BOT_MENU: (&str, &str, &str) = ("What do you need?", "price", "Pricing");
+pub const BOT_PRICING: (&str, &str, &str) = ("Plans start at 19.", "back", "Back");
 
 /// The relay's groups (an account's agents, in Frontdesk's terms).
 #[derive(Default)]
@@ -145,6 +153,21 @@ async fn relay_agent(
     Ok(response)
 }
 
+#[post("/bot")]
+async fn bot_event(event: web::Json<serde_json::Value>) -> HttpResponse {
+    let (text, button_id, label) = match (
+        event["type"].as_str(),
+        event["choice"]["button_id"].as_str(),
+    ) {
+        (Some("button.clicked"), Some("price")) => BOT_PRICING,
+        (Some("button.clicked" | "conversation.assigned"), _) => BOT_MENU,
+        _ => return HttpResponse::Ok().json(serde_json::json!({"actions": []})),
+    };
+    HttpResponse::Ok().json(serde_json::json!({"actions": [
+        {"type": "message", "text": text, "buttons": [{"id": button_id, "label": label}]}
+    ]}))
+}
+
 /// Serves a baseline until killed.
 pub async fn serve(kind: Kind, bind: std::net::SocketAddr) -> anyhow::Result<()> {
     let groups = web::Data::new(Groups::default());
@@ -153,6 +176,7 @@ pub async fn serve(kind: Kind, bind: std::net::SocketAddr) -> anyhow::Result<()>
         match kind {
             Kind::Echo => app.service(echo),
             Kind::Relay => app.service(relay_visitor).service(relay_agent),
+            Kind::Bot => app.service(bot_event),
         }
     })
     .bind(bind)

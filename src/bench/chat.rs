@@ -1,9 +1,10 @@
-//! S2 (conversations), S3 (chatbot) and the baselines B1 (echo round trip) and B2 (relay):
+//! S2 (conversations), S3 (chatbot: a flow, and an external bot) and the baselines B1 (echo round trip) and B2 (relay):
 //! visitors send on a fixed schedule at stepped rates, agents (or the echo) receive, and
 //! every latency runs from the intended send time to the receipt, on one clock.
 
 use super::{
     accounts::{self, BenchAccount},
+    baseline::{BOT_MENU, BOT_PRICING},
     client::{self, Ws},
     rate::{self, Ladder, Meter, Records, Replier, Sockets, StepResult},
 };
@@ -197,47 +198,71 @@ pub async fn conversations(
     Ok(climb_and_halve(&meter, &visitors.sinks, ladder, Some(&replier), label).await)
 }
 
-/// One chatbot visitor: the flow triggered, the bot's menu shown.
+/// Who answers S3's clicks.
+#[derive(Clone, Copy, Debug)]
+pub enum Bot<'a> {
+    /// The bench flow (its id), which each visitor's widget triggers.
+    Flow(&'a str),
+    /// An external bot that a routing rule gives each visitor's first message; it answers
+    /// every event in its HTTP response.
+    External,
+}
+
+/// One chatbot visitor with the bot's menu shown: the flow triggered, or a first message
+/// that a routing rule gave to the external bot.
 async fn bot_visitor(
     server: SocketAddr,
     account: &BenchAccount,
-    flow_id: &str,
+    bot: Bot<'_>,
     n: usize,
 ) -> anyhow::Result<Ws> {
     let (mut ws, welcome) = accounts::visitor(server, &account.widget_key, n).await?;
-    let eligible = welcome["triggers"]
-        .as_array()
-        .is_some_and(|triggers| triggers.iter().any(|t| t["flow_id"] == flow_id));
-    anyhow::ensure!(eligible, "the bench flow is not eligible: {welcome}");
-    accounts::send(&mut ws, &json!({"type": "trigger", "flow_id": flow_id})).await?;
-    accounts::wait_for(&mut ws, |frame| is_bot_step(frame, "menu")).await?;
+    match bot {
+        Bot::Flow(flow_id) => {
+            let eligible = welcome["triggers"]
+                .as_array()
+                .is_some_and(|triggers| triggers.iter().any(|t| t["flow_id"] == flow_id));
+            anyhow::ensure!(eligible, "the bench flow is not eligible: {welcome}");
+            accounts::send(&mut ws, &json!({"type": "trigger", "flow_id": flow_id})).await?;
+        }
+        Bot::External => {
+            let hello = json!({"type": "message", "client_id": format!("hi{n}"), "text": "Hi"});
+            accounts::send(&mut ws, &hello).await?;
+        }
+    }
+    accounts::wait_for(&mut ws, |frame| is_bot_saying(frame, BOT_MENU.0)).await?;
     Ok(ws)
 }
 
-fn is_bot_step(frame: &Value, step: &str) -> bool {
-    frame["type"] == "message" && frame["author"]["kind"] == "bot" && frame["step_id"] == step
+/// A bot message with this text (the flow's steps and the external bot say the same).
+fn is_bot_saying(frame: &Value, text: &str) -> bool {
+    frame["type"] == "message" && frame["author"]["kind"] == "bot" && frame["text"] == text
 }
 
 /// S3: visitors click a bot button on a fixed schedule (`rate` clicks a second in all) and
-/// wait for the bot's next step; the latency runs from the intended click to that reply.
+/// wait for the bot's next message; the latency runs from the intended click to that reply.
 pub async fn chatbot(
     server: SocketAddr,
     account: &BenchAccount,
-    flow_id: &str,
+    bot: Bot<'_>,
     visitors: usize,
     rate: f64,
     duration: Duration,
+    label: &str,
 ) -> anyhow::Result<StepResult> {
-    let sockets = open_all(visitors, |n| bot_visitor(server, account, flow_id, n)).await?;
+    let sockets = open_all(visitors, |n| bot_visitor(server, account, bot, n)).await?;
     let meter = Arc::new(Meter::default());
     meter.next_step();
     let count = sockets.len() as u64;
     let schedule = rate::Schedule::new(rate, duration);
     let started = Instant::now();
+    let flow = matches!(bot, Bot::Flow(_));
     let mut tasks = Vec::new();
     for (k, ws) in sockets.into_iter().enumerate() {
         let meter = meter.clone();
-        tasks.push(tokio::spawn(clicks(ws, meter, k as u64, count, schedule)));
+        tasks.push(tokio::spawn(clicks(
+            ws, meter, k as u64, count, schedule, flow,
+        )));
     }
     let mut sent = 0;
     for task in tasks {
@@ -255,38 +280,44 @@ pub async fn chatbot(
         load_cpu: 0.0,
         server_cpu_s: None,
     };
-    rate::print_step("S3 chatbot", &step);
+    rate::print_step(label, &step);
     eprintln!(
-        "bench S3 chatbot: took {:.1} s",
+        "bench {label}: took {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(step)
 }
 
-/// One visitor's clicks: Pricing on the menu, Back on the pricing step, and so on.
+/// One visitor's clicks: Pricing on the menu, Back on the pricing message, and so on. A
+/// flow's click names its step (`step_id`); an external bot's does not.
 async fn clicks(
     mut ws: Ws,
     meter: Arc<Meter>,
     k: u64,
     count: u64,
     schedule: rate::Schedule,
+    flow: bool,
 ) -> u64 {
     let mut sent = 0;
     let mut n = k;
     let mut on_menu = true;
     while let Some(intended) = schedule.at(n).await {
         let (button, step, next) = if on_menu {
-            ("price", "menu", "pricing")
+            (BOT_MENU.1, "menu", BOT_PRICING.0)
         } else {
-            ("back", "pricing", "menu")
+            (BOT_PRICING.1, "pricing", BOT_MENU.0)
         };
-        let frame = json!({"type": "choose", "client_id": format!("c{n}"), "button_id": button, "step_id": step});
+        let mut frame =
+            json!({"type": "choose", "client_id": format!("c{n}"), "button_id": button});
+        if flow {
+            frame["step_id"] = json!(step);
+        }
         if let Err(error) = accounts::send(&mut ws, &frame).await {
             meter.error(format!("click failed: {error:#}"));
             return sent;
         }
         sent += 1;
-        match accounts::wait_for(&mut ws, |frame| is_bot_step(frame, next)).await {
+        match accounts::wait_for(&mut ws, |frame| is_bot_saying(frame, next)).await {
             Ok(_) => meter.record(intended),
             Err(error) => {
                 meter.error(format!("no bot reply: {error:#}"));

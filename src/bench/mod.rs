@@ -49,7 +49,8 @@ pub struct RunArgs {
     /// A short run (seconds, small sizes) that checks every scenario still works; CI uses it.
     #[arg(long)]
     pub smoke: bool,
-    /// Run only these scenarios and baselines (comma-separated): s1, s2, s3, s4, b1, b2, b3.
+    /// Run only these scenarios and baselines (comma-separated): s1, s2, s3 (the flow and the
+    /// external bot), s4, b1, b2, b3.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Aim S1, S2 and S3 at this running server (e.g. http://127.0.0.1:8080) instead of

@@ -128,7 +128,7 @@ impl Report {
             "scenario", "figure", "value", "unit", "ratio", "baseline", "target",
         ];
         println!(
-            "{:<12} {:<34} {:>14} {:<8} {:>8} {:<30} {}",
+            "{:<16} {:<34} {:>14} {:<8} {:>8} {:<30} {}",
             header[0], header[1], header[2], header[3], header[4], header[5], header[6]
         );
         for figure in &self.figures {
@@ -142,7 +142,7 @@ impl Report {
                 (None, _) => String::new(),
             };
             println!(
-                "{:<12} {:<34} {:>14.2} {:<8} {:>8} {:<30} {}",
+                "{:<16} {:<34} {:>14.2} {:<8} {:>8} {:<30} {}",
                 figure.scenario,
                 figure.name,
                 figure.value,

@@ -307,9 +307,13 @@ pub async fn run(
     }
     if wants("s3") {
         settle(args, report, "S3").await;
-        s3(args, plan, pinning, report, s3_rate, b1_p99)
+        s3(args, plan, pinning, report, (s3_rate, b1_p99), false)
             .await
             .context("S3")?;
+        settle(args, report, S3_EXTERNAL).await;
+        s3(args, plan, pinning, report, (s3_rate, b1_p99), true)
+            .await
+            .context(S3_EXTERNAL)?;
     }
     // The database figures, on servers and databases of their own.
     if wants("b3") || wants("s4") {
@@ -446,44 +450,66 @@ async fn s2(
     Ok(climbed.highest)
 }
 
+/// The report's name of S3 with an external bot instead of the flow.
+const S3_EXTERNAL: &str = "S3 external bot";
+
+/// S3 with the bench flow, or with `external` a bare external bot (a process of its own on the
+/// load generator's core, answering each event in its HTTP response) that a routing rule gives
+/// every new conversation. The external bot's figures are compared with the flow's and B1's.
 async fn s3(
     args: &RunArgs,
     plan: &Plan,
     pinning: Pinning,
     report: &mut Report,
-    rate: f64,
-    b1_p99: Option<f64>,
+    (rate, b1_p99): (f64, Option<f64>),
+    external: bool,
 ) -> anyhow::Result<()> {
+    let scenario = if external { S3_EXTERNAL } else { "S3" };
     let target = frontdesk(args, pinning, Database::Sqlite).await?;
     accounts::allow_chatbot(&target.env)?;
-    let account = accounts::create(&target.env, "bot", 1)?
+    let account = accounts::create(&target.env, if external { "extbot" } else { "bot" }, 1)?
         .pop()
         .context("no account")?;
-    let flow_id = accounts::create_flow(target.addr, &account.token).await?;
     let visitors =
         ((rate / plan.s3_clicks_per_visitor).ceil() as usize).clamp(10, plan.visitors.max(10));
+    let flow_id;
+    let _bot_server;
+    let bot = if external {
+        let server = server::start_baseline(pinning.beside_the_load(), "bot").await?;
+        let url = format!("http://{}/bot", server.addr);
+        accounts::create_bot(target.addr, &account.token, &url).await?;
+        _bot_server = server;
+        chat::Bot::External
+    } else {
+        flow_id = accounts::create_flow(target.addr, &account.token).await?;
+        chat::Bot::Flow(&flow_id)
+    };
+    let label = if external { S3_EXTERNAL } else { "S3 chatbot" };
     let step = chat::chatbot(
         target.addr,
         &account,
-        &flow_id,
+        bot,
         visitors,
         rate,
         plan.s3_duration,
+        label,
     )
     .await?;
-    check_smoke(args, "S3", &[&step])?;
-    report.push(figure("S3", "rate_clicks_per_s", rate, "click/s"));
-    report.push(figure(
-        "S3",
-        "click_to_reply_p50_ms",
-        step.latency.p50_ms,
-        "ms",
-    ));
+    check_smoke(args, scenario, &[&step])?;
+    report.push(figure(scenario, "rate_clicks_per_s", rate, "click/s"));
+    let p50 = figure(scenario, "click_to_reply_p50_ms", step.latency.p50_ms, "ms");
+    report.push(if external {
+        with_baseline(p50, "S3.click_to_reply_p50_ms")
+    } else {
+        p50
+    });
     let mut p99 = with_baseline(
-        figure("S3", "click_to_reply_p99_ms", step.latency.p99_ms, "ms"),
+        figure(scenario, "click_to_reply_p99_ms", step.latency.p99_ms, "ms"),
         "B1.round_trip_p99_ms",
     );
-    if let Some(b1) = b1_p99 {
+    if let Some(b1) = b1_p99
+        && !external
+    {
         let bound = 2.0 * b1 + 5.0;
         let passed = step.errors == 0 && step.latency.p99_ms <= bound;
         p99 = with_target(
@@ -493,9 +519,20 @@ async fn s3(
         );
     }
     report.push(p99);
+    if external {
+        report.push(with_baseline(
+            figure(
+                scenario,
+                "click_to_reply_p99_ms_to_flow",
+                step.latency.p99_ms,
+                "ms",
+            ),
+            "S3.click_to_reply_p99_ms",
+        ));
+    }
     if step.errors > 0 {
         report.notes.push(format!(
-            "S3: {} errors, first: {}",
+            "{scenario}: {} errors, first: {}",
             step.errors,
             step.first_error.as_deref().unwrap_or("")
         ));

@@ -80,6 +80,16 @@ impl Pinning {
         Ok(Some(status))
     }
 
+    /// The same, with the servers on the load generator's core: for a process that stands for
+    /// something outside the server under test (S3's external bot), so it takes nothing from
+    /// the server's core.
+    pub fn beside_the_load(self) -> Self {
+        Self {
+            server_core: self.load_core,
+            load_core: self.load_core,
+        }
+    }
+
     fn command(&self, exe: &PathBuf) -> Command {
         match self.server_core {
             Some(core) => {

@@ -409,6 +409,16 @@ impl Hub {
         )
     }
 
+    /// A supervisor's socket (`/ws/agent?watch=1`): the account's inbox frames, with no
+    /// presence, so watching never makes the user available for conversations.
+    pub fn watch_agents(&self, account_id: AccountId) -> broadcast::Receiver<Frame> {
+        channel(
+            &mut self.lock().agent_channels,
+            account_id,
+            CHANNEL_CAPACITY,
+        )
+    }
+
     /// An agent socket closed; returns whether the account's online state changed.
     pub fn leave_agent(&self, account_id: AccountId, user_id: UserId) -> bool {
         let mut state = self.lock();

@@ -85,6 +85,7 @@ pub(crate) fn visitor_message(
         author_kind: AuthorKind::Visitor,
         author_user_id: None,
         author_name: None,
+        author_avatar: None,
         text: text.as_str().to_owned(),
         internal: false,
         buttons: None,
@@ -114,6 +115,7 @@ pub(crate) fn system_message(
         author_kind: AuthorKind::System,
         author_user_id: None,
         author_name: None,
+        author_avatar: None,
         text: text.to_owned(),
         internal,
         buttons: None,
@@ -362,6 +364,14 @@ async fn store_visitor_message(
     // clicking (a handover).
     let effects =
         super::chatbot::after_visitor_text(ctx, txn, &updated, text.as_str(), now).await?;
+    // The bot may have changed the conversation just now: a routing rule's bot took it, or
+    // took it and, losing the last chatbot conversation to a concurrent one, handed it to
+    // people and so routed it already. Decide on the row as it is now, or it would be routed
+    // (and queued) a second time.
+    let updated = match &effects.conversation {
+        Some(row) if row.id == updated.id => Box::new(row.clone()),
+        _ => updated,
+    };
     if updated.handler != Handler::Bot {
         super::reports::reached_people(txn, &updated, now).await?;
     }
@@ -614,6 +624,7 @@ async fn store_agent_message(
             author_kind: AuthorKind::Agent,
             author_user_id: Some(user_id.as_uuid()),
             author_name: Some(name),
+            author_avatar: None,
             text: text.as_str().to_owned(),
             internal,
             buttons: None,

@@ -15,6 +15,9 @@ pub struct Author {
     pub kind: AuthorKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// An external bot's image (its `avatar` when it wrote), shown beside its messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -63,6 +66,7 @@ impl From<message::Model> for MessageView {
             author: Author {
                 kind: row.author_kind,
                 name: row.author_name,
+                avatar: row.author_avatar,
             },
             text: row.text,
             buttons: row

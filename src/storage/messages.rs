@@ -18,6 +18,8 @@ pub struct NewMessage {
     pub author_kind: AuthorKind,
     pub author_user_id: Option<Uuid>,
     pub author_name: Option<String>,
+    /// The author's image (an external bot's `avatar`).
+    pub author_avatar: Option<String>,
     pub text: String,
     pub internal: bool,
     pub buttons: Option<String>,
@@ -120,6 +122,7 @@ async fn insert(
         author_kind: new.author_kind,
         author_user_id: new.author_user_id,
         author_name: new.author_name,
+        author_avatar: new.author_avatar,
         text: new.text,
         internal: new.internal,
         buttons: new.buttons,

@@ -161,15 +161,20 @@ async fn unknown_api_paths_and_malformed_ids_are_json_404s() {
     }
 }
 
-#[tokio::test]
-async fn the_openapi_document_lists_the_endpoints() {
-    let app = spawn_app().await;
-    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
+/// The server's OpenAPI document.
+pub(crate) async fn openapi_document(app: &crate::helpers::TestApp) -> Value {
+    reqwest::get(app.url("/api/v1/openapi.json"))
         .await
         .expect("GET")
         .json()
         .await
-        .expect("json");
+        .expect("json")
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_the_endpoints() {
+    let app = spawn_app().await;
+    let doc = openapi_document(&app).await;
     assert_eq!(
         doc["openapi"].as_str().map(|v| v.starts_with('3')),
         Some(true)

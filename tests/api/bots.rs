@@ -796,7 +796,13 @@ async fn the_sample_bot_greets_with_buttons_and_hands_over_through_frontdesk() {
     let (api, key) = owner_api(&app, PlanCode::Solo).await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}/", listener.local_addr().expect("address"));
-    let (bot_id, secret, _) = register(&api, &url, json!({"name": "Echo"})).await;
+    let avatar = "https://example.com/ava.png";
+    let (bot_id, secret, _) = register(
+        &api,
+        &url,
+        json!({"name": "Echo", "label": "Ava", "avatar": avatar}),
+    )
+    .await;
     let server = echo_bot::server(secret, listener).expect("server");
     let handle = server.handle();
     tokio::spawn(server);
@@ -804,6 +810,26 @@ async fn the_sample_bot_greets_with_buttons_and_hands_over_through_frontdesk() {
     api.transfer_to_bot(&conversation, &bot_id).await;
     let greeting = bot_message(&mut widget).await;
     assert_eq!(greeting["buttons"][0]["label"], "Talk to a person");
+    let author = json!({"kind": "bot", "name": "Ava", "avatar": avatar});
+    assert_eq!(
+        greeting["author"], author,
+        "the widget shows the bot's label and avatar"
+    );
+    let (_, listed) = api
+        .call(
+            Method::GET,
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            None,
+        )
+        .await;
+    assert!(
+        listed["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .any(|m| m["author"] == author),
+        "the API shows the same author: {listed}"
+    );
     widget
         .send(json!({"type": "choose", "client_id": "v-3", "button_id": "human"}))
         .await;
@@ -1076,4 +1102,172 @@ async fn the_supervisor_page_shows_who_handles_each_conversation_and_the_wait() 
     let agent = app.signed_in(&agent).await;
     assert_eq!(app.get(&agent, "/supervisor").await.status().as_u16(), 403);
     bot.stop().await;
+}
+
+#[tokio::test]
+async fn a_rule_to_a_bot_that_loses_the_last_conversation_routes_the_visitor_to_people_once() {
+    use frontdesk::storage::entities::chatbot_usage::{Column, Entity};
+    use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, sea_query::Expr};
+    let app = spawn_app().await;
+    let account = app.create_account_on("Racing bots", PlanCode::Solo).await;
+    let api = Api {
+        base: app.address.clone(),
+        token: app.token_for(&account.owner_email).await,
+    };
+    // One free slot: routed once, the conversation is Ann's; routed a second time in the same
+    // transaction, Ann is full of it and it goes back to the queue.
+    let (ann, _ann_socket) = crate::routing::online_agent(&app, &account, 1).await;
+    let (status, team) = api
+        .call(
+            Method::POST,
+            "/api/v1/teams",
+            Some(json!({"name": "Support", "members": [ann], "shared_queue": false})),
+        )
+        .await;
+    assert_eq!(status, 201, "{team}");
+    let bot = BotServer::start(|_| Reply::nothing()).await;
+    let (bot_id, _, _) = register(&api, &bot.url, json!({"name": "Racer"})).await;
+    let (status, rule) = api
+        .call(
+            Method::POST,
+            "/api/v1/routing-rules",
+            Some(json!({"name": "Pricing to the bot",
+            "conditions": [{"field": "url", "op": "contains", "value": "/pricing"}],
+            "team_id": team["id"], "target": {"bot_id": bot_id}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{rule}");
+    crate::billing::leave(&app, account.account_id, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // Ann's presence registered
+
+    // Another conversation takes the last chatbot conversation in a transaction that is still
+    // open while the visitor writes: on PostgreSQL the visitor's write sees one left, gives the
+    // conversation to the bot, and loses the count when that transaction commits (the bot
+    // hands over, "Chatbot limit reached"); on SQLite, where writes take turns, it waits and
+    // sees none left.
+    let holder = frontdesk::storage::begin_write(&app.ctx.db)
+        .await
+        .expect("begin");
+    Entity::update_many()
+        .col_expr(Column::Used, Expr::col(Column::Used).add(1))
+        .filter(Column::AccountId.eq(account.account_id.as_uuid()))
+        .exec(&holder)
+        .await
+        .expect("use the last conversation");
+    let (address, key) = (app.address.clone(), account.widget_key.clone());
+    let writing =
+        tokio::spawn(async move { visitor_writes(&address, &key, "how much is it?").await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    holder.commit().await.expect("commit");
+    let (_widget, conversation) = writing.await.expect("visitor");
+
+    // Routed in the visitor's write: it is placed once the write is acknowledged.
+    let current = api.conversation(&conversation).await;
+    assert_ne!(current["handler"], "bot", "{current}");
+    assert_eq!(
+        (
+            current["assignee"]["id"].clone(),
+            current["queued_at"].clone()
+        ),
+        (json!(ann), Value::Null),
+        "routed once, to the free agent, not queued again: {current}"
+    );
+    assert_eq!(current["team_id"], team["id"]);
+    assert_eq!(current["chatbot_counted"], false);
+    // Not even `conversation.handed_over`: the bot never heard of the conversation.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        bot.events().is_empty(),
+        "the bot is not invoked: {:?}",
+        bot.kinds()
+    );
+    bot.stop().await;
+}
+
+#[tokio::test]
+async fn a_supervisor_socket_gets_the_accounts_events_without_taking_conversations() {
+    let app = spawn_app().await;
+    let account = app.create_account("Watched").await;
+    let api = Api {
+        base: app.address.clone(),
+        token: app.token_for(&account.owner_email).await,
+    };
+    let owner = app.user_id(&account.owner_email).await.to_string();
+    let (status, team) = api
+        .call(
+            Method::POST,
+            "/api/v1/teams",
+            Some(json!({"name": "Support", "members": [owner], "shared_queue": false})),
+        )
+        .await;
+    assert_eq!(status, 201, "{team}");
+    let cookie = crate::agent_socket::session_cookie(&app, &account.owner_email).await;
+    let mut watcher = Socket::open(
+        &app.address,
+        "/ws/agent?watch=1",
+        Some(&app.address),
+        Some(&cookie),
+    )
+    .await
+    .expect("supervisor socket");
+    tokio::time::sleep(Duration::from_millis(300)).await; // as an inbox's presence would register
+    let (_widget, conversation) =
+        visitor_writes(&app.address, &account.widget_key, "anyone there?").await;
+    let frame = watcher.recv_type("conversation").await;
+    assert_eq!(frame["id"], conversation.as_str());
+    let current = api.conversation(&conversation).await;
+    assert_eq!(
+        (current["assignee"].clone(), current["team_id"].clone()),
+        (Value::Null, team["id"].clone()),
+        "watching does not make the owner available: {current}"
+    );
+    assert!(current["queued_at"].is_string(), "{current}");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_bots_shapes() {
+    let app = spawn_app().await;
+    let doc = crate::api_errors::openapi_document(&app).await;
+    for (path, method) in [
+        ("/api/v1/bots", "post"),
+        ("/api/v1/bots/{id}", "patch"),
+        ("/api/v1/bots/{id}/deliveries", "get"),
+        ("/api/v1/conversations/{id}/bot-actions", "post"),
+        ("/api/v1/conversations/{id}/transfer", "post"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} documented"
+        );
+    }
+    let schemas = &doc["components"]["schemas"];
+    let properties = |name: &str| -> Vec<String> {
+        schemas[name]["properties"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    for (schema, field) in [
+        ("BotView", "label"),
+        ("BotView", "avatar"),
+        ("CreatedBot", "secret"),
+        ("Author", "avatar"),
+        ("TransferBody", "bot_id"),
+        ("RuleView", "target"),
+    ] {
+        let fields = properties(schema);
+        let flattened = schemas[schema].to_string();
+        assert!(
+            fields.iter().any(|f| f == field) || flattened.contains(&format!("\"{field}\"")),
+            "{schema}.{field} documented: {}",
+            schemas[schema]
+        );
+    }
+    let actions = schemas["BotActionSchema"].to_string();
+    for kind in ["message", "typing", "handover", "end", "transfer"] {
+        assert!(
+            actions.contains(&format!("\"{kind}\"")),
+            "action {kind}: {actions}"
+        );
+    }
 }

@@ -118,6 +118,20 @@ pub async fn click_when_ready(browser: &WebDriver, css: &str) {
     panic!("could not click {css}");
 }
 
+/// Waits until the inbox's list shows `text`, then opens its first conversation.
+pub async fn open_listed_conversation(agent: &WebDriver, text: &str) {
+    eventually(&format!("the inbox lists {text:?}"), || async {
+        script_string(
+            agent,
+            "return document.getElementById('conversation-list')?.textContent || ''",
+        )
+        .await
+        .contains(text)
+    })
+    .await;
+    click_when_ready(agent, "li.conv a").await;
+}
+
 pub async fn script_string(browser: &WebDriver, script: &str) -> String {
     browser
         .execute(script, Vec::new())

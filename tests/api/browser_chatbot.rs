@@ -5,8 +5,8 @@
 
 use crate::{
     browser::{
-        Driver, WIDGET_TEXT, artifact, click_when_ready, eventually, script_number, script_string,
-        sign_in,
+        Driver, WIDGET_TEXT, artifact, eventually, open_listed_conversation, script_number,
+        script_string, sign_in,
     },
     helpers::spawn_app,
 };
@@ -129,16 +129,7 @@ async fn a_visitor_clicks_through_the_demo_flow_and_the_agent_sees_the_label() {
         .expect("screenshot");
 
     // The agent's inbox: the conversation, labelled, with the bot's steps and the choices.
-    eventually("the conversation appears in the inbox", || async {
-        script_string(
-            &agent,
-            "return document.getElementById('conversation-list')?.textContent || ''",
-        )
-        .await
-        .contains("Joined by chatbot")
-    })
-    .await;
-    click_when_ready(&agent, "li.conv a").await;
+    open_listed_conversation(&agent, "Joined by chatbot").await;
     eventually("the transcript shows the bot and the summary", || async {
         let text = script_string(
             &agent,

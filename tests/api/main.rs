@@ -11,6 +11,7 @@ mod bots;
 mod browser;
 mod browser_a11y;
 mod browser_billing;
+mod browser_bots;
 mod browser_chatbot;
 mod browser_email;
 mod browser_hours;

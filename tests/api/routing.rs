@@ -14,7 +14,11 @@ use serde_json::{Value, json};
 use std::net::Ipv4Addr;
 
 /// An agent with the inbox open (online); answers the user's id and the open socket.
-async fn online_agent(app: &TestApp, account: &TestAccount, capacity: i64) -> (String, Socket) {
+pub(crate) async fn online_agent(
+    app: &TestApp,
+    account: &TestAccount,
+    capacity: i64,
+) -> (String, Socket) {
     let email = app.create_user(account, Role::Agent).await;
     let id = app.user_id(&email).await.to_string();
     let token = app.token_for(&account.owner_email).await;

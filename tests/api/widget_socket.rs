@@ -15,7 +15,7 @@ async fn app_with_account() -> (TestApp, crate::helpers::TestAccount, String) {
     (app, account, token)
 }
 
-async fn api_json(
+pub(crate) async fn api_json(
     app: &TestApp,
     token: &str,
     method: Method,

@@ -184,16 +184,19 @@ async fn record_event(
 
 /// The visitor's message or click reached the bot: the conversation's first interaction with
 /// any bot counts it (at most once, never over the limit). `false` when nothing was left:
-/// people have the conversation then and the bot is not invoked.
+/// people have the conversation then and the bot is not invoked; a bot that was `assigned`
+/// already hears `conversation.handed_over`, one that never heard of the conversation (a
+/// routing rule's bot, whose `conversation.assigned` would have carried this message) hears
+/// nothing.
 async fn interact(
-    ctx: &Context,
-    txn: &DatabaseTransaction,
+    turn: Turn<'_>,
     conversation: &conversation::Model,
     session: &bot_session::Model,
     bot: &bot::Model,
     effects: &mut Effects,
-    now: DateTime<Utc>,
+    assigned_before: bool,
 ) -> Result<bool, ServiceError> {
+    let Turn { txn, now, .. } = turn;
     if session.interacted {
         return Ok(true);
     }
@@ -208,7 +211,7 @@ async fn interact(
         Count::LimitReached => {
             tracing::info!(conversation_id = %conversation.id, "chatbot limit reached; the bot is not invoked");
             hand_over(
-                Turn { ctx, txn, now },
+                turn,
                 conversation,
                 session,
                 bot,
@@ -216,6 +219,7 @@ async fn interact(
                     context: BTreeMap::new(),
                     note: LIMIT_REACHED_NOTE.to_owned(),
                     visitor_text: Some(LIMIT_REACHED_VISITOR_TEXT),
+                    tell_bot: assigned_before,
                 },
                 effects,
             )
@@ -296,7 +300,8 @@ pub(crate) async fn assign(
         .await?;
         return Ok(true);
     }
-    if message.is_some() && !interact(ctx, txn, &conversation, &session, bot, effects, now).await? {
+    let turn = Turn { ctx, txn, now };
+    if message.is_some() && !interact(turn, &conversation, &session, bot, effects, false).await? {
         return Ok(true);
     }
     let transcript: Vec<MessageView> =
@@ -395,7 +400,16 @@ pub(crate) async fn visitor_wrote(
         )
         .await;
     }
-    if !interact(ctx, txn, conversation, &session, &bot, effects, now).await? {
+    if !interact(
+        Turn { ctx, txn, now },
+        conversation,
+        &session,
+        &bot,
+        effects,
+        true,
+    )
+    .await?
+    {
         return Ok(());
     }
     let message = storage::messages::latest(txn, conversation.id, false, 1)
@@ -460,6 +474,7 @@ pub(crate) async fn clicked(
         author_kind: AuthorKind::Visitor,
         author_user_id: None,
         author_name: None,
+        author_avatar: None,
         text: button.label.clone(),
         internal: false,
         buttons: None,
@@ -497,7 +512,16 @@ pub(crate) async fn clicked(
             &mut effects,
         )
         .await?;
-    } else if interact(ctx, txn, &conversation, session, &bot, &mut effects, now).await? {
+    } else if interact(
+        Turn { ctx, txn, now },
+        &conversation,
+        session,
+        &bot,
+        &mut effects,
+        true,
+    )
+    .await?
+    {
         let extra = json!({
             "message": view,
             "choice": {"button_id": button.id, "label": button.label, "message_id": latest_bot.id},
@@ -671,6 +695,9 @@ struct Handover {
     note: String,
     /// A line the visitor reads, if any.
     visitor_text: Option<&'static str>,
+    /// Whether the bot hears `conversation.handed_over` (not when it never heard of the
+    /// conversation).
+    tell_bot: bool,
 }
 
 /// The bot's part ends and people take over: the session ends escalated, the context
@@ -719,6 +746,9 @@ async fn hand_over(
         )
         .await?;
     }
+    if !handover.tell_bot {
+        return Ok(());
+    }
     let extra = json!({"reason": "handover"});
     record_event(txn, bot, &current, rules::HANDED_OVER, extra, effects, now).await
 }
@@ -742,6 +772,7 @@ pub(crate) async fn fail(
         context: BTreeMap::new(),
         note,
         visitor_text: None,
+        tell_bot: true,
     };
     hand_over(turn, conversation, session, bot, handover, effects).await
 }
@@ -887,6 +918,7 @@ pub(crate) async fn apply(
                     context,
                     note,
                     visitor_text: None,
+                    tell_bot: true,
                 };
                 return hand_over(
                     Turn { ctx, txn, now },
@@ -929,6 +961,7 @@ async fn say(
         author_kind: AuthorKind::Bot,
         author_user_id: None,
         author_name: Some(shown_name(bot)),
+        author_avatar: bot.avatar.clone(),
         text: text.to_owned(),
         internal: false,
         buttons,

@@ -15,6 +15,8 @@ pub struct Model {
     pub author_kind: AuthorKind,
     pub author_user_id: Option<Uuid>,
     pub author_name: Option<String>,
+    /// The image the author showed when writing (an external bot's `avatar`).
+    pub author_avatar: Option<String>,
     pub text: String,
     /// An agents-only note, never sent to the visitor.
     pub internal: bool,

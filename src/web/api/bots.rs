@@ -120,14 +120,46 @@ async fn list_bot_deliveries(
     }))
 }
 
-/// A bot's actions, as in the answer to an event.
+/// A bot's actions, as in the answer to an event (`{"actions": [...]}` in the response body).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BotActionsBody {
-    /// `message` {text, buttons?}, `typing`, `handover` {context?, summary?}, `end`,
-    /// `transfer` {bot_id | flow_id}.
-    #[schema(value_type = Vec<Object>)]
+    /// Carried out in order; a `handover`, `end` or `transfer` ends the bot's part.
+    #[schema(value_type = Vec<BotActionSchema>)]
     actions: Vec<serde_json::Value>,
+}
+
+/// One action of a bot, by `type` (docs/bots.md). This describes the JSON for the OpenAPI
+/// document; `domain::bot::parse_actions` reads it, with every problem and its path.
+#[derive(ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum BotActionSchema {
+    /// A bot message; the widget shows its buttons as quick replies.
+    Message {
+        /// 1 to the server's message limit.
+        text: String,
+        /// At most 10, ids unique.
+        buttons: Option<Vec<crate::domain::bot::BotButton>>,
+    },
+    /// Shows the bot typing in the widget.
+    Typing,
+    /// People take over: the context is merged into the conversation's and routed like a
+    /// flow's handover; agents get a note with the summary.
+    Handover {
+        /// Values are text (numbers and booleans are turned into text).
+        context: Option<std::collections::BTreeMap<String, String>>,
+        summary: Option<String>,
+    },
+    /// Resolves the conversation.
+    End,
+    /// Another bot (never itself: 409 `same_bot`) or a flow takes over; exactly one of the two.
+    Transfer {
+        #[schema(value_type = Option<uuid::Uuid>)]
+        bot_id: Option<uuid::Uuid>,
+        #[schema(value_type = Option<uuid::Uuid>)]
+        flow_id: Option<uuid::Uuid>,
+    },
 }
 
 /// The bot acts in a conversation it handles, with its own token (`fdbot_…`): 204 once done;

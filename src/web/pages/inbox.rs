@@ -450,7 +450,7 @@ async fn page_with_notice(
     )
 }
 
-fn fragment(template: &impl Template) -> Result<HttpResponse, PageError> {
+pub(super) fn fragment(template: &impl Template) -> Result<HttpResponse, PageError> {
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -15,17 +15,26 @@ use crate::{
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use serde_json::json;
 use std::{sync::Arc, time::Instant};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 /// How often an open inbox socket re-checks that its user still exists and is active, so a
 /// deactivated user stops receiving the account's conversations within this time.
 const REAUTHORISE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Who the socket is for: an agent's inbox (present, online or away), or a supervisor's
+/// page watching the account's events (`?watch=1`: no presence, no conversations routed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presence {
+    Online,
+    Away,
+    Watching,
+}
+
 /// Serves one inbox socket until it closes.
 pub async fn run(
     ctx: Arc<Context>,
     actor: Actor,
-    online: bool,
+    presence: Presence,
     mut session: Session,
     stream: actix_ws::MessageStream,
 ) {
@@ -34,19 +43,10 @@ pub async fn run(
         .max_frame_size(MAX_FRAME_BYTES)
         .aggregate_continuations()
         .max_continuation_size(MAX_FRAME_BYTES);
-    let (mut events, changed) = ctx.hub.join_agent(actor.account_id, actor.user_id, online);
-    if changed {
-        ctx.hub.announce_online(actor.account_id);
-    }
-    ctx.hub.announce_agent(
-        actor.account_id,
-        actor.user_id,
-        if online { "online" } else { "away" },
-    );
-    if online {
-        // Conversations waiting in the agent's teams' queues come to them now.
-        crate::services::routing::drain_quietly(&ctx, actor.account_id, actor.user_id).await;
-    }
+    let mut events = match presence {
+        Presence::Watching => ctx.hub.watch_agents(actor.account_id),
+        Presence::Online | Presence::Away => join(&ctx, &actor, presence == Presence::Online).await,
+    };
     let limiter = frame_limiter();
     let mut last_heard = Instant::now();
     let mut last_checked = Instant::now();
@@ -104,6 +104,32 @@ pub async fn run(
             () = ctx.hub.closing() => break Some(shutting_down()),
         }
     };
+    if presence != Presence::Watching {
+        leave(&ctx, &actor);
+    }
+    let _ = session.close(reason).await;
+}
+
+/// The agent's inbox opened: present (online or away) for routing and colleagues.
+async fn join(ctx: &Context, actor: &Actor, online: bool) -> broadcast::Receiver<Frame> {
+    let (events, changed) = ctx.hub.join_agent(actor.account_id, actor.user_id, online);
+    if changed {
+        ctx.hub.announce_online(actor.account_id);
+    }
+    ctx.hub.announce_agent(
+        actor.account_id,
+        actor.user_id,
+        if online { "online" } else { "away" },
+    );
+    if online {
+        // Conversations waiting in the agent's teams' queues come to them now.
+        crate::services::routing::drain_quietly(ctx, actor.account_id, actor.user_id).await;
+    }
+    events
+}
+
+/// The agent's inbox socket closed: offline once their last one has.
+fn leave(ctx: &Context, actor: &Actor) {
     if ctx.hub.leave_agent(actor.account_id, actor.user_id) {
         ctx.hub.announce_online(actor.account_id);
     }
@@ -111,7 +137,6 @@ pub async fn run(
         ctx.hub
             .announce_agent(actor.account_id, actor.user_id, "offline");
     }
-    let _ = session.close(reason).await;
 }
 
 /// Sends a frame; an inbox that takes nothing for `SEND_TIMEOUT` counts as gone.

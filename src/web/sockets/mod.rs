@@ -109,6 +109,14 @@ fn own_origin(req: &HttpRequest, ctx: &Context) -> String {
     }
 }
 
+/// `?watch=1`: the supervisor page's socket, which gets the account's events without making
+/// its user present (available for conversations) the way the inbox does.
+fn watching(req: &HttpRequest) -> bool {
+    req.query_string()
+        .split('&')
+        .any(|pair| pair == "watch=1" || pair == "watch=true")
+}
+
 #[get("/ws/agent")]
 async fn agent_socket(
     req: HttpRequest,
@@ -133,8 +141,20 @@ async fn agent_socket(
         .ok_or(ServiceError::Unauthorized)?;
     let user = services::users::get_user(&ctx, &actor, actor.user_id).await?;
     let (response, session, stream) = upgrade(&req, body).await?;
-    let online = user.status == AgentStatus::Online;
-    crate::in_runtime::spawn_local(agent::run(ctx.into_inner(), actor, online, session, stream));
+    let presence = if watching(&req) {
+        agent::Presence::Watching
+    } else if user.status == AgentStatus::Online {
+        agent::Presence::Online
+    } else {
+        agent::Presence::Away
+    };
+    crate::in_runtime::spawn_local(agent::run(
+        ctx.into_inner(),
+        actor,
+        presence,
+        session,
+        stream,
+    ));
     Ok(response)
 }
 

@@ -56,6 +56,11 @@ uuid_id!(
     VisitorId
 );
 uuid_id!(
+    /// A file attached to a message. Generated with `AttachmentId::random` (v4: 122 random
+    /// bits), since its id is part of its download URL and must not be guessable.
+    AttachmentId
+);
+uuid_id!(
     /// A conversation between a visitor and the account's bot and agents.
     ConversationId
 );
@@ -82,5 +87,12 @@ mod tests {
     #[test]
     fn an_id_that_is_not_a_uuid_is_rejected() {
         assert!("42".parse::<UserId>().is_err());
+    }
+}
+
+impl AttachmentId {
+    /// A fresh, unguessable id (UUID v4), unlike the time-ordered `generate`.
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
     }
 }

@@ -79,10 +79,12 @@ pub async fn flow_runs_of_visitor(
 }
 
 /// What erasing conversations removed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Erased {
     pub conversations: u64,
     pub messages: u64,
+    /// Storage keys of the deleted attachments, to delete from the file store after commit.
+    pub file_keys: Vec<String>,
 }
 
 /// Erases the content of these conversations: their messages and emails are deleted; the
@@ -105,6 +107,7 @@ pub async fn erase_conversations(
         .exec(conn)
         .await?
         .rows_affected;
+    let file_keys = super::attachments::delete_of_conversations(conn, conversation_ids).await?;
     email::Entity::delete_many()
         .filter(email::Column::ConversationId.is_in(ids()))
         .exec(conn)
@@ -132,6 +135,7 @@ pub async fn erase_conversations(
     Ok(Erased {
         conversations,
         messages,
+        file_keys,
     })
 }
 

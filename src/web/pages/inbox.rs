@@ -541,8 +541,28 @@ fn wants_json(req: &HttpRequest) -> bool {
 #[derive(Deserialize)]
 struct ReplyForm {
     client_id: String,
+    #[serde(default)]
     text: String,
     internal: Option<String>,
+    /// Comma-separated ids of uploaded files.
+    attachments: Option<String>,
+}
+
+/// The ids of a form's comma-separated `attachments`.
+fn attachment_ids(raw: Option<&str>) -> Result<Vec<uuid::Uuid>, ServiceError> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(|id| {
+            id.parse().map_err(|_| {
+                ServiceError::invalid(crate::domain::FieldError::new(
+                    "attachments",
+                    "must be ids of uploaded files",
+                ))
+            })
+        })
+        .collect()
 }
 
 #[post("/inbox/{id}/messages")]
@@ -554,15 +574,21 @@ async fn post_reply(
     SecureForm(form): SecureForm<ReplyForm>,
 ) -> Result<HttpResponse, PageError> {
     let id = conversation_id(&path)?;
-    let result = services::conversations::post_agent_message(
-        &ctx,
-        &signed_in.actor,
-        id,
-        &form.client_id,
-        &form.text,
-        form.internal.is_some(),
-    )
-    .await;
+    let result = match attachment_ids(form.attachments.as_deref()) {
+        Ok(attachments) => {
+            services::conversations::post_agent_message(
+                &ctx,
+                &signed_in.actor,
+                id,
+                &form.client_id,
+                &form.text,
+                form.internal.is_some(),
+                &attachments,
+            )
+            .await
+        }
+        Err(error) => Err(error),
+    };
     match (result, wants_json(&req)) {
         (Ok(posted), true) => Ok(HttpResponse::Ok().json(posted.message)),
         (Ok(_), false) => Ok(back(&req, &path)),

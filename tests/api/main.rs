@@ -26,6 +26,7 @@ mod cli;
 mod conversations_api;
 mod durability;
 mod email;
+mod files;
 mod flow_editor;
 mod flow_editor_browser;
 mod flows_api;

@@ -12,9 +12,45 @@ use std::sync::Arc;
 /// Attachments' bytes by key; cheap to clone.
 #[derive(Clone)]
 pub struct FileStore {
-    store: Arc<dyn ObjectStore>,
+    backend: Arc<Backend>,
     /// `local` or `s3`, for logs.
     kind: &'static str,
+}
+
+enum Backend {
+    Local(LazyLocal),
+    S3(object_store::aws::AmazonS3),
+}
+
+/// The local folder's store, opened (and the folder created) on first use, so commands that
+/// never touch files (`migrate`, `token create`) create no folder.
+#[derive(Debug)]
+struct LazyLocal {
+    dir: String,
+    opened: std::sync::OnceLock<LocalFileSystem>,
+}
+
+impl LazyLocal {
+    fn open(&self) -> object_store::Result<&LocalFileSystem> {
+        if let Some(opened) = self.opened.get() {
+            return Ok(opened);
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|error| object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(error),
+        })?;
+        let store = LocalFileSystem::new_with_prefix(&self.dir)?.with_automatic_cleanup(true);
+        Ok(self.opened.get_or_init(|| store))
+    }
+}
+
+impl Backend {
+    fn store(&self) -> object_store::Result<&dyn ObjectStore> {
+        match self {
+            Self::Local(local) => Ok(local.open()?),
+            Self::S3(s3) => Ok(s3),
+        }
+    }
 }
 
 impl std::fmt::Debug for FileStore {
@@ -26,21 +62,17 @@ impl std::fmt::Debug for FileStore {
 }
 
 impl FileStore {
-    /// The store the settings name: the folder `file_dir` (created when missing), or the
+    /// The store the settings name: the folder `file_dir` (created when first used), or the
     /// bucket `s3_bucket` at `s3_endpoint`.
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         match settings.file_store {
-            FileStoreKind::Local => {
-                std::fs::create_dir_all(&settings.file_dir)
-                    .with_context(|| format!("creating the file folder {}", settings.file_dir))?;
-                let store = LocalFileSystem::new_with_prefix(&settings.file_dir)
-                    .with_context(|| format!("opening the file folder {}", settings.file_dir))?
-                    .with_automatic_cleanup(true);
-                Ok(Self {
-                    store: Arc::new(store),
-                    kind: "local",
-                })
-            }
+            FileStoreKind::Local => Ok(Self {
+                backend: Arc::new(Backend::Local(LazyLocal {
+                    dir: settings.file_dir.clone(),
+                    opened: std::sync::OnceLock::new(),
+                })),
+                kind: "local",
+            }),
             FileStoreKind::S3 => {
                 let bucket = settings
                     .s3_bucket
@@ -61,7 +93,7 @@ impl FileStore {
                 }
                 let store = builder.build().context("configuring the S3 file store")?;
                 Ok(Self {
-                    store: Arc::new(store),
+                    backend: Arc::new(Backend::S3(store)),
                     kind: "s3",
                 })
             }
@@ -74,7 +106,8 @@ impl FileStore {
 
     /// Stores `bytes` under `key`, replacing what was there.
     pub async fn put(&self, key: &str, bytes: Bytes) -> anyhow::Result<()> {
-        self.store
+        self.backend
+            .store()?
             .put(&Path::from(key), PutPayload::from_bytes(bytes))
             .await
             .with_context(|| format!("storing file {key} in the {} store", self.kind))?;
@@ -83,7 +116,8 @@ impl FileStore {
 
     /// The bytes under `key`; none when there are none.
     pub async fn get(&self, key: &str) -> anyhow::Result<Option<Bytes>> {
-        match self.store.get(&Path::from(key)).await {
+        let store = self.backend.store()?;
+        match store.get(&Path::from(key)).await {
             Ok(found) => Ok(Some(found.bytes().await.with_context(|| {
                 format!("reading file {key} from the {} store", self.kind)
             })?)),
@@ -95,7 +129,8 @@ impl FileStore {
 
     /// Removes `key`; a key that is already gone is fine.
     pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
-        match self.store.delete(&Path::from(key)).await {
+        let store = self.backend.store()?;
+        match store.delete(&Path::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(error) => Err(anyhow::Error::new(error)
                 .context(format!("deleting file {key} from the {} store", self.kind))),

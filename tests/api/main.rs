@@ -27,6 +27,7 @@ mod conversations_api;
 mod durability;
 mod email;
 mod files;
+mod files_nodes;
 mod flow_editor;
 mod flow_editor_browser;
 mod flows_api;

@@ -13,6 +13,7 @@ mod browser_a11y;
 mod browser_billing;
 mod browser_chatbot;
 mod browser_email;
+mod browser_files;
 mod browser_hours;
 mod browser_inbox_ui;
 mod browser_routing;

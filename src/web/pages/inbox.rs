@@ -218,7 +218,39 @@ pub struct Bubble {
     pub side: &'static str,
     /// A bot step's buttons, by label (agents see what the visitor was offered).
     pub buttons: Vec<String>,
+    /// The files the message carries.
+    pub files: Vec<BubbleFile>,
     pub at: String,
+}
+
+/// A file of a transcript bubble: a thumbnail (raster images) or a card.
+pub struct BubbleFile {
+    pub name: String,
+    pub content_type: String,
+    /// e.g. `12 KB`.
+    pub size: String,
+    pub url: String,
+    pub image: bool,
+}
+
+impl From<crate::services::attachments::AttachmentView> for BubbleFile {
+    fn from(file: crate::services::attachments::AttachmentView) -> Self {
+        let bytes = file.size.max(0);
+        let size = if bytes < 1024 {
+            format!("{bytes} B")
+        } else if bytes < 1024 * 1024 {
+            format!("{} KB", (bytes + 512) / 1024)
+        } else {
+            format!("{:.1} MB", bytes as f64 / 1024.0 / 1024.0)
+        };
+        Self {
+            image: crate::domain::attachment::shown_inline(&file.content_type),
+            name: file.name,
+            content_type: file.content_type,
+            size,
+            url: file.url,
+        }
+    }
 }
 
 impl From<MessageView> for Bubble {
@@ -241,6 +273,11 @@ impl From<MessageView> for Bubble {
             text: message.text,
             internal: message.internal,
             clicked: message.choice.is_some(),
+            files: message
+                .attachments
+                .into_iter()
+                .map(BubbleFile::from)
+                .collect(),
             buttons: message
                 .buttons
                 .unwrap_or_default()

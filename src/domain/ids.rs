@@ -73,6 +73,13 @@ uuid_id!(
     FlowId
 );
 
+impl AttachmentId {
+    /// A fresh, unguessable id (UUID v4), unlike the time-ordered `generate`.
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,12 +94,5 @@ mod tests {
     #[test]
     fn an_id_that_is_not_a_uuid_is_rejected() {
         assert!("42".parse::<UserId>().is_err());
-    }
-}
-
-impl AttachmentId {
-    /// A fresh, unguessable id (UUID v4), unlike the time-ordered `generate`.
-    pub fn random() -> Self {
-        Self(Uuid::new_v4())
     }
 }

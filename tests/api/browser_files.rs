@@ -98,12 +98,12 @@ async fn a_visitor_pastes_an_image_and_attaches_a_pdf_and_the_agent_replies_with
         )
         .await
             == 1
-            && script_string(
+            && !script_string(
                 &visitor,
                 "return Object.keys(localStorage).filter(k => k.includes('token')).join()",
             )
             .await
-                != ""
+            .is_empty()
     })
     .await;
 

@@ -263,6 +263,50 @@ async fn a_visitor_sends_an_image_and_a_pdf_and_agents_and_only_that_visitor_can
     // A forged link.
     let forged = get(&format!("{image_url}?expires=9999999999&signature=00")).await;
     assert_eq!(forged.status().as_u16(), 404);
+
+    // The emailed transcript lists the files with links that work without credentials.
+    c.widget
+        .send(json!({"type": "transcript_request", "email": "ann@example.com"}))
+        .await;
+    c.widget.recv_type("transcript_queued").await;
+    use sea_orm::{ConnectionTrait, Statement};
+    let rows = c
+        .app
+        .ctx
+        .db
+        .query_all_raw(Statement::from_string(
+            c.app.ctx.db.get_database_backend(),
+            "SELECT body_text FROM emails WHERE kind = 'transcript'",
+        ))
+        .await
+        .expect("emails");
+    let body: String = rows[0].try_get("", "body_text").expect("body");
+    assert!(
+        body.contains("[file] pasted.png (image/png, 79 bytes): "),
+        "{body}"
+    );
+    let link = body
+        .lines()
+        .find(|line| line.contains("[file] invoice.png"))
+        .and_then(|line| line.split(": ").nth(1))
+        .expect("a link to the PDF");
+    let path = &link[link.find("/files/").expect("a file path")..];
+    let response = get(&c.app.url(path)).await;
+    assert_eq!(response.bytes().await.expect("bytes").as_ref(), PDF);
+}
+
+#[tokio::test]
+async fn the_openapi_document_has_the_upload_endpoint_and_the_attachment_shape() {
+    let app = spawn_app().await;
+    let doc: Value = get(&app.url("/api/v1/openapi.json"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let upload = &doc["paths"]["/api/v1/conversations/{id}/attachments"]["post"];
+    assert!(upload.is_object(), "documented");
+    assert!(upload["responses"]["413"].is_object() && upload["responses"]["415"].is_object());
+    assert!(doc["components"]["schemas"]["AttachmentView"]["properties"]["type"].is_object());
 }
 
 #[tokio::test]

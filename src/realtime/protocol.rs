@@ -57,8 +57,7 @@ pub enum WidgetFrame {
     Hello(Hello),
     Message {
         client_id: String,
-        /// May be empty when the message carries files.
-        #[serde(default)]
+        /// May be empty (`""`) when the message carries files.
         text: String,
         /// Ids of files uploaded with `POST /widget/attachments`.
         #[serde(default)]

@@ -486,6 +486,53 @@ async fn a_file_over_the_accounts_limit_is_413_and_a_refused_type_is_415() {
 }
 
 #[tokio::test]
+async fn an_owner_sets_the_file_limits_in_settings() {
+    let app = spawn_app().await;
+    let account = app.create_account("Settings").await;
+    let owner = app.token_for(&account.owner_email).await;
+    let browser = app.signed_in(&account.owner_email).await;
+    let page = app
+        .get(&browser, "/settings/account")
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        page.contains("name=\"max_file_mb\"") && page.contains("application/pdf"),
+        "the form shows the limits"
+    );
+    let saved = app
+        .post_form(
+            &browser,
+            "/settings/account",
+            "/settings/account/files",
+            &[
+                ("max_file_mb", "2.5"),
+                ("allowed_types", "image/*\napplication/pdf\n"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status().as_u16(), 303);
+    let (_, account_view) = app.call(&owner, Method::GET, "/api/v1/account", None).await;
+    assert_eq!(account_view["max_file_bytes"], 2_621_440);
+    assert_eq!(
+        account_view["allowed_types"],
+        json!(["image/*", "application/pdf"])
+    );
+    let refused = app
+        .post_form(
+            &browser,
+            "/settings/account",
+            "/settings/account/files",
+            &[("max_file_mb", "500"), ("allowed_types", "pdf")],
+        )
+        .await;
+    assert_eq!(refused.status().as_u16(), 422);
+    let (_, unchanged) = app.call(&owner, Method::GET, "/api/v1/account", None).await;
+    assert_eq!(unchanged["max_file_bytes"], 2_621_440, "nothing half-saved");
+}
+
+#[tokio::test]
 async fn an_svg_with_script_is_served_as_a_sandboxed_download_never_as_a_page() {
     let c = chat(spawn_app().await).await;
     let (status, file) = visitor_upload(

@@ -430,6 +430,7 @@ textarea.field{resize:vertical;min-height:64px}
 .upload .name{overflow:hidden;text-overflow:ellipsis;white-space:nowrap;max-width:150px}
 .upload progress{width:60px;height:6px}
 .upload.error{border-color:#e5484d;color:#b42318}
+.upload.error .name{max-width:none;white-space:normal}
 .upload button{border:0;background:none;padding:2px;line-height:1;color:inherit;border-radius:4px}
 .files{display:flex;flex-direction:column;gap:4px;margin-top:4px;max-width:100%}
 .thumb{display:block;max-width:200px;max-height:160px;border-radius:12px;border:1px solid #e4e7ec;background:#fff}

@@ -100,7 +100,7 @@ async fn a_visitor_pastes_an_image_and_attaches_a_pdf_and_the_agent_replies_with
             == 1
             && !script_string(
                 &visitor,
-                "return Object.keys(localStorage).filter(k => k.includes('token')).join()",
+                "return Object.keys(localStorage).filter(k => k.includes('token')).map(k => localStorage.getItem(k)).filter(v => v && v !== 'null').join()",
             )
             .await
             .is_empty()
@@ -139,6 +139,50 @@ async fn a_visitor_pastes_an_image_and_attaches_a_pdf_and_the_agent_replies_with
         .screenshot(&artifact("files-widget-tray.png"))
         .await
         .expect("screenshot");
+    // A refused type shows a clear error in the tray, and removing it leaves the others.
+    let refused = format!(
+        "{} const input = {SHADOW}.querySelector('input[data-r=fileInput]'); input.files = dt.files; \
+         input.dispatchEvent(new Event('change'));",
+        file_js(
+            &base64(b"<html><script>alert(1)</script></html>"),
+            "page.html",
+            "text/html"
+        )
+    );
+    visitor
+        .execute(&refused, Vec::new())
+        .await
+        .expect("attach an HTML file");
+    eventually("the refused file shows its error", || async {
+        script_string(
+            &visitor,
+            &format!(
+                "return {SHADOW}.querySelector('[data-r=tray] .upload.error')?.textContent || ''"
+            ),
+        )
+        .await
+        .contains("Files like page.html are not accepted")
+    })
+    .await;
+    visitor
+        .screenshot(&artifact("files-widget-refused.png"))
+        .await
+        .expect("screenshot");
+    visitor
+        .execute(
+            &format!("{SHADOW}.querySelector('[data-r=tray] .upload.error button').click()"),
+            Vec::new(),
+        )
+        .await
+        .expect("remove the refused file");
+    assert_eq!(
+        script_number(
+            &visitor,
+            &format!("return {SHADOW}.querySelectorAll('[data-r=tray] .upload').length")
+        )
+        .await,
+        2
+    );
     let composer = visitor
         .execute(
             &format!("return {SHADOW}.querySelector('textarea[data-r=input]')"),

@@ -1132,45 +1132,55 @@ textarea.field{resize:vertical;min-height:64px}
       const name = blob.name || 'pasted-image.png';
       const upload = { name, state: 'uploading', loaded: 0, total: blob.size || 1 };
       uploads.push(upload);
-      if (!token) {
-        upload.state = 'error';
-        upload.error = t('uploadFailed', { name });
-        return;
-      }
-      const xhr = new XMLHttpRequest();
-      upload.xhr = xhr;
-      xhr.open('POST', HTTP_BASE + '/widget/attachments?key=' + encodeURIComponent(KEY) + '&visitor_token=' + encodeURIComponent(token));
-      xhr.upload.onprogress = (e) => {
-        if (e.lengthComputable) {
-          upload.loaded = e.loaded;
-          upload.total = e.total;
-          renderTray();
-        }
-      };
-      xhr.onload = () => {
-        if (xhr.status === 201) {
-          upload.state = 'done';
-          try {
-            upload.file = JSON.parse(xhr.responseText);
-          } catch (e) {
-            upload.state = 'error';
-          }
-        } else {
-          upload.state = 'error';
-          upload.error = t(xhr.status === 413 ? 'fileTooLarge' : xhr.status === 415 ? 'fileRefused' : 'uploadFailed', { name });
-        }
-        renderTray();
-      };
-      xhr.onerror = () => {
-        upload.state = 'error';
-        upload.error = t('uploadFailed', { name });
-        renderTray();
-      };
-      const body = new FormData();
-      body.append('file', blob, name);
-      xhr.send(body);
+      startUpload(upload, blob);
     });
     renderTray();
+  }
+
+  // Before the first welcome there is no visitor token yet: the file waits for it.
+  function startUpload(upload, blob) {
+    const name = upload.name;
+    if (!token) {
+      upload.waiting = blob;
+      return;
+    }
+    delete upload.waiting;
+    const xhr = new XMLHttpRequest();
+    upload.xhr = xhr;
+    xhr.open('POST', HTTP_BASE + '/widget/attachments?key=' + encodeURIComponent(KEY) + '&visitor_token=' + encodeURIComponent(token));
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) {
+        upload.loaded = e.loaded;
+        upload.total = e.total;
+        renderTray();
+      }
+    };
+    xhr.onload = () => {
+      if (xhr.status === 201) {
+        upload.state = 'done';
+        try {
+          upload.file = JSON.parse(xhr.responseText);
+        } catch (e) {
+          upload.state = 'error';
+        }
+      } else {
+        upload.state = 'error';
+        upload.error = t(xhr.status === 413 ? 'fileTooLarge' : xhr.status === 415 ? 'fileRefused' : 'uploadFailed', { name });
+      }
+      renderTray();
+    };
+    xhr.onerror = () => {
+      upload.state = 'error';
+      upload.error = t('uploadFailed', { name });
+      renderTray();
+    };
+    const body = new FormData();
+    body.append('file', blob, name);
+    xhr.send(body);
+  }
+
+  function startWaitingUploads() {
+    uploads.filter((u) => u.waiting).forEach((u) => startUpload(u, u.waiting));
   }
 
   function renderTray() {
@@ -1526,6 +1536,7 @@ textarea.field{resize:vertical;min-height:64px}
     ready = true;
     attempt = 0;
     if (f.visitor_token) token = f.visitor_token;
+    startWaitingUploads();
     widgetCfg = f.widget && typeof f.widget === 'object' ? f.widget : {};
     hours = f.business_hours && typeof f.business_hours === 'object' ? f.business_hours : null;
     online = !!f.online;

@@ -86,6 +86,32 @@ pub struct Settings {
     /// When set, `GET /metrics` answers only `Authorization: Bearer <this token>`; unset, it
     /// is open (keep it on a private network then).
     pub metrics_token: Option<Secret>,
+    /// Where attachments are kept: `local` (the folder `file_dir`, the default) or `s3` (an
+    /// S3-compatible bucket, needed with several nodes).
+    pub file_store: FileStoreKind,
+    /// The folder of the `local` file store (created when missing).
+    pub file_dir: String,
+    /// The bucket of the `s3` file store.
+    pub s3_bucket: Option<String>,
+    /// The S3 endpoint, e.g. `http://127.0.0.1:9000` for MinIO; unset: AWS.
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<Secret>,
+    /// Allow a plain `http://` endpoint (a store on the private network).
+    #[serde(deserialize_with = "flag")]
+    pub s3_allow_http: bool,
+    /// Minutes a signed download link (in webhooks) stays valid.
+    pub file_link_minutes: i64,
+}
+
+/// The file store's backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStoreKind {
+    #[default]
+    Local,
+    S3,
 }
 
 impl Default for Settings {
@@ -111,6 +137,15 @@ impl Default for Settings {
             email_poll_ms: 5_000,
             email_retry_ms: 60_000,
             metrics_token: None,
+            file_store: FileStoreKind::Local,
+            file_dir: "frontdesk-files".to_owned(),
+            s3_bucket: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".to_owned(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_allow_http: false,
+            file_link_minutes: 24 * 60,
         }
     }
 }
@@ -263,6 +298,26 @@ impl Settings {
                 "must be at least 16 characters",
             ));
         }
+        if self.file_store == FileStoreKind::S3 && self.s3_bucket.is_none() {
+            return Err(ConfigError::new(
+                "s3_bucket",
+                "is required when file_store is s3",
+            ));
+        }
+        if let Some(url) = &self.s3_endpoint
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::new(
+                "s3_endpoint",
+                "must start with http:// or https://",
+            ));
+        }
+        if !(1..=60 * 24 * 30).contains(&self.file_link_minutes) {
+            return Err(ConfigError::new(
+                "file_link_minutes",
+                "must be between 1 and 43200",
+            ));
+        }
         crate::mailer::check_settings(self)?;
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|error| ConfigError::new("log", error.to_string()))?;
@@ -351,6 +406,20 @@ mod tests {
             error.to_string().contains("FRONTDESK_JOB_INTERVAL_SECONDS"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_s3_file_store_needs_a_bucket_and_keeps_its_secret() {
+        let error = with(&[("file_store", "s3")]).expect_err("no bucket");
+        assert!(error.to_string().contains("FRONTDESK_S3_BUCKET"), "{error}");
+        let settings = with(&[
+            ("file_store", "s3"),
+            ("s3_bucket", "files"),
+            ("s3_secret_access_key", "hunter22"),
+        ])
+        .expect("valid");
+        assert!(!format!("{settings:?}").contains("hunter22"));
+        assert!(with(&[("file_store", "ftp")]).is_err());
     }
 
     #[test]

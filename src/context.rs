@@ -31,4 +31,8 @@ pub struct Context {
     pub settings: Arc<Settings>,
     /// This node's Prometheus metrics (one registry per context).
     pub metrics: Arc<Metrics>,
+    /// Where attachments' bytes are kept (a folder, or an S3-compatible bucket).
+    pub files: crate::storage::files::FileStore,
+    /// Signs expiring download links of files (webhooks, emails).
+    pub file_links: crate::services::attachments::FileLinks,
 }

@@ -46,6 +46,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
     let mut reads = storage::connect_reader(&settings.database_url, &db).await?;
     reads.set_metric_callback(metrics.statement_observer());
     let clocks = Clocks::new(settings.test_clock);
+    let file_links = crate::services::attachments::FileLinks::load(&db, settings).await?;
     Ok(Context {
         writer: crate::services::writer::Writer::start(db.clone(), &settings.database_url)?,
         db,
@@ -56,6 +57,8 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
         hub: Arc::new(crate::realtime::hub::Hub::default()),
         settings: Arc::new(settings.clone()),
         metrics,
+        files: storage::files::FileStore::from_settings(settings)?,
+        file_links,
     })
 }
 

@@ -377,10 +377,100 @@
       typingTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
     });
 
+    // Files: each uploads at once (progress, cancel); the reply carries the ids of those done.
+    let uploads = [];
+    const fileInput = document.getElementById('reply-file');
+    const tray = document.getElementById('reply-files');
+    const csrf = form.querySelector('input[name=csrf_token]').value;
+    const uploadUrl = form.action.replace(/\/messages(\?.*)?$/, '/attachments');
+    function renderUploads() {
+      tray.textContent = '';
+      uploads.forEach((upload) => {
+        const item = document.createElement('span');
+        item.className = 'reply-file' + (upload.state === 'error' ? ' error' : '');
+        const name = document.createElement('span');
+        name.textContent = upload.state === 'error' ? upload.error : upload.name;
+        item.append(name);
+        if (upload.state === 'uploading') {
+          const bar = document.createElement('progress');
+          bar.max = upload.total;
+          bar.value = upload.loaded;
+          bar.setAttribute('aria-label', 'Uploading ' + upload.name);
+          item.append(bar);
+        }
+        const remove = document.createElement('button');
+        remove.type = 'button';
+        remove.textContent = '×';
+        remove.setAttribute('aria-label', 'Remove ' + upload.name);
+        remove.addEventListener('click', () => {
+          if (upload.xhr && upload.state === 'uploading') upload.xhr.abort();
+          uploads = uploads.filter((u) => u !== upload);
+          renderUploads();
+        });
+        item.append(remove);
+        tray.append(item);
+      });
+    }
+    function uploadFiles(list) {
+      Array.from(list || []).forEach((blob) => {
+        const upload = { name: blob.name || 'pasted-image.png', state: 'uploading', loaded: 0, total: blob.size || 1 };
+        uploads.push(upload);
+        const xhr = new XMLHttpRequest();
+        upload.xhr = xhr;
+        xhr.open('POST', uploadUrl);
+        xhr.setRequestHeader('X-CSRF-Token', csrf);
+        xhr.upload.onprogress = (e) => {
+          if (e.lengthComputable) Object.assign(upload, { loaded: e.loaded, total: e.total });
+          renderUploads();
+        };
+        xhr.onload = () => {
+          let answer = null;
+          try {
+            answer = JSON.parse(xhr.responseText);
+          } catch (_) {}
+          if (xhr.status === 201 && answer) Object.assign(upload, { state: 'done', file: answer });
+          else {
+            upload.state = 'error';
+            upload.error = upload.name + ': ' + ((answer && answer.error && answer.error.message) || 'upload failed');
+          }
+          renderUploads();
+        };
+        xhr.onerror = () => {
+          Object.assign(upload, { state: 'error', error: upload.name + ': upload failed' });
+          renderUploads();
+        };
+        const body = new FormData();
+        body.append('file', blob, upload.name);
+        xhr.send(body);
+      });
+      renderUploads();
+    }
+    fileInput.addEventListener('change', () => {
+      uploadFiles(fileInput.files);
+      fileInput.value = '';
+    });
+    text.addEventListener('paste', (e) => {
+      const files = Array.from((e.clipboardData && e.clipboardData.files) || []);
+      if (files.length) {
+        e.preventDefault();
+        uploadFiles(files);
+      }
+    });
+    form.addEventListener('dragover', (e) => e.preventDefault());
+    form.addEventListener('drop', (e) => {
+      if (e.dataTransfer && e.dataTransfer.files.length) {
+        e.preventDefault();
+        uploadFiles(e.dataTransfer.files);
+      }
+    });
+
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       expandShortcut();
-      if (!text.value.trim()) return;
+      if (uploads.some((u) => u.state === 'uploading')) return;
+      const done = uploads.filter((u) => u.state === 'done');
+      if (!text.value.trim() && !done.length) return;
+      form.querySelector('input[name=attachments]').value = done.map((u) => u.file.id).join(',');
       error.textContent = '';
       const body = new URLSearchParams(new FormData(form));
       const button = form.querySelector('button[type=submit]');
@@ -396,6 +486,8 @@
           error.textContent = 'Not sent: your session ended. Sign in again (your text is kept here).';
         } else if (response.ok) {
           text.value = '';
+          uploads = uploads.filter((u) => u.state !== 'done');
+          renderUploads();
           form.querySelector('input[name=client_id]').value = newClientId();
           internal.checked = false;
           showMode();

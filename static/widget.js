@@ -19,7 +19,7 @@
   const Z_INDEX = 2147483000; // near the 32-bit maximum so host page overlays stay below the chat
   const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
   const URL_RE = /\bhttps?:\/\/[^\s<>"']*[^\s<>"'.,;:!?)\]]/g;
-  const FINAL_ERRORS = ['empty_text', 'text_too_long', 'invalid_frame', 'stale_button', 'unknown_button']; // the frame can never succeed
+  const FINAL_ERRORS = ['empty_text', 'text_too_long', 'invalid_frame', 'invalid_attachment', 'stale_button', 'unknown_button']; // the frame can never succeed
   const RETRY_ERRORS = ['rate_limited', 'internal']; // the frame may succeed later, same client_id
 
   /* ------------------------------------------------------------------ texts */
@@ -32,6 +32,12 @@
       unread: '{n} unread',
       placeholder: 'Write a message…',
       send: 'Send',
+      attach: 'Attach a file',
+      removeFile: 'Remove {name}',
+      uploadFailed: 'Could not upload {name}',
+      fileTooLarge: '{name} is too large',
+      fileRefused: 'Files like {name} are not accepted',
+      dropFiles: 'Drop files to attach them',
       online: 'Online',
       offline: 'Offline',
       reconnecting: 'Reconnecting…',
@@ -84,6 +90,12 @@
       unread: 'nepřečtené: {n}',
       placeholder: 'Napište zprávu…',
       send: 'Odeslat',
+      attach: 'Přiložit soubor',
+      removeFile: 'Odebrat {name}',
+      uploadFailed: 'Soubor {name} se nepodařilo nahrát',
+      fileTooLarge: 'Soubor {name} je příliš velký',
+      fileRefused: 'Soubory jako {name} nepřijímáme',
+      dropFiles: 'Pusťte soubory sem a přiložte je',
       online: 'Online',
       offline: 'Offline',
       reconnecting: 'Obnovuji spojení…',
@@ -148,6 +160,8 @@
     SRC.host +
     '/ws/widget?key=' +
     encodeURIComponent(KEY);
+  const HTTP_BASE = SRC.protocol + '//' + SRC.host; // uploads and downloads of files
+  const INLINE_IMAGES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp']; // shown as thumbnails
 
   /* ------------------------------------------------------------------ options */
 
@@ -216,6 +230,7 @@
   /* ------------------------------------------------------------------ state */
 
   let token = load('token', null);
+  let uploads = []; // files being attached to the next message: {name, state, file?, xhr?, error?}
   let convId = load('conversation_id', null);
   let lastSeq = load('last_seq', 0); // highest seq of convId held with no gap below it
   const ahead = new Set(); // seqs of convId held above a gap (arrived out of order)
@@ -408,6 +423,21 @@ textarea.field{resize:vertical;min-height:64px}
 .star{border:0;background:none;font-size:28px;line-height:1;color:#cfd4dc;padding:2px 3px;border-radius:6px}
 .star.on{color:#f5a623}
 .composer{display:flex;align-items:flex-end;gap:8px;padding:10px 12px;border-top:1px solid #eceef2;background:#fff;flex:none}
+.attachbtn{width:36px;height:40px;border:0;background:none;color:#5f6673;display:grid;place-items:center;flex:none;border-radius:8px}
+.attachbtn:hover{color:#1f2430;background:#f2f4f7}
+.tray{display:flex;flex-wrap:wrap;gap:6px;padding:8px 12px 0;background:#fff;flex:none}
+.tray:empty{display:none}
+.upload{display:flex;align-items:center;gap:6px;max-width:100%;border:1px solid #dde1e7;border-radius:10px;padding:4px 6px 4px 10px;font-size:12px;background:#f8f9fb}
+.upload .name{overflow:hidden;text-overflow:ellipsis;white-space:nowrap;max-width:150px}
+.upload progress{width:60px;height:6px}
+.upload.error{border-color:#e5484d;color:#b42318}
+.upload.error .name{max-width:none;white-space:normal}
+.upload button{border:0;background:none;padding:2px;line-height:1;color:inherit;border-radius:4px}
+.files{display:flex;flex-direction:column;gap:4px;margin-top:4px;max-width:100%}
+.thumb{display:block;max-width:200px;max-height:160px;border-radius:12px;border:1px solid #e4e7ec;background:#fff}
+.filecard{display:flex;flex-direction:column;gap:1px;padding:8px 12px;border:1px solid #e4e7ec;border-radius:12px;background:#fff;color:#1f2430;text-decoration:none;font-size:13px;max-width:240px}
+.filecard .meta{font-size:11px;color:#5f6673}
+.dropping .body{outline:2px dashed var(--fd);outline-offset:-6px}
 .input{flex:1;resize:none;border:1px solid #dde1e7;border-radius:20px;padding:9px 14px;max-height:120px;min-height:40px;height:40px;outline:none;background:#fff;line-height:1.45}
 .sendbtn{width:40px;height:40px;border-radius:50%;border:0;background:var(--fd);color:var(--fd-text);display:grid;place-items:center;flex:none}
 .sendbtn:hover{filter:brightness(1.07)}
@@ -485,7 +515,10 @@ textarea.field{resize:vertical;min-height:64px}
     <p class="card thanks" data-r="offlineThanks" hidden></p>
     <p class="card thanks" data-r="blockedNote" data-t="blocked" role="status" hidden></p>
   </div>
+  <div class="tray" data-r="tray" aria-live="polite"></div>
   <form class="composer" data-r="composer">
+    <button type="button" class="attachbtn" data-r="attach" data-ta="attach"><svg width="20" height="20" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M21 11.5l-8.6 8.6a5 5 0 01-7.1-7.1l8.6-8.6a3.3 3.3 0 014.7 4.7l-8.6 8.6a1.7 1.7 0 01-2.4-2.4l7.9-7.9"/></svg></button>
+    <input type="file" data-r="fileInput" multiple hidden>
     <textarea class="input" data-r="input" rows="1" data-tp="placeholder" data-ta="placeholder"></textarea>
     <button type="submit" class="sendbtn" data-ta="send">${ICON_SEND}</button>
   </form>
@@ -599,7 +632,7 @@ textarea.field{resize:vertical;min-height:64px}
 
   function cleanMessage(f) {
     const m = {};
-    ['id', 'conversation_id', 'seq', 'client_id', 'author', 'text', 'buttons', 'flow_id', 'step_id', 'welcome', 'choice', 'at'].forEach(
+    ['id', 'conversation_id', 'seq', 'client_id', 'author', 'text', 'buttons', 'attachments', 'flow_id', 'step_id', 'welcome', 'choice', 'at'].forEach(
       (k) => f[k] !== undefined && f[k] !== null && (m[k] = f[k])
     );
     if (!m.author) m.author = { kind: 'system' };
@@ -638,11 +671,48 @@ textarea.field{resize:vertical;min-height:64px}
     const bubble = h('div', 'bubble');
     bubble.append(h('span', 'sr', authorLabel(m) + ': '));
     fillText(bubble, m.text);
-    msg.append(who, bubble);
+    msg.append(who);
+    if (m.text || !hasFiles(m)) msg.append(bubble);
+    if (hasFiles(m)) msg.append(renderFiles(m));
     if (Array.isArray(m.buttons) && m.buttons.length) msg.append(renderButtons(m));
     msg.append(h('div', 'note'));
     paintState(row, m);
     return row;
+  }
+
+  function hasFiles(m) {
+    return Array.isArray(m.attachments) && m.attachments.length > 0;
+  }
+
+  function fileUrl(file) {
+    return HTTP_BASE + file.url + '?visitor_token=' + encodeURIComponent(token || '');
+  }
+
+  function fileSize(bytes) {
+    if (bytes < 1024) return bytes + ' B';
+    if (bytes < 1024 * 1024) return Math.round(bytes / 1024) + ' KB';
+    return (bytes / 1024 / 1024).toFixed(1) + ' MB';
+  }
+
+  // Raster images as thumbnails that open full size; any other file as a card (name, type, size).
+  function renderFiles(m) {
+    const box = h('div', 'files');
+    m.attachments.forEach((file) => {
+      const link = h('a', INLINE_IMAGES.includes(file.type) ? 'thumblink' : 'filecard');
+      link.href = fileUrl(file);
+      link.target = '_blank';
+      link.rel = 'noopener noreferrer';
+      if (INLINE_IMAGES.includes(file.type)) {
+        const img = h('img', 'thumb');
+        img.src = link.href;
+        img.alt = file.name;
+        link.append(img);
+      } else {
+        link.append(h('span', 'fname', file.name), h('span', 'meta', file.type + ' · ' + fileSize(file.size)));
+      }
+      box.append(link);
+    });
+    return box;
   }
 
   function renderButtons(m) {
@@ -1016,6 +1086,7 @@ textarea.field{resize:vertical;min-height:64px}
       }
     });
     $.input.addEventListener('input', onComposerInput);
+    bindFiles();
     $.offline.addEventListener('submit', submitOffline);
     $.waitingForm.addEventListener('submit', submitWaitingEmail);
     $.rateSend.addEventListener('click', submitRating);
@@ -1054,11 +1125,132 @@ textarea.field{resize:vertical;min-height:64px}
 
   function submitComposer() {
     const text = $.input.value.trim();
-    if (!text) return;
-    sendText(text);
+    if (uploads.some((u) => u.state === 'uploading')) return; // sent once every upload is done
+    const files = uploads.filter((u) => u.state === 'done').map((u) => u.file);
+    if (!text && !files.length) return;
+    if (files.length) {
+      const frame = { type: 'message', client_id: uuid(), text, attachments: files.map((f) => f.id) };
+      queueOutgoing(frame, text, files);
+      uploads = uploads.filter((u) => u.state !== 'done');
+      renderTray();
+    } else sendText(text);
     $.input.value = '';
     autoGrow();
     $.input.focus();
+  }
+
+  /* ------------------------------------------------------------------ file uploads */
+
+  // Each file goes up at once (with progress and cancel); the message carries the ids of those done.
+  function uploadFiles(list) {
+    Array.from(list || []).forEach((blob) => {
+      const name = blob.name || 'pasted-image.png';
+      const upload = { name, state: 'uploading', loaded: 0, total: blob.size || 1 };
+      uploads.push(upload);
+      startUpload(upload, blob);
+    });
+    renderTray();
+  }
+
+  // Before the first welcome there is no visitor token yet: the file waits for it.
+  function startUpload(upload, blob) {
+    const name = upload.name;
+    if (!token) {
+      upload.waiting = blob;
+      return;
+    }
+    delete upload.waiting;
+    const xhr = new XMLHttpRequest();
+    upload.xhr = xhr;
+    xhr.open('POST', HTTP_BASE + '/widget/attachments?key=' + encodeURIComponent(KEY) + '&visitor_token=' + encodeURIComponent(token));
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) {
+        upload.loaded = e.loaded;
+        upload.total = e.total;
+        renderTray();
+      }
+    };
+    xhr.onload = () => {
+      if (xhr.status === 201) {
+        upload.state = 'done';
+        try {
+          upload.file = JSON.parse(xhr.responseText);
+        } catch (e) {
+          upload.state = 'error';
+        }
+      } else {
+        upload.state = 'error';
+        upload.error = t(xhr.status === 413 ? 'fileTooLarge' : xhr.status === 415 ? 'fileRefused' : 'uploadFailed', { name });
+      }
+      renderTray();
+    };
+    xhr.onerror = () => {
+      upload.state = 'error';
+      upload.error = t('uploadFailed', { name });
+      renderTray();
+    };
+    const body = new FormData();
+    body.append('file', blob, name);
+    xhr.send(body);
+  }
+
+  function startWaitingUploads() {
+    uploads.filter((u) => u.waiting).forEach((u) => startUpload(u, u.waiting));
+  }
+
+  function renderTray() {
+    $.tray.textContent = '';
+    uploads.forEach((upload) => {
+      const item = h('div', 'upload' + (upload.state === 'error' ? ' error' : ''));
+      item.append(h('span', 'name', upload.state === 'error' ? upload.error || upload.name : upload.name));
+      if (upload.state === 'uploading') {
+        const bar = h('progress');
+        bar.max = upload.total;
+        bar.value = upload.loaded;
+        bar.setAttribute('aria-label', upload.name);
+        item.append(bar);
+      }
+      const remove = h('button', '', '×');
+      remove.type = 'button';
+      remove.setAttribute('aria-label', t('removeFile', { name: upload.name }));
+      remove.addEventListener('click', () => {
+        if (upload.xhr && upload.state === 'uploading') upload.xhr.abort(); // cancel
+        uploads = uploads.filter((u) => u !== upload);
+        renderTray();
+      });
+      item.append(remove);
+      $.tray.append(item);
+    });
+  }
+
+  function bindFiles() {
+    $.attach.addEventListener('click', () => $.fileInput.click());
+    $.fileInput.addEventListener('change', () => {
+      uploadFiles($.fileInput.files);
+      $.fileInput.value = '';
+    });
+    $.input.addEventListener('paste', (e) => {
+      const files = Array.from((e.clipboardData && e.clipboardData.files) || []);
+      if (files.length) {
+        e.preventDefault();
+        uploadFiles(files);
+      }
+    });
+    const panel = $.composer.parentNode;
+    panel.addEventListener('dragover', (e) => {
+      if (e.dataTransfer && Array.from(e.dataTransfer.types || []).includes('Files')) {
+        e.preventDefault();
+        root.classList.add('dropping');
+      }
+    });
+    panel.addEventListener('dragleave', () => root.classList.remove('dropping'));
+    panel.addEventListener('drop', (e) => {
+      root.classList.remove('dropping');
+      if (e.dataTransfer && e.dataTransfer.files.length) {
+        e.preventDefault();
+        uploadFiles(e.dataTransfer.files);
+      }
+    });
   }
 
   function clickButton(m, btn) {
@@ -1203,7 +1395,7 @@ textarea.field{resize:vertical;min-height:64px}
   }
 
   // message/choose/offline_message: shown at once, kept in the outbox until acked.
-  function queueOutgoing(frame, shownText) {
+  function queueOutgoing(frame, shownText, files) {
     const m = {
       client_id: frame.client_id,
       author: { kind: 'visitor' },
@@ -1211,6 +1403,7 @@ textarea.field{resize:vertical;min-height:64px}
       at: new Date().toISOString(),
       state: 'sending',
     };
+    if (files && files.length) m.attachments = files;
     if (frame.type === 'choose') m.choice = frame.button_id;
     addMessage(m);
     outboxAdd(frame);
@@ -1358,6 +1551,7 @@ textarea.field{resize:vertical;min-height:64px}
     ready = true;
     attempt = 0;
     if (f.visitor_token) token = f.visitor_token;
+    startWaitingUploads();
     widgetCfg = f.widget && typeof f.widget === 'object' ? f.widget : {};
     hours = f.business_hours && typeof f.business_hours === 'object' ? f.business_hours : null;
     online = !!f.online;

@@ -20,6 +20,7 @@ mod m20261201_000015_inbox_indexes;
 mod m20261207_000001_bots;
 mod m20261207_000002_hours_identity;
 mod m20261207_000003_privacy;
+mod m20261207_000010_attachments;
 mod m20261207_000011_bots2;
 
 /// Every migration, oldest first. An applied migration is never edited: add a new one.
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_bots::Migration),
             Box::new(m20261207_000002_hours_identity::Migration),
             Box::new(m20261207_000003_privacy::Migration),
+            Box::new(m20261207_000010_attachments::Migration),
             Box::new(m20261207_000011_bots2::Migration),
         ]
     }

@@ -84,6 +84,14 @@ impl MessageText {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The text beside files: it may be blank (a message that is only files), never too long.
+    pub fn parse_beside_files(raw: &str, max_chars: usize) -> Result<Self, TextProblem> {
+        match Self::parse(raw, max_chars) {
+            Err(TextProblem::Empty) => Ok(Self(raw.trim().to_owned())),
+            other => other,
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -184,6 +192,14 @@ mod tests {
     #[test]
     fn blank_and_overlong_texts_are_refused_and_others_kept_as_sent() {
         assert_eq!(MessageText::parse("  \n ", 10), Err(TextProblem::Empty));
+        assert_eq!(
+            MessageText::parse_beside_files("  \n ", 10).map(|t| t.as_str().to_owned()),
+            Ok(String::new())
+        );
+        assert_eq!(
+            MessageText::parse_beside_files("elevenchars", 10),
+            Err(TextProblem::TooLong)
+        );
         assert_eq!(
             MessageText::parse("elevenchars", 10),
             Err(TextProblem::TooLong)

@@ -56,6 +56,11 @@ uuid_id!(
     VisitorId
 );
 uuid_id!(
+    /// A file attached to a message. Generated with `AttachmentId::random` (v4: 122 random
+    /// bits), since its id is part of its download URL and must not be guessable.
+    AttachmentId
+);
+uuid_id!(
     /// A conversation between a visitor and the account's bot and agents.
     ConversationId
 );
@@ -67,6 +72,13 @@ uuid_id!(
     /// A chatbot flow.
     FlowId
 );
+
+impl AttachmentId {
+    /// A fresh, unguessable id (UUID v4), unlike the time-ordered `generate`.
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -116,6 +116,8 @@ pub fn new_conversation(notice: &Notice<'_>) -> Composed {
 pub struct TranscriptLine<'a> {
     pub author: &'a str,
     pub text: &'a str,
+    /// The files of the message, one line each (name, type, size and a link).
+    pub files: Vec<String>,
     pub at: DateTime<Utc>,
 }
 
@@ -147,6 +149,9 @@ fn push_lines(body: &mut String, lines: &[TranscriptLine<'_>]) {
         body.push_str(&format!("[{}] {}:\n", when(line.at), line.author));
         for text_line in line.text.lines() {
             body.push_str(&format!("  {text_line}\n"));
+        }
+        for file in &line.files {
+            body.push_str(&format!("  [file] {file}\n"));
         }
         body.push('\n');
     }
@@ -241,11 +246,15 @@ mod tests {
                 TranscriptLine {
                     author: "You",
                     text: "Hi",
+                    files: vec![
+                        "invoice.pdf (application/pdf, 48 KB): https://x/files/1".to_owned(),
+                    ],
                     at: at(),
                 },
                 TranscriptLine {
                     author: "Petra",
                     text: "Hello!\nHow can I help?",
+                    files: Vec::new(),
                     at: at(),
                 },
             ],

@@ -1,6 +1,7 @@
 //! Pure product rules and the types that can only be built valid; no actix, sea-orm or askama here.
 
 pub mod account;
+pub mod attachment;
 pub mod billing;
 pub mod blocking;
 pub mod bot;

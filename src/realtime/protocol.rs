@@ -57,7 +57,11 @@ pub enum WidgetFrame {
     Hello(Hello),
     Message {
         client_id: String,
+        /// May be empty (`""`) when the message carries files.
         text: String,
+        /// Ids of files uploaded with `POST /widget/attachments`.
+        #[serde(default)]
+        attachments: Vec<uuid::Uuid>,
     },
     Choose {
         client_id: String,

@@ -79,6 +79,10 @@ pub struct Account {
     /// Resolved conversations are erased this many days after they were resolved; none
     /// keeps them forever.
     pub retention_days: Option<i32>,
+    /// Largest file visitors and agents may attach, in bytes.
+    pub max_file_bytes: i64,
+    /// The types files may have (MIME types or `type/*`).
+    pub allowed_types: crate::domain::attachment::AllowedTypes,
 }
 
 /// Characters of an identity secret (about 230 bits).
@@ -153,6 +157,9 @@ pub struct AccountPatch {
     pub anonymize_ips: Option<bool>,
     /// `Some(None)` keeps conversations forever.
     pub retention_days: Option<Option<RetentionDays>>,
+    /// Checked with `domain::attachment::parse_max_file_bytes`.
+    pub max_file_bytes: Option<i64>,
+    pub allowed_types: Option<crate::domain::attachment::AllowedTypes>,
 }
 
 /// Creates an account and its owner in one transaction.
@@ -198,6 +205,8 @@ pub async fn create_account(
             require_verified_identity: false,
             anonymize_ips: false,
             retention_days: None,
+            max_file_bytes: crate::domain::attachment::DEFAULT_MAX_FILE_BYTES,
+            allowed_types: None,
         },
     )
     .await?;
@@ -263,6 +272,10 @@ pub async fn get_account(ctx: &Context, account_id: AccountId) -> Result<Account
         require_verified_identity: row.require_verified_identity,
         anonymize_ips: row.anonymize_ips,
         retention_days: row.retention_days,
+        max_file_bytes: row.max_file_bytes,
+        allowed_types: crate::domain::attachment::AllowedTypes::from_stored(
+            row.allowed_types.as_deref(),
+        ),
     })
 }
 
@@ -328,6 +341,8 @@ pub async fn update_account_and_notifications(
             retention_days: patch
                 .retention_days
                 .map(|days| days.map(RetentionDays::get)),
+            max_file_bytes: patch.max_file_bytes,
+            allowed_types: patch.allowed_types.map(|types| types.to_stored()),
         },
     )
     .await?;

@@ -605,6 +605,7 @@ async fn store_choice(
         })
         .unwrap_or_else(|| button_id.to_owned());
     let choice = NewMessage {
+        attachments: None,
         id: MessageId::generate().as_uuid(),
         account_id: account_id.as_uuid(),
         conversation_id: conversation.id,
@@ -1162,6 +1163,7 @@ impl Step<'_> {
         self.append(
             conversation,
             NewMessage {
+                attachments: None,
                 id: MessageId::generate().as_uuid(),
                 account_id: conversation.account_id,
                 conversation_id: conversation.id,

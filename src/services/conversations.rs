@@ -16,6 +16,7 @@ use crate::{
     realtime::hub::{FrameKind, encode, encode_as},
     storage::{
         self,
+        attachments::Sender,
         conversations::ConversationChanges,
         entities::{conversation, message, visitor},
         messages::{Appended, NewMessage, UnreadChange},
@@ -78,6 +79,7 @@ pub(crate) fn visitor_message(
     now: DateTime<Utc>,
 ) -> NewMessage {
     NewMessage {
+        attachments: None,
         id: MessageId::generate().as_uuid(),
         account_id: account_id.as_uuid(),
         conversation_id,
@@ -108,6 +110,7 @@ pub(crate) fn system_message(
     now: DateTime<Utc>,
 ) -> NewMessage {
     NewMessage {
+        attachments: None,
         id: MessageId::generate().as_uuid(),
         account_id: conversation.account_id,
         conversation_id: conversation.id,
@@ -272,10 +275,22 @@ pub(crate) async fn after_stored(
     stored: &message::Model,
     conversation: &conversation::Model,
 ) -> Result<(), ServiceError> {
+    after_stored_with_files(txn, started_before, stored, conversation, None).await
+}
+
+/// `after_stored` for a message that may carry files (`links` signs their webhook links).
+pub(crate) async fn after_stored_with_files(
+    txn: &DatabaseTransaction,
+    started_before: bool,
+    stored: &message::Model,
+    conversation: &conversation::Model,
+    links: Option<&super::attachments::FileLinks>,
+) -> Result<(), ServiceError> {
     if !started_before && conversation.started {
         super::reports::started(txn, conversation, stored.created_at).await?;
     }
-    super::webhooks::message_stored(txn, started_before, stored, conversation).await
+    super::webhooks::message_stored_with_files(txn, started_before, stored, conversation, links)
+        .await
 }
 
 /// Two sockets resent the same message at once: the loser's insert hit the unique index.
@@ -322,8 +337,7 @@ async fn store_visitor_message(
     ctx: &Context,
     txn: &DatabaseTransaction,
     (account_id, visitor_id): (AccountId, VisitorId),
-    client_id: &ClientId,
-    text: &MessageText,
+    (client_id, text, attachment_ids): (&ClientId, &MessageText, &[uuid::Uuid]),
     now: DateTime<Utc>,
     look_for_resend: bool,
 ) -> Result<Stored<VisitorWrite>, ServiceError> {
@@ -353,13 +367,36 @@ async fn store_visitor_message(
             true,
         ),
     };
-    let message = visitor_message(account_id, conversation.id, client_id, text, now);
+    let mut message = visitor_message(account_id, conversation.id, client_id, text, now);
+    let claimed = match claim_or_resend(
+        txn,
+        (
+            account_id,
+            attachment_ids,
+            Sender::Visitor(visitor_id.as_uuid()),
+        ),
+        (conversation.id, message.id),
+        client_id,
+    )
+    .await?
+    {
+        Ok(claimed) => claimed,
+        Err(existing) => return Ok(Stored::Resend(existing)),
+    };
+    with_attachments(&mut message, claimed.as_deref(), text);
     // The client_id was looked for above, under the visitor's row lock.
     let (stored, updated) = storage::messages::append_unchecked(txn, message)
         .await
         .map_err(concurrent_resend)?;
     let started_before = conversation.started && !started;
-    after_stored(txn, started_before, &stored, &updated).await?;
+    after_stored_with_files(
+        txn,
+        started_before,
+        &stored,
+        &updated,
+        Some(&ctx.file_links),
+    )
+    .await?;
     // The bot hears it inside the same transaction: a `collect` answer, or typing instead of
     // clicking (a handover).
     let effects =
@@ -394,10 +431,58 @@ async fn store_visitor_message(
     }))
 }
 
-fn text(ctx: &Context, raw: &str) -> Result<MessageText, ServiceError> {
+/// The message's text: blank only when it carries files.
+fn text(ctx: &Context, raw: &str, with_files: bool) -> Result<MessageText, ServiceError> {
     let max = ctx.settings.max_message_chars;
-    MessageText::parse(raw, max)
-        .map_err(|problem| ServiceError::invalid(MessageText::field_error("text", problem, max)))
+    let parsed = if with_files {
+        MessageText::parse_beside_files(raw, max)
+    } else {
+        MessageText::parse(raw, max)
+    };
+    parsed.map_err(|problem| ServiceError::invalid(MessageText::field_error("text", problem, max)))
+}
+
+/// Claims the files a message names (see `attachments::claim`). When they cannot be claimed
+/// and a message with this `client_id` exists, that message took them: a resend, answered
+/// with it (`Err`).
+async fn claim_or_resend(
+    txn: &DatabaseTransaction,
+    (account_id, ids, sender): (AccountId, &[uuid::Uuid], Sender),
+    (conversation_id, message_id): (uuid::Uuid, uuid::Uuid),
+    client_id: &ClientId,
+) -> Result<
+    Result<Option<Vec<super::attachments::AttachmentView>>, Box<message::Model>>,
+    ServiceError,
+> {
+    match super::attachments::claim(txn, account_id, ids, sender, (conversation_id, message_id))
+        .await
+    {
+        Ok(claimed) => Ok(Ok(claimed)),
+        Err(refused) => {
+            match storage::messages::find_by_client_id(txn, conversation_id, client_id.as_str())
+                .await?
+            {
+                Some(existing) => Ok(Err(Box::new(existing))),
+                None => Err(refused),
+            }
+        }
+    }
+}
+
+/// Puts the claimed files on the message row; a message that is only files gets their names
+/// as its list preview.
+fn with_attachments(
+    message: &mut NewMessage,
+    claimed: Option<&[super::attachments::AttachmentView]>,
+    text: &MessageText,
+) {
+    let Some(claimed) = claimed else {
+        return;
+    };
+    message.attachments = Some(super::attachments::to_stored(claimed));
+    if text.as_str().trim().is_empty() && message.preview.is_some() {
+        message.preview = Some(super::attachments::preview(claimed));
+    }
 }
 
 /// A visitor writes. The message goes to the visitor's open conversation, or starts a new one
@@ -409,15 +494,18 @@ pub async fn post_visitor_message(
     visitor_id: VisitorId,
     client_id: &str,
     raw_text: &str,
+    attachments: &[uuid::Uuid],
 ) -> Result<Posted, ServiceError> {
     let client_id = ClientId::parse("client_id", client_id).map_err(ServiceError::invalid)?;
-    let text = text(ctx, raw_text)?;
+    let attachments = super::attachments::parse_ids(attachments)?;
+    let text = text(ctx, raw_text, !attachments.is_empty())?;
     let now = ctx.clock.now();
     let mut attempts = 0;
     let timer = ctx.metrics.transaction(Transaction::VisitorMessage);
     let write = loop {
         attempts += 1;
         let (task_ctx, client_id, text) = (ctx.clone(), client_id.clone(), text.clone());
+        let attachments = attachments.clone();
         let result = ctx
             .writer
             .write(move |txn| {
@@ -426,8 +514,7 @@ pub async fn post_visitor_message(
                         &task_ctx,
                         txn,
                         (account_id, visitor_id),
-                        &client_id,
-                        &text,
+                        (&client_id, &text, &attachments),
                         now,
                         attempts > 1,
                     )
@@ -486,9 +573,11 @@ pub async fn post_agent_message(
     client_id: &str,
     raw_text: &str,
     internal: bool,
+    attachments: &[uuid::Uuid],
 ) -> Result<Posted, ServiceError> {
     let client_id = ClientId::parse("client_id", client_id).map_err(ServiceError::invalid)?;
-    let text = text(ctx, raw_text)?;
+    let attachments = super::attachments::parse_ids(attachments)?;
+    let text = text(ctx, raw_text, !attachments.is_empty())?;
     let now = ctx.clock.now();
     let (account_id, user_id, name) = (actor.account_id, actor.user_id, actor.name.clone());
     let timer = ctx.metrics.transaction(Transaction::AgentMessage);
@@ -503,6 +592,7 @@ pub async fn post_agent_message(
                     (account_id, user_id, name),
                     conversation_id,
                     (&client_id, &text, internal),
+                    &attachments,
                     now,
                 )
                 .await
@@ -568,6 +658,7 @@ async fn store_agent_message(
     (account_id, user_id, name): (AccountId, UserId, String),
     conversation_id: ConversationId,
     (client_id, text, internal): (&ClientId, &MessageText, bool),
+    attachment_ids: &[uuid::Uuid],
     now: DateTime<Utc>,
 ) -> Result<Stored<AgentWrite>, ServiceError> {
     let before = storage::conversations::find_in_account(
@@ -614,38 +705,69 @@ async fn store_agent_message(
             changed = true;
         }
     }
-    let appended = storage::messages::append(
+    let message_id = MessageId::generate().as_uuid();
+    let sender = Sender::Agent {
+        conversation_id: before.id,
+    };
+    let claimed = match claim_or_resend(
         txn,
-        NewMessage {
-            id: MessageId::generate().as_uuid(),
-            account_id: account_id.as_uuid(),
-            conversation_id: before.id,
-            client_id: client_id.as_str().to_owned(),
-            author_kind: AuthorKind::Agent,
-            author_user_id: Some(user_id.as_uuid()),
-            author_name: Some(name),
-            author_avatar: None,
-            text: text.as_str().to_owned(),
-            internal,
-            buttons: None,
-            flow_id: None,
-            step_id: None,
-            choice: None,
-            welcome: false,
-            created_at: now,
-            preview: (!internal).then(|| text.preview()),
-            unread: if internal {
-                UnreadChange::Keep
-            } else {
-                UnreadChange::Reset
-            },
-        },
+        (account_id, attachment_ids, sender),
+        (before.id, message_id),
+        client_id,
     )
-    .await
-    .map_err(concurrent_resend)?;
+    .await?
+    {
+        Ok(claimed) => claimed,
+        Err(existing)
+            if storage::messages::same_author(
+                &existing,
+                AuthorKind::Agent,
+                Some(user_id.as_uuid()),
+            ) =>
+        {
+            return Ok(Stored::Resend(existing));
+        }
+        Err(_) => return Ok(Stored::Taken),
+    };
+    let mut message = NewMessage {
+        attachments: None,
+        id: message_id,
+        account_id: account_id.as_uuid(),
+        conversation_id: before.id,
+        client_id: client_id.as_str().to_owned(),
+        author_kind: AuthorKind::Agent,
+        author_user_id: Some(user_id.as_uuid()),
+        author_name: Some(name),
+        author_avatar: None,
+        text: text.as_str().to_owned(),
+        internal,
+        buttons: None,
+        flow_id: None,
+        step_id: None,
+        choice: None,
+        welcome: false,
+        created_at: now,
+        preview: (!internal).then(|| text.preview()),
+        unread: if internal {
+            UnreadChange::Keep
+        } else {
+            UnreadChange::Reset
+        },
+    };
+    with_attachments(&mut message, claimed.as_deref(), text);
+    let appended = storage::messages::append(txn, message)
+        .await
+        .map_err(concurrent_resend)?;
     match appended {
         Appended::New(stored, updated) => {
-            after_stored(txn, started_before, &stored, &updated).await?;
+            after_stored_with_files(
+                txn,
+                started_before,
+                &stored,
+                &updated,
+                Some(&ctx.file_links),
+            )
+            .await?;
             let emailed = if internal {
                 None
             } else {

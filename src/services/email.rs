@@ -360,7 +360,7 @@ pub async fn request_transcript(
         .ok_or(ServiceError::NotFound)?;
     let settings = settings_of(storage::emails::settings(&txn, account.id).await?);
     let visitor_name = visitor.name.clone().unwrap_or_else(|| "You".to_owned());
-    let lines = transcript_lines(&messages, &visitor_name);
+    let lines = transcript_lines(&messages, &visitor_name, (&ctx.file_links, now));
     let composed = mail::transcript(&account.name, conversation.created_at, &lines);
     storage::emails::insert(
         &txn,
@@ -403,16 +403,30 @@ async fn visible_messages(
 }
 
 /// The lines a visitor may read (never internal notes), oldest first.
+/// Files are listed with signed links (`links`), valid from `now` for the configured time.
 fn transcript_lines<'a>(
     messages: &'a [storage::entities::message::Model],
     visitor_name: &'a str,
+    (links, now): (&super::attachments::FileLinks, DateTime<Utc>),
 ) -> Vec<TranscriptLine<'a>> {
     messages
         .iter()
-        .filter(|m| !m.internal && !m.text.trim().is_empty())
+        .filter(|m| !m.internal && (!m.text.trim().is_empty() || m.attachments.is_some()))
         .map(|m| TranscriptLine {
             author: author_label(m, visitor_name),
             text: &m.text,
+            files: super::attachments::of_message(m.attachments.as_deref())
+                .iter()
+                .map(|file| {
+                    format!(
+                        "{} ({}, {} bytes): {}",
+                        file.name,
+                        file.content_type,
+                        file.size,
+                        links.signed_url(file.id, now)
+                    )
+                })
+                .collect(),
             at: m.created_at,
         })
         .collect()
@@ -452,7 +466,7 @@ pub(crate) async fn reply_to_absent_visitor(
     let settings = settings_of(storage::emails::settings(txn, account.id).await?);
     let messages = visible_messages(txn, conversation.id).await?;
     let visitor_name = visitor.name.clone().unwrap_or_else(|| "You".to_owned());
-    let lines = transcript_lines(&messages, &visitor_name);
+    let lines = transcript_lines(&messages, &visitor_name, (&ctx.file_links, ctx.clock.now()));
     let composed = mail::reply(
         &account.name,
         agent_name,

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod actor;
+pub mod attachments;
 pub mod billing;
 pub mod blocking;
 pub mod bots;

@@ -37,12 +37,25 @@ pub struct VisitorExport {
     pub exported_at: DateTime<Utc>,
     pub visitor: ExportedVisitor,
     pub conversations: Vec<ExportedConversation>,
-    /// Files the visitor or agents sent; always empty until attachments exist.
-    #[schema(value_type = Vec<Object>)]
-    pub attachments: Vec<serde_json::Value>,
+    /// Files the visitor uploaded or was sent (not those of internal notes), each with a
+    /// signed download link that expires.
+    pub attachments: Vec<ExportedAttachment>,
     pub ratings: Vec<ExportedRating>,
     pub pages: Vec<ExportedPage>,
     pub events: Vec<ExportedEvent>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ExportedAttachment {
+    /// `{id, name, type, size, url, download_url}`.
+    #[serde(flatten)]
+    pub file: super::attachments::AttachmentView,
+    pub conversation_id: Option<uuid::Uuid>,
+    /// None: uploaded but never sent.
+    pub message_id: Option<uuid::Uuid>,
+    /// `visitor` or `agent`.
+    pub uploaded_by: String,
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -140,8 +153,10 @@ pub async fn export_visitor(
         storage::privacy::conversations_of_visitor(&ctx.db, account, visitor.id).await?;
     let ids: Vec<uuid::Uuid> = conversations.iter().map(|c| c.id).collect();
     let mut messages: HashMap<uuid::Uuid, Vec<ExportedMessage>> = HashMap::new();
+    let mut notes = std::collections::HashSet::new();
     for row in storage::privacy::messages_of(&ctx.db, &ids).await? {
         if row.internal {
+            notes.insert(row.id);
             continue;
         }
         messages
@@ -224,6 +239,22 @@ pub async fn export_visitor(
         })
         .collect::<Vec<_>>();
     let now = ctx.clock.now();
+    let attachments = storage::attachments::of_visitor(&ctx.db, account, visitor.id)
+        .await?
+        .into_iter()
+        .filter(|row| row.message_id.is_none_or(|id| !notes.contains(&id)))
+        .map(|row| {
+            let mut view = super::attachments::AttachmentView::from(&row);
+            view.download_url = Some(ctx.file_links.signed_url(view.id, now));
+            ExportedAttachment {
+                file: view,
+                conversation_id: row.conversation_id,
+                message_id: row.message_id,
+                uploaded_by: row.uploader_kind,
+                created_at: row.created_at,
+            }
+        })
+        .collect();
     let details = serde_json::json!({
         "conversations": conversations.len(),
         "messages": conversations.iter().map(|c| c.messages.len()).sum::<usize>(),
@@ -254,7 +285,7 @@ pub async fn export_visitor(
             last_seen_at: visitor.last_seen_at,
         },
         conversations,
-        attachments: Vec::new(),
+        attachments,
         ratings,
         pages,
         events,
@@ -288,16 +319,22 @@ pub async fn erase_visitor(
             .into_iter()
             .map(|c| c.id)
             .collect();
-    let erased = storage::privacy::erase_conversations(&txn, &ids, None).await?;
+    let mut erased = storage::privacy::erase_conversations(&txn, &ids, None).await?;
+    // Files uploaded but never sent are theirs too.
+    erased
+        .file_keys
+        .extend(storage::attachments::delete_of_visitor(&txn, account, visitor.id).await?);
     let token_hash = format!("erased-{}", uuid::Uuid::new_v4().simple());
     let pages = storage::privacy::erase_visitor(&txn, visitor.id, token_hash, now).await?;
     let details = serde_json::json!({
         "conversations": ids.len(),
         "messages": erased.messages,
+        "files": erased.file_keys.len(),
         "pages": pages,
     });
     storage::privacy::record(&txn, entry(actor, ERASED, Some(visitor.id), details, now)).await?;
     txn.commit().await.context("committing an erase")?;
+    super::attachments::delete_objects(ctx, &erased.file_keys).await;
     tracing::info!(
         conversations = ids.len(),
         messages = erased.messages,
@@ -342,6 +379,7 @@ pub async fn apply_retention(ctx: &Context) -> Result<RetentionRun, ServiceError
                     .await?;
             let erased = storage::privacy::erase_conversations(&txn, &ids, Some(now)).await?;
             txn.commit().await.context("committing a retention batch")?;
+            super::attachments::delete_objects(ctx, &erased.file_keys).await;
             run.conversations += erased.conversations;
             run.messages += erased.messages;
             if (ids.len() as u64) < RETENTION_BATCH {

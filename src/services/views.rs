@@ -53,6 +53,9 @@ pub struct MessageView {
     /// An agents-only note; never sent to the visitor.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub internal: bool,
+    /// The files the message carries, in the order sent (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<super::attachments::AttachmentView>,
     pub at: DateTime<Utc>,
 }
 
@@ -77,6 +80,7 @@ impl From<message::Model> for MessageView {
             choice: row.choice,
             welcome: row.welcome,
             internal: row.internal,
+            attachments: super::attachments::of_message(row.attachments.as_deref()),
             at: row.created_at,
         }
     }

@@ -45,6 +45,20 @@ fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// The visitor a widget's token names in the account (none for an unknown or erased one).
+pub async fn find_by_token(
+    ctx: &Context,
+    account_id: AccountId,
+    token: &str,
+) -> Result<Option<VisitorId>, ServiceError> {
+    Ok(
+        storage::visitors::find_by_token_hash(&ctx.reads, account_id.as_uuid(), &hash_token(token))
+            .await?
+            .filter(|row| row.erased_at.is_none())
+            .map(|row| VisitorId::from_uuid(row.id)),
+    )
+}
+
 /// What a widget says when it connects.
 pub struct HelloInput {
     pub visitor_token: Option<String>,

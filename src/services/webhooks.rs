@@ -430,6 +430,18 @@ pub(crate) async fn message_stored(
     stored: &message::Model,
     conversation: &conversation::Model,
 ) -> Result<(), ServiceError> {
+    message_stored_with_files(conn, started_before, stored, conversation, None).await
+}
+
+/// `message_stored` for a message that may carry files: their views in `message.created` get
+/// signed, expiring `download_url`s made with `links`.
+pub(crate) async fn message_stored_with_files(
+    conn: &impl ConnectionTrait,
+    started_before: bool,
+    stored: &message::Model,
+    conversation: &conversation::Model,
+    links: Option<&super::attachments::FileLinks>,
+) -> Result<(), ServiceError> {
     if !conversation.started || (started_before && stored.internal) {
         // Nothing to send, so no lookup either (a bot's greeting, a note).
         return Ok(());
@@ -455,9 +467,13 @@ pub(crate) async fn message_stored(
     }
     if !stored.internal {
         let data = || {
+            let mut message = MessageView::from(stored.clone());
+            if let Some(links) = links {
+                links.sign_all(&mut message.attachments, now);
+            }
             serde_json::json!({
                 "conversation_id": conversation.id,
-                "message": MessageView::from(stored.clone()),
+                "message": message,
             })
         };
         emit_to(conn, &endpoints, account_id, "message.created", data, now).await?;

@@ -30,6 +30,8 @@ pub async fn insert(
         require_verified_identity: Set(row.require_verified_identity),
         anonymize_ips: Set(row.anonymize_ips),
         retention_days: Set(row.retention_days),
+        max_file_bytes: Set(row.max_file_bytes),
+        allowed_types: Set(row.allowed_types),
     }
     .insert(conn)
     .await
@@ -69,6 +71,9 @@ pub struct AccountChanges {
     pub anonymize_ips: Option<bool>,
     /// `Some(None)` keeps conversations forever.
     pub retention_days: Option<Option<i32>>,
+    pub max_file_bytes: Option<i64>,
+    /// JSON array of MIME types.
+    pub allowed_types: Option<String>,
 }
 
 /// Sets the given fields.
@@ -113,6 +118,12 @@ pub async fn update(
     }
     if let Some(days) = changes.retention_days {
         model.retention_days = Set(days);
+    }
+    if let Some(bytes) = changes.max_file_bytes {
+        model.max_file_bytes = Set(bytes);
+    }
+    if let Some(types) = changes.allowed_types {
+        model.allowed_types = Set(Some(types));
     }
     if model.is_changed() {
         model.update(conn).await?;

@@ -33,6 +33,8 @@ pub struct NewMessage {
     pub preview: Option<String>,
     /// How this message changes the unread count: +1 (visitor), reset to 0 (agent reply), or keep.
     pub unread: UnreadChange,
+    /// JSON array of the files it carries (claimed in the same transaction).
+    pub attachments: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +133,7 @@ async fn insert(
         choice: new.choice,
         created_at: new.created_at,
         welcome: new.welcome,
+        attachments: new.attachments,
     };
     // Every column is known here: no RETURNING row to read back and decode.
     message::Entity::insert(message::ActiveModel::from(row.clone()))
@@ -166,6 +169,10 @@ pub async fn append_unchecked(
 ) -> Result<(message::Model, Box<conversation::Model>), DbErr> {
     let conversation = bump(conn, &new).await?;
     insert(conn, new, conversation).await
+}
+
+pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<message::Model>, DbErr> {
+    message::Entity::find_by_id(id).one(conn).await
 }
 
 pub async fn find_by_client_id(

@@ -19,6 +19,7 @@ pub(crate) use changed_fields;
 
 pub mod accounts;
 pub mod api_tokens;
+pub mod attachments;
 pub mod billing;
 pub mod blocking;
 pub mod bots;
@@ -26,6 +27,7 @@ pub mod chatbot;
 pub mod conversations;
 pub mod emails;
 pub mod entities;
+pub mod files;
 pub mod flow_runs;
 pub mod flows;
 pub mod instance;

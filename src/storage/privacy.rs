@@ -80,10 +80,12 @@ pub async fn flow_runs_of_visitor(
 }
 
 /// What erasing conversations removed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Erased {
     pub conversations: u64,
     pub messages: u64,
+    /// Storage keys of the deleted attachments, to delete from the file store after commit.
+    pub file_keys: Vec<String>,
 }
 
 /// Erases the content of these conversations: their messages and emails are deleted; the
@@ -106,6 +108,7 @@ pub async fn erase_conversations(
         .exec(conn)
         .await?
         .rows_affected;
+    let file_keys = super::attachments::delete_of_conversations(conn, conversation_ids).await?;
     email::Entity::delete_many()
         .filter(email::Column::ConversationId.is_in(ids()))
         .exec(conn)
@@ -133,6 +136,7 @@ pub async fn erase_conversations(
     Ok(Erased {
         conversations,
         messages,
+        file_keys,
     })
 }
 

@@ -89,6 +89,23 @@ impl FromRequest for SignedIn {
     }
 }
 
+/// The signed-in user of the request's session cookie, if any (for endpoints that also take
+/// other credentials, such as file downloads).
+pub async fn session_actor(req: &HttpRequest) -> Result<Option<Actor>, services::ServiceError> {
+    let Some(ctx) = context(req) else {
+        return Ok(None);
+    };
+    let user_id = req
+        .get_session()
+        .get::<uuid::Uuid>(SESSION_USER)
+        .ok()
+        .flatten();
+    match user_id {
+        Some(user_id) => services::users::session_actor(&ctx, UserId::from_uuid(user_id)).await,
+        None => Ok(None),
+    }
+}
+
 /// The token of an `Authorization: Bearer <token>` header, if the request has one.
 pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
     req.headers()

@@ -67,7 +67,7 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
             ServiceError::Refused { code, message } => {
-                Self::new(StatusCode::CONFLICT, code, message)
+                Self::new(refused_status(code), code, message)
             }
             ServiceError::Unauthorized => Self::new(
                 StatusCode::UNAUTHORIZED,
@@ -93,6 +93,16 @@ impl From<ServiceError> for ApiError {
                 )
             }
         }
+    }
+}
+
+/// The status of a refusal: a file too large (413) or of a refused type (415) has its own; any
+/// other refusal is a conflict with the current state (409).
+fn refused_status(code: &str) -> StatusCode {
+    match code {
+        crate::services::attachments::TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+        crate::services::attachments::TYPE_REFUSED => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        _ => StatusCode::CONFLICT,
     }
 }
 

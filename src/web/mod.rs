@@ -5,6 +5,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod errors;
+pub mod files;
 pub mod health;
 pub mod metrics;
 pub mod pages;
@@ -21,6 +22,7 @@ pub fn configure(cfg: &mut ServiceConfig, test_clock: bool) {
     metrics::configure(cfg);
     assets::configure(cfg);
     api::configure(cfg, test_clock);
+    files::configure(cfg);
     sockets::configure(cfg);
     pages::configure(cfg);
     cfg.default_service(web::to(errors::not_found));

@@ -18,7 +18,10 @@ pub struct TestApp {
     pub address: String,
     pub ctx: Context,
     pub database_url: String,
+    /// The folder of the local file store (attachments), the test's own.
+    pub files: std::path::PathBuf,
     _dir: Option<std::sync::Arc<TempDir>>,
+    _files: std::sync::Arc<TempDir>,
 }
 
 pub struct TestAccount {
@@ -68,9 +71,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         frontdesk::telemetry::init("info", frontdesk::config::LogFormat::Pretty);
     }
     let (database_url, dir) = fresh_database().await;
+    let files = tempfile::tempdir().expect("temp dir for files");
     let mut settings = Settings {
         bind: "127.0.0.1:0".to_owned(),
         database_url: database_url.clone(),
+        file_dir: files.path().display().to_string(),
         demo: false,
         // Tests run the jobs' work themselves, at the times they choose.
         jobs: false,
@@ -87,7 +92,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         address,
         ctx,
         database_url,
+        files: files.path().to_owned(),
         _dir: dir.map(std::sync::Arc::new),
+        _files: std::sync::Arc::new(files),
     }
 }
 

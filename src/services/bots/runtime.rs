@@ -467,6 +467,7 @@ pub(crate) async fn clicked(
         .await?
         .ok_or_else(stale)?;
     let choice = NewMessage {
+        attachments: None,
         id: MessageId::generate().as_uuid(),
         account_id: conversation.account_id,
         conversation_id: conversation.id,
@@ -954,6 +955,7 @@ async fn say(
         .transpose()
         .context("encoding buttons")?;
     let message = NewMessage {
+        attachments: None,
         id: MessageId::generate().as_uuid(),
         account_id: conversation.account_id,
         conversation_id: conversation.id,

@@ -35,6 +35,10 @@ pub struct Model {
     /// Resolved conversations older than this many days are erased by the retention job;
     /// none keeps them forever.
     pub retention_days: Option<i32>,
+    /// Largest file a visitor or agent may attach, in bytes.
+    pub max_file_bytes: i64,
+    /// JSON array of the MIME types (or `type/*`) files may have; none: the default list.
+    pub allowed_types: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

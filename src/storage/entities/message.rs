@@ -28,6 +28,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// A flow's welcome, shown as the bubble above the launcher.
     pub welcome: bool,
+    /// JSON array of the message's attachments `{id, name, type, size}` (none: no files).
+    pub attachments: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod api_token;
+pub mod attachment;
 pub mod audit_entry;
 pub mod blocked_visitor;
 pub mod bot;

@@ -69,6 +69,10 @@ pub struct AccountView {
     /// Resolved conversations are erased this many days after they were resolved (their
     /// counts stay in reports, insights and billing); null keeps them forever.
     retention_days: Option<i32>,
+    /// Largest file visitors and agents may attach, in bytes (default 10 MiB).
+    max_file_bytes: i64,
+    /// The types files may have, checked from the content: MIME types or `type/*`.
+    allowed_types: Vec<String>,
 }
 
 impl AccountView {
@@ -91,6 +95,8 @@ impl AccountView {
             require_verified_identity: account.require_verified_identity,
             anonymize_ips: account.anonymize_ips,
             retention_days: account.retention_days,
+            max_file_bytes: account.max_file_bytes,
+            allowed_types: account.allowed_types.as_slice().to_vec(),
             id: account.id.as_uuid(),
             name: account.name,
             widget_key: account.widget_key,
@@ -133,6 +139,10 @@ pub struct AccountPatchBody {
     /// 1 to 3650 days; null keeps conversations forever.
     #[serde(default, deserialize_with = "present")]
     retention_days: Option<Option<i64>>,
+    /// 1 byte to 100 MiB.
+    max_file_bytes: Option<i64>,
+    /// Replaces the list, e.g. `["image/*", "application/pdf"]`; `["*/*"]` allows any type.
+    allowed_types: Option<Vec<String>>,
 }
 
 /// A field that is present (`Some`, even as null) or absent (`None`, by `default`).
@@ -243,6 +253,18 @@ async fn patch_account(
         }
         Some(None) => patch.retention_days = Some(None),
         None => {}
+    }
+    if let Some(bytes) = body.max_file_bytes {
+        patch.max_file_bytes =
+            crate::domain::attachment::parse_max_file_bytes("max_file_bytes", bytes)
+                .map_err(|error| problems.push(error))
+                .ok();
+    }
+    if let Some(types) = &body.allowed_types {
+        patch.allowed_types =
+            crate::domain::attachment::AllowedTypes::parse("allowed_types", types)
+                .map_err(|error| problems.push(error))
+                .ok();
     }
     let mut notifications = NotificationPatch::default();
     if let Some(body) = body.notifications {

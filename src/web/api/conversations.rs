@@ -250,12 +250,18 @@ async fn list_messages(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessageBody {
+    /// May be empty when the message carries `attachments`.
+    #[serde(default)]
     text: String,
     /// Your id for this message; sending it again returns the original message.
     client_id: String,
     /// An internal note: only agents see it.
     #[serde(default)]
     internal: bool,
+    /// Ids of files uploaded with `POST /api/v1/conversations/{id}/attachments` (at most 10);
+    /// each can be sent in one message only.
+    #[serde(default)]
+    attachments: Vec<uuid::Uuid>,
 }
 
 /// An agent reply (or internal note). `201` with the new message; `200` with the original for a
@@ -278,6 +284,7 @@ async fn post_message(
         &body.client_id,
         &body.text,
         body.internal,
+        &body.attachments,
     )
     .await?;
     let mut response = if posted.created {

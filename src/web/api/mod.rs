@@ -3,6 +3,7 @@
 
 mod account;
 mod agents;
+mod attachments;
 mod billing;
 mod blocking;
 mod bots;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, test_clock: bool) {
             .service(get_openapi)
             .configure(account::configure)
             .configure(agents::configure)
+            .configure(attachments::configure)
             .configure(billing::configure)
             .configure(blocking::configure)
             .configure(bots::configure)
@@ -133,6 +135,7 @@ pub struct ErrorDetail {
         conversations::get_conversation,
         conversations::list_messages,
         conversations::post_message,
+        attachments::upload_attachment,
         conversations::assign_conversation,
         conversations::resolve_conversation,
         conversations::transfer_conversation,

@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(post_hours)
+        .service(post_files)
         .service(post_identity)
         .service(post_identity_secret);
 }
@@ -255,6 +256,54 @@ async fn post_identity(
     };
     services::accounts::update_account(&ctx, &signed_in.actor, patch).await?;
     Ok(redirect("/settings/account?saved=1#identity"))
+}
+
+#[derive(Deserialize)]
+struct FilesBody {
+    /// Megabytes, e.g. `10` or `0.5`.
+    max_file_mb: String,
+    /// One MIME type (or `type/*`) per line.
+    allowed_types: String,
+}
+
+#[post("/settings/account/files")]
+async fn post_files(
+    ctx: web::Data<Context>,
+    signed_in: SignedIn,
+    SecureForm(form): SecureForm<FilesBody>,
+) -> Result<HttpResponse, PageError> {
+    let mut problems = Vec::new();
+    let max_file_bytes = form
+        .max_file_mb
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|mb| mb.is_finite())
+        .map(|mb| (mb * 1_048_576.0).round() as i64)
+        .ok_or_else(|| FieldError::new("max_file_bytes", "must be a number of megabytes"))
+        .and_then(|bytes| crate::domain::attachment::parse_max_file_bytes("max_file_bytes", bytes))
+        .map_err(|error| problems.push(error))
+        .ok();
+    let types: Vec<String> = form
+        .allowed_types
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let allowed_types = crate::domain::attachment::AllowedTypes::parse("allowed_types", &types)
+        .map_err(|error| problems.push(error))
+        .ok();
+    if !problems.is_empty() {
+        return Err(ServiceError::Invalid(problems).into());
+    }
+    let patch = AccountPatch {
+        max_file_bytes,
+        allowed_types,
+        ..AccountPatch::default()
+    };
+    services::accounts::update_account(&ctx, &signed_in.actor, patch).await?;
+    Ok(redirect("/settings/account?saved=1#files"))
 }
 
 #[post("/settings/account/identity-secret")]

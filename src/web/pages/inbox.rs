@@ -218,7 +218,39 @@ pub struct Bubble {
     pub side: &'static str,
     /// A bot step's buttons, by label (agents see what the visitor was offered).
     pub buttons: Vec<String>,
+    /// The files the message carries.
+    pub files: Vec<BubbleFile>,
     pub at: String,
+}
+
+/// A file of a transcript bubble: a thumbnail (raster images) or a card.
+pub struct BubbleFile {
+    pub name: String,
+    pub content_type: String,
+    /// e.g. `12 KB`.
+    pub size: String,
+    pub url: String,
+    pub image: bool,
+}
+
+impl From<crate::services::attachments::AttachmentView> for BubbleFile {
+    fn from(file: crate::services::attachments::AttachmentView) -> Self {
+        let bytes = file.size.max(0);
+        let size = if bytes < 1024 {
+            format!("{bytes} B")
+        } else if bytes < 1024 * 1024 {
+            format!("{} KB", (bytes + 512) / 1024)
+        } else {
+            format!("{:.1} MB", bytes as f64 / 1024.0 / 1024.0)
+        };
+        Self {
+            image: crate::domain::attachment::shown_inline(&file.content_type),
+            name: file.name,
+            content_type: file.content_type,
+            size,
+            url: file.url,
+        }
+    }
 }
 
 impl From<MessageView> for Bubble {
@@ -241,6 +273,11 @@ impl From<MessageView> for Bubble {
             text: message.text,
             internal: message.internal,
             clicked: message.choice.is_some(),
+            files: message
+                .attachments
+                .into_iter()
+                .map(BubbleFile::from)
+                .collect(),
             buttons: message
                 .buttons
                 .unwrap_or_default()
@@ -541,8 +578,28 @@ fn wants_json(req: &HttpRequest) -> bool {
 #[derive(Deserialize)]
 struct ReplyForm {
     client_id: String,
+    #[serde(default)]
     text: String,
     internal: Option<String>,
+    /// Comma-separated ids of uploaded files.
+    attachments: Option<String>,
+}
+
+/// The ids of a form's comma-separated `attachments`.
+fn attachment_ids(raw: Option<&str>) -> Result<Vec<uuid::Uuid>, ServiceError> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(|id| {
+            id.parse().map_err(|_| {
+                ServiceError::invalid(crate::domain::FieldError::new(
+                    "attachments",
+                    "must be ids of uploaded files",
+                ))
+            })
+        })
+        .collect()
 }
 
 #[post("/inbox/{id}/messages")]
@@ -554,15 +611,21 @@ async fn post_reply(
     SecureForm(form): SecureForm<ReplyForm>,
 ) -> Result<HttpResponse, PageError> {
     let id = conversation_id(&path)?;
-    let result = services::conversations::post_agent_message(
-        &ctx,
-        &signed_in.actor,
-        id,
-        &form.client_id,
-        &form.text,
-        form.internal.is_some(),
-    )
-    .await;
+    let result = match attachment_ids(form.attachments.as_deref()) {
+        Ok(attachments) => {
+            services::conversations::post_agent_message(
+                &ctx,
+                &signed_in.actor,
+                id,
+                &form.client_id,
+                &form.text,
+                form.internal.is_some(),
+                &attachments,
+            )
+            .await
+        }
+        Err(error) => Err(error),
+    };
     match (result, wants_json(&req)) {
         (Ok(posted), true) => Ok(HttpResponse::Ok().json(posted.message)),
         (Ok(_), false) => Ok(back(&req, &path)),

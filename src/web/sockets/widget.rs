@@ -323,9 +323,18 @@ impl Connection {
                 self.error("invalid_frame", "hello was already sent", None)
                     .await
             }
-            WidgetFrame::Message { client_id, text } => {
+            WidgetFrame::Message {
+                client_id,
+                text,
+                attachments,
+            } => {
                 let max = ctx.settings.max_message_chars;
-                match MessageText::parse(&text, max) {
+                let parsed = if attachments.is_empty() {
+                    MessageText::parse(&text, max)
+                } else {
+                    MessageText::parse_beside_files(&text, max)
+                };
+                match parsed {
                     Err(TextProblem::Empty) => {
                         self.error("empty_text", "the message is empty", Some(&client_id))
                             .await
@@ -343,6 +352,7 @@ impl Connection {
                                 visitor_id,
                                 &client_id,
                                 &text,
+                                &attachments,
                             ),
                         )
                         .await;
@@ -670,6 +680,8 @@ impl Connection {
             Err(ServiceError::Invalid(fields)) => {
                 let code = if fields.iter().any(|f| f.field == "email") {
                     "invalid_email"
+                } else if fields.iter().any(|f| f.field == "attachments") {
+                    "invalid_attachment"
                 } else {
                     "invalid_frame"
                 };

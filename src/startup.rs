@@ -126,7 +126,7 @@ impl Application {
                         .build(),
                 )
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::web::request_log::RedactingRootSpan>::new())
                 // A request still running when the grace period ends is dropped inside the
                 // runtime, never panicking in a database connection's clean-up.
                 .wrap_fn(|req, service| {

@@ -9,6 +9,7 @@ pub mod files;
 pub mod health;
 pub mod metrics;
 pub mod pages;
+pub mod request_log;
 pub mod sockets;
 pub mod throttle;
 

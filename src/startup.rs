@@ -9,7 +9,7 @@ use crate::{
     storage,
     web::{
         self,
-        throttle::{ConnectThrottle, SignInThrottle},
+        throttle::{ConnectThrottle, SignInThrottle, UploadThrottle},
     },
 };
 use actix_session::{SessionMiddleware, config::PersistentSession, storage::CookieSessionStore};
@@ -110,6 +110,7 @@ impl Application {
         };
         let throttle = actix_web::web::Data::new(SignInThrottle::default());
         let connect_throttle = actix_web::web::Data::new(ConnectThrottle::default());
+        let upload_throttle = actix_web::web::Data::new(UploadThrottle::default());
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(Compress::default())
@@ -135,6 +136,7 @@ impl Application {
                 .app_data(ctx.clone())
                 .app_data(throttle.clone())
                 .app_data(connect_throttle.clone())
+                .app_data(upload_throttle.clone())
                 .configure(|cfg| web::configure(cfg, test_clock))
         })
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)

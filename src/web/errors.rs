@@ -102,6 +102,7 @@ fn refused_status(code: &str) -> StatusCode {
     match code {
         crate::services::attachments::TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
         crate::services::attachments::TYPE_REFUSED => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        crate::services::blocking::BLOCKED_CODE => StatusCode::FORBIDDEN,
         _ => StatusCode::CONFLICT,
     }
 }

@@ -5,10 +5,12 @@
 use super::{
     auth::{csrf_header_valid, session_actor},
     errors::ApiError,
+    throttle::UploadThrottle,
 };
 use crate::{
     domain::{
         attachment::shown_inline,
+        blocking::address_text,
         ids::{AccountId, AttachmentId, ConversationId},
     },
     services::{
@@ -171,6 +173,7 @@ async fn upload_widget_file(
     req: HttpRequest,
     ctx: web::Data<Context>,
     query: web::Query<WidgetUploadQuery>,
+    throttle: web::Data<UploadThrottle>,
     payload: Multipart,
 ) -> HttpResponse {
     let origin = widget_cors(&req, &ctx, &query.key).await;
@@ -179,6 +182,18 @@ async fn upload_widget_file(
         let visitor = services::visitors::find_by_token(&ctx, account.id, &query.visitor_token)
             .await?
             .ok_or(ServiceError::NotFound)?;
+        // A blocked visitor (or address) uploads nothing, as their widget sends nothing.
+        let ip = req.peer_addr().map(|addr| address_text(addr.ip()));
+        services::blocking::refuse_if_blocked(
+            &ctx,
+            account.id,
+            Some(visitor.as_uuid()),
+            ip.as_deref(),
+        )
+        .await?;
+        if !throttle.allow(visitor.as_uuid()) {
+            return Err(ServiceError::TooManyAttempts);
+        }
         store_upload(&req, &ctx, account.id, Uploader::Visitor(visitor), payload).await
     }
     .await;

@@ -1,5 +1,5 @@
 //! Throttling in memory, per node: sign-in per email and per client IP, widget connections
-//! per client IP.
+//! per client IP, widget uploads per visitor.
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::{net::IpAddr, num::NonZeroU32, time::Duration};
@@ -82,6 +82,33 @@ impl ConnectThrottle {
     }
 }
 
+/// Files one visitor may upload in a burst, then one more every 3 s (20 a minute): a visitor
+/// attaching a handful of photos is never held back, a script filling the file store is.
+const UPLOAD_BURST: u32 = 20;
+const UPLOAD_PERIOD: Duration = Duration::from_secs(3);
+
+/// Throttles the widget's uploads per visitor (in memory, per node).
+pub struct UploadThrottle {
+    by_visitor: DefaultKeyedRateLimiter<uuid::Uuid>,
+}
+
+impl Default for UploadThrottle {
+    fn default() -> Self {
+        Self {
+            by_visitor: RateLimiter::keyed(quota(UPLOAD_BURST, UPLOAD_PERIOD)),
+        }
+    }
+}
+
+impl UploadThrottle {
+    pub fn allow(&self, visitor_id: uuid::Uuid) -> bool {
+        if self.by_visitor.len() > MAX_TRACKED_KEYS {
+            self.by_visitor.retain_recent();
+        }
+        self.by_visitor.check_key(&visitor_id).is_ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +133,17 @@ mod tests {
         }
         assert!(!throttle.allow(ip));
         assert!(throttle.allow(Some(IpAddr::from([10, 0, 0, 10]))));
+    }
+
+    #[test]
+    fn a_visitors_uploads_are_throttled_after_the_burst_and_others_are_not() {
+        let throttle = UploadThrottle::default();
+        let visitor = uuid::Uuid::new_v4();
+        for _ in 0..UPLOAD_BURST {
+            assert!(throttle.allow(visitor));
+        }
+        assert!(!throttle.allow(visitor));
+        assert!(throttle.allow(uuid::Uuid::new_v4()));
     }
 
     #[test]

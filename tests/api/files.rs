@@ -784,3 +784,53 @@ async fn visitor_id(c: &Chat) -> String {
         .expect("visitor id")
         .to_owned()
 }
+
+#[tokio::test]
+async fn a_blocked_visitor_uploads_nothing_and_a_visitors_burst_of_uploads_is_throttled() {
+    let c = chat(spawn_app().await).await;
+    let address = c.app.address.clone();
+    let key = c.account.widget_key.clone();
+
+    // A second visitor fills its burst of 20 uploads; the 21st is refused with 429 and
+    // stores nothing, and the first visitor can still upload.
+    let mut other = Socket::widget(&c.app, &key).await;
+    let welcome = other.hello(None, None, None).await;
+    let other_token = welcome["visitor_token"].as_str().expect("token").to_owned();
+    for n in 0..20 {
+        let (status, body) = visitor_upload(&address, &key, &other_token, "a.png", PNG).await;
+        assert_eq!(status, 201, "upload {n}: {body}");
+    }
+    let stored = stored_files(&c.app);
+    let (status, body) = visitor_upload(&address, &key, &other_token, "a.png", PNG).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    assert_eq!(
+        stored_files(&c.app),
+        stored,
+        "a throttled upload stores nothing"
+    );
+    let (status, body) = visitor_upload(&address, &key, &c.visitor_token, "a.png", PNG).await;
+    assert_eq!(status, 201, "{body}");
+
+    // Blocked: the visitor's upload is refused with 403 and stores nothing.
+    let visitor_id = visitor_id(&c).await;
+    let (status, block) = c
+        .app
+        .call(
+            &c.owner,
+            Method::POST,
+            &format!("/api/v1/visitors/{visitor_id}/block"),
+            Some(json!({"reason": "Spam", "block_ip": false})),
+        )
+        .await;
+    assert_eq!(status, 201, "{block}");
+    let stored = stored_files(&c.app);
+    let (status, body) = visitor_upload(&address, &key, &c.visitor_token, "a.png", PNG).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "blocked", "{body}");
+    assert_eq!(
+        stored_files(&c.app),
+        stored,
+        "a blocked upload stores nothing"
+    );
+}

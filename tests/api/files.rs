@@ -800,15 +800,7 @@ async fn a_blocked_visitor_uploads_nothing_and_a_visitors_burst_of_uploads_is_th
         let (status, body) = visitor_upload(&address, &key, &other_token, "a.png", PNG).await;
         assert_eq!(status, 201, "upload {n}: {body}");
     }
-    let stored = stored_files(&c.app);
-    let (status, body) = visitor_upload(&address, &key, &other_token, "a.png", PNG).await;
-    assert_eq!(status, 429, "{body}");
-    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
-    assert_eq!(
-        stored_files(&c.app),
-        stored,
-        "a throttled upload stores nothing"
-    );
+    refused_upload(&c, &other_token, 429, "rate_limited").await;
     let (status, body) = visitor_upload(&address, &key, &c.visitor_token, "a.png", PNG).await;
     assert_eq!(status, 201, "{body}");
 
@@ -824,13 +816,25 @@ async fn a_blocked_visitor_uploads_nothing_and_a_visitors_burst_of_uploads_is_th
         )
         .await;
     assert_eq!(status, 201, "{block}");
+    refused_upload(&c, &c.visitor_token, 403, "blocked").await;
+}
+
+/// A visitor's upload is refused with `status` and `code`, and nothing is stored.
+async fn refused_upload(c: &Chat, visitor_token: &str, status: u16, code: &str) {
     let stored = stored_files(&c.app);
-    let (status, body) = visitor_upload(&address, &key, &c.visitor_token, "a.png", PNG).await;
-    assert_eq!(status, 403, "{body}");
-    assert_eq!(body["error"]["code"], "blocked", "{body}");
+    let (got, body) = visitor_upload(
+        &c.app.address,
+        &c.account.widget_key,
+        visitor_token,
+        "a.png",
+        PNG,
+    )
+    .await;
+    assert_eq!(got, status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
     assert_eq!(
         stored_files(&c.app),
         stored,
-        "a blocked upload stores nothing"
+        "a refused upload stores nothing"
     );
 }

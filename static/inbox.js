@@ -29,7 +29,6 @@
   const known = new Set();
   let socket = null;
   let attempt = 0;
-  let everConnected = false;
   let typingHide = null;
 
   function rememberList() {
@@ -206,14 +205,13 @@
       attempt = 0;
       document.body.classList.remove('disconnected');
       refreshPresence();
-      if (everConnected) {
-        // Events may have been missed while away: re-render everything from the database.
-        refreshList();
-        refreshConversation();
-        refreshVisitors();
-        refreshSupervisor();
-      }
-      everConnected = true;
+      // Events may have been missed while away, or, on the first connection, between the
+      // server rendering this page and the socket opening (a visitor writing just then):
+      // re-render from the database; every later event arrives on the socket.
+      refreshList();
+      refreshConversation();
+      refreshVisitors();
+      refreshSupervisor();
     };
     socket.onmessage = (event) => {
       try {

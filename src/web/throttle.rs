@@ -23,15 +23,15 @@ fn quota(burst: u32, period: Duration) -> Quota {
 }
 
 pub struct SignInThrottle {
-    by_email: DefaultKeyedRateLimiter<String>,
-    by_ip: DefaultKeyedRateLimiter<IpAddr>,
+    by_email: KeyedThrottle<String>,
+    by_ip: KeyedThrottle<IpAddr>,
 }
 
 impl Default for SignInThrottle {
     fn default() -> Self {
         Self {
-            by_email: RateLimiter::keyed(quota(PER_EMAIL_BURST, PER_EMAIL_PERIOD)),
-            by_ip: RateLimiter::keyed(quota(PER_IP_BURST, PER_IP_PERIOD)),
+            by_email: KeyedThrottle::new(PER_EMAIL_BURST, PER_EMAIL_PERIOD),
+            by_ip: KeyedThrottle::new(PER_IP_BURST, PER_IP_PERIOD),
         }
     }
 }
@@ -39,17 +39,8 @@ impl Default for SignInThrottle {
 impl SignInThrottle {
     /// Takes one attempt for this IP and this email; false when either is over its quota.
     pub fn allow(&self, ip: Option<IpAddr>, email: &str) -> bool {
-        if self.by_email.len() > MAX_TRACKED_KEYS {
-            self.by_email.retain_recent();
-        }
-        if self.by_ip.len() > MAX_TRACKED_KEYS {
-            self.by_ip.retain_recent();
-        }
-        let ip_ok = ip.is_none_or(|ip| self.by_ip.check_key(&ip).is_ok());
-        let email_ok = self
-            .by_email
-            .check_key(&email.trim().to_lowercase())
-            .is_ok();
+        let ip_ok = ip.is_none_or(|ip| self.by_ip.allow(&ip));
+        let email_ok = self.by_email.allow(&email.trim().to_lowercase());
         ip_ok && email_ok
     }
 }
@@ -60,25 +51,39 @@ impl SignInThrottle {
 const CONNECT_BURST: u32 = 60;
 const CONNECT_PERIOD: Duration = Duration::from_secs(1);
 
-/// Throttles `/ws/widget` upgrades per client IP (in memory, per node).
-pub struct ConnectThrottle {
-    by_ip: DefaultKeyedRateLimiter<IpAddr>,
+/// A keyed rate limiter that forgets idle keys once it tracks [`MAX_TRACKED_KEYS`].
+pub struct KeyedThrottle<K: std::hash::Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<K>,
 }
+
+impl<K: std::hash::Hash + Eq + Clone> KeyedThrottle<K> {
+    fn new(burst: u32, period: Duration) -> Self {
+        Self {
+            limiter: RateLimiter::keyed(quota(burst, period)),
+        }
+    }
+
+    /// Takes one for `key`; false when it is over its quota.
+    pub fn allow(&self, key: &K) -> bool {
+        if self.limiter.len() > MAX_TRACKED_KEYS {
+            self.limiter.retain_recent();
+        }
+        self.limiter.check_key(key).is_ok()
+    }
+}
+
+/// Throttles `/ws/widget` upgrades per client IP (in memory, per node).
+pub struct ConnectThrottle(KeyedThrottle<IpAddr>);
 
 impl Default for ConnectThrottle {
     fn default() -> Self {
-        Self {
-            by_ip: RateLimiter::keyed(quota(CONNECT_BURST, CONNECT_PERIOD)),
-        }
+        Self(KeyedThrottle::new(CONNECT_BURST, CONNECT_PERIOD))
     }
 }
 
 impl ConnectThrottle {
     pub fn allow(&self, ip: Option<IpAddr>) -> bool {
-        if self.by_ip.len() > MAX_TRACKED_KEYS {
-            self.by_ip.retain_recent();
-        }
-        ip.is_none_or(|ip| self.by_ip.check_key(&ip).is_ok())
+        ip.is_none_or(|ip| self.0.allow(&ip))
     }
 }
 
@@ -88,24 +93,17 @@ const UPLOAD_BURST: u32 = 20;
 const UPLOAD_PERIOD: Duration = Duration::from_secs(3);
 
 /// Throttles the widget's uploads per visitor (in memory, per node).
-pub struct UploadThrottle {
-    by_visitor: DefaultKeyedRateLimiter<uuid::Uuid>,
-}
+pub struct UploadThrottle(KeyedThrottle<uuid::Uuid>);
 
 impl Default for UploadThrottle {
     fn default() -> Self {
-        Self {
-            by_visitor: RateLimiter::keyed(quota(UPLOAD_BURST, UPLOAD_PERIOD)),
-        }
+        Self(KeyedThrottle::new(UPLOAD_BURST, UPLOAD_PERIOD))
     }
 }
 
 impl UploadThrottle {
     pub fn allow(&self, visitor_id: uuid::Uuid) -> bool {
-        if self.by_visitor.len() > MAX_TRACKED_KEYS {
-            self.by_visitor.retain_recent();
-        }
-        self.by_visitor.check_key(&visitor_id).is_ok()
+        self.0.allow(&visitor_id)
     }
 }
 

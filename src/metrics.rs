@@ -147,6 +147,7 @@ pub struct Metrics {
     /// The message writer's own counts, copied in at each scrape.
     write_batches: IntCounter,
     writes: IntCounter,
+    typed_writes: IntCounter,
     /// Serialises scrapes, so two at once cannot both add the same writer counts.
     scraping: Mutex<()>,
 }
@@ -301,14 +302,22 @@ impl Metrics {
                     "Message writes carried by the group-commit writer's transactions.",
                 )?,
             )?,
+            typed_writes: register(
+                &registry,
+                IntCounter::new(
+                    "frontdesk_message_typed_writes_total",
+                    "Of those, the writes done by typed statements (the common case of a \
+                     visitor's message), without the general path's SQL building.",
+                )?,
+            )?,
             scraping: Mutex::new(()),
             registry,
         })
     }
 
     /// Every metric in the Prometheus text format, with the message writer's counts so far
-    /// (`Writer::stats`: batches, writes).
-    pub fn render(&self, (batches, writes): (u64, u64)) -> prometheus::Result<String> {
+    /// (`Writer::stats`: batches, writes, typed writes).
+    pub fn render(&self, (batches, writes, typed): (u64, u64, u64)) -> prometheus::Result<String> {
         let _one_at_a_time = self
             .scraping
             .lock()
@@ -317,6 +326,8 @@ impl Metrics {
         self.write_batches
             .inc_by(batches.saturating_sub(self.write_batches.get()));
         self.writes.inc_by(writes.saturating_sub(self.writes.get()));
+        self.typed_writes
+            .inc_by(typed.saturating_sub(self.typed_writes.get()));
         let mut text = String::new();
         TextEncoder::new().encode_utf8(&self.registry.gather(), &mut text)?;
         Ok(text)
@@ -460,11 +471,11 @@ mod tests {
         let first = metrics.widget_socket();
         let second = metrics.widget_socket();
         let agent = metrics.agent_socket();
-        let text = metrics.render((0, 0)).expect("render");
+        let text = metrics.render((0, 0, 0)).expect("render");
         assert_eq!(sample(&text, "frontdesk_widget_sockets"), 2.0);
         assert_eq!(sample(&text, "frontdesk_agent_sockets"), 1.0);
         drop((first, second, agent));
-        let text = metrics.render((0, 0)).expect("render");
+        let text = metrics.render((0, 0, 0)).expect("render");
         assert_eq!(sample(&text, "frontdesk_widget_sockets"), 0.0);
         assert_eq!(sample(&text, "frontdesk_agent_sockets"), 0.0);
     }
@@ -478,7 +489,7 @@ mod tests {
             metrics.message_published("visitor");
         })
         .await;
-        let text = metrics.render((0, 0)).expect("render");
+        let text = metrics.render((0, 0, 0)).expect("render");
         assert_eq!(
             sample(&text, "frontdesk_messages_total{kind=\"visitor\"}"),
             2.0
@@ -497,7 +508,7 @@ mod tests {
         metrics.webhook_attempt(SendOutcome::GaveUp);
         metrics.webhook_attempt(SendOutcome::Delivered);
         metrics.email_attempt(SendOutcome::Skipped);
-        let text = metrics.render((0, 0)).expect("render");
+        let text = metrics.render((0, 0, 0)).expect("render");
         let attempts = "frontdesk_webhook_attempts_total";
         assert_eq!(
             sample(&text, &format!("{attempts}{{result=\"failed\"}}")),

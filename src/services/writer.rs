@@ -65,29 +65,57 @@ where
     T: Send + Sync + 'static,
     Fut: Future<Output = Result<T, E>>,
 {
-    let slot = (std::any::TypeId::of::<T>(), key);
-    let lock = |reads: &BatchReads| {
-        reads
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&slot)
-            .cloned()
-    };
-    if let Ok(Some(found)) = BATCH_READS.try_with(lock)
-        && let Ok(found) = found.downcast::<T>()
-    {
+    if let Some(found) = batch_read::<T>(key) {
         return Ok(found);
     }
     let loaded = Arc::new(load().await?);
+    keep_for_batch(key, &loaded);
+    Ok(loaded)
+}
+
+/// `read_once_per_batch` for a synchronous `load` (a typed write's statements).
+pub(crate) fn read_once_per_batch_now<T, E>(
+    key: uuid::Uuid,
+    load: impl FnOnce() -> Result<T, E>,
+) -> Result<Arc<T>, E>
+where
+    T: Send + Sync + 'static,
+{
+    if let Some(found) = batch_read::<T>(key) {
+        return Ok(found);
+    }
+    let loaded = Arc::new(load()?);
+    keep_for_batch(key, &loaded);
+    Ok(loaded)
+}
+
+/// What the current batch read of `T` for `key`, if anything (none outside a batch).
+fn batch_read<T: Send + Sync + 'static>(key: uuid::Uuid) -> Option<Arc<T>> {
+    let slot = (std::any::TypeId::of::<T>(), key);
+    BATCH_READS
+        .try_with(|reads| {
+            reads
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&slot)
+                .cloned()
+        })
+        .ok()
+        .flatten()
+        .and_then(|found| found.downcast::<T>().ok())
+}
+
+/// Keeps `value` for the rest of the current batch (nothing outside a batch).
+fn keep_for_batch<T: Send + Sync + 'static>(key: uuid::Uuid, value: &Arc<T>) {
+    let slot = (std::any::TypeId::of::<T>(), key);
     let _ = BATCH_READS.try_with(|reads| {
         reads
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(slot, loaded.clone() as Arc<dyn std::any::Any + Send + Sync>)
+            .insert(slot, value.clone() as Arc<dyn std::any::Any + Send + Sync>)
     });
-    Ok(loaded)
 }
 
 /// Most writes one transaction carries; a longer queue waits for the next commit.
@@ -116,9 +144,18 @@ enum Command {
 }
 
 type Job = Box<
-    dyn for<'c> FnOnce(&'c DatabaseTransaction) -> Pin<Box<dyn Future<Output = Reply> + Send + 'c>>
+    dyn for<'c> FnOnce(
+            &'c DatabaseTransaction,
+            Option<&'c SqliteProxy>,
+        ) -> Pin<Box<dyn Future<Output = Reply> + Send + 'c>>
         + Send,
 >;
+
+/// A write's typed form for its common case (`storage::typed`): tried first on the writer's
+/// own SQLite connection; `Ok(None)` (not the common case) hands the write to its general
+/// form, with nothing of the typed attempt kept.
+pub type TypedWrite<T> =
+    Box<dyn FnOnce(&rusqlite::Connection) -> Result<Option<T>, ServiceError> + Send>;
 
 #[derive(Clone)]
 pub struct Writer {
@@ -135,6 +172,8 @@ pub struct Stats {
     pub batches: AtomicU64,
     /// Writes those transactions carried.
     pub writes: AtomicU64,
+    /// Of those, the writes done by their typed form (`Writer::write_typed`).
+    pub typed: AtomicU64,
 }
 
 impl Writer {
@@ -187,16 +226,44 @@ impl Writer {
         }
     }
 
-    /// Batches and writes so far: their ratio is the average batch size.
-    pub fn stats(&self) -> (u64, u64) {
+    /// Batches, writes and typed writes so far (batches to writes is the average batch size).
+    pub fn stats(&self) -> (u64, u64, u64) {
         (
             self.stats.batches.load(Ordering::Relaxed),
             self.stats.writes.load(Ordering::Relaxed),
+            self.stats.typed.load(Ordering::Relaxed),
         )
     }
 
     /// Runs `write` in a transaction and answers once that transaction has committed.
     pub async fn write<T, F>(&self, write: F) -> Result<T, ServiceError>
+    where
+        F: for<'c> FnOnce(&'c DatabaseTransaction) -> WriteFuture<'c, T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.write_with(None, write).await
+    }
+
+    /// `write`, with a typed form for its common case that runs instead of it on the writer's
+    /// own SQLite connection when it applies (answering `Ok(Some(_))`). Elsewhere (PostgreSQL,
+    /// an in-memory database) only `write` runs.
+    pub async fn write_typed<T, F>(
+        &self,
+        typed: impl FnOnce(&rusqlite::Connection) -> Result<Option<T>, ServiceError> + Send + 'static,
+        write: F,
+    ) -> Result<T, ServiceError>
+    where
+        F: for<'c> FnOnce(&'c DatabaseTransaction) -> WriteFuture<'c, T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.write_with(Some(Box::new(typed)), write).await
+    }
+
+    async fn write_with<T, F>(
+        &self,
+        typed: Option<TypedWrite<T>>,
+        write: F,
+    ) -> Result<T, ServiceError>
     where
         F: for<'c> FnOnce(&'c DatabaseTransaction) -> WriteFuture<'c, T> + Send + 'static,
         T: Send + 'static,
@@ -209,27 +276,40 @@ impl Writer {
         };
         let (answer, answered) = oneshot::channel::<Result<T, ServiceError>>();
         let span = tracing::Span::current();
-        let job: Job = Box::new(move |batch: &DatabaseTransaction| {
-            Box::pin(
-                async move {
-                    let result = match batch.begin().await {
-                        Ok(savepoint) => finish(savepoint, write).await,
-                        Err(error) => Err(anyhow::Error::new(error)
-                            .context("starting a savepoint")
-                            .into()),
-                    };
-                    Box::new(move |committed: Result<(), String>| {
-                        let result = committed
-                            .map_err(|error| anyhow!("committing a batch of messages: {error}"))
-                            .map_err(ServiceError::from)
-                            .and(result);
-                        // The caller may have gone (its socket closed): nothing to tell.
-                        let _ = answer.send(result);
-                    }) as Reply
-                }
-                .instrument(span),
-            )
-        });
+        let stats = self.stats.clone();
+        let job: Job = Box::new(
+            move |batch: &DatabaseTransaction, own: Option<&SqliteProxy>| {
+                Box::pin(
+                    async move {
+                        let done = match (typed, own) {
+                            (Some(typed), Some(own)) => own.typed(typed).transpose(),
+                            _ => None,
+                        };
+                        if matches!(done, Some(Ok(_))) {
+                            stats.typed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let result = match done {
+                            Some(done) => done,
+                            None => match batch.begin().await {
+                                Ok(savepoint) => finish(savepoint, write).await,
+                                Err(error) => Err(anyhow::Error::new(error)
+                                    .context("starting a savepoint")
+                                    .into()),
+                            },
+                        };
+                        Box::new(move |committed: Result<(), String>| {
+                            let result = committed
+                                .map_err(|error| anyhow!("committing a batch of messages: {error}"))
+                                .map_err(ServiceError::from)
+                                .and(result);
+                            // The caller may have gone (its socket closed): nothing to tell.
+                            let _ = answer.send(result);
+                        }) as Reply
+                    }
+                    .instrument(span),
+                )
+            },
+        );
         queue
             .send(Command::Write(job))
             .await
@@ -373,7 +453,7 @@ async fn run(
         BATCH_READS
             .scope(BatchReads::default(), async {
                 for job in jobs.drain(..) {
-                    replies.push(job(&txn).await);
+                    replies.push(job(&txn, own.as_deref()).await);
                 }
             })
             .await;
@@ -470,7 +550,7 @@ mod tests {
             acked,
             "every acknowledged write is stored"
         );
-        let (batches, writes) = writer.stats();
+        let (batches, writes, _) = writer.stats();
         assert_eq!(writes, 200);
         assert!(
             batches < 200,
@@ -568,7 +648,7 @@ mod tests {
             .await
         });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let (batches_before, _) = writer.stats();
+        let (batches_before, _, _) = writer.stats();
         let good = writer.clone();
         let duplicate = writer.clone();
         let undone = writer.clone();
@@ -597,7 +677,7 @@ mod tests {
         assert_eq!(last.map_err(|e| anyhow!("{e:?}"))?, 4);
         assert_eq!(ids(&writer).await?, vec![1, 2, 4]);
         slow.await?.map_err(|e| anyhow!("{e:?}"))?;
-        let (batches_after, _) = writer.stats();
+        let (batches_after, _, _) = writer.stats();
         assert_eq!(
             batches_after - batches_before,
             1,

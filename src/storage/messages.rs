@@ -115,11 +115,21 @@ async fn insert(
     new: NewMessage,
     conversation: conversation::Model,
 ) -> Result<(message::Model, Box<conversation::Model>), DbErr> {
-    let row = message::Model {
+    let row = row_of(new, conversation.last_seq);
+    // Every column is known here: no RETURNING row to read back and decode.
+    message::Entity::insert(message::ActiveModel::from(row.clone()))
+        .exec_without_returning(conn)
+        .await?;
+    Ok((row, Box::new(conversation)))
+}
+
+/// The row of a new message with the `seq` it took.
+pub fn row_of(new: NewMessage, seq: i64) -> message::Model {
+    message::Model {
         id: new.id,
         account_id: new.account_id,
         conversation_id: new.conversation_id,
-        seq: conversation.last_seq,
+        seq,
         client_id: new.client_id,
         author_kind: new.author_kind,
         author_user_id: new.author_user_id,
@@ -134,12 +144,7 @@ async fn insert(
         created_at: new.created_at,
         welcome: new.welcome,
         attachments: new.attachments,
-    };
-    // Every column is known here: no RETURNING row to read back and decode.
-    message::Entity::insert(message::ActiveModel::from(row.clone()))
-        .exec_without_returning(conn)
-        .await?;
-    Ok((row, Box::new(conversation)))
+    }
 }
 
 /// Appends a message inside the caller's transaction. Bumping `last_seq` first takes the

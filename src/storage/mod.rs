@@ -39,6 +39,7 @@ pub mod reports;
 pub mod shortcuts;
 pub mod sqlite_writer;
 pub mod teams;
+pub mod typed;
 pub mod users;
 pub mod visitors;
 pub mod webhooks;

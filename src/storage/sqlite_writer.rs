@@ -133,7 +133,7 @@ fn query_error(message: impl Into<String>) -> DbErr {
 
 /// An error of SQLite, worded as SQLite words it ("UNIQUE constraint failed: ..."), which
 /// `storage::is_unique_violation` recognises.
-fn sqlite_error(error: rusqlite::Error) -> DbErr {
+pub(crate) fn sqlite_error(error: rusqlite::Error) -> DbErr {
     DbErr::Exec(RuntimeErr::Internal(error.to_string()))
 }
 
@@ -161,9 +161,7 @@ fn to_sql(value: &Value) -> Result<Sql, DbErr> {
         Value::Bytes(v) => v.clone().map_or(Sql::Null, Sql::Blob),
         Value::Json(v) => v.as_ref().map_or(Sql::Null, |v| Sql::Text(v.to_string())),
         Value::Uuid(v) => v.map_or(Sql::Null, |v| Sql::Blob(v.as_bytes().to_vec())),
-        Value::ChronoDateTimeUtc(v) => v.map_or(Sql::Null, |v| {
-            Sql::Text(v.to_rfc3339_opts(SecondsFormat::AutoSi, false))
-        }),
+        Value::ChronoDateTimeUtc(v) => v.map_or(Sql::Null, |v| Sql::Text(time_text(v))),
         Value::ChronoDateTimeWithTimeZone(v) => v.map_or(Sql::Null, |v| {
             Sql::Text(v.to_rfc3339_opts(SecondsFormat::AutoSi, false))
         }),
@@ -176,6 +174,11 @@ fn to_sql(value: &Value) -> Result<Sql, DbErr> {
             )));
         }
     })
+}
+
+/// A time as sqlx stores it in SQLite (RFC 3339, `AutoSi` fractions).
+pub(crate) fn time_text(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
@@ -353,10 +356,42 @@ impl SqliteProxy {
         state.depth = 0;
     }
 
+    /// Runs `write` as typed statements on the connection, inside the open batch and in a
+    /// savepoint of its own: kept when it answers `Ok(Some(_))`; undone when it answers
+    /// `Ok(None)` (the general path takes over) or an error (which undoes only this write).
+    /// A savepoint that cannot be opened or closed fails the whole batch, as in `begin`.
+    pub fn typed<T, E>(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<Option<T>, E>,
+    ) -> Result<Option<T>, E>
+    where
+        E: From<DbErr>,
+    {
+        let mut state = self.state();
+        if let Some(failed) = &state.failed {
+            return Err(query_error(failed.clone()).into());
+        }
+        Self::savepoint_statement(&mut state, &["SAVEPOINT typed"]);
+        if let Some(failed) = &state.failed {
+            return Err(query_error(failed.clone()).into());
+        }
+        let result = write(&state.conn);
+        let close: &[&str] = match &result {
+            Ok(Some(_)) => &["RELEASE typed"],
+            _ => &["ROLLBACK TO typed", "RELEASE typed"],
+        };
+        Self::savepoint_statement(&mut state, close);
+        match &state.failed {
+            Some(failed) => Err(query_error(failed.clone()).into()),
+            None => result,
+        }
+    }
+
     /// Runs savepoint statements from the statement cache (every write of a batch opens and
     /// releases one, at the same few depths).
-    fn savepoint_statement(state: &mut State, statements: &[String]) {
+    fn savepoint_statement(state: &mut State, statements: &[impl AsRef<str>]) {
         for sql in statements {
+            let sql = sql.as_ref();
             let result = state
                 .conn
                 .prepare_cached(sql)

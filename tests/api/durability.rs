@@ -16,17 +16,21 @@ use std::{
 pub type Acked = Arc<Mutex<Vec<Value>>>;
 
 /// `visitors` widgets of the account, each sending messages one after the other (waiting
-/// for each ack) until its socket fails or `until` passes; every ack lands in `acked`.
+/// for each ack) until its socket fails or `until` passes; every ack lands in `acked`. With
+/// `reply_token`, an agent answers each conversation's first message (REST), so the later
+/// messages go into a conversation people have: the message path's typed form on SQLite.
 pub fn start_senders(
     address: &str,
     widget_key: &str,
     visitors: usize,
     acked: &Acked,
     until: Instant,
+    reply_token: Option<&str>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     (0..visitors)
         .map(|visitor| {
             let (address, key, acked) = (address.to_owned(), widget_key.to_owned(), acked.clone());
+            let reply_token = reply_token.map(str::to_owned);
             tokio::spawn(async move {
                 let Ok(mut socket) =
                     Socket::open(&address, &format!("/ws/widget?key={key}"), None, None).await
@@ -42,7 +46,27 @@ pub fn start_senders(
                         .try_say(&format!("v{visitor}-{n}"), &format!("message {n}"))
                         .await
                     {
-                        Some(ack) => acked.lock().expect("lock").push(ack),
+                        Some(ack) => {
+                            if n == 0
+                                && let Some(token) = &reply_token
+                            {
+                                // The server may be killed meanwhile: then the reply is lost
+                                // and nothing is claimed about it.
+                                let _ = reqwest::Client::new()
+                                    .post(format!(
+                                        "{address}/api/v1/conversations/{}/messages",
+                                        ack["conversation_id"].as_str().unwrap_or_default()
+                                    ))
+                                    .bearer_auth(token)
+                                    .json(&serde_json::json!({
+                                        "client_id": format!("agent-{visitor}"),
+                                        "text": "On it"
+                                    }))
+                                    .send()
+                                    .await;
+                            }
+                            acked.lock().expect("lock").push(ack);
+                        }
                         None => return,
                     }
                 }
@@ -113,21 +137,23 @@ pub fn assert_each_ack_stored_once(acked: &[Value], stored: &[Value]) {
 
 #[tokio::test]
 async fn every_acknowledged_message_is_stored_exactly_once_after_a_sigkill() {
-    sigkill_mid_traffic(4, 80).await;
+    sigkill_mid_traffic(4, 80, false).await;
 }
 
 /// Many visitors at once keep the writer's batches full (every write that arrives during a
-/// commit joins the next one): the kill lands while a full batch is being written.
+/// commit joins the next one): the kill lands while a full batch is being written. An agent
+/// answers each conversation first, so on SQLite the batches are mostly the typed form's
+/// writes, mixed with the general path's.
 #[tokio::test]
 async fn a_sigkill_during_full_batches_keeps_every_ack_once_and_leaves_nothing_half_written() {
-    sigkill_mid_traffic(48, 600).await;
+    sigkill_mid_traffic(48, 600, true).await;
 }
 
 /// `visitors` send as fast as they are acknowledged; the server is SIGKILLed once `acks`
 /// arrived (or 20 s passed). After a restart every acknowledged message is stored exactly
 /// once, and every conversation is whole: its messages are numbered 1..=last_seq with no gap,
 /// so no write was half-done (a message without its conversation's update, or the reverse).
-async fn sigkill_mid_traffic(visitors: usize, acks: usize) {
+async fn sigkill_mid_traffic(visitors: usize, acks: usize, agents_reply: bool) {
     let (database_url, _dir) = fresh_database().await;
     let binary = Binary::new(&database_url);
     let (created, token) = binary.account_with_token("Durable", "d@example.com");
@@ -138,9 +164,29 @@ async fn sigkill_mid_traffic(visitors: usize, acks: usize) {
     let address = format!("http://127.0.0.1:{port}");
     let acked = Acked::default();
     let until = Instant::now() + Duration::from_secs(60);
-    let senders = start_senders(&address, &widget_key, visitors, &acked, until);
+    let senders = start_senders(
+        &address,
+        &widget_key,
+        visitors,
+        &acked,
+        until,
+        agents_reply.then_some(token.as_str()),
+    );
     // Let traffic build up, then kill the server without warning.
     wait_for_acks(&acked, acks, Duration::from_secs(20)).await;
+    if agents_reply && database_url.starts_with("sqlite") {
+        let metrics = reqwest::get(format!("{address}/metrics"))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics");
+        let typed = crate::metrics::value(&metrics, "frontdesk_message_typed_writes_total");
+        assert!(
+            typed > 0.0,
+            "the typed form wrote some of the messages ({typed})"
+        );
+    }
     server.kill().expect("SIGKILL the server");
     server.wait().expect("reap the server");
     for sender in senders {

@@ -264,6 +264,27 @@ impl TestApp {
         )
     }
 
+    /// An agent (the token's user) replies in a conversation through the REST API; answers
+    /// the stored message.
+    pub async fn reply(
+        &self,
+        token: &str,
+        conversation_id: &str,
+        client_id: &str,
+        text: &str,
+    ) -> serde_json::Value {
+        let (status, reply) = self
+            .call(
+                token,
+                reqwest::Method::POST,
+                &format!("/api/v1/conversations/{conversation_id}/messages"),
+                Some(serde_json::json!({"client_id": client_id, "text": text})),
+            )
+            .await;
+        assert_eq!(status, 201, "{reply}");
+        reply
+    }
+
     pub fn api(&self, token: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         Client::new()
             .request(method, self.url(path))

@@ -117,7 +117,7 @@ async fn sigterm_under_load_panics_nowhere_and_every_acknowledged_message_is_sto
     let acked = Acked::default();
     // Senders stop at the latest well after the old grace period (10 s) ran out.
     let until = Instant::now() + Duration::from_secs(40);
-    let senders = start_senders(&address, &key, 50, &acked, until);
+    let senders = start_senders(&address, &key, 50, &acked, until, None);
     // 50 sockets connect and say hello first: on a busy machine that takes seconds.
     wait_for_acks(&acked, 300, Duration::from_secs(30)).await;
 

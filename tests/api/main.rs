@@ -40,6 +40,7 @@ mod helpers;
 mod hours_identity;
 mod inbox_pages;
 mod lifecycle;
+mod message_path;
 mod metrics;
 mod multinode;
 mod pages;

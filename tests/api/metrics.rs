@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// The body of `GET /metrics` (open: no token set).
-async fn scrape(app: &TestApp) -> String {
+pub async fn scrape(app: &TestApp) -> String {
     let response = reqwest::get(app.url("/metrics"))
         .await
         .expect("GET /metrics");
@@ -24,7 +24,7 @@ async fn scrape(app: &TestApp) -> String {
 }
 
 /// The value of one series (`name{labels}` exactly as rendered); NaN when it is absent.
-fn value(text: &str, series: &str) -> f64 {
+pub fn value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(f64::NAN)
@@ -89,15 +89,8 @@ async fn metrics_count_open_sockets_stored_messages_and_their_latencies() {
             heard += 1;
         }
     }
-    let (status, reply) = app
-        .call(
-            &token,
-            Method::POST,
-            &format!("/api/v1/conversations/{conversation_id}/messages"),
-            Some(json!({"client_id": "r-1", "text": "How can I help?"})),
-        )
+    app.reply(&token, &conversation_id, "r-1", "How can I help?")
         .await;
-    assert_eq!(status, 201, "{reply}");
 
     let text = scrape(&app).await;
     assert_eq!(

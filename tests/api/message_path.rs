@@ -1,0 +1,143 @@
+//! The message path's typed form (docs/decisions.md, "Typed statements for the common case"):
+//! on SQLite a visitor's message into a conversation that people already have is written by
+//! a few typed statements on the writer's own connection instead of the general path. What
+//! it writes must read back exactly as the general path's rows do, a resend must still find
+//! its original, and every case it does not cover (a webhook endpoint, a new conversation)
+//! must still go the general way.
+
+use crate::{
+    helpers::{TestApp, spawn_app},
+    metrics::{scrape, value},
+    sockets::Socket,
+    webhooks::{Receiver, add_endpoint, deliver},
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// `frontdesk_message_typed_writes_total` as `/metrics` shows it.
+async fn typed_writes(app: &TestApp) -> f64 {
+    value(&scrape(app).await, "frontdesk_message_typed_writes_total")
+}
+
+async fn get(app: &TestApp, token: &str, path: &str) -> Value {
+    let (status, body) = app.call(token, Method::GET, path, None).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+#[tokio::test]
+async fn a_message_into_a_conversation_people_have_reads_back_as_the_general_path_writes_it() {
+    let app = spawn_app().await;
+    let typed_here = app.database_url.starts_with("sqlite");
+    let account = app.create_account("Acme").await;
+    let token = app.token_for(&account.owner_email).await;
+    let mut widget = Socket::widget(&app, &account.widget_key).await;
+    widget.hello(None, None, None).await;
+
+    // The first message starts the conversation: the general path (it routes, reports, and
+    // publishes the new conversation).
+    let first = widget.say("m-1", "Hello").await;
+    let conversation_id = first["conversation_id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        typed_writes(&app).await,
+        0.0,
+        "a new conversation is not the common case"
+    );
+    // An agent's reply assigns it to people.
+    app.reply(&token, &conversation_id, "r-1", "How can I help?")
+        .await;
+
+    let second = widget.say("m-2", "  My order\n is late  ").await;
+    let third = widget.say("m-3", "Number 42").await;
+    assert_eq!(
+        typed_writes(&app).await,
+        if typed_here { 2.0 } else { 0.0 },
+        "two messages into a conversation people have took the typed form on SQLite only"
+    );
+    assert_eq!(second["conversation_id"], first["conversation_id"]);
+    assert_eq!(
+        (second["seq"].as_i64(), third["seq"].as_i64()),
+        (Some(3), Some(4))
+    );
+
+    // Read back through the product's other connection: the same rows the general path writes.
+    let messages = get(
+        &app,
+        &token,
+        &format!("/api/v1/conversations/{conversation_id}/messages"),
+    )
+    .await;
+    let items = messages["messages"].as_array().expect("messages");
+    let seqs: Vec<i64> = items.iter().filter_map(|m| m["seq"].as_i64()).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4]);
+    let typed = &items[2];
+    assert_eq!(typed["id"], second["id"]);
+    assert_eq!(typed["client_id"], "m-2");
+    assert_eq!(typed["text"], "  My order\n is late  ", "stored as written");
+    assert_eq!(typed["author"]["kind"], "visitor");
+    let general = &items[0];
+    let keys = |message: &Value| {
+        message
+            .as_object()
+            .map(|fields| fields.keys().cloned().collect::<Vec<_>>())
+    };
+    assert_eq!(
+        keys(typed),
+        keys(general),
+        "the same fields as the general path's message"
+    );
+    assert_eq!(typed["author"], general["author"]);
+    let (a, b) = (general["at"].as_str(), typed["at"].as_str());
+    assert!(
+        a.is_some() && b.is_some() && a <= b,
+        "times in order: {general} then {typed}"
+    );
+    let conversation = get(
+        &app,
+        &token,
+        &format!("/api/v1/conversations/{conversation_id}"),
+    )
+    .await;
+    assert_eq!(conversation["status"], "open");
+    assert_eq!(
+        conversation["unread"], 2,
+        "the reply reset the unread count, and two visitor messages followed"
+    );
+    assert_eq!(conversation["last_message"]["preview"], "Number 42");
+    assert_eq!(conversation["last_message"]["at"], items[3]["at"]);
+
+    // A resend of a typed message finds its original (the unique index, then the general
+    // path's lookup) and stores nothing.
+    let resent = widget.say("m-3", "Number 42").await;
+    assert_eq!(
+        (resent["id"].clone(), resent["seq"].clone()),
+        (third["id"].clone(), third["seq"].clone())
+    );
+    let after = get(
+        &app,
+        &token,
+        &format!("/api/v1/conversations/{conversation_id}/messages"),
+    )
+    .await;
+    assert_eq!(after["messages"].as_array().map(Vec::len), Some(4));
+
+    // With a webhook endpoint the general path runs, and the event is queued.
+    let receiver = Receiver::start().await;
+    add_endpoint(&app, &token, &receiver.url, json!(["message.created"])).await;
+    let before = typed_writes(&app).await;
+    let fourth = widget.say("m-4", "Still waiting").await;
+    assert_eq!(
+        typed_writes(&app).await,
+        before,
+        "an account with webhooks is not the common case"
+    );
+    deliver(&app).await;
+    let received = receiver.received();
+    assert!(
+        received
+            .iter()
+            .any(|event| event.json()["data"]["message"]["id"] == fourth["id"]),
+        "message.created for the message: {received:?}"
+    );
+    receiver.stop().await;
+}

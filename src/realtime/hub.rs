@@ -4,9 +4,9 @@
 //! and presence change also goes to the other nodes, and presence answers for all of them.
 
 use super::broker::{Control, NodeId, Outbox, Outgoing, Presence};
+use super::protocol::{NoViews, ServerFrame, Views};
 use crate::domain::ids::{AccountId, ConversationId, UserId, VisitorId};
 use bytestring::ByteString;
-use serde::Serialize;
 use std::{
     collections::{HashMap, HashSet},
     hash::Hash,
@@ -208,20 +208,19 @@ fn send<K: Eq + Hash>(map: &mut HashMap<K, broadcast::Sender<Frame>>, key: &K, f
     }
 }
 
+/// The frames the hub builds itself carry no service view.
+type OwnFrame<'a> = ServerFrame<'a, NoViews>;
+
 /// The inbox frame saying a colleague's status changed (`online`, `away`, `offline`).
 pub fn agent_status_frame(user_id: UserId, status: &str) -> Option<Frame> {
-    encode(&serde_json::json!({"type": "agent_status", "user_id": user_id, "status": status}))
+    encode(&OwnFrame::AgentStatus { user_id, status })
 }
 
-/// Serialises a frame; a frame that cannot be serialised is a bug, logged and dropped.
-pub fn encode(frame: &impl Serialize) -> Option<Frame> {
-    encode_as(frame, FrameKind::Other)
-}
-
-/// Serialises a frame of the given kind (see `encode`).
-pub fn encode_as(frame: &impl Serialize, kind: FrameKind) -> Option<Frame> {
+/// Serialises a frame once, with its kind; a frame that cannot be serialised is a bug, logged
+/// and dropped.
+pub fn encode<V: Views>(frame: &ServerFrame<'_, V>) -> Option<Frame> {
     match serde_json::to_string(frame) {
-        Ok(text) => Some(Frame::from_parts(text, kind)),
+        Ok(text) => Some(Frame::from_parts(text, frame.kind())),
         Err(error) => {
             tracing::error!(%error, "cannot serialise a frame");
             None
@@ -552,7 +551,7 @@ impl Hub {
     /// node); each node tells its own widgets when its view of the account changes.
     pub fn announce_online(&self, account_id: AccountId) {
         let online = self.agents_online(account_id);
-        if let Some(frame) = encode(&serde_json::json!({"type": "status", "online": online})) {
+        if let Some(frame) = encode(&OwnFrame::Status { online }) {
             self.to_local_widgets(account_id, frame);
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::realtime::{
     hub::{Frame, FrameKind, Mailbox, encode},
-    protocol::{AckFrame, DecodeError, ErrorFrame, WidgetFrame},
+    protocol::{Author, DecodeError, WidgetFrame},
 };
 use crate::{
     domain::{
@@ -16,12 +16,12 @@ use crate::{
         self, Context, ServiceError,
         conversations::Posted,
         identity::Identified,
+        views::ServerFrame,
         visitors::{HelloInput, IdentifyInput},
     },
 };
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use serde_json::json;
 use std::{
     net::IpAddr,
     num::NonZeroU32,
@@ -215,7 +215,7 @@ pub async fn run(
 }
 
 impl Connection {
-    async fn send(&mut self, frame: &serde_json::Value) -> Next {
+    async fn send(&mut self, frame: &ServerFrame<'_>) -> Next {
         match encode(frame) {
             Some(text) => self.send_text(text).await,
             None => Next::Continue,
@@ -231,10 +231,12 @@ impl Connection {
     }
 
     async fn error(&mut self, code: &str, message: &str, client_id: Option<&str>) -> Next {
-        match encode(&ErrorFrame::new(code, message, client_id)) {
-            Some(text) => self.send_text(text).await,
-            None => Next::Continue,
-        }
+        self.send(&ServerFrame::Error {
+            code,
+            message,
+            client_id,
+        })
+        .await
     }
 
     async fn rate_limited(&mut self, text: &str) -> Next {
@@ -377,10 +379,12 @@ impl Connection {
                 self.acknowledge(&client_id, result).await
             }
             WidgetFrame::Typing { on } => {
-                if let Some(frame) = encode(&json!({
-                    "type": "typing", "conversation_id": conversation_id, "visitor_id": visitor_id,
-                    "author": {"kind": "visitor"}, "on": on,
-                })) {
+                if let Some(frame) = encode(&ServerFrame::VisitorTyping {
+                    conversation_id,
+                    visitor_id,
+                    author: Author::visitor(),
+                    on,
+                }) {
                     ctx.hub.to_agents(self.account_id, frame);
                 }
                 Next::Continue
@@ -395,8 +399,10 @@ impl Connection {
                         }
                         // A new page may make other flows eligible (or none).
                         let triggers = self.triggers(visitor_id).await;
-                        self.send(&json!({"type": "triggers", "triggers": triggers}))
-                            .await
+                        self.send(&ServerFrame::Triggers {
+                            triggers: &triggers,
+                        })
+                        .await
                     }
                     Err(error) => self.error("invalid_frame", &error.to_string(), None).await,
                 }
@@ -421,10 +427,11 @@ impl Connection {
                         visitor_token,
                         reconnect,
                     }) => {
-                        let frame = json!({
-                            "type": "identity", "verified": true,
-                            "visitor_token": visitor_token, "reconnect": reconnect,
-                        });
+                        let frame = ServerFrame::Identity {
+                            verified: true,
+                            visitor_token: &visitor_token,
+                            reconnect,
+                        };
                         self.send(&frame).await
                     }
                     Ok(Identified::Done) => Next::Continue,
@@ -514,11 +521,11 @@ impl Connection {
                 .await;
                 match result {
                     Ok(()) => {
-                        let mut frame = json!({"type": "transcript_queued", "email": email.trim()});
-                        if let Some(client_id) = client_id {
-                            frame["client_id"] = json!(client_id);
-                        }
-                        self.send(&frame).await
+                        self.send(&ServerFrame::TranscriptQueued {
+                            email: email.trim(),
+                            client_id,
+                        })
+                        .await
                     }
                     Err(ServiceError::NotFound) => {
                         self.error(
@@ -580,19 +587,19 @@ impl Connection {
         let online = self.ctx.hub.agents_online(self.account_id);
         // The look goes out once, in the welcome: an idle socket keeps none of it.
         let look = std::mem::take(&mut self.widget);
-        let frame = json!({
-            "type": "welcome",
-            "visitor_token": welcome.visitor_token,
-            "conversation": welcome.conversation,
-            "messages": welcome.messages,
-            "reset": welcome.reset,
-            "visitor": welcome.visitor,
-            "verified": welcome.verified,
-            "business_hours": welcome.business_hours,
-            "online": online,
-            "triggers": self.triggers(welcome.visitor_id).await,
-            "widget": look,
-        });
+        let triggers = self.triggers(welcome.visitor_id).await;
+        let frame = ServerFrame::Welcome {
+            visitor_token: &welcome.visitor_token,
+            conversation: welcome.conversation.as_ref(),
+            messages: &welcome.messages,
+            reset: welcome.reset,
+            visitor: &welcome.visitor,
+            verified: welcome.verified,
+            business_hours: welcome.business_hours.as_ref(),
+            online,
+            triggers: &triggers,
+            widget: &look,
+        };
         if let Next::Close(reason) = self.send(&frame).await {
             return Next::Close(reason);
         }
@@ -621,7 +628,7 @@ impl Connection {
             };
             let full = missed.len() as u64 >= services::conversations::MAX_MESSAGES_PAGE;
             for message in &missed {
-                if let Some(text) = encode(&services::views::tagged("message", message))
+                if let Some(text) = encode(&ServerFrame::Message(message))
                     && let Next::Close(reason) = self.send_text(text).await
                 {
                     return Next::Close(reason);
@@ -658,16 +665,13 @@ impl Connection {
                     joined.conversation_id = Some(posted.message.conversation_id);
                 }
                 let message = &posted.message;
-                let ack = AckFrame::new(
+                self.send(&ServerFrame::Ack {
                     client_id,
-                    message.id.as_uuid(),
-                    message.seq,
-                    message.conversation_id.as_uuid(),
-                );
-                match encode(&ack) {
-                    Some(frame) => self.send_text(frame).await,
-                    None => Next::Continue,
-                }
+                    id: message.id.as_uuid(),
+                    seq: message.seq,
+                    conversation_id: message.conversation_id.as_uuid(),
+                })
+                .await
             }
             Err(error) => self.after(Err(error), Some(client_id)).await,
         }

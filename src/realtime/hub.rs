@@ -1,12 +1,12 @@
-//! The hub: per-visitor and per-account broadcast channels carrying frames that are
-//! serialised once, plus who is connected (agents with their status, visitors).
+//! The hub: a mailbox per widget socket and a broadcast channel per account's inboxes, carrying
+//! frames that are serialised once, plus who is connected (agents with their status, visitors).
 //! Services publish to it after their transaction commits. With Redis (`broker`), every frame
 //! and presence change also goes to the other nodes, and presence answers for all of them.
 
 use super::broker::{Control, NodeId, Outbox, Outgoing, Presence};
+use super::protocol::{NoViews, ServerFrame, Views};
 use crate::domain::ids::{AccountId, ConversationId, UserId, VisitorId};
 use bytestring::ByteString;
-use serde::Serialize;
 use std::{
     collections::{HashMap, HashSet},
     hash::Hash,
@@ -24,7 +24,8 @@ const CHANNEL_CAPACITY: usize = 256;
 /// an agent answering, sends every tab every message while a tab may be waiting for the
 /// writer. Every connected widget has a `Mailbox`, which holds nothing while idle and grows
 /// only while frames wait, so the bound can be generous (a broadcast channel allocated every
-/// slot up front: 32 slots of about 48 bytes were 1.5 KB per idle widget, bench S1).
+/// slot up front: 32 slots of about 48 bytes were 1.5 KB per idle widget, bench S1). The account's frames
+/// for every widget (`status`) go to the same mailboxes.
 const VISITOR_QUEUE: usize = 256;
 
 /// What a frame is, for the sockets that forward it: set where it is built, never read back
@@ -92,6 +93,10 @@ impl Mailbox {
     fn push(&self, frame: Frame) {
         {
             let mut state = self.state();
+            if state.closed {
+                // The socket is about to reconnect and replay: nothing more for it.
+                return;
+            }
             if state.frames.len() >= VISITOR_QUEUE {
                 state.lagged += state.frames.len() as u64 + 1;
                 state.frames = std::collections::VecDeque::new();
@@ -115,15 +120,15 @@ impl Mailbox {
                 if state.lagged > 0 {
                     return Err(broadcast::error::RecvError::Lagged(state.lagged));
                 }
+                if state.closed {
+                    return Err(broadcast::error::RecvError::Closed);
+                }
                 if let Some(frame) = state.frames.pop_front() {
                     if state.frames.is_empty() {
                         // An idle socket keeps no buffer from its last burst.
                         state.frames = std::collections::VecDeque::new();
                     }
                     return Ok(frame);
-                }
-                if state.closed {
-                    return Err(broadcast::error::RecvError::Closed);
                 }
             }
             // `notify_one` keeps a permit when nobody waits, so a push between the check
@@ -145,15 +150,41 @@ struct AgentPresence {
     online: bool,
 }
 
+/// The widget sockets of one visitor on this node: their mailboxes (most visitors have one
+/// tab, kept without a second allocation).
+struct VisitorSockets {
+    first: Arc<Mailbox>,
+    more: Vec<Arc<Mailbox>>,
+}
+
+impl VisitorSockets {
+    fn mailboxes(&self) -> impl Iterator<Item = &Arc<Mailbox>> {
+        std::iter::once(&self.first).chain(&self.more)
+    }
+
+    /// Forgets one socket's mailbox; true when none is left.
+    fn remove(&mut self, own: &Arc<Mailbox>) -> bool {
+        if Arc::ptr_eq(&self.first, own) {
+            match self.more.pop() {
+                Some(next) => self.first = next,
+                None => return true,
+            }
+        } else {
+            self.more.retain(|mailbox| !Arc::ptr_eq(mailbox, own));
+        }
+        false
+    }
+}
+
 #[derive(Default)]
 struct State {
-    visitor_channels: HashMap<VisitorId, Vec<Arc<Mailbox>>>,
-    /// To every widget of an account (agent online status).
-    widget_channels: HashMap<AccountId, broadcast::Sender<Frame>>,
+    /// Every widget socket on this node, by its visitor.
+    visitor_channels: HashMap<VisitorId, VisitorSockets>,
     /// To every agent socket of an account.
     agent_channels: HashMap<AccountId, broadcast::Sender<Frame>>,
     agents: HashMap<AccountId, HashMap<UserId, AgentPresence>>,
-    visitors: HashMap<AccountId, HashMap<VisitorId, usize>>,
+    /// The visitors with a widget socket on this node, by account.
+    visitors: HashMap<AccountId, HashSet<VisitorId>>,
     /// Who is connected to the other nodes, as they last told us.
     remote: HashMap<NodeId, RemoteNode>,
 }
@@ -208,20 +239,19 @@ fn send<K: Eq + Hash>(map: &mut HashMap<K, broadcast::Sender<Frame>>, key: &K, f
     }
 }
 
+/// The frames the hub builds itself carry no service view.
+type OwnFrame<'a> = ServerFrame<'a, NoViews>;
+
 /// The inbox frame saying a colleague's status changed (`online`, `away`, `offline`).
 pub fn agent_status_frame(user_id: UserId, status: &str) -> Option<Frame> {
-    encode(&serde_json::json!({"type": "agent_status", "user_id": user_id, "status": status}))
+    encode(&OwnFrame::AgentStatus { user_id, status })
 }
 
-/// Serialises a frame; a frame that cannot be serialised is a bug, logged and dropped.
-pub fn encode(frame: &impl Serialize) -> Option<Frame> {
-    encode_as(frame, FrameKind::Other)
-}
-
-/// Serialises a frame of the given kind (see `encode`).
-pub fn encode_as(frame: &impl Serialize, kind: FrameKind) -> Option<Frame> {
+/// Serialises a frame once, with its kind; a frame that cannot be serialised is a bug, logged
+/// and dropped.
+pub fn encode<V: Views>(frame: &ServerFrame<'_, V>) -> Option<Frame> {
     match serde_json::to_string(frame) {
-        Ok(text) => Some(Frame::from_parts(text, kind)),
+        Ok(text) => Some(Frame::from_parts(text, frame.kind())),
         Err(error) => {
             tracing::error!(%error, "cannot serialise a frame");
             None
@@ -267,38 +297,41 @@ impl Hub {
         }
     }
 
-    /// Subscribes a widget socket: its visitor's channel and its account's widget channel.
+    /// Subscribes a widget socket to its visitor's frames and its account's widget frames;
+    /// true when it is the visitor's first socket on this node.
     pub fn join_visitor(
         &self,
         account_id: AccountId,
         visitor_id: VisitorId,
-    ) -> (Arc<Mailbox>, broadcast::Receiver<Frame>, bool) {
+    ) -> (Arc<Mailbox>, bool) {
+        let own = Arc::new(Mailbox::default());
         let mut state = self.lock();
-        let first = {
-            let count = state
+        let first = match state.visitor_channels.entry(visitor_id) {
+            std::collections::hash_map::Entry::Occupied(mut sockets) => {
+                sockets.get_mut().more.push(own.clone());
+                false
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(VisitorSockets {
+                    first: own.clone(),
+                    more: Vec::new(),
+                });
+                true
+            }
+        };
+        if first {
+            state
                 .visitors
                 .entry(account_id)
                 .or_default()
-                .entry(visitor_id)
-                .or_insert(0);
-            *count += 1;
-            *count == 1
-        };
-        if first {
+                .insert(visitor_id);
             self.publish(Outgoing::Control(Control::Visitor {
                 account: account_id,
                 visitor: visitor_id,
                 present: true,
             }));
         }
-        let own = Arc::new(Mailbox::default());
-        state
-            .visitor_channels
-            .entry(visitor_id)
-            .or_default()
-            .push(own.clone());
-        let account = channel(&mut state.widget_channels, account_id, CHANNEL_CAPACITY);
-        (own, account, first)
+        (own, first)
     }
 
     /// A widget socket closed (`own` is the mailbox it joined with); true when it was the
@@ -310,39 +343,25 @@ impl Hub {
         own: &Arc<Mailbox>,
     ) -> bool {
         let mut state = self.lock();
-        if let Some(mailboxes) = state.visitor_channels.get_mut(&visitor_id) {
-            mailboxes.retain(|mailbox| !Arc::ptr_eq(mailbox, own));
-            if mailboxes.is_empty() {
-                state.visitor_channels.remove(&visitor_id);
-            }
-        }
-        let Some(visitors) = state.visitors.get_mut(&account_id) else {
+        let Some(sockets) = state.visitor_channels.get_mut(&visitor_id) else {
             return false;
         };
-        let last = match visitors.get_mut(&visitor_id) {
-            Some(count) if *count > 1 => {
-                *count -= 1;
-                false
-            }
-            Some(_) => {
-                visitors.remove(&visitor_id);
-                true
-            }
-            None => false,
-        };
-        if visitors.is_empty() {
-            state.visitors.remove(&account_id);
-            state.widget_channels.remove(&account_id);
+        if !sockets.remove(own) {
+            return false;
         }
-        if last {
-            state.visitor_channels.remove(&visitor_id);
-            self.publish(Outgoing::Control(Control::Visitor {
-                account: account_id,
-                visitor: visitor_id,
-                present: false,
-            }));
+        state.visitor_channels.remove(&visitor_id);
+        if let Some(visitors) = state.visitors.get_mut(&account_id) {
+            visitors.remove(&visitor_id);
+            if visitors.is_empty() {
+                state.visitors.remove(&account_id);
+            }
         }
-        last && !Self::remote_visitor(&state, account_id, visitor_id)
+        self.publish(Outgoing::Control(Control::Visitor {
+            account: account_id,
+            visitor: visitor_id,
+            present: false,
+        }));
+        !Self::remote_visitor(&state, account_id, visitor_id)
     }
 
     /// Visitors with a widget connected to any node.
@@ -351,7 +370,7 @@ impl Hub {
         let mut online: Vec<VisitorId> = state
             .visitors
             .get(&account_id)
-            .map(|visitors| visitors.keys().copied().collect())
+            .map(|visitors| visitors.iter().copied().collect())
             .unwrap_or_default();
         for node in state.remote.values().filter(|node| node.fresh()) {
             online.extend(node.visitors.get(&account_id).into_iter().flatten());
@@ -366,7 +385,7 @@ impl Hub {
         state
             .visitors
             .get(&account_id)
-            .is_some_and(|visitors| visitors.contains_key(&visitor_id))
+            .is_some_and(|visitors| visitors.contains(&visitor_id))
             || Self::remote_visitor(&state, account_id, visitor_id)
     }
 
@@ -552,7 +571,7 @@ impl Hub {
     /// node); each node tells its own widgets when its view of the account changes.
     pub fn announce_online(&self, account_id: AccountId) {
         let online = self.agents_online(account_id);
-        if let Some(frame) = encode(&serde_json::json!({"type": "status", "online": online})) {
+        if let Some(frame) = encode(&OwnFrame::Status { online }) {
             self.to_local_widgets(account_id, frame);
         }
     }
@@ -574,7 +593,13 @@ impl Hub {
     /// To every widget of the account on this node only: each node tells its own widgets
     /// whether an agent is online, from the presence it sees (see `broker`).
     pub fn to_local_widgets(&self, account_id: AccountId, frame: Frame) {
-        send(&mut self.lock().widget_channels, &account_id, frame);
+        let state = self.lock();
+        let visitors = state.visitors.get(&account_id).into_iter().flatten();
+        for sockets in visitors.filter_map(|visitor| state.visitor_channels.get(visitor)) {
+            for mailbox in sockets.mailboxes() {
+                mailbox.push(frame.clone());
+            }
+        }
     }
 
     /// To the account's inboxes on every node.
@@ -585,8 +610,8 @@ impl Hub {
 
     /// To the visitor's widgets on this node (a frame another node published).
     pub(crate) fn deliver_to_visitor(&self, visitor_id: VisitorId, frame: Frame) {
-        if let Some(mailboxes) = self.lock().visitor_channels.get(&visitor_id) {
-            for mailbox in mailboxes {
+        if let Some(sockets) = self.lock().visitor_channels.get(&visitor_id) {
+            for mailbox in sockets.mailboxes() {
                 mailbox.push(frame.clone());
             }
         }
@@ -602,14 +627,14 @@ impl Hub {
     /// database by `seq` (the widget with `last_seq`, the inbox by reloading).
     pub(crate) fn resync(&self) {
         let mut state = self.lock();
+        // The widget sockets stay joined until they leave (their presence is still true).
         for mailbox in state
             .visitor_channels
-            .drain()
-            .flat_map(|(_, mailboxes)| mailboxes)
+            .values()
+            .flat_map(VisitorSockets::mailboxes)
         {
             mailbox.close();
         }
-        state.widget_channels.clear();
         state.agent_channels.clear();
     }
 
@@ -629,7 +654,7 @@ impl Hub {
             visitors: state
                 .visitors
                 .iter()
-                .flat_map(|(account, visitors)| visitors.keys().map(|v| (*account, *v)))
+                .flat_map(|(account, visitors)| visitors.iter().map(|v| (*account, *v)))
                 .collect(),
         };
         self.publish(Outgoing::Control(Control::Presence(presence)));
@@ -807,9 +832,9 @@ mod tests {
         let hub = Hub::default();
         let account = AccountId::generate();
         let (a, b) = (VisitorId::generate(), VisitorId::generate());
-        let (rx_a, _, first) = hub.join_visitor(account, a);
+        let (rx_a, first) = hub.join_visitor(account, a);
         assert!(first);
-        let (rx_b, _, _) = hub.join_visitor(account, b);
+        let (rx_b, _) = hub.join_visitor(account, b);
         hub.to_visitor(a, Frame::from_parts("for a", FrameKind::Other));
         assert_eq!(
             rx_a.recv().await.ok().map(|frame| frame.text()),
@@ -822,6 +847,38 @@ mod tests {
         );
         assert!(hub.leave_visitor(account, a, &rx_a));
         assert_eq!(hub.visitors_online(account), vec![b]);
+    }
+
+    #[tokio::test]
+    async fn account_frames_reach_every_widget_of_the_account_once_per_socket() {
+        let hub = Hub::default();
+        let (account, other) = (AccountId::generate(), AccountId::generate());
+        let visitor = VisitorId::generate();
+        let (first_tab, _) = hub.join_visitor(account, visitor);
+        let (second_tab, first) = hub.join_visitor(account, visitor);
+        assert!(!first, "a second tab is not a second visitor");
+        let (elsewhere, _) = hub.join_visitor(other, VisitorId::generate());
+        hub.to_local_widgets(account, Frame::from_parts("status", FrameKind::Other));
+        for tab in [&first_tab, &second_tab] {
+            assert_eq!(
+                tab.recv().await.ok().map(|frame| frame.text()),
+                Some("status".into())
+            );
+        }
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), elsewhere.recv())
+                .await
+                .is_err(),
+            "another account's widgets get nothing"
+        );
+        assert!(!hub.leave_visitor(account, visitor, &first_tab));
+        hub.to_local_widgets(account, Frame::from_parts("again", FrameKind::Other));
+        assert_eq!(
+            second_tab.recv().await.ok().map(|frame| frame.text()),
+            Some("again".into())
+        );
+        assert!(hub.leave_visitor(account, visitor, &second_tab));
+        assert_eq!(hub.visitors_online(account), Vec::new());
     }
 
     #[test]
@@ -850,7 +907,7 @@ mod tests {
         );
         assert!(hub.is_visitor_online(account, visitor));
         // A local socket of the same visitor closing is not the visitor leaving.
-        let (own, _, _) = hub.join_visitor(account, visitor);
+        let (own, _) = hub.join_visitor(account, visitor);
         assert!(!hub.leave_visitor(account, visitor, &own));
 
         // A whole presence replaces what was known: the agent went away, the visitor left.
@@ -881,8 +938,8 @@ mod tests {
     async fn a_widget_socket_gets_its_frames_in_order_and_lags_when_it_falls_too_far_behind() {
         let hub = Hub::default();
         let (account, visitor) = (AccountId::generate(), VisitorId::generate());
-        let (first_tab, _, _) = hub.join_visitor(account, visitor);
-        let (second_tab, _, _) = hub.join_visitor(account, visitor);
+        let (first_tab, _) = hub.join_visitor(account, visitor);
+        let (second_tab, _) = hub.join_visitor(account, visitor);
         let frame = |n: usize| Frame::from_parts(n.to_string(), FrameKind::Other);
         for n in 0..VISITOR_QUEUE {
             hub.to_visitor(visitor, frame(n));
@@ -906,18 +963,24 @@ mod tests {
     async fn a_resync_closes_every_channel_so_sockets_replay() {
         let hub = Hub::default();
         let account = AccountId::generate();
-        let (own, mut widgets, _) = hub.join_visitor(account, VisitorId::generate());
+        let visitor = VisitorId::generate();
+        let (own, _) = hub.join_visitor(account, visitor);
         let (mut agents, _) = hub.join_agent(account, UserId::generate(), true);
+        hub.to_visitor(visitor, Frame::from_parts("before", FrameKind::Other));
         hub.resync();
+        hub.to_visitor(visitor, Frame::from_parts("after", FrameKind::Other));
+        assert!(
+            matches!(own.recv().await, Err(broadcast::error::RecvError::Closed)),
+            "a closed mailbox says so before any frame it still holds"
+        );
         assert!(matches!(
-            own.recv().await,
+            agents.recv().await,
             Err(broadcast::error::RecvError::Closed)
         ));
-        for receiver in [&mut widgets, &mut agents] {
-            assert!(matches!(
-                receiver.recv().await,
-                Err(broadcast::error::RecvError::Closed)
-            ));
-        }
+        assert!(
+            hub.is_visitor_online(account, visitor),
+            "the visitor is present until the socket leaves"
+        );
+        assert!(hub.leave_visitor(account, visitor, &own));
     }
 }

@@ -1,5 +1,7 @@
 //! The JSON frames of `/ws/widget` and `/ws/agent` (docs/protocol.md), as serde types.
 
+use super::hub::FrameKind;
+use crate::domain::ids::{ConversationId, UserId, VisitorId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -178,47 +180,183 @@ impl AgentFrame {
     }
 }
 
-/// `{"type": "ack", client_id, id, seq, conversation_id}`: a message is stored.
-#[derive(Clone, Debug, Serialize)]
-pub struct AckFrame<'a> {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub client_id: &'a str,
-    pub id: uuid::Uuid,
-    pub seq: i64,
-    pub conversation_id: uuid::Uuid,
+/// The payloads whose shape the services own (views of stored rows: a message, a conversation,
+/// a flow the visitor may trigger...). `realtime` stays a leaf that imports no service: the
+/// services name their view types once (`services::views::Wire`), and every frame is still
+/// one `ServerFrame`.
+pub trait Views {
+    /// A `message` frame's body (`services::views::MessageView`).
+    type Message: Serialize;
+    /// The `conversation` a widget gets.
+    type WidgetConversation: Serialize;
+    /// The `conversation` the inbox gets (as `GET /api/v1/conversations/{id}`).
+    type ConversationSummary: Serialize;
+    /// One entry of `triggers`.
+    type Trigger: Serialize;
+    /// What `welcome` says the server knows of the visitor.
+    type WidgetVisitor: Serialize;
+    /// `welcome`'s `business_hours` when the account has business hours.
+    type BusinessHours: Serialize;
+
+    /// The conversation a message belongs to (a widget follows the one it last got).
+    fn message_conversation(message: &Self::Message) -> ConversationId;
 }
 
-impl<'a> AckFrame<'a> {
-    pub fn new(client_id: &'a str, id: uuid::Uuid, seq: i64, conversation_id: uuid::Uuid) -> Self {
+/// No view at all: the frames built inside `realtime` (`status`, `agent_status`).
+#[derive(Debug)]
+pub enum NoViews {}
+
+impl Serialize for NoViews {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        match *self {}
+    }
+}
+
+impl Views for NoViews {
+    type Message = NoViews;
+    type WidgetConversation = NoViews;
+    type ConversationSummary = NoViews;
+    type Trigger = NoViews;
+    type WidgetVisitor = NoViews;
+    type BusinessHours = NoViews;
+
+    fn message_conversation(message: &NoViews) -> ConversationId {
+        match *message {}
+    }
+}
+
+/// Who is typing: `{kind, name?}`.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Author<'a> {
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+}
+
+impl<'a> Author<'a> {
+    pub fn visitor() -> Self {
         Self {
-            kind: "ack",
-            client_id,
-            id,
-            seq,
-            conversation_id,
+            kind: "visitor",
+            name: None,
+        }
+    }
+
+    pub fn agent(name: &'a str) -> Self {
+        Self {
+            kind: "agent",
+            name: Some(name),
+        }
+    }
+
+    pub fn bot(name: &'a str) -> Self {
+        Self {
+            kind: "bot",
+            name: Some(name),
         }
     }
 }
 
-/// `{"type": "error", code, message, client_id?}`.
-#[derive(Clone, Debug, Serialize)]
-pub struct ErrorFrame<'a> {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub code: &'a str,
-    pub message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<&'a str>,
+/// Every frame the server sends, to widgets (`/ws/widget`) and to inboxes (`/ws/agent`), as
+/// docs/protocol.md lists them. Built from what the services return after their commit,
+/// serialised once (`hub::encode`), and told apart by its variant (`kind`), never by its text.
+/// Variants borrow: a frame is serialised at once, so nothing is cloned for it.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case", bound(serialize = ""))]
+pub enum ServerFrame<'a, V: Views> {
+    /// The answer to `hello`.
+    Welcome {
+        visitor_token: &'a str,
+        conversation: Option<&'a V::WidgetConversation>,
+        messages: &'a [V::Message],
+        reset: bool,
+        visitor: &'a V::WidgetVisitor,
+        verified: bool,
+        business_hours: Option<&'a V::BusinessHours>,
+        online: bool,
+        triggers: &'a [V::Trigger],
+        widget: &'a Value,
+    },
+    /// A message as the widget gets it.
+    Message(&'a V::Message),
+    /// A message as the inbox gets it: `{conversation_id, message}`.
+    #[serde(rename = "message")]
+    AgentMessage {
+        conversation_id: ConversationId,
+        message: &'a V::Message,
+    },
+    /// A message is stored (sent only after its commit).
+    Ack {
+        client_id: &'a str,
+        id: uuid::Uuid,
+        seq: i64,
+        conversation_id: uuid::Uuid,
+    },
+    /// An agent or a bot is typing, to the widget.
+    Typing { author: Author<'a>, on: bool },
+    /// The visitor is typing, to the inbox.
+    #[serde(rename = "typing")]
+    VisitorTyping {
+        conversation_id: Option<ConversationId>,
+        visitor_id: VisitorId,
+        author: Author<'a>,
+        on: bool,
+    },
+    /// A conversation's new state, as its widget sees it.
+    Conversation(&'a V::WidgetConversation),
+    /// A conversation's new state, as the inbox sees it.
+    #[serde(rename = "conversation")]
+    ConversationSummary(&'a V::ConversationSummary),
+    /// The flows the visitor may trigger now (after every `page`).
+    Triggers { triggers: &'a [V::Trigger] },
+    /// Whether an agent is online.
+    Status { online: bool },
+    /// The answer to an `identify` with a valid identity (`verified` is always true).
+    Identity {
+        verified: bool,
+        visitor_token: &'a str,
+        reconnect: bool,
+    },
+    /// A transcript is queued for `email`.
+    TranscriptQueued {
+        email: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<&'a str>,
+    },
+    /// Something went wrong; the socket stays open.
+    Error {
+        code: &'a str,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<&'a str>,
+    },
+    /// An `error` after which the widget socket closes with 1008 `blocked` (`blocked`,
+    /// `visitor_erased`).
+    #[serde(rename = "error")]
+    Closing { code: &'a str, message: &'a str },
+    /// A visitor arrived, moved, identified or left (to the inbox).
+    Visitor {
+        id: uuid::Uuid,
+        name: Option<&'a str>,
+        email: Option<&'a str>,
+        verified: bool,
+        online: bool,
+        url: Option<&'a str>,
+        title: Option<&'a str>,
+    },
+    /// A colleague's status changed (`online`, `away`, `offline`), to the inbox.
+    AgentStatus { user_id: UserId, status: &'a str },
 }
 
-impl<'a> ErrorFrame<'a> {
-    pub fn new(code: &'a str, message: &'a str, client_id: Option<&'a str>) -> Self {
-        Self {
-            kind: "error",
-            code,
-            message,
-            client_id,
+impl<V: Views> ServerFrame<'_, V> {
+    /// What the sockets forwarding this frame need to know of it.
+    pub fn kind(&self) -> FrameKind {
+        match self {
+            Self::Message(message) => FrameKind::Message(V::message_conversation(message)),
+            Self::AgentMessage {
+                conversation_id, ..
+            } => FrameKind::Message(*conversation_id),
+            Self::Closing { .. } => FrameKind::Blocked,
+            _ => FrameKind::Other,
         }
     }
 }
@@ -254,6 +392,199 @@ mod tests {
             WidgetFrame::decode(r#"{"type":"hello","page":{"url":"https://x.com"}}"#),
             Ok(WidgetFrame::Hello(_))
         ));
+    }
+
+    /// Views as plain JSON, to check the frames' own shape.
+    #[derive(Debug)]
+    enum JsonViews {}
+
+    impl Views for JsonViews {
+        type Message = Value;
+        type WidgetConversation = Value;
+        type ConversationSummary = Value;
+        type Trigger = Value;
+        type WidgetVisitor = Value;
+        type BusinessHours = Value;
+
+        fn message_conversation(message: &Value) -> ConversationId {
+            message["conversation_id"]
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .unwrap_or_else(|| ConversationId::from_uuid(uuid::Uuid::nil()))
+        }
+    }
+
+    type Frame<'a> = ServerFrame<'a, JsonViews>;
+
+    fn wire(frame: &Frame<'_>) -> Value {
+        serde_json::to_value(frame).expect("serialisable")
+    }
+
+    #[test]
+    fn server_frames_have_their_documented_shape() {
+        let id = uuid::Uuid::from_u128(7);
+        let conversation = ConversationId::from_uuid(uuid::Uuid::from_u128(9));
+        let visitor = VisitorId::from_uuid(uuid::Uuid::from_u128(3));
+        let message = serde_json::json!({"id": id, "conversation_id": conversation, "seq": 4,
+            "author": {"kind": "agent", "name": "Ann"}, "text": "hi", "at": "2026-12-08T10:00:00Z"});
+        assert_eq!(
+            serde_json::to_string(&Frame::Ack {
+                client_id: "c1",
+                id,
+                seq: 4,
+                conversation_id: conversation.as_uuid(),
+            })
+            .expect("serialisable"),
+            format!(
+                r#"{{"type":"ack","client_id":"c1","id":"{id}","seq":4,"conversation_id":"{conversation}"}}"#
+            ),
+            "ack: type first, then the documented fields in order"
+        );
+        let mut widget_message = message.clone();
+        widget_message["type"] = "message".into();
+        assert_eq!(wire(&Frame::Message(&message)), widget_message);
+        assert_eq!(
+            wire(&Frame::AgentMessage {
+                conversation_id: conversation,
+                message: &message,
+            }),
+            serde_json::json!({"type": "message", "conversation_id": conversation, "message": message})
+        );
+        assert_eq!(
+            wire(&Frame::Error {
+                code: "empty_text",
+                message: "the message is empty",
+                client_id: None,
+            }),
+            serde_json::json!({"type": "error", "code": "empty_text", "message": "the message is empty"}),
+            "no client_id key without one"
+        );
+        assert_eq!(
+            wire(&Frame::Closing {
+                code: "blocked",
+                message: "Chat is not available.",
+            }),
+            serde_json::json!({"type": "error", "code": "blocked", "message": "Chat is not available."})
+        );
+        assert_eq!(
+            wire(&Frame::Typing {
+                author: Author::bot("Helper"),
+                on: true,
+            }),
+            serde_json::json!({"type": "typing", "author": {"kind": "bot", "name": "Helper"}, "on": true})
+        );
+        assert_eq!(
+            wire(&Frame::VisitorTyping {
+                conversation_id: None,
+                visitor_id: visitor,
+                author: Author::visitor(),
+                on: false,
+            }),
+            serde_json::json!({"type": "typing", "conversation_id": null, "visitor_id": visitor,
+                "author": {"kind": "visitor"}, "on": false}),
+            "the inbox's typing names the conversation, null before there is one"
+        );
+        assert_eq!(
+            wire(&Frame::Visitor {
+                id,
+                name: None,
+                email: Some("a@b.co"),
+                verified: false,
+                online: true,
+                url: Some("https://shop.example.com/"),
+                title: None,
+            }),
+            serde_json::json!({"type": "visitor", "id": id, "name": null, "email": "a@b.co",
+                "verified": false, "online": true, "url": "https://shop.example.com/", "title": null}),
+            "a visitor frame always carries every field"
+        );
+        assert_eq!(
+            wire(&Frame::TranscriptQueued {
+                email: "a@b.co",
+                client_id: Some("t1"),
+            }),
+            serde_json::json!({"type": "transcript_queued", "email": "a@b.co", "client_id": "t1"})
+        );
+        let user = UserId::from_uuid(id);
+        assert_eq!(
+            wire(&Frame::AgentStatus {
+                user_id: user,
+                status: "away",
+            }),
+            serde_json::json!({"type": "agent_status", "user_id": user, "status": "away"})
+        );
+        assert_eq!(
+            wire(&Frame::Status { online: true }),
+            serde_json::json!({"type": "status", "online": true})
+        );
+        assert_eq!(
+            wire(&Frame::Identity {
+                verified: true,
+                visitor_token: "vt",
+                reconnect: false,
+            }),
+            serde_json::json!({"type": "identity", "verified": true, "visitor_token": "vt", "reconnect": false})
+        );
+        let conversation_view = serde_json::json!({"id": conversation, "status": "open"});
+        assert_eq!(
+            wire(&Frame::ConversationSummary(&conversation_view)),
+            serde_json::json!({"type": "conversation", "id": conversation, "status": "open"})
+        );
+        let trigger = serde_json::json!({"flow_id": id, "when": {"delay": 5}});
+        let look = serde_json::json!({"color": "#123456"});
+        let visitor_view = serde_json::json!({});
+        assert_eq!(
+            wire(&Frame::Welcome {
+                visitor_token: "vt",
+                conversation: None,
+                messages: std::slice::from_ref(&message),
+                reset: false,
+                visitor: &visitor_view,
+                verified: false,
+                business_hours: None,
+                online: true,
+                triggers: std::slice::from_ref(&trigger),
+                widget: &look,
+            }),
+            serde_json::json!({"type": "welcome", "visitor_token": "vt", "conversation": null,
+                "messages": [message], "reset": false, "visitor": {}, "verified": false,
+                "business_hours": null, "online": true, "triggers": [trigger], "widget": look}),
+            "welcome carries null conversation and business hours rather than leaving them out"
+        );
+    }
+
+    #[test]
+    fn a_frame_says_what_it_is_by_its_variant() {
+        let conversation = ConversationId::from_uuid(uuid::Uuid::from_u128(9));
+        let message = serde_json::json!({"conversation_id": conversation});
+        assert_eq!(
+            Frame::Message(&message).kind(),
+            FrameKind::Message(conversation)
+        );
+        assert_eq!(
+            Frame::AgentMessage {
+                conversation_id: conversation,
+                message: &message,
+            }
+            .kind(),
+            FrameKind::Message(conversation)
+        );
+        let closing = Frame::Closing {
+            code: "visitor_erased",
+            message: "This chat was erased.",
+        };
+        assert_eq!(closing.kind(), FrameKind::Blocked);
+        let error = Frame::Error {
+            code: "blocked",
+            message: "Chat is not available.",
+            client_id: None,
+        };
+        assert_eq!(
+            error.kind(),
+            FrameKind::Other,
+            "an error frame does not close the socket, whatever its code"
+        );
+        assert_eq!(Frame::Status { online: false }.kind(), FrameKind::Other);
     }
 
     #[test]

@@ -2,17 +2,14 @@
 //! widget connects from); a blocked visitor's widget is refused at `hello`, and the sockets
 //! they have open when the block is placed are told and closed through the hub.
 
-use super::{Actor, Context, ServiceError};
+use super::{Actor, Context, ServiceError, views::ServerFrame};
 use crate::{
     domain::{
         blocking::BlockReason,
         ids::{AccountId, VisitorId},
         role::Role,
     },
-    realtime::{
-        hub::{Frame, FrameKind, encode_as},
-        protocol::ErrorFrame,
-    },
+    realtime::hub::{Frame, encode},
     storage::{self, entities::blocked_visitor},
 };
 use chrono::{DateTime, Utc};
@@ -75,10 +72,10 @@ impl BlockView {
 
 /// The `error` frame a blocked widget gets before its socket closes.
 pub fn blocked_frame() -> Option<Frame> {
-    encode_as(
-        &ErrorFrame::new(BLOCKED_CODE, BLOCKED_MESSAGE, None),
-        FrameKind::Blocked,
-    )
+    encode(&ServerFrame::Closing {
+        code: BLOCKED_CODE,
+        message: BLOCKED_MESSAGE,
+    })
 }
 
 /// Refuses a widget whose visitor or address is blocked, before anything is stored.

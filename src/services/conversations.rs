@@ -4,7 +4,7 @@
 use super::writer::{WriteFuture, Written};
 use super::{
     Actor, Context, ServiceError,
-    views::{ConversationSummary, MessageView, UserRef, WidgetConversation, tagged},
+    views::{ConversationSummary, MessageView, ServerFrame, UserRef, WidgetConversation},
 };
 use crate::{
     domain::{
@@ -13,7 +13,7 @@ use crate::{
         ids::{AccountId, ConversationId, MessageId, UserId, VisitorId},
     },
     metrics::Transaction,
-    realtime::hub::{FrameKind, encode, encode_as},
+    realtime::hub::encode,
     storage::{
         self,
         attachments::Sender,
@@ -149,26 +149,16 @@ pub(crate) fn publish_message(
     visitor_id: VisitorId,
     message: &MessageView,
 ) {
-    let kind = FrameKind::Message(message.conversation_id);
-    /// `{"type": "message", conversation_id, message}` as the inbox gets it.
-    #[derive(serde::Serialize)]
-    struct ToAgents<'a> {
-        #[serde(rename = "type")]
-        kind: &'static str,
-        conversation_id: ConversationId,
-        message: &'a MessageView,
-    }
-    let to_agents = ToAgents {
-        kind: "message",
+    let to_agents = ServerFrame::AgentMessage {
         conversation_id: message.conversation_id,
         message,
     };
-    if let Some(frame) = encode_as(&to_agents, kind) {
+    if let Some(frame) = encode(&to_agents) {
         ctx.hub.to_agents(account_id, frame);
     }
     ctx.metrics.message_published(message.author.kind.as_str());
     if !message.internal
-        && let Some(frame) = encode_as(&tagged("message", message), kind)
+        && let Some(frame) = encode(&ServerFrame::Message(message))
     {
         ctx.hub.to_visitor(visitor_id, frame);
     }
@@ -182,13 +172,13 @@ pub(crate) async fn publish_conversation(
 ) -> Result<(), ServiceError> {
     let account_id = AccountId::from_uuid(row.account_id);
     let widget = widget_conversation(ctx, row).await?;
-    if let Some(frame) = encode(&tagged("conversation", &widget)) {
+    if let Some(frame) = encode(&ServerFrame::Conversation(&widget)) {
         ctx.hub
             .to_visitor(VisitorId::from_uuid(row.visitor_id), frame);
     }
     match summarize(ctx, row.clone()).await {
         Ok(summary) => {
-            if let Some(frame) = encode(&tagged("conversation", &summary)) {
+            if let Some(frame) = encode(&ServerFrame::ConversationSummary(&summary)) {
                 ctx.hub.to_agents(account_id, frame);
             }
         }
@@ -1158,7 +1148,7 @@ pub async fn mark_read(
             .await?
             .ok_or(ServiceError::NotFound)?;
         let summary = summarize(ctx, saved).await?;
-        if let Some(frame) = encode(&tagged("conversation", &summary)) {
+        if let Some(frame) = encode(&ServerFrame::ConversationSummary(&summary)) {
             ctx.hub.to_agents(actor.account_id, frame);
         }
     }

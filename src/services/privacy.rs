@@ -4,14 +4,11 @@
 //! outcome, rating) and the reporting, chatbot and billing facts stay; the person's content
 //! goes (docs/decisions.md, "Data protection").
 
-use super::{Actor, Context, ServiceError};
+use super::{Actor, Context, ServiceError, views::ServerFrame};
 use crate::{
     domain::conversation::{AuthorKind, ConversationStatus},
     domain::{ids::VisitorId, role::Role},
-    realtime::{
-        hub::{FrameKind, encode_as},
-        protocol::ErrorFrame,
-    },
+    realtime::hub::encode,
     storage::{self, entities::audit_entry},
 };
 use anyhow::Context as _;
@@ -341,10 +338,10 @@ pub async fn erase_visitor(
         pages,
         "visitor erased"
     );
-    if let Some(frame) = encode_as(
-        &ErrorFrame::new(ERASED_CODE, ERASED_MESSAGE, None),
-        FrameKind::Blocked,
-    ) {
+    if let Some(frame) = encode(&ServerFrame::Closing {
+        code: ERASED_CODE,
+        message: ERASED_MESSAGE,
+    }) {
         // The widget socket sends a `Blocked`-kind frame and closes; the widget reconnects
         // with its old token, which no longer finds this visitor.
         ctx.hub.to_visitor(visitor_id, frame);

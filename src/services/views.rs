@@ -288,15 +288,23 @@ pub fn display_name(id: uuid::Uuid, name: Option<&str>, email: Option<&str>) -> 
         .unwrap_or_else(|| crate::domain::visitor::generated_name(id))
 }
 
-/// `{"type": kind, ...body}`: a frame of the wire protocol.
-#[derive(Serialize)]
-pub struct Tagged<'a, T: Serialize> {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    #[serde(flatten)]
-    pub body: &'a T,
+/// The services' views as the payloads of `ServerFrame` (the protocol lives in `realtime`,
+/// which imports no service).
+#[derive(Debug)]
+pub enum Wire {}
+
+impl crate::realtime::protocol::Views for Wire {
+    type Message = MessageView;
+    type WidgetConversation = WidgetConversation;
+    type ConversationSummary = ConversationSummary;
+    type Trigger = super::chatbot::TriggerView;
+    type WidgetVisitor = WidgetVisitor;
+    type BusinessHours = super::accounts::HoursNow;
+
+    fn message_conversation(message: &MessageView) -> ConversationId {
+        message.conversation_id
+    }
 }
 
-pub fn tagged<'a, T: Serialize>(kind: &'static str, body: &'a T) -> Tagged<'a, T> {
-    Tagged { kind, body }
-}
+/// Every frame the server sends, with the services' views (see `realtime::protocol`).
+pub type ServerFrame<'a> = crate::realtime::protocol::ServerFrame<'a, Wire>;

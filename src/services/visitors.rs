@@ -5,7 +5,7 @@ use super::{
     Actor, Context, ServiceError,
     conversations::{MAX_MESSAGES_PAGE, Posted, publish_conversation, publish_message},
     random_text,
-    views::{MessageView, WidgetConversation, WidgetVisitor},
+    views::{MessageView, ServerFrame, WidgetConversation, WidgetVisitor},
 };
 use crate::{
     domain::{
@@ -28,7 +28,6 @@ use crate::{
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -308,16 +307,15 @@ async fn record_page(
 
 /// Tells the account's agents where a visitor is, or that they left.
 pub(crate) fn publish_visitor(ctx: &Context, row: &visitor::Model, online: bool) {
-    let frame = json!({
-        "type": "visitor",
-        "id": row.id,
-        "name": row.name,
-        "email": row.email,
-        "verified": row.verified_user_id.is_some(),
-        "online": online,
-        "url": row.current_url,
-        "title": row.current_title,
-    });
+    let frame = ServerFrame::Visitor {
+        id: row.id,
+        name: row.name.as_deref(),
+        email: row.email.as_deref(),
+        verified: row.verified_user_id.is_some(),
+        online,
+        url: row.current_url.as_deref(),
+        title: row.current_title.as_deref(),
+    };
     if let Some(frame) = encode(&frame) {
         ctx.hub
             .to_agents(AccountId::from_uuid(row.account_id), frame);

@@ -11,7 +11,7 @@ use super::super::{
     billing::{self, Count},
     chatbot::{self, Effects, LIMIT_REACHED_NOTE, LIMIT_REACHED_VISITOR_TEXT},
     conversations::{Stored, system_message},
-    views::{Button, MessageView},
+    views::{Button, MessageView, ServerFrame},
 };
 use crate::{
     domain::{
@@ -19,7 +19,7 @@ use crate::{
         conversation::{AuthorKind, ConversationStatus, Handler, MessageText},
         ids::{AccountId, ConversationId, FlowId, MessageId, VisitorId},
     },
-    realtime::hub::encode,
+    realtime::{hub::encode, protocol::Author},
     storage::{
         self,
         conversations::ConversationChanges,
@@ -50,8 +50,10 @@ pub(crate) struct AfterCommit {
 impl AfterCommit {
     pub(crate) fn publish(self, ctx: &Context) {
         for (visitor_id, name) in self.typing {
-            let frame =
-                json!({"type": "typing", "author": {"kind": "bot", "name": name}, "on": true});
+            let frame = ServerFrame::Typing {
+                author: Author::bot(&name),
+                on: true,
+            };
             if let Some(frame) = encode(&frame) {
                 ctx.hub.to_visitor(visitor_id, frame);
             }

@@ -6,14 +6,13 @@ use super::widget::{
 };
 use crate::realtime::{
     hub::{Frame, encode},
-    protocol::{AgentFrame, ErrorFrame},
+    protocol::{AgentFrame, Author},
 };
 use crate::{
     domain::ids::ConversationId,
-    services::{self, Actor, Context},
+    services::{self, Actor, Context, views::ServerFrame},
 };
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
-use serde_json::json;
 use std::{sync::Arc, time::Instant};
 use tokio::sync::broadcast::{self, error::RecvError};
 
@@ -63,7 +62,7 @@ pub async fn run(
                             handle(&ctx, &actor, &text).await
                         };
                         if let Some((code, message)) = reply
-                            && let Some(frame) = encode(&ErrorFrame::new(code, &message, None))
+                            && let Some(frame) = encode(&ServerFrame::Error { code, message: &message, client_id: None })
                             && session.text(frame.text()).await.is_err()
                         {
                             break None;
@@ -169,7 +168,10 @@ async fn handle(ctx: &Context, actor: &Actor, text: &str) -> Option<(&'static st
             .await
             {
                 Ok(conversation) => {
-                    let typing = json!({"type": "typing", "author": {"kind": "agent", "name": actor.name}, "on": on});
+                    let typing = ServerFrame::Typing {
+                        author: Author::agent(&actor.name),
+                        on,
+                    };
                     if let Some(frame) = encode(&typing) {
                         ctx.hub.to_visitor(conversation.visitor.id, frame);
                     }

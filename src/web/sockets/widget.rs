@@ -1,9 +1,13 @@
 //! One widget socket: a task that selects over the visitor's frames, the hub's frames for this
 //! visitor and a heartbeat. A failed send means the visitor left; nothing here panics.
+//!
+//! Most widgets sit idle for minutes, so the task keeps little between frames (bench S1): the
+//! hub's frames come through one `Mailbox`, and whatever runs only now and then (a service
+//! call, a send, the hello deadline) is boxed, so it takes memory only while it runs.
 
 use crate::realtime::{
     hub::{Frame, FrameKind, Mailbox, encode},
-    protocol::{AckFrame, DecodeError, ErrorFrame, WidgetFrame},
+    protocol::{Author, DecodeError, WidgetFrame},
 };
 use crate::{
     domain::{
@@ -16,19 +20,20 @@ use crate::{
         self, Context, ServiceError,
         conversations::Posted,
         identity::Identified,
+        views::ServerFrame,
         visitors::{HelloInput, IdentifyInput},
     },
 };
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use serde_json::json;
 use std::{
     net::IpAddr,
     num::NonZeroU32,
+    pin::Pin,
     sync::Arc,
     time::{Duration, Instant},
 };
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::{sync::broadcast::error::RecvError, time::Sleep};
 
 /// Largest message accepted (one frame, or a fragmented message in all); a chat message of
 /// 5,000 characters is far below it. A header declaring more closes the socket with 1009.
@@ -66,12 +71,10 @@ pub fn frame_limiter() -> DefaultDirectRateLimiter {
     RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
 }
 
-/// A receiver that may not exist yet (before `hello`): pending forever then.
-pub async fn recv_optional(
-    receiver: &mut Option<broadcast::Receiver<Frame>>,
-) -> Result<Frame, RecvError> {
-    match receiver {
-        Some(receiver) => receiver.recv().await,
+/// A deadline that may be gone (after `hello`): pending forever then.
+async fn until(deadline: &mut Option<Pin<Box<Sleep>>>) {
+    match deadline {
+        Some(deadline) => deadline.as_mut().await,
         None => std::future::pending().await,
     }
 }
@@ -96,12 +99,11 @@ struct Connection {
     /// The widget's look, until the welcome carries it (then `Null`).
     widget: serde_json::Value,
     /// The peer address (never a forwarded header: docs/decisions.md), for blocking by IP.
-    ip: Option<String>,
+    ip: Option<IpAddr>,
     session: Session,
     joined: Option<Joined>,
-    /// Frames for this visitor, and for every widget of the account (after `hello`).
+    /// Frames for this visitor and for every widget of the account (after `hello`).
     own: Option<Arc<Mailbox>>,
-    account: Option<broadcast::Receiver<Frame>>,
 }
 
 /// What the loop does after handling a frame.
@@ -135,19 +137,18 @@ pub async fn run(
         ctx,
         account_id,
         widget,
-        ip: ip.map(address_text),
+        ip,
         session,
         joined: None,
         own: None,
-        account: None,
     };
     let limiter = frame_limiter();
     let started = Instant::now();
     let mut last_heard = Instant::now();
     let mut last_presence = Instant::now();
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
-    let hello_deadline = tokio::time::sleep(HELLO_TIMEOUT);
-    tokio::pin!(hello_deadline);
+    // Boxed, and dropped once the widget said hello.
+    let mut hello_deadline = Some(Box::pin(tokio::time::sleep(HELLO_TIMEOUT)));
     let ctx = connection.ctx.clone();
 
     let reason = loop {
@@ -166,10 +167,10 @@ pub async fn run(
                         }
                     }
                     Some(Ok(AggregatedMessage::Binary(_))) => {
-                        connection.error("malformed_frame", "frames are JSON text", None).await
+                        Box::pin(connection.error("malformed_frame", "frames are JSON text", None)).await
                     }
                     Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                        if connection.session.pong(&bytes).await.is_err() { Next::Close(None) } else { Next::Continue }
+                        if Box::pin(connection.session.pong(&bytes)).await.is_err() { Next::Close(None) } else { Next::Continue }
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => Next::Continue,
                     Some(Ok(AggregatedMessage::Close(reason))) => Next::Close(reason),
@@ -180,13 +181,10 @@ pub async fn run(
             frame = recv_mailbox(connection.own.as_deref()) => {
                 Box::pin(connection.forward(frame)).await
             }
-            frame = recv_optional(&mut connection.account) => {
-                Box::pin(connection.forward(frame)).await
-            }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > CLIENT_TIMEOUT {
                     closing(CloseCode::Away, "heartbeat timeout")
-                } else if connection.session.ping(b"").await.is_err() {
+                } else if Box::pin(connection.session.ping(b"")).await.is_err() {
                     Next::Close(None)
                 } else {
                     if last_presence.elapsed() > PRESENCE_REFRESH
@@ -200,22 +198,23 @@ pub async fn run(
                     Next::Continue
                 }
             }
-            _ = &mut hello_deadline, if connection.joined.is_none() => {
-                closing(CloseCode::Policy, "no hello")
-            }
+            () = until(&mut hello_deadline) => closing(CloseCode::Policy, "no hello"),
             () = ctx.hub.closing() => Next::Close(Some(shutting_down())),
         };
         if let Next::Close(reason) = next {
             break reason;
         }
+        if connection.joined.is_some() {
+            hello_deadline = None;
+        }
     };
     Box::pin(connection.leave()).await;
     tracing::debug!(elapsed = ?started.elapsed(), ?reason, "widget socket closed");
-    let _ = connection.session.close(reason).await;
+    let _ = Box::pin(connection.session.close(reason)).await;
 }
 
 impl Connection {
-    async fn send(&mut self, frame: &serde_json::Value) -> Next {
+    async fn send(&mut self, frame: &ServerFrame<'_>) -> Next {
         match encode(frame) {
             Some(text) => self.send_text(text).await,
             None => Next::Continue,
@@ -231,10 +230,12 @@ impl Connection {
     }
 
     async fn error(&mut self, code: &str, message: &str, client_id: Option<&str>) -> Next {
-        match encode(&ErrorFrame::new(code, message, client_id)) {
-            Some(text) => self.send_text(text).await,
-            None => Next::Continue,
-        }
+        self.send(&ServerFrame::Error {
+            code,
+            message,
+            client_id,
+        })
+        .await
     }
 
     async fn rate_limited(&mut self, text: &str) -> Next {
@@ -377,10 +378,12 @@ impl Connection {
                 self.acknowledge(&client_id, result).await
             }
             WidgetFrame::Typing { on } => {
-                if let Some(frame) = encode(&json!({
-                    "type": "typing", "conversation_id": conversation_id, "visitor_id": visitor_id,
-                    "author": {"kind": "visitor"}, "on": on,
-                })) {
+                if let Some(frame) = encode(&ServerFrame::VisitorTyping {
+                    conversation_id,
+                    visitor_id,
+                    author: Author::visitor(),
+                    on,
+                }) {
                     ctx.hub.to_agents(self.account_id, frame);
                 }
                 Next::Continue
@@ -395,8 +398,10 @@ impl Connection {
                         }
                         // A new page may make other flows eligible (or none).
                         let triggers = self.triggers(visitor_id).await;
-                        self.send(&json!({"type": "triggers", "triggers": triggers}))
-                            .await
+                        self.send(&ServerFrame::Triggers {
+                            triggers: &triggers,
+                        })
+                        .await
                     }
                     Err(error) => self.error("invalid_frame", &error.to_string(), None).await,
                 }
@@ -421,10 +426,11 @@ impl Connection {
                         visitor_token,
                         reconnect,
                     }) => {
-                        let frame = json!({
-                            "type": "identity", "verified": true,
-                            "visitor_token": visitor_token, "reconnect": reconnect,
-                        });
+                        let frame = ServerFrame::Identity {
+                            verified: true,
+                            visitor_token: &visitor_token,
+                            reconnect,
+                        };
                         self.send(&frame).await
                     }
                     Ok(Identified::Done) => Next::Continue,
@@ -514,11 +520,11 @@ impl Connection {
                 .await;
                 match result {
                     Ok(()) => {
-                        let mut frame = json!({"type": "transcript_queued", "email": email.trim()});
-                        if let Some(client_id) = client_id {
-                            frame["client_id"] = json!(client_id);
-                        }
-                        self.send(&frame).await
+                        self.send(&ServerFrame::TranscriptQueued {
+                            email: email.trim(),
+                            client_id,
+                        })
+                        .await
                     }
                     Err(ServiceError::NotFound) => {
                         self.error(
@@ -549,7 +555,7 @@ impl Connection {
                 page,
                 language: hello.language,
                 device: hello.device,
-                ip: self.ip.clone(),
+                ip: self.ip.map(address_text),
                 identity: hello.identity,
             },
         )
@@ -565,7 +571,7 @@ impl Connection {
             },
             Err(error) => return self.after(Err(error), None).await,
         };
-        let (own, account, _) = self
+        let (own, _) = self
             .ctx
             .hub
             .join_visitor(self.account_id, welcome.visitor_id);
@@ -574,25 +580,24 @@ impl Connection {
             conversation_id: welcome.conversation.as_ref().map(|c| c.id),
         });
         self.own = Some(own);
-        self.account = Some(account);
         let held = welcome.conversation.as_ref().map(|c| c.id);
         let last_seq = welcome.messages.last().map(|m| m.seq).unwrap_or(resume_seq);
         let online = self.ctx.hub.agents_online(self.account_id);
         // The look goes out once, in the welcome: an idle socket keeps none of it.
         let look = std::mem::take(&mut self.widget);
-        let frame = json!({
-            "type": "welcome",
-            "visitor_token": welcome.visitor_token,
-            "conversation": welcome.conversation,
-            "messages": welcome.messages,
-            "reset": welcome.reset,
-            "visitor": welcome.visitor,
-            "verified": welcome.verified,
-            "business_hours": welcome.business_hours,
-            "online": online,
-            "triggers": self.triggers(welcome.visitor_id).await,
-            "widget": look,
-        });
+        let triggers = self.triggers(welcome.visitor_id).await;
+        let frame = ServerFrame::Welcome {
+            visitor_token: &welcome.visitor_token,
+            conversation: welcome.conversation.as_ref(),
+            messages: &welcome.messages,
+            reset: welcome.reset,
+            visitor: &welcome.visitor,
+            verified: welcome.verified,
+            business_hours: welcome.business_hours.as_ref(),
+            online,
+            triggers: &triggers,
+            widget: &look,
+        };
         if let Next::Close(reason) = self.send(&frame).await {
             return Next::Close(reason);
         }
@@ -621,7 +626,7 @@ impl Connection {
             };
             let full = missed.len() as u64 >= services::conversations::MAX_MESSAGES_PAGE;
             for message in &missed {
-                if let Some(text) = encode(&services::views::tagged("message", message))
+                if let Some(text) = encode(&ServerFrame::Message(message))
                     && let Next::Close(reason) = self.send_text(text).await
                 {
                     return Next::Close(reason);
@@ -658,16 +663,13 @@ impl Connection {
                     joined.conversation_id = Some(posted.message.conversation_id);
                 }
                 let message = &posted.message;
-                let ack = AckFrame::new(
+                self.send(&ServerFrame::Ack {
                     client_id,
-                    message.id.as_uuid(),
-                    message.seq,
-                    message.conversation_id.as_uuid(),
-                );
-                match encode(&ack) {
-                    Some(frame) => self.send_text(frame).await,
-                    None => Next::Continue,
-                }
+                    id: message.id.as_uuid(),
+                    seq: message.seq,
+                    conversation_id: message.conversation_id.as_uuid(),
+                })
+                .await
             }
             Err(error) => self.after(Err(error), Some(client_id)).await,
         }

@@ -60,6 +60,31 @@ pub enum Usage {
     Reached,
 }
 
+/// A period's limit: the plan's allowance plus the conversations of its packages (rule 6).
+pub fn limit(included: i32, from_packages: i32) -> i64 {
+    i64::from(included) + i64::from(from_packages)
+}
+
+/// Conversations left: never below zero.
+pub fn remaining(used: i64, limit: i64) -> i64 {
+    (limit - used).max(0)
+}
+
+/// Whole percent of the limit used, for the meter (100 when the limit is zero).
+pub fn percent_used(used: i64, limit: i64) -> i64 {
+    if limit <= 0 {
+        100
+    } else {
+        (used * 100 / limit).min(100)
+    }
+}
+
+/// Whether the billing job has renewed the account into `period` already: its next renewal
+/// (unknown for an account from before billing) lies after the period's start.
+pub fn renewed_into(period: &Period, next_renewal_at: Option<DateTime<Utc>>) -> bool {
+    next_renewal_at.is_none_or(|next| period.start < next)
+}
+
 pub fn usage(used: i64, limit: i64) -> Usage {
     if limit <= 0 || used >= limit {
         Usage::Reached
@@ -71,10 +96,11 @@ pub fn usage(used: i64, limit: i64) -> Usage {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn at(raw: &str) -> DateTime<Utc> {
+    /// An RFC 3339 instant (the package tests use it too).
+    pub(crate) fn at(raw: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(raw)
             .expect("time")
             .with_timezone(&Utc)
@@ -164,5 +190,30 @@ mod tests {
         assert_eq!(usage(80, 100), Usage::Warning);
         assert_eq!(usage(100, 100), Usage::Reached);
         assert_eq!(usage(0, 0), Usage::Reached);
+    }
+
+    #[test]
+    fn the_limit_is_the_allowance_plus_packages_and_remaining_never_negative() {
+        assert_eq!(limit(100, 300), 400);
+        assert_eq!(remaining(150, 400), 250);
+        assert_eq!(remaining(450, 400), 0);
+        assert_eq!(percent_used(150, 400), 37);
+        assert_eq!(percent_used(450, 400), 100);
+        assert_eq!(percent_used(0, 0), 100);
+    }
+
+    #[test]
+    fn a_period_is_renewed_once_the_next_renewal_lies_after_its_start() {
+        let anchor = at("2026-01-01T00:00:00Z");
+        let february = period(anchor, 1);
+        assert!(renewed_into(&february, Some(at("2026-03-01T00:00:00Z"))));
+        assert!(
+            !renewed_into(&february, Some(february.start)),
+            "due, not run yet"
+        );
+        assert!(
+            renewed_into(&february, None),
+            "an account from before billing"
+        );
     }
 }

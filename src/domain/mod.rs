@@ -12,6 +12,7 @@ pub mod flow;
 pub mod identity;
 pub mod ids;
 pub mod mail;
+pub mod package;
 pub mod password;
 pub mod plan;
 pub mod privacy;

@@ -1104,8 +1104,21 @@ async fn the_supervisor_page_shows_who_handles_each_conversation_and_the_wait() 
     bot.stop().await;
 }
 
-#[tokio::test]
-async fn a_rule_to_a_bot_that_loses_the_last_conversation_routes_the_visitor_to_people_once() {
+/// A routing rule sends `/pricing` visitors to a bot, Ann is the free agent of its team, and
+/// one chatbot conversation is left when a visitor writes while another conversation takes
+/// it.
+struct LastConversationRace {
+    app: TestApp,
+    api: Api,
+    ann: String,
+    team: Value,
+    bot: BotServer,
+    conversation: String,
+    _ann_socket: Socket,
+    _widget: Socket,
+}
+
+async fn a_rule_to_a_bot_races_for_the_last_conversation() -> LastConversationRace {
     use frontdesk::storage::entities::chatbot_usage::{Column, Entity};
     use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, sea_query::Expr};
     let app = spawn_app().await;
@@ -1116,7 +1129,7 @@ async fn a_rule_to_a_bot_that_loses_the_last_conversation_routes_the_visitor_to_
     };
     // One free slot: routed once, the conversation is Ann's; routed a second time in the same
     // transaction, Ann is full of it and it goes back to the queue.
-    let (ann, _ann_socket) = crate::routing::online_agent(&app, &account, 1).await;
+    let (ann, ann_socket) = crate::routing::online_agent(&app, &account, 1).await;
     let (status, team) = api
         .call(
             Method::POST,
@@ -1159,7 +1172,32 @@ async fn a_rule_to_a_bot_that_loses_the_last_conversation_routes_the_visitor_to_
         tokio::spawn(async move { visitor_writes(&address, &key, "how much is it?").await });
     tokio::time::sleep(Duration::from_millis(500)).await;
     holder.commit().await.expect("commit");
-    let (_widget, conversation) = writing.await.expect("visitor");
+    let (widget, conversation) = writing.await.expect("visitor");
+    LastConversationRace {
+        app,
+        api,
+        ann,
+        team,
+        bot,
+        conversation,
+        _ann_socket: ann_socket,
+        _widget: widget,
+    }
+}
+
+#[tokio::test]
+async fn a_rule_to_a_bot_that_loses_the_last_conversation_routes_the_visitor_to_people_once() {
+    // Bound by name, not `..`: the app and the sockets must live to the end of the test.
+    let LastConversationRace {
+        app: _app,
+        api,
+        ann,
+        team,
+        bot,
+        conversation,
+        _ann_socket,
+        _widget,
+    } = a_rule_to_a_bot_races_for_the_last_conversation().await;
 
     // Routed in the visitor's write: it is placed once the write is acknowledged.
     let current = api.conversation(&conversation).await;
@@ -1181,6 +1219,68 @@ async fn a_rule_to_a_bot_that_loses_the_last_conversation_routes_the_visitor_to_
         "the bot is not invoked: {:?}",
         bot.kinds()
     );
+    bot.stop().await;
+}
+
+/// Whether the agents' note "Chatbot limit reached" is in the conversation.
+async fn limit_reached_noted(api: &Api, conversation: &str) -> bool {
+    let (status, messages) = api
+        .call(
+            Method::GET,
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{messages}");
+    messages
+        .as_array()
+        .or_else(|| messages["messages"].as_array())
+        .expect("messages")
+        .iter()
+        .any(|message| message["text"] == frontdesk::services::chatbot::LIMIT_REACHED_NOTE)
+}
+
+#[tokio::test]
+async fn a_rule_to_a_bot_that_loses_the_last_conversation_marks_it_escalated_to_human() {
+    let race = a_rule_to_a_bot_races_for_the_last_conversation().await;
+    let current = race.api.conversation(&race.conversation).await;
+    assert_eq!(current["chatbot_counted"], false, "{current}");
+    if limit_reached_noted(&race.api, &race.conversation).await {
+        // The bot took the conversation and lost the count (PostgreSQL, as a flow's first
+        // click can): the outcome is a flow's then (rule 8), though nothing was counted.
+        assert_eq!(current["outcome"], "escalated_to_human", "{current}");
+    } else {
+        // The write found nothing left first (SQLite, where writes take turns): the bot never
+        // had the conversation, as no flow triggers then, so there is no outcome.
+        assert_eq!(current["outcome"], Value::Null, "{current}");
+    }
+    race.bot.stop().await;
+}
+
+#[tokio::test]
+async fn a_bot_given_the_conversation_that_finds_the_limit_reached_marks_it_escalated_to_human() {
+    let app = spawn_app().await;
+    let account = app.create_account_on("Late bot", PlanCode::Solo).await;
+    let api = Api {
+        base: app.address.clone(),
+        token: app.token_for(&account.owner_email).await,
+    };
+    let bot = BotServer::start(|_| Reply::nothing()).await;
+    let (bot_id, _, _) = register(&api, &bot.url, json!({"name": "Late"})).await;
+    crate::billing::leave(&app, account.account_id, 1).await;
+    let (mut widget, conversation) =
+        visitor_writes(&app.address, &account.widget_key, "hello?").await;
+    let (status, body) = api.transfer_to_bot(&conversation, &bot_id).await;
+    assert_eq!(status, 200, "{body}");
+    // Another conversation takes the last one before the visitor answers the bot.
+    crate::billing::leave(&app, account.account_id, 0).await;
+    widget.say("v-2", "is anyone there?").await;
+    let current = api
+        .conversation_until(&conversation, |row| row["handler"] != "bot")
+        .await;
+    assert!(limit_reached_noted(&api, &conversation).await);
+    assert_eq!(current["chatbot_counted"], false, "{current}");
+    assert_eq!(current["outcome"], "escalated_to_human", "{current}");
     bot.stop().await;
 }
 

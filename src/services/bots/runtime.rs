@@ -222,6 +222,7 @@ async fn interact(
                     note: LIMIT_REACHED_NOTE.to_owned(),
                     visitor_text: Some(LIMIT_REACHED_VISITOR_TEXT),
                     tell_bot: assigned_before,
+                    limit_reached: true,
                 },
                 effects,
             )
@@ -555,7 +556,15 @@ pub(crate) async fn people_took_over(
         return Ok(None);
     };
     let mut effects = Effects::default();
-    let changed = end_escalated(txn, conversation, &session, &mut effects, now).await?;
+    let changed = end_escalated(
+        txn,
+        conversation,
+        &session,
+        session.interacted,
+        &mut effects,
+        now,
+    )
+    .await?;
     if let Some(bot) = storage::bots::find_by_id(txn, session.bot_id).await? {
         let current = changed.as_ref().unwrap_or(conversation);
         let extra = json!({"reason": "agent"});
@@ -603,17 +612,19 @@ pub(crate) async fn bot_left(
     Ok(())
 }
 
-/// Ends a session escalated; an interacted one marks the conversation "Escalated to human"
-/// (and sends webhook `conversation.escalated`). Answers the conversation when it changed.
+/// Ends a session escalated; when the visitor interacted (`escalate`: or tried to, and found
+/// the limit reached) the conversation is marked "Escalated to human" (and webhook
+/// `conversation.escalated` sent). Answers the conversation when it changed.
 async fn end_escalated(
     txn: &DatabaseTransaction,
     conversation: &conversation::Model,
     session: &bot_session::Model,
+    escalate: bool,
     effects: &mut Effects,
     now: DateTime<Utc>,
 ) -> Result<Option<conversation::Model>, ServiceError> {
     storage::bots::end_session(txn, session, ESCALATED_TO_HUMAN, now).await?;
-    if !session.interacted || conversation.outcome.as_deref() == Some(ESCALATED_TO_HUMAN) {
+    if !escalate || conversation.outcome.as_deref() == Some(ESCALATED_TO_HUMAN) {
         return Ok(None);
     }
     let changed = storage::conversations::update(
@@ -701,6 +712,9 @@ struct Handover {
     /// Whether the bot hears `conversation.handed_over` (not when it never heard of the
     /// conversation).
     tell_bot: bool,
+    /// The visitor's first interaction found no chatbot conversation left: not counted, but
+    /// the conversation is "Escalated to human", as a flow's is then (rule 8).
+    limit_reached: bool,
 }
 
 /// The bot's part ends and people take over: the session ends escalated, the context
@@ -720,7 +734,8 @@ async fn hand_over(
         serde_json::from_str(&conversation.context).unwrap_or_default();
     merged.extend(handover.context);
     let encoded = serde_json::to_string(&merged).context("encoding context")?;
-    let escalated = end_escalated(txn, conversation, session, effects, now).await?;
+    let escalate = session.interacted || handover.limit_reached;
+    let escalated = end_escalated(txn, conversation, session, escalate, effects, now).await?;
     // A routing rule's bot had it from the visitor's first message: people's wait starts now.
     storage::bots::restart_human_since(txn, conversation.id, now).await?;
     let current = escalated.unwrap_or_else(|| conversation.clone());
@@ -776,6 +791,7 @@ pub(crate) async fn fail(
         note,
         visitor_text: None,
         tell_bot: true,
+        limit_reached: false,
     };
     hand_over(turn, conversation, session, bot, handover, effects).await
 }
@@ -922,6 +938,7 @@ pub(crate) async fn apply(
                     note,
                     visitor_text: None,
                     tell_bot: true,
+                    limit_reached: false,
                 };
                 return hand_over(
                     Turn { ctx, txn, now },

@@ -1,471 +1,47 @@
-//! The chatbot at run time (DESIGN sections 2, 3 and 5): which flows a visitor may see, a
-//! flow triggered into a conversation, buttons clicked and questions answered, handover and
-//! end, and the outcome of every run.
-//!
-//! The server has the last word: eligibility is checked again on `trigger`, and every change
-//! happens in one transaction under the visitor's and the conversation's row locks, so a
-//! double click, two tabs or an agent writing at the same instant see one consistent run.
-//! Fan-out happens after commit.
-//!
-//! Counting (rules 2 and 3): the first interaction of a conversation records it once in
-//! `chatbot_conversations` (primary key: the conversation) and labels it "Joined by chatbot",
-//! in the same transaction as the click. (Billing makes the same step consume the limit.)
+//! Carrying out a flow's steps (DESIGN section 3): a button clicked, a question answered or
+//! typed over, the interpreter's actions stored as bot messages, tags and contact fields, and
+//! the handover to people with a summary for agents.
 
 use super::{
-    Context, ServiceError,
-    billing::{self, Count},
-    conversations::{
-        Posted, Stored, client_id_taken, new_conversation, publish_conversation, publish_message,
-        resend_of, system_message,
-    },
-    views::MessageView,
-    visitors::publish_visitor,
+    Effects, LIMIT_REACHED_NOTE, LIMIT_REACHED_VISITOR_TEXT, StoredFlow, parse_flow, refused,
+    runs::{end_conversation, escalate},
 };
 use crate::{
     domain::{
         conversation::{AuthorKind, ClientId, ConversationStatus, Handler, MessageText},
         flow::{
             FlowDefinition,
-            definition::{Button, When},
+            definition::Button,
             interpreter::{self, Action, Event, HandoverReason, Refusal, RunState},
-            targeting::{self, History, Visit},
         },
-        ids::{AccountId, ConversationId, FlowId, MessageId, VisitorId},
+        ids::{AccountId, MessageId, VisitorId},
     },
     metrics::Transaction,
+    services::{
+        Context, ServiceError,
+        billing::{self, Count},
+        conversations::{Posted, Stored, client_id_taken, resend_of, system_message},
+        views::MessageView,
+    },
     storage::{
         self,
         conversations::ConversationChanges,
-        entities::{conversation, flow_run, visitor},
-        flow_runs::{ESCALATED_TO_HUMAN, RESOLVED_BY_CHATBOT, Runs},
+        entities::{conversation, flow_run},
         messages::{NewMessage, UnreadChange},
     },
 };
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseTransaction;
-use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// The agents' note when a first click found no chatbot conversation left (rule 8).
-pub const LIMIT_REACHED_NOTE: &str = "Chatbot limit reached";
-/// What the visitor reads then: no error, just the handover.
-pub(crate) const LIMIT_REACHED_VISITOR_TEXT: &str = "Connecting you to our team.";
-
-/// Runs of a visitor looked at for the frequency rules.
-const HISTORY_RUNS: u64 = 500;
-/// Visitor choices quoted in the handover summary.
-const SUMMARY_CHOICES: usize = 20;
-
-/// A flow the widget may fire, and when (the widget watches `when`; the server decides).
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct TriggerView {
-    #[schema(value_type = uuid::Uuid)]
-    pub flow_id: FlowId,
-    #[schema(value_type = Object)]
-    pub when: When,
-}
-
-fn refused(code: &'static str, message: &str) -> ServiceError {
-    ServiceError::Refused {
-        code,
-        message: message.to_owned(),
-    }
-}
-
+/// A click that no step of a running flow waits for (the run moved on or ended).
 fn stale() -> ServiceError {
     refused("stale_button", "this button is no longer active")
 }
 
-struct StoredFlow {
-    id: FlowId,
-    definition: FlowDefinition,
-}
-
-/// The flow a run follows, parsed; in a writer batch read and parsed once for all its clicks
-/// (only the flow editor changes flows, and never inside a message write).
-async fn running_flow(
-    txn: &DatabaseTransaction,
-    account_id: AccountId,
-    flow_id: uuid::Uuid,
-) -> Result<std::sync::Arc<Option<StoredFlow>>, ServiceError> {
-    Ok(super::writer::read_once_per_batch(flow_id, || async move {
-        Ok::<_, sea_orm::DbErr>(
-            storage::flows::find(txn, account_id.as_uuid(), flow_id)
-                .await?
-                .and_then(parse_flow),
-        )
-    })
-    .await?)
-}
-
-fn parse_flow(row: storage::entities::flow::Model) -> Option<StoredFlow> {
-    match serde_json::from_str(&row.definition) {
-        Ok(definition) => Some(StoredFlow {
-            id: FlowId::from_uuid(row.id),
-            definition,
-        }),
-        Err(error) => {
-            tracing::warn!(%error, flow_id = %row.id, "a stored flow does not parse; skipped");
-            None
-        }
-    }
-}
-
-/// Whether a bot may start in this (latest) conversation of the visitor: always in a new one;
-/// in an open one only while nobody but the bot has spoken there. A newer flow replaces a run
-/// in progress (the newest bot wins, as in Smartsupp); frequency keeps a flow from repeating.
-fn bot_may_join(latest: Option<&conversation::Model>) -> bool {
-    match latest {
-        Some(row) if row.status == ConversationStatus::Open => {
-            !row.started || row.handler == Handler::Bot
-        }
-        _ => true,
-    }
-}
-
-/// The account's enabled flows that may trigger for this visitor now, highest priority first.
-async fn eligible_flows(
-    ctx: &Context,
-    account_id: AccountId,
-    visitor_id: VisitorId,
-) -> Result<Vec<StoredFlow>, ServiceError> {
-    // Nothing left this period (or a plan without chatbot): a plain live chat (rule 8).
-    let (_, allowance) = billing::allowance(ctx, account_id.as_uuid()).await?;
-    if allowance.remaining <= 0 {
-        return Ok(Vec::new());
-    }
-    let visitor =
-        storage::visitors::find_in_account(&ctx.db, account_id.as_uuid(), visitor_id.as_uuid())
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-    let latest = storage::conversations::latest_of_visitor(&ctx.db, visitor.id).await?;
-    if !bot_may_join(latest.as_ref()) {
-        return Ok(Vec::new());
-    }
-    let flows: Vec<StoredFlow> = storage::flows::list(&ctx.db, account_id.as_uuid())
-        .await?
-        .into_iter()
-        .filter(|row| row.enabled)
-        // Highest priority first; saving refuses more, and an older database is cut here.
-        .take(targeting::MAX_ENABLED_FLOWS)
-        .filter_map(parse_flow)
-        .collect();
-    if flows.is_empty() {
-        return Ok(flows);
-    }
-    let referrer = storage::visitors::recent_pages(&ctx.db, visitor.id, 1)
-        .await?
-        .into_iter()
-        .next()
-        .and_then(|page| page.referrer);
-    let history = storage::flow_runs::history(&ctx.db, visitor.id, HISTORY_RUNS).await?;
-    let inside_business_hours = match storage::accounts::find(&ctx.db, account_id.as_uuid()).await?
-    {
-        Some(account) => super::accounts::inside_business_hours(&account, ctx.clock.now()),
-        None => true,
-    };
-    let visit = Visit {
-        url: visitor.current_url.as_deref().unwrap_or_default(),
-        title: visitor.current_title.as_deref().unwrap_or_default(),
-        referrer: referrer.as_deref().unwrap_or_default(),
-        visit_count: u32::try_from(visitor.visit_count.max(1)).unwrap_or(1),
-        language: visitor.language.as_deref(),
-        device: visitor.device.as_deref(),
-        agents_online: ctx.hub.agents_online(account_id),
-        inside_business_hours,
-    };
-    Ok(flows
-        .into_iter()
-        .filter(|flow| {
-            let mine = history.iter().filter(|(id, _, _)| *id == flow.id.as_uuid());
-            let this_session: Vec<_> = mine
-                .clone()
-                .filter(|(_, visit_number, _)| *visit_number == visitor.visit_count)
-                .collect();
-            let seen = History {
-                ever: mine.count() > 0,
-                this_session: !this_session.is_empty(),
-                this_page: this_session
-                    .iter()
-                    .any(|(_, _, url)| Some(url.as_str()) == visitor.current_url.as_deref()),
-            };
-            targeting::eligible(&flow.definition, &visit, seen)
-        })
-        .collect())
-}
-
-/// The flows the widget may fire for this visitor now (the `triggers` of `welcome`).
-pub async fn triggers(
-    ctx: &Context,
-    account_id: AccountId,
-    visitor_id: VisitorId,
-) -> Result<Vec<TriggerView>, ServiceError> {
-    Ok(eligible_flows(ctx, account_id, visitor_id)
-        .await?
-        .into_iter()
-        .map(|flow| TriggerView {
-            flow_id: flow.id,
-            when: flow.definition.trigger.when,
-        })
-        .collect())
-}
-
-/// What a bot step changed; published after commit.
-#[derive(Default)]
-pub(crate) struct Effects {
-    pub(crate) messages: Vec<MessageView>,
-    pub(crate) visitor: Option<visitor::Model>,
-    pub(crate) conversation: Option<conversation::Model>,
-    /// A chatbot conversation was counted (for the metrics, once committed).
-    pub(crate) counted: bool,
-    /// External bots' events to send and typing to show, once committed.
-    pub(crate) bots: super::bots::runtime::AfterCommit,
-}
-
-impl Effects {
-    /// Sends the committed changes to the visitor's widgets and the account's agents.
-    pub(crate) async fn publish(self, ctx: &Context, account_id: AccountId, visitor_id: VisitorId) {
-        if self.counted {
-            ctx.metrics.chatbot_conversation_counted();
-        }
-        self.bots.publish(ctx);
-        for message in &self.messages {
-            publish_message(ctx, account_id, visitor_id, message);
-        }
-        if let Some(row) = &self.visitor {
-            publish_visitor(ctx, row, true);
-        }
-        if let Some(row) = &self.conversation
-            && let Err(error) = publish_conversation(ctx, row).await
-        {
-            tracing::warn!(?error, "cannot publish a conversation change");
-        }
-    }
-
-    pub(crate) fn changed(&mut self, row: conversation::Model) {
-        self.conversation = Some(row);
-    }
-}
-
-/// The visitor's widget says a flow's `when` held: start the flow (its welcome and first step).
-#[tracing::instrument(skip_all, fields(%account_id, %visitor_id, %flow_id))]
-pub async fn trigger(
-    ctx: &Context,
-    account_id: AccountId,
-    visitor_id: VisitorId,
-    flow_id: FlowId,
-) -> Result<(), ServiceError> {
-    let not_eligible = || refused("not_eligible", "this flow may not start now");
-    let flow = eligible_flows(ctx, account_id, visitor_id)
-        .await?
-        .into_iter()
-        .find(|flow| flow.id == flow_id)
-        .ok_or_else(not_eligible)?;
-    let now = ctx.clock.now();
-    let txn = begin(ctx).await?;
-    // The visitor's row lock: two triggers (or a trigger and a message) wait for each other.
-    storage::visitors::touch(&txn, visitor_id.as_uuid(), now).await?;
-    let visitor =
-        storage::visitors::find_in_account(&txn, account_id.as_uuid(), visitor_id.as_uuid())
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-    let latest = storage::conversations::latest_of_visitor(&txn, visitor.id).await?;
-    if !bot_may_join(latest.as_ref()) {
-        return Err(not_eligible());
-    }
-    let bot = ConversationChanges {
-        handler: Some(Handler::Bot.as_str()),
-        ..ConversationChanges::default()
-    };
-    let conversation = match latest {
-        Some(row) if row.status == ConversationStatus::Open => {
-            storage::conversations::update(&txn, row.account_id, row.id, bot)
-                .await?
-                .ok_or(ServiceError::NotFound)?
-        }
-        _ => {
-            // Kept out of the inbox until the visitor does something (DESIGN section 5).
-            let mut row = new_conversation(account_id, visitor_id, now, false);
-            row.started = false;
-            row.handler = Handler::Bot;
-            storage::conversations::insert(&txn, row).await?
-        }
-    };
-    let effects = start_run(ctx, &txn, &conversation, &visitor, &flow, now)
-        .await?
-        .ok_or_else(not_eligible)?;
-    txn.commit().await.context("committing a triggered flow")?;
-    tracing::info!("flow triggered");
-    effects.publish(ctx, account_id, visitor_id).await;
-    Ok(())
-}
-
-/// Starts `flow` in the conversation (inside the caller's transaction, which holds the
-/// conversation's lock): a run in progress is replaced (its outcome is decided with the
-/// conversation), and the welcome and first step are stored. None when the flow cannot start.
-async fn start_run(
-    ctx: &Context,
-    txn: &DatabaseTransaction,
-    conversation: &conversation::Model,
-    visitor: &visitor::Model,
-    flow: &StoredFlow,
-    now: DateTime<Utc>,
-) -> Result<Option<Effects>, ServiceError> {
-    storage::flow_runs::finish_all(txn, conversation.id).await?;
-    let run = storage::flow_runs::insert(
-        txn,
-        flow_run::Model {
-            id: uuid::Uuid::now_v7(),
-            account_id: conversation.account_id,
-            flow_id: flow.id.as_uuid(),
-            flow_name: flow.definition.name.clone(),
-            conversation_id: conversation.id,
-            visitor_id: visitor.id,
-            visit_number: visitor.visit_count,
-            page_url: visitor.current_url.clone().unwrap_or_default(),
-            current_step: None,
-            interacted: false,
-            finished: false,
-            outcome: None,
-            triggered_at: now,
-            interacted_at: None,
-            outcome_at: None,
-        },
-    )
-    .await?;
-    let state = RunState::default();
-    let Ok((next, actions)) = interpreter::advance(&flow.definition, &state, Event::Start) else {
-        return Ok(None);
-    };
-    let mut effects = Effects::default();
-    effects.changed(conversation.clone());
-    let step = Step {
-        ctx,
-        txn,
-        run: &run,
-        flow: &flow.definition,
-        now,
-    };
-    step.apply(conversation, &state, &next, actions, &mut effects)
-        .await?;
-    Ok(Some(effects))
-}
-
-/// An agent hands the conversation back to a bot flow: never the flow already running in it.
-/// The bot takes over (handler `bot`) and sends the flow's welcome and first step.
-#[tracing::instrument(skip_all, fields(account_id = %actor.account_id, %conversation_id, %flow_id))]
-pub async fn transfer_to_flow(
-    ctx: &Context,
-    actor: &super::Actor,
-    conversation_id: ConversationId,
-    flow_id: FlowId,
-) -> Result<(), ServiceError> {
-    let now = ctx.clock.now();
-    let account = actor.account_id.as_uuid();
-    let flow = storage::flows::find(&ctx.db, account, flow_id.as_uuid())
-        .await?
-        .and_then(parse_flow)
-        .ok_or_else(|| {
-            ServiceError::invalid(crate::domain::FieldError::new(
-                "flow_id",
-                "no flow of this account has this id",
-            ))
-        })?;
-    let txn = begin(ctx).await?;
-    let conversation = storage::conversations::update(
-        &txn,
-        account,
-        conversation_id.as_uuid(),
-        ConversationChanges {
-            only_if_status: Some(ConversationStatus::Open.as_str()),
-            last_activity_at: Some(now),
-            ..ConversationChanges::default()
-        },
-    )
-    .await?
-    .ok_or_else(|| {
-        refused(
-            "conversation_closed",
-            "only an open conversation can go to a bot",
-        )
-    })?;
-    if storage::flow_runs::active(&txn, conversation.id)
-        .await?
-        .is_some_and(|run| run.flow_id == flow.id.as_uuid())
-    {
-        return Err(refused(
-            "flow_running",
-            "this flow is already running in the conversation; pick another flow",
-        ));
-    }
-    let mut effects = start_flow_in(ctx, &txn, &conversation, flow.id, now)
-        .await?
-        .ok_or_else(|| refused("flow_running", "this flow cannot start"))?;
-    let note = format!(
-        "Transferred to the bot \u{201c}{}\u{201d} by {}",
-        flow.definition.name, actor.name
-    );
-    let step_run = storage::flow_runs::active(&txn, conversation.id).await?;
-    if let Some(run) = &step_run {
-        Step {
-            ctx,
-            txn: &txn,
-            run,
-            flow: &flow.definition,
-            now,
-        }
-        .note(&conversation, &note, &mut effects)
-        .await?;
-    }
-    txn.commit()
-        .await
-        .context("committing a transfer to a bot")?;
-    effects
-        .publish(
-            ctx,
-            actor.account_id,
-            VisitorId::from_uuid(conversation.visitor_id),
-        )
-        .await;
-    Ok(())
-}
-
-/// Starts a flow in the conversation for an agent's or an external bot's transfer (inside the
-/// caller's transaction, which holds the conversation's lock): an external bot in it leaves,
-/// the handler becomes `bot`, and the flow's welcome and first step are sent. `None` when the
-/// flow is not the account's or cannot start.
-pub(crate) async fn start_flow_in(
-    ctx: &Context,
-    txn: &DatabaseTransaction,
-    conversation: &conversation::Model,
-    flow_id: FlowId,
-    now: DateTime<Utc>,
-) -> Result<Option<Effects>, ServiceError> {
-    let account = conversation.account_id;
-    let Some(flow) = storage::flows::find(txn, account, flow_id.as_uuid())
-        .await?
-        .and_then(parse_flow)
-    else {
-        return Ok(None);
-    };
-    let visitor = storage::visitors::find_in_account(txn, account, conversation.visitor_id)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
-    super::bots::runtime::bot_left(txn, conversation, "transfer", now).await?;
-    let conversation = storage::conversations::update(
-        txn,
-        account,
-        conversation.id,
-        ConversationChanges {
-            handler: Some(Handler::Bot.as_str()),
-            ..ConversationChanges::default()
-        },
-    )
-    .await?
-    .ok_or(ServiceError::NotFound)?;
-    start_run(ctx, txn, &conversation, &visitor, &flow, now).await
-}
+/// Visitor choices quoted in the handover summary.
+const SUMMARY_CHOICES: usize = 20;
 
 /// The visitor clicked a bot button. Stored as a visitor message whose text is the button's
 /// label (`choice` = the button id), answered by the flow's next step. A resend of the same
@@ -573,12 +149,13 @@ async fn store_choice(
     .ok_or(ServiceError::NotFound)?;
     if let Some(session) = storage::bots::active_session(txn, conversation.id).await? {
         // An external bot's buttons: the click goes to the bot.
-        let click = super::bots::runtime::Click {
+        let click = crate::services::bots::runtime::Click {
             client_id: client_id.as_str(),
             button_id,
             now,
         };
-        return super::bots::runtime::clicked(ctx, txn, &conversation, &session, click).await;
+        return crate::services::bots::runtime::clicked(ctx, txn, &conversation, &session, click)
+            .await;
     }
     let run = storage::flow_runs::active(txn, conversation.id)
         .await?
@@ -637,7 +214,8 @@ async fn store_choice(
         }
         Err(error) => return Err(error.into()),
     };
-    super::conversations::after_stored(txn, started_before, &stored, &conversation).await?;
+    crate::services::conversations::after_stored(txn, started_before, &stored, &conversation)
+        .await?;
     let view = MessageView::from(stored);
     let mut effects = Effects {
         messages: vec![view.clone()],
@@ -671,12 +249,14 @@ pub(crate) async fn after_visitor_text(
     // No run can be going on (one query less on every message the bot is not in).
     if !bot_handles(conversation) {
         // Nobody has it yet: a routing rule may send it to an external bot.
-        super::bots::runtime::route_new(ctx, txn, conversation, &mut effects, now).await?;
+        crate::services::bots::runtime::route_new(ctx, txn, conversation, &mut effects, now)
+            .await?;
         return Ok(effects);
     }
     let Some(run) = storage::flow_runs::active(txn, conversation.id).await? else {
         // No flow: an external bot may have the conversation.
-        super::bots::runtime::visitor_wrote(ctx, txn, conversation, &mut effects, now).await?;
+        crate::services::bots::runtime::visitor_wrote(ctx, txn, conversation, &mut effects, now)
+            .await?;
         return Ok(effects);
     };
     let flow = storage::flows::find(txn, conversation.account_id, run.flow_id)
@@ -731,127 +311,12 @@ pub(crate) async fn after_visitor_text(
     Ok(effects)
 }
 
-/// An agent replied (inside the reply's transaction): a run still going on is escalated to
-/// a human (rule 5). Answers the conversation when it changed.
-pub(crate) async fn after_agent_reply(
-    txn: &DatabaseTransaction,
-    conversation: &conversation::Model,
-    now: DateTime<Utc>,
-) -> Result<Option<conversation::Model>, ServiceError> {
-    let escalated = escalate(txn, conversation, None, None, now).await?;
-    // An external bot in the conversation stops too: people have it.
-    let current = escalated.as_ref().unwrap_or(conversation);
-    let stopped = super::bots::runtime::people_took_over(txn, current, now).await?;
-    Ok(stopped.or(escalated))
-}
-
 /// Whether a flow run may be going on in the conversation. A run only starts together with
 /// the handler becoming `bot` (`trigger`, `transfer_to_flow`, in the same transaction), and
 /// every path that hands the conversation to people (handover, escalation, an agent's
 /// reply, a transfer to a team) finishes the runs, so with any other handler there is none.
 fn bot_handles(conversation: &conversation::Model) -> bool {
     conversation.handler == Handler::Bot
-}
-
-/// The conversation was resolved (inside the same transaction): the runs the visitor
-/// interacted with are resolved by chatbot when no person wrote in the conversation
-/// (escalated to human when one did), the others end with no interaction. Answers the
-/// conversation as stored.
-pub(crate) async fn after_resolved(
-    txn: &DatabaseTransaction,
-    conversation: conversation::Model,
-    now: DateTime<Utc>,
-) -> Result<conversation::Model, ServiceError> {
-    let human = storage::messages::has_agent_reply(txn, conversation.id).await?;
-    let outcome = if human {
-        ESCALATED_TO_HUMAN
-    } else {
-        RESOLVED_BY_CHATBOT
-    };
-    let decided =
-        storage::flow_runs::decide(txn, conversation.id, outcome, Runs::Interacted, now).await?;
-    storage::flow_runs::finish_all(txn, conversation.id).await?;
-    let keep = conversation.outcome.as_deref() == Some(ESCALATED_TO_HUMAN)
-        || (outcome == RESOLVED_BY_CHATBOT && conversation.outcome.is_some());
-    let conversation = if decided == 0 || keep {
-        conversation
-    } else {
-        let changes = ConversationChanges {
-            outcome: Some(outcome),
-            ..ConversationChanges::default()
-        };
-        storage::conversations::update(txn, conversation.account_id, conversation.id, changes)
-            .await?
-            .unwrap_or(conversation)
-    };
-    // An external bot in the conversation: its session's outcome, its `conversation.resolved`.
-    let conversation = super::bots::runtime::after_resolved(txn, conversation, now).await?;
-    super::reports::resolved(txn, &conversation, now).await?;
-    Ok(conversation)
-}
-
-/// A bot's `end` (a flow's end step, an external bot's `end` action): the open conversation
-/// is resolved, its runs' outcomes decided, webhook `conversation.resolved` sent. Answers the
-/// conversation as stored when it was still open.
-pub(crate) async fn end_conversation(
-    txn: &DatabaseTransaction,
-    conversation: &conversation::Model,
-    now: DateTime<Utc>,
-) -> Result<Option<conversation::Model>, ServiceError> {
-    let resolving = ConversationChanges {
-        status: Some(ConversationStatus::Resolved.as_str()),
-        resolved_at: Some(Some(now)),
-        only_if_status: Some(ConversationStatus::Open.as_str()),
-        ..ConversationChanges::default()
-    };
-    let Some(row) =
-        storage::conversations::update(txn, conversation.account_id, conversation.id, resolving)
-            .await?
-    else {
-        return Ok(None);
-    };
-    let row = after_resolved(txn, row, now).await?;
-    super::webhooks::conversation_resolved(txn, &row, now).await?;
-    Ok(Some(row))
-}
-
-/// Escalates `run` and the runs still going on; sets the handler to human (and the
-/// context variables, when given). Answers the conversation when anything changed.
-async fn escalate(
-    txn: &DatabaseTransaction,
-    conversation: &conversation::Model,
-    run: Option<uuid::Uuid>,
-    context: Option<String>,
-    now: DateTime<Utc>,
-) -> Result<Option<conversation::Model>, ServiceError> {
-    let escalated = storage::flow_runs::decide(
-        txn,
-        conversation.id,
-        ESCALATED_TO_HUMAN,
-        Runs::ActiveAnd(run),
-        now,
-    )
-    .await?;
-    storage::flow_runs::finish_all(txn, conversation.id).await?;
-    if escalated == 0 && context.is_none() {
-        return Ok(None);
-    }
-    let changes = ConversationChanges {
-        handler: Some(Handler::Human.as_str()),
-        outcome: (escalated > 0).then_some(ESCALATED_TO_HUMAN),
-        context,
-        ..ConversationChanges::default()
-    };
-    let changed =
-        storage::conversations::update(txn, conversation.account_id, conversation.id, changes)
-            .await?;
-    if let Some(row) = &changed {
-        super::reports::reached_people(txn, row, now).await?;
-        if escalated > 0 {
-            super::webhooks::conversation_escalated(txn, row, now).await?;
-        }
-    }
-    Ok(changed)
 }
 
 /// The bot hands the conversation to people (a `handover` step, the visitor typing instead
@@ -869,7 +334,7 @@ pub(crate) async fn hand_to_people(
 ) -> Result<Option<conversation::Model>, ServiceError> {
     let escalated = escalate(txn, conversation, run, context, now).await?;
     let current = escalated.clone().unwrap_or_else(|| conversation.clone());
-    let routed = super::routing::route_loaded(ctx, txn, current, now).await?;
+    let routed = crate::services::routing::route_loaded(ctx, txn, current, now).await?;
     Ok(routed.or(escalated))
 }
 
@@ -887,25 +352,38 @@ fn preview(text: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn begin(ctx: &Context) -> Result<DatabaseTransaction, ServiceError> {
-    Ok(crate::storage::begin_write(&ctx.db)
-        .await
-        .context("starting a transaction")?)
+/// The flow a run follows, parsed; in a writer batch read and parsed once for all its clicks
+/// (only the flow editor changes flows, and never inside a message write).
+async fn running_flow(
+    txn: &DatabaseTransaction,
+    account_id: AccountId,
+    flow_id: uuid::Uuid,
+) -> Result<std::sync::Arc<Option<StoredFlow>>, ServiceError> {
+    Ok(
+        crate::services::writer::read_once_per_batch(flow_id, || async move {
+            Ok::<_, sea_orm::DbErr>(
+                storage::flows::find(txn, account_id.as_uuid(), flow_id)
+                    .await?
+                    .and_then(parse_flow),
+            )
+        })
+        .await?,
+    )
 }
 
 /// One step of a run being carried out inside a transaction.
-struct Step<'a> {
-    ctx: &'a Context,
-    txn: &'a DatabaseTransaction,
-    run: &'a flow_run::Model,
-    flow: &'a FlowDefinition,
-    now: DateTime<Utc>,
+pub(super) struct Step<'a> {
+    pub(super) ctx: &'a Context,
+    pub(super) txn: &'a DatabaseTransaction,
+    pub(super) run: &'a flow_run::Model,
+    pub(super) flow: &'a FlowDefinition,
+    pub(super) now: DateTime<Utc>,
 }
 
 impl Step<'_> {
     /// Carries out the interpreter's actions, saves the run, counts the first interaction and
     /// applies a handover or an end.
-    async fn apply(
+    pub(super) async fn apply(
         &self,
         conversation: &conversation::Model,
         before: &RunState,
@@ -1116,7 +594,7 @@ impl Step<'_> {
     }
 
     /// An internal note for agents.
-    async fn note(
+    pub(super) async fn note(
         &self,
         conversation: &conversation::Model,
         text: &str,
@@ -1148,9 +626,9 @@ impl Step<'_> {
         let buttons = buttons
             .filter(|buttons| !buttons.is_empty())
             .map(|buttons| {
-                let shown: Vec<super::views::Button> = buttons
+                let shown: Vec<crate::services::views::Button> = buttons
                     .iter()
-                    .map(|button| super::views::Button {
+                    .map(|button| crate::services::views::Button {
                         id: button.id.clone(),
                         label: button.label.clone(),
                         url: button.url.clone(),
@@ -1197,7 +675,7 @@ impl Step<'_> {
         // A bot's client_id is fresh (a new UUID): nothing to look for first.
         let (stored, row) = storage::messages::append_unchecked(self.txn, message).await?;
         // A bot's message never starts a conversation: `started` is as it was.
-        super::webhooks::message_stored(self.txn, row.started, &stored, &row).await?;
+        crate::services::webhooks::message_stored(self.txn, row.started, &stored, &row).await?;
         effects.messages.push(MessageView::from(stored));
         if row.id == conversation.id {
             effects.changed(*row);
@@ -1230,7 +708,7 @@ impl Step<'_> {
             custom => {
                 let key = custom.strip_prefix("custom:").unwrap_or(custom);
                 let mut variables: BTreeMap<String, serde_json::Value> =
-                    super::stored_json("visitor variables", &row.variables)?;
+                    crate::services::stored_json("visitor variables", &row.variables)?;
                 variables.insert(
                     key.to_owned(),
                     serde_json::json!({"label": key, "value": value}),
@@ -1252,7 +730,7 @@ impl Step<'_> {
         effects: &mut Effects,
     ) -> Result<(), ServiceError> {
         let mut merged: BTreeMap<String, String> =
-            super::stored_json("conversation context", &conversation.context)?;
+            crate::services::stored_json("conversation context", &conversation.context)?;
         merged.extend(context.clone());
         let encoded = serde_json::to_string(&merged).context("encoding context")?;
         if let Some(row) = hand_to_people(
@@ -1329,45 +807,4 @@ impl Step<'_> {
         }
         Ok(text)
     }
-}
-
-/// Records the visitor's first interaction with a bot in the conversation, on its own (the
-/// runtime does the same inside the click's transaction): counted at most once, and never
-/// over the period's limit.
-#[tracing::instrument(skip_all, fields(%account_id, %conversation_id))]
-pub async fn record_interaction(
-    ctx: &Context,
-    account_id: AccountId,
-    conversation_id: ConversationId,
-    flow_id: Option<FlowId>,
-) -> Result<Count, ServiceError> {
-    let txn = begin(ctx).await?;
-    storage::conversations::find_in_account(&txn, account_id.as_uuid(), conversation_id.as_uuid())
-        .await?
-        .ok_or(ServiceError::NotFound)?;
-    let count = billing::count_conversation(
-        &txn,
-        account_id.as_uuid(),
-        conversation_id.as_uuid(),
-        flow_id.map(|id| id.as_uuid()),
-        ctx.clock.now(),
-    )
-    .await?;
-    txn.commit()
-        .await
-        .context("committing a chatbot conversation")?;
-    if count == Count::Counted {
-        ctx.metrics.chatbot_conversation_counted();
-    }
-    if count == Count::Counted
-        && let Some(row) = storage::conversations::find_in_account(
-            &ctx.db,
-            account_id.as_uuid(),
-            conversation_id.as_uuid(),
-        )
-        .await?
-    {
-        publish_conversation(ctx, &row).await?;
-    }
-    Ok(count)
 }

@@ -327,9 +327,13 @@ struct VisitorWrite {
 /// Whether the account has an enabled webhook endpoint, as read once per writer batch.
 struct HasEndpoints(bool);
 
+/// Whether the account has a team, as read once per writer batch.
+struct HasTeams(bool);
+
 /// A visitor's message as typed statements (`storage::typed`), for the common case: the
-/// visitor's latest conversation is open and started, has reached people and has a team or
-/// an agent, no bot has it, and the account has no webhook endpoint. Then the message changes
+/// visitor's latest conversation is open and started, has reached people, has a team or an
+/// agent or belongs to an account without teams (routing has nothing to do), no bot has it,
+/// and the account has no webhook endpoint. Then the message changes
 /// only the conversation's list fields, and there is nothing to route, report, email, tell a
 /// bot or queue for a webhook: exactly what `store_visitor_message` would do, in four
 /// statements. Anything else answers `None`, and `store_visitor_message` runs.
@@ -350,10 +354,17 @@ fn store_visitor_message_typed(
         && head.status == ConversationStatus::Open
         && head.started
         && head.handler != Handler::Bot
-        && head.routed
         && head.with_people;
     if !common {
         return Ok(None);
+    }
+    if !head.routed {
+        let teams = super::writer::read_once_per_batch_now(account_id.as_uuid(), || {
+            typed::has_teams(conn, account_id.as_uuid()).map(HasTeams)
+        })?;
+        if teams.0 {
+            return Ok(None);
+        }
     }
     let endpoints = super::writer::read_once_per_batch_now(account_id.as_uuid(), || {
         typed::has_enabled_endpoints(conn, account_id.as_uuid()).map(HasEndpoints)

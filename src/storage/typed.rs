@@ -96,6 +96,17 @@ pub fn latest_of_visitor(conn: &Connection, visitor_id: Uuid) -> Result<Option<H
         .map_err(sqlite_error)
 }
 
+/// Whether the account has a team (`teams::list` is not empty): without one, routing has
+/// nothing to do.
+pub fn has_teams(conn: &Connection, account_id: Uuid) -> Result<bool, DbErr> {
+    let mut statement = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM teams WHERE account_id = ?1)")
+        .map_err(sqlite_error)?;
+    statement
+        .query_row(params![account_id.as_bytes().as_slice()], |row| row.get(0))
+        .map_err(sqlite_error)
+}
+
 /// Whether the account has an enabled webhook endpoint (`webhooks::enabled_endpoints`).
 pub fn has_enabled_endpoints(conn: &Connection, account_id: Uuid) -> Result<bool, DbErr> {
     let mut statement = conn

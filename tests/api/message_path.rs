@@ -121,6 +121,50 @@ async fn a_message_into_a_conversation_people_have_reads_back_as_the_general_pat
     .await;
     assert_eq!(after["messages"].as_array().map(Vec::len), Some(4));
 
+    // Nobody answered yet, but the account has no teams: routing has nothing to do, so a
+    // second visitor's second message is the common case too. Once the account has a team,
+    // an unassigned conversation's message goes the general way (it may be routed).
+    let mut quiet = Socket::widget(&app, &account.widget_key).await;
+    quiet.hello(None, None, None).await;
+    quiet.say("q-1", "Anyone?").await;
+    let before = typed_writes(&app).await;
+    let unanswered = quiet.say("q-2", "Hello?").await;
+    assert_eq!(unanswered["seq"], 2);
+    assert_eq!(
+        typed_writes(&app).await,
+        before + if typed_here { 1.0 } else { 0.0 },
+        "an unassigned conversation of an account without teams is the common case"
+    );
+    let (status, team) = app
+        .call(
+            &token,
+            Method::POST,
+            "/api/v1/teams",
+            Some(json!({"name": "Support", "shared_queue": true})),
+        )
+        .await;
+    assert_eq!(status, 201, "{team}");
+    let before = typed_writes(&app).await;
+    quiet.say("q-3", "Still there?").await;
+    assert_eq!(
+        typed_writes(&app).await,
+        before,
+        "with a team, an unassigned conversation's message may be routed: the general path"
+    );
+    let routed = get(
+        &app,
+        &token,
+        &format!(
+            "/api/v1/conversations/{}",
+            unanswered["conversation_id"].as_str().unwrap_or_default()
+        ),
+    )
+    .await;
+    assert_eq!(
+        routed["team_id"], team["id"],
+        "the general path routed it to the team: {routed}"
+    );
+
     // With a webhook endpoint the general path runs, and the event is queued.
     let receiver = Receiver::start().await;
     add_endpoint(&app, &token, &receiver.url, json!(["message.created"])).await;

@@ -336,7 +336,8 @@ struct HasTeams(bool);
 /// and the account has no webhook endpoint. Then the message changes
 /// only the conversation's list fields, and there is nothing to route, report, email, tell a
 /// bot or queue for a webhook: exactly what `store_visitor_message` would do, in four
-/// statements. Anything else answers `None`, and `store_visitor_message` runs.
+/// statements (the head is read first, so a message that is not the common case writes
+/// nothing here). Anything else answers `None`, and `store_visitor_message` runs.
 fn store_visitor_message_typed(
     conn: &rusqlite::Connection,
     (account_id, visitor_id): (AccountId, VisitorId),
@@ -344,9 +345,9 @@ fn store_visitor_message_typed(
     now: DateTime<Utc>,
 ) -> Result<Option<Stored<VisitorWrite>>, ServiceError> {
     use storage::typed;
-    if !typed::touch_visitor(conn, visitor_id.as_uuid(), now)? {
-        return Ok(None);
-    }
+    // Decide before writing anything: a message that is not the common case costs one read
+    // here, and the general path does the rest. (The batch holds SQLite's write lock, so the
+    // head cannot change between this read and the writes below.)
     let Some(head) = typed::latest_of_visitor(conn, visitor_id.as_uuid())? else {
         return Ok(None);
     };
@@ -370,6 +371,9 @@ fn store_visitor_message_typed(
         typed::has_enabled_endpoints(conn, account_id.as_uuid()).map(HasEndpoints)
     })?;
     if endpoints.0 {
+        return Ok(None);
+    }
+    if !typed::touch_visitor(conn, visitor_id.as_uuid(), now)? {
         return Ok(None);
     }
     let new = visitor_message(account_id, head.id, client_id, text, now);

@@ -124,6 +124,31 @@ async fn record_event(
     crate::services::webhooks::record(conn, account_id, kind, payload, dedupe_key, now).await
 }
 
+/// `billing.invoice_created` for a new invoice; a renewal's names the period it opens.
+async fn invoice_created(
+    conn: &impl ConnectionTrait,
+    account_id: uuid::Uuid,
+    (invoice_id, total_minor, currency): (uuid::Uuid, i64, &str),
+    period_start: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<bool, ServiceError> {
+    let mut payload = serde_json::json!({
+        "invoice_id": invoice_id, "total_minor": total_minor, "currency": currency,
+    });
+    if let Some(start) = period_start {
+        payload["period_start"] = serde_json::json!(start);
+    }
+    record_event(
+        conn,
+        account_id,
+        "billing.invoice_created",
+        payload,
+        None,
+        now,
+    )
+    .await
+}
+
 fn package_line_text(quantity: i32) -> String {
     format!(
         "Chatbot conversation package{} ({} conversations each)",

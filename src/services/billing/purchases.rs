@@ -4,9 +4,9 @@
 //! renewal).
 
 use super::{
-    account_row, begin_locked, ledger, ledger_plan_change,
+    account_row, begin_locked, invoice_created, ledger, ledger_plan_change,
     overview::{BillingOverview, PackageView, overview},
-    package_line_text, plan_row, record_event, terms,
+    package_line_text, plan_row, terms,
     usage::refresh_limits,
 };
 use crate::{
@@ -125,11 +125,10 @@ pub async fn buy_packages(
     );
     entry.package_id = Some(bought.id);
     storage::billing::append_ledger(&txn, entry).await?;
-    record_event(
+    invoice_created(
         &txn,
         account.id,
-        "billing.invoice_created",
-        serde_json::json!({"invoice_id": invoice_id, "total_minor": amount, "currency": plan.currency}),
+        (invoice_id, amount, &plan.currency),
         None,
         now,
     )
@@ -263,11 +262,10 @@ pub async fn change_plan(
                 }],
             )
             .await?;
-            record_event(
+            invoice_created(
                 &txn,
                 account.id,
-                "billing.invoice_created",
-                serde_json::json!({"invoice_id": invoice_id, "total_minor": difference, "currency": target.currency}),
+                (invoice_id, difference, &target.currency),
                 None,
                 now,
             )

@@ -4,8 +4,8 @@
 //! job, and by a read that finds its period ended.
 
 use super::{
-    account_row, begin_locked, ledger, ledger_plan_change, package_line_text, plan_row,
-    record_event, usage::refresh_limits,
+    account_row, begin_locked, invoice_created, ledger, ledger_plan_change, package_line_text,
+    plan_row, record_event, usage::refresh_limits,
 };
 use crate::{
     domain::{
@@ -88,13 +88,11 @@ async fn bill_period(
     )
     .await?;
     if stored.is_some() {
-        record_event(
+        invoice_created(
             txn,
             account.id,
-            "billing.invoice_created",
-            serde_json::json!({"invoice_id": invoice_id, "total_minor": total,
-                "currency": plan.currency, "period_start": period.start}),
-            None,
+            (invoice_id, total, &plan.currency),
+            Some(period.start),
             now,
         )
         .await?;

@@ -101,6 +101,28 @@ pub(crate) fn visitor_message(
     }
 }
 
+/// An agent's reply (or, with `internal`, a note) as a new message.
+fn agent_message(
+    (account_id, conversation_id): (AccountId, uuid::Uuid),
+    (user_id, name): (UserId, String),
+    (client_id, text, internal): (&ClientId, &MessageText, bool),
+    now: DateTime<Utc>,
+) -> NewMessage {
+    NewMessage {
+        author_kind: AuthorKind::Agent,
+        author_user_id: Some(user_id.as_uuid()),
+        author_name: Some(name),
+        internal,
+        preview: (!internal).then(|| text.preview()),
+        unread: if internal {
+            UnreadChange::Keep
+        } else {
+            UnreadChange::Reset
+        },
+        ..visitor_message(account_id, conversation_id, client_id, text, now)
+    }
+}
+
 /// A system message: an agents-only note when `internal`, else a line the visitor sees.
 pub(crate) fn system_message(
     conversation: &conversation::Model,
@@ -335,9 +357,10 @@ struct HasTeams(bool);
 /// agent or belongs to an account without teams (routing has nothing to do), no bot has it,
 /// and the account has no webhook endpoint. Then the message changes
 /// only the conversation's list fields, and there is nothing to route, report, email, tell a
-/// bot or queue for a webhook: exactly what `store_visitor_message` would do, in four
-/// statements (the head is read first, so a message that is not the common case writes
-/// nothing here). Anything else answers `None`, and `store_visitor_message` runs.
+/// bot or queue for a webhook: what `store_visitor_message` would do, in four statements (the
+/// head is read first, so a message that is not the common case writes nothing here), except
+/// that the visitor's `last_seen_at` moves only when a minute old (`typed::touch_visitor`).
+/// Anything else answers `None`, and `store_visitor_message` runs.
 fn store_visitor_message_typed(
     conn: &rusqlite::Connection,
     (account_id, visitor_id): (AccountId, VisitorId),
@@ -370,20 +393,26 @@ fn store_visitor_message_typed(
     let endpoints = super::writer::read_once_per_batch_now(account_id.as_uuid(), || {
         typed::has_enabled_endpoints(conn, account_id.as_uuid()).map(HasEndpoints)
     })?;
-    if endpoints.0 {
+    // A resend: the general path finds the original.
+    if endpoints.0 || typed::has_client_id(conn, head.id, client_id.as_str())? {
         return Ok(None);
     }
-    if !typed::touch_visitor(conn, visitor_id.as_uuid(), now)? {
-        return Ok(None);
-    }
+    // The conversation is the visitor's (its head was found by them): they exist.
+    typed::touch_visitor(conn, visitor_id.as_uuid(), now)?;
     let new = visitor_message(account_id, head.id, client_id, text, now);
     let preview = new.preview.as_deref().unwrap_or_default();
-    let Some(seq) = typed::bump_for_visitor(conn, (head.id, account_id.as_uuid()), now, preview)?
+    let Some(seq) = typed::bump_list_fields(
+        conn,
+        (head.id, account_id.as_uuid()),
+        now,
+        preview,
+        typed::Unread::Increment,
+    )?
     else {
         return Ok(None);
     };
     let stored = storage::messages::row_of(new, seq);
-    typed::insert_message(conn, &stored).map_err(concurrent_resend)?;
+    typed::insert_message(conn, &stored)?;
     Ok(Some(Stored::New(VisitorWrite {
         stored,
         updated: None,
@@ -655,6 +684,33 @@ pub async fn post_visitor_message(
     })
 }
 
+/// The general form of an agent's message (`store_agent_message`) as a writer closure.
+fn agent_write(
+    ctx: Context,
+    author: (AccountId, UserId, String),
+    conversation_id: ConversationId,
+    (client_id, text, internal): (ClientId, MessageText, bool),
+    attachments: Vec<uuid::Uuid>,
+    now: DateTime<Utc>,
+) -> impl for<'c> FnOnce(&'c DatabaseTransaction) -> WriteFuture<'c, Stored<AgentWrite>> + Send + 'static
+{
+    move |txn| {
+        Box::pin(async move {
+            store_agent_message(
+                &ctx,
+                txn,
+                author,
+                conversation_id,
+                (&client_id, &text, internal),
+                &attachments,
+                now,
+            )
+            .await
+            .map(Stored::written)
+        })
+    }
+}
+
 /// An agent replies (or, with `internal`, writes a note only agents see). A reply to a
 /// resolved conversation reopens it; the first reply assigns an unassigned conversation to
 /// its writer and hands it to people.
@@ -674,28 +730,35 @@ pub async fn post_agent_message(
     let now = ctx.clock.now();
     let (account_id, user_id, name) = (actor.account_id, actor.user_id, actor.name.clone());
     let timer = ctx.metrics.transaction(Transaction::AgentMessage);
-    let task_ctx = ctx.clone();
-    let write = ctx
-        .writer
-        .write(move |txn| {
-            Box::pin(async move {
-                store_agent_message(
-                    &task_ctx,
-                    txn,
-                    (account_id, user_id, name),
-                    conversation_id,
-                    (&client_id, &text, internal),
-                    &attachments,
-                    now,
-                )
-                .await
-                .map(Stored::written)
-            })
-        })
-        .await?;
+    // The typed form covers a reply (not a note) without files.
+    let typed_applies = !internal && attachments.is_empty();
+    let general = agent_write(
+        ctx.clone(),
+        (account_id, user_id, name.clone()),
+        conversation_id,
+        (client_id.clone(), text.clone(), internal),
+        attachments,
+        now,
+    );
+    let write = if !typed_applies {
+        ctx.writer.write(general).await?
+    } else {
+        let hub = ctx.hub.clone();
+        let typed = move |conn: &rusqlite::Connection| {
+            store_agent_reply_typed(
+                conn,
+                &hub,
+                (account_id, conversation_id),
+                (user_id, name),
+                (&client_id, &text),
+                now,
+            )
+        };
+        ctx.writer.write_typed(typed, general).await?
+    };
     let AgentWrite {
         stored,
-        updated,
+        visitor_id,
         changed,
         emailed,
     } = match write {
@@ -710,21 +773,11 @@ pub async fn post_agent_message(
     };
     timer.committed();
     let view = MessageView::from(stored);
-    publish_message(
-        ctx,
-        actor.account_id,
-        VisitorId::from_uuid(updated.visitor_id),
-        &view,
-    );
+    publish_message(ctx, actor.account_id, visitor_id, &view);
     if let Some(note) = emailed {
-        publish_message(
-            ctx,
-            actor.account_id,
-            VisitorId::from_uuid(updated.visitor_id),
-            &MessageView::from(note),
-        );
+        publish_message(ctx, actor.account_id, visitor_id, &MessageView::from(note));
     }
-    if changed {
+    if let Some(updated) = changed {
         publish_conversation(ctx, &updated).await?;
     }
     Ok(Posted {
@@ -733,12 +786,65 @@ pub async fn post_agent_message(
     })
 }
 
+/// An agent's reply as typed statements (`storage::typed`), for the common case: the
+/// conversation is open, with people, assigned, started and answered before, no flow run or
+/// bot is in it, its visitor is connected, and the account has no webhook endpoint. Then the
+/// reply changes only the conversation's list fields, and there is nothing to reopen, assign,
+/// report, escalate, email or queue for a webhook: exactly what `store_agent_message` would
+/// do, in two writes after two reads (the conversation, the `client_id`). Anything else (a
+/// resend among it) answers `None` having written nothing, and `store_agent_message` runs.
+fn store_agent_reply_typed(
+    conn: &rusqlite::Connection,
+    hub: &crate::realtime::hub::Hub,
+    (account_id, conversation_id): (AccountId, ConversationId),
+    (user_id, name): (UserId, String),
+    (client_id, text): (&ClientId, &MessageText),
+    now: DateTime<Utc>,
+) -> Result<Option<Stored<AgentWrite>>, ServiceError> {
+    use storage::typed;
+    let ids = (conversation_id.as_uuid(), account_id.as_uuid());
+    let Some(head) = typed::reply_head(conn, ids)? else {
+        return Ok(None);
+    };
+    let visitor_id = VisitorId::from_uuid(head.visitor_id);
+    // A visitor who is not connected gets the reply by email too (the general path).
+    if !head.settled || !hub.is_visitor_online(account_id, visitor_id) {
+        return Ok(None);
+    }
+    let endpoints = super::writer::read_once_per_batch_now(account_id.as_uuid(), || {
+        typed::has_enabled_endpoints(conn, account_id.as_uuid()).map(HasEndpoints)
+    })?;
+    // A resend, or another author's client_id: the general path tells which.
+    if endpoints.0 || typed::has_client_id(conn, conversation_id.as_uuid(), client_id.as_str())? {
+        return Ok(None);
+    }
+    let new = agent_message(
+        (account_id, conversation_id.as_uuid()),
+        (user_id, name),
+        (client_id, text, false),
+        now,
+    );
+    let preview = new.preview.as_deref().unwrap_or_default();
+    let Some(seq) = typed::bump_list_fields(conn, ids, now, preview, typed::Unread::Reset)? else {
+        return Ok(None);
+    };
+    let stored = storage::messages::row_of(new, seq);
+    typed::insert_message(conn, &stored)?;
+    Ok(Some(Stored::New(AgentWrite {
+        stored,
+        visitor_id,
+        changed: None,
+        emailed: None,
+    })))
+}
+
 /// What a new agent message stored, to publish after commit.
 struct AgentWrite {
     stored: message::Model,
-    updated: conversation::Model,
-    /// The conversation's state changed (reopened, handed to people, assigned, bot escalated).
-    changed: bool,
+    visitor_id: VisitorId,
+    /// The conversation as the reply left it, when its state changed (reopened, handed to
+    /// people, assigned, bot escalated).
+    changed: Option<Box<conversation::Model>>,
     /// The note saying the reply was emailed to a visitor who is not connected.
     emailed: Option<message::Model>,
 }
@@ -798,14 +904,19 @@ async fn store_agent_message(
             changed = true;
         }
     }
-    let message_id = MessageId::generate().as_uuid();
+    let mut message = agent_message(
+        (account_id, before.id),
+        (user_id, name),
+        (client_id, text, internal),
+        now,
+    );
     let sender = Sender::Agent {
         conversation_id: before.id,
     };
     let claimed = match claim_or_resend(
         txn,
         (account_id, attachment_ids, sender),
-        (before.id, message_id),
+        (before.id, message.id),
         client_id,
     )
     .await?
@@ -821,31 +932,6 @@ async fn store_agent_message(
             return Ok(Stored::Resend(existing));
         }
         Err(_) => return Ok(Stored::Taken),
-    };
-    let mut message = NewMessage {
-        attachments: None,
-        id: message_id,
-        account_id: account_id.as_uuid(),
-        conversation_id: before.id,
-        client_id: client_id.as_str().to_owned(),
-        author_kind: AuthorKind::Agent,
-        author_user_id: Some(user_id.as_uuid()),
-        author_name: Some(name),
-        author_avatar: None,
-        text: text.as_str().to_owned(),
-        internal,
-        buttons: None,
-        flow_id: None,
-        step_id: None,
-        choice: None,
-        welcome: false,
-        created_at: now,
-        preview: (!internal).then(|| text.preview()),
-        unread: if internal {
-            UnreadChange::Keep
-        } else {
-            UnreadChange::Reset
-        },
     };
     with_attachments(&mut message, claimed.as_deref(), text);
     let appended = storage::messages::append(txn, message)
@@ -868,8 +954,8 @@ async fn store_agent_message(
             };
             Ok(Stored::New(AgentWrite {
                 stored,
-                updated: *updated,
-                changed,
+                visitor_id: VisitorId::from_uuid(updated.visitor_id),
+                changed: changed.then_some(updated),
                 emailed,
             }))
         }

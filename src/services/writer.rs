@@ -516,6 +516,23 @@ mod tests {
         }
     }
 
+    /// Starts a write that holds the writer for 200 ms, and waits until it runs: the writes
+    /// asked for meanwhile queue up and share the next batch.
+    async fn hold(writer: &Writer) -> tokio::task::JoinHandle<Result<(), ServiceError>> {
+        let slow = writer.clone();
+        let held = tokio::spawn(async move {
+            slow.write(|_| {
+                Box::pin(async {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    Ok(Written::Commit(()))
+                })
+            })
+            .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        held
+    }
+
     async fn ids(writer: &Writer) -> anyhow::Result<Vec<i64>> {
         let rows = writer
             .db
@@ -567,17 +584,7 @@ mod tests {
         let key = uuid::Uuid::new_v4();
         let read = move |loads| read_shared(key, loads);
         // A slow write holds the writer, so the next ten queue up and share one batch.
-        let slow = writer.clone();
-        let slow = tokio::spawn(async move {
-            slow.write(|_| {
-                Box::pin(async {
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                    Ok(Written::Commit(0))
-                })
-            })
-            .await
-        });
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let slow = hold(&writer).await;
         let queued = (0..10).map(|_| {
             let (writer, loads) = (writer.clone(), loads.clone());
             tokio::spawn(async move { writer.write(read(loads)).await })
@@ -628,6 +635,70 @@ mod tests {
         Ok(())
     }
 
+    /// A typed form that inserts `id` and then answers as `answer` says.
+    fn typed_insert(
+        id: i64,
+        answer: Option<i64>,
+    ) -> impl FnOnce(&rusqlite::Connection) -> Result<Option<i64>, ServiceError> + Send + 'static
+    {
+        move |conn| {
+            conn.execute("INSERT INTO t (id, v) VALUES (?1, 'typed')", [id])
+                .map_err(|error| anyhow!("{error}"))?;
+            Ok(answer)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_typed_write_that_declines_before_writing_leaves_it_to_the_general_one_and_one_that_stops_after_writing_fails_its_batch()
+    -> anyhow::Result<()> {
+        let (_dir, writer) = writer().await?;
+        // Declines having written nothing: the general form runs.
+        let general = writer
+            .write_typed(|_| Ok(None), insert(1))
+            .await
+            .map_err(|e| anyhow!("{e:?}"))?;
+        assert_eq!(general, 1);
+        // Writes and answers: the typed form is the write.
+        let typed = writer
+            .write_typed(typed_insert(2, Some(2)), insert(20))
+            .await
+            .map_err(|e| anyhow!("{e:?}"))?;
+        assert_eq!(typed, 2);
+        assert_eq!(writer.stats().2, 1, "one typed write");
+        // A slow write holds the writer, so the next two share one batch: a good general write
+        // and a typed write that writes and then declines. The batch fails whole.
+        let slow = hold(&writer).await;
+        let (good, broken) = (writer.clone(), writer.clone());
+        let (good, broken) = tokio::join!(
+            good.write(insert(3)),
+            broken.write_typed(typed_insert(4, None), insert(40)),
+        );
+        assert!(
+            broken.is_err(),
+            "a typed write that stopped after writing fails"
+        );
+        assert!(
+            good.is_err(),
+            "and so does its batch: nothing in it is acknowledged"
+        );
+        let _ = slow.await?;
+        assert_eq!(
+            ids(&writer).await?,
+            vec![1, 2],
+            "nothing of the failed batch is stored"
+        );
+        // The next batch is whole again.
+        assert_eq!(
+            writer
+                .write(insert(5))
+                .await
+                .map_err(|e| anyhow!("{e:?}"))?,
+            5
+        );
+        assert_eq!(ids(&writer).await?, vec![1, 2, 5]);
+        Ok(())
+    }
+
     #[tokio::test]
     async fn a_failing_or_rolled_back_write_undoes_only_itself() -> anyhow::Result<()> {
         let (_dir, writer) = writer().await?;
@@ -637,17 +708,7 @@ mod tests {
             .map_err(|e| anyhow!("{e:?}"))?;
         // A slow write holds the writer, so the next four queue up and share one transaction:
         // a good write, a duplicate key, a write that rolls itself back, a good one.
-        let slow = writer.clone();
-        let slow = tokio::spawn(async move {
-            slow.write(|_| {
-                Box::pin(async {
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                    Ok(Written::Commit(()))
-                })
-            })
-            .await
-        });
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let slow = hold(&writer).await;
         let (batches_before, _, _) = writer.stats();
         let good = writer.clone();
         let duplicate = writer.clone();

@@ -285,6 +285,9 @@ impl std::fmt::Debug for SqliteProxy {
     }
 }
 
+/// The writer connection's page cache bound, in KiB (SQLite's negative `cache_size`).
+const WRITER_CACHE_KIB: i64 = -65_536;
+
 impl SqliteProxy {
     /// Opens the database file (already created and migrated by the main connection) in WAL
     /// mode with durable commits, as `storage::connect` does.
@@ -306,6 +309,12 @@ impl SqliteProxy {
         // per page and 11 % of the writer's time at saturation (perf, docs/benchmarks.md).
         // In memory it is the same few pages, and durability is the WAL's, not the journal's.
         conn.pragma_update(None, "temp_store", "memory")?;
+        // SQLite's default page cache is 2 MB: the indexes a message touches at random (a
+        // conversation's messages by seq and by client_id, the conversation lists) outgrow it
+        // within minutes of traffic, and every miss is a `pread` on the writer's thread (perf
+        // at 4,000 messages a second, docs/benchmarks.md). The cache fills only as pages are
+        // read, up to this bound.
+        conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(Self {
             state: Mutex::new(State {
@@ -356,10 +365,14 @@ impl SqliteProxy {
         state.depth = 0;
     }
 
-    /// Runs `write` as typed statements on the connection, inside the open batch and in a
-    /// savepoint of its own: kept when it answers `Ok(Some(_))`; undone when it answers
-    /// `Ok(None)` (the general path takes over) or an error (which undoes only this write).
-    /// A savepoint that cannot be opened or closed fails the whole batch, as in `begin`.
+    /// Runs `write` as typed statements on the connection, inside the open batch. A typed write
+    /// decides before it writes: it reads what it needs (including whether its `client_id` is
+    /// taken, so no constraint fails later) and answers `Ok(None)` (the general path takes
+    /// over) or an error having written nothing; once it has written, it answers `Ok(Some(_))`.
+    /// So it needs no savepoint of its own, and SQLite copies no page into a statement
+    /// sub-journal for it (5 % of the server's time in bench S2). Should a write stop after
+    /// writing all the same (the disk failed), the whole batch fails: nothing in it is
+    /// acknowledged, and nothing half-written is committed.
     pub fn typed<T, E>(
         &self,
         write: impl FnOnce(&Connection) -> Result<Option<T>, E>,
@@ -371,20 +384,16 @@ impl SqliteProxy {
         if let Some(failed) = &state.failed {
             return Err(query_error(failed.clone()).into());
         }
-        Self::savepoint_statement(&mut state, &["SAVEPOINT typed"]);
-        if let Some(failed) = &state.failed {
-            return Err(query_error(failed.clone()).into());
-        }
+        let before = state.conn.total_changes();
         let result = write(&state.conn);
-        let close: &[&str] = match &result {
-            Ok(Some(_)) => &["RELEASE typed"],
-            _ => &["ROLLBACK TO typed", "RELEASE typed"],
-        };
-        Self::savepoint_statement(&mut state, close);
-        match &state.failed {
-            Some(failed) => Err(query_error(failed.clone()).into()),
-            None => result,
+        if !matches!(result, Ok(Some(_))) && state.conn.total_changes() != before {
+            let failed = state
+                .failed
+                .get_or_insert_with(|| "a typed write stopped after writing".to_owned())
+                .clone();
+            return Err(query_error(failed).into());
         }
+        result
     }
 
     /// Runs savepoint statements from the statement cache (every write of a batch opens and

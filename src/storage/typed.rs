@@ -50,19 +50,26 @@ fn text_enum<T>(
     })
 }
 
-/// Sets the visitor's `last_seen_at`; false when there is no such visitor.
-pub fn touch_visitor(
-    conn: &Connection,
-    visitor_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
+/// How stale a visitor's `last_seen_at` may grow while they write into an ongoing
+/// conversation: they are connected meanwhile (the inbox shows presence from the hub, not from
+/// this column), the widget refreshes it every five minutes, and leaving sets it exactly.
+pub const SEEN_GRAIN: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Moves the visitor's `last_seen_at` to `now` when it is older than [`SEEN_GRAIN`]: a visitor
+/// writing a message a second rewrites their row and its index once a minute, not every time.
+/// (Times are stored as RFC 3339 text in UTC, which sorts as it reads.)
+pub fn touch_visitor(conn: &Connection, visitor_id: Uuid, now: DateTime<Utc>) -> Result<(), DbErr> {
     let mut statement = conn
-        .prepare_cached("UPDATE visitors SET last_seen_at = ?1 WHERE id = ?2")
+        .prepare_cached("UPDATE visitors SET last_seen_at = ?1 WHERE id = ?2 AND last_seen_at < ?3")
         .map_err(sqlite_error)?;
-    let changed = statement
-        .execute(params![time_text(now), visitor_id.as_bytes().as_slice()])
+    statement
+        .execute(params![
+            time_text(now),
+            visitor_id.as_bytes().as_slice(),
+            time_text(now - SEEN_GRAIN)
+        ])
         .map_err(sqlite_error)?;
-    Ok(changed > 0)
+    Ok(())
 }
 
 /// The visitor's latest conversation (as `conversations::latest_of_visitor` orders them).
@@ -119,23 +126,40 @@ pub fn has_enabled_endpoints(conn: &Connection, account_id: Uuid) -> Result<bool
         .map_err(sqlite_error)
 }
 
-/// A visitor's message into a started conversation: takes the next `seq`, moves the list
-/// fields (activity, preview, one more unread) as `messages::append` does for a visitor, and
-/// answers the `seq`; `None` when the conversation is not the account's.
-pub fn bump_for_visitor(
+/// How a message moves the conversation's unread count (`messages::UnreadChange`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unread {
+    /// A visitor wrote: one more unread.
+    Increment,
+    /// An agent replied: read.
+    Reset,
+}
+
+/// A visitor's message or an agent's reply into a started conversation: takes the next
+/// `seq`, moves the list fields (activity, preview, the unread count) as `messages::append`
+/// does for that author, and answers the `seq`; `None` when the conversation is not the
+/// account's.
+pub fn bump_list_fields(
     conn: &Connection,
     (conversation_id, account_id): (Uuid, Uuid),
     now: DateTime<Utc>,
     preview: &str,
+    unread: Unread,
 ) -> Result<Option<i64>, DbErr> {
-    let mut statement = conn
-        .prepare_cached(
+    let sql = match unread {
+        Unread::Increment => {
             "UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = ?1, \
              started = 1, last_message_at = ?1, last_message_preview = ?2, \
              unread_count = unread_count + 1 \
-             WHERE id = ?3 AND account_id = ?4 RETURNING last_seq",
-        )
-        .map_err(sqlite_error)?;
+             WHERE id = ?3 AND account_id = ?4 RETURNING last_seq"
+        }
+        Unread::Reset => {
+            "UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = ?1, \
+             started = 1, last_message_at = ?1, last_message_preview = ?2, unread_count = 0 \
+             WHERE id = ?3 AND account_id = ?4 RETURNING last_seq"
+        }
+    };
+    let mut statement = conn.prepare_cached(sql).map_err(sqlite_error)?;
     statement
         .query_row(
             params![
@@ -147,6 +171,73 @@ pub fn bump_for_visitor(
             |row| row.get(0),
         )
         .optional()
+        .map_err(sqlite_error)
+}
+
+/// What an agent's reply needs to know of the conversation to decide whether it is the
+/// common case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplyHead {
+    pub visitor_id: Uuid,
+    /// Open, with people (handler `human`), assigned, started, answered before (its first
+    /// response recorded), and no flow run unfinished nor bot session active in it: a reply
+    /// then changes nothing of the conversation but its list fields.
+    pub settled: bool,
+}
+
+/// The conversation an agent replies to, if it is the account's.
+pub fn reply_head(
+    conn: &Connection,
+    (conversation_id, account_id): (Uuid, Uuid),
+) -> Result<Option<ReplyHead>, DbErr> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT c.visitor_id, c.status = ?3 AND c.handler = ?4 \
+             AND c.assignee_id IS NOT NULL AND c.started AND c.resolved_at IS NULL \
+             AND c.first_response_at IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM flow_runs f \
+                             WHERE f.conversation_id = c.id AND NOT f.finished) \
+             AND NOT EXISTS (SELECT 1 FROM bot_sessions b \
+                             WHERE b.conversation_id = c.id AND b.active) \
+             FROM conversations c WHERE c.id = ?1 AND c.account_id = ?2",
+        )
+        .map_err(sqlite_error)?;
+    statement
+        .query_row(
+            params![
+                conversation_id.as_bytes().as_slice(),
+                account_id.as_bytes().as_slice(),
+                ConversationStatus::Open.as_str(),
+                Handler::Human.as_str(),
+            ],
+            |row| {
+                Ok(ReplyHead {
+                    visitor_id: uuid_of(row.get_ref(0)?.as_blob()?)?,
+                    settled: row.get(1)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(sqlite_error)
+}
+
+/// Whether the conversation has a message with this `client_id` (a resend): looked for before
+/// anything is written, so the insert cannot fail on the unique index.
+pub fn has_client_id(
+    conn: &Connection,
+    conversation_id: Uuid,
+    client_id: &str,
+) -> Result<bool, DbErr> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ?1 AND client_id = ?2)",
+        )
+        .map_err(sqlite_error)?;
+    statement
+        .query_row(
+            params![conversation_id.as_bytes().as_slice(), client_id],
+            |row| row.get(0),
+        )
         .map_err(sqlite_error)
 }
 

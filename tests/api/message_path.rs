@@ -3,7 +3,8 @@
 //! a few typed statements on the writer's own connection instead of the general path. What
 //! it writes must read back exactly as the general path's rows do, a resend must still find
 //! its original, and every case it does not cover (a webhook endpoint, a new conversation)
-//! must still go the general way.
+//! must still go the general way. An agent's reply into a conversation they already answered
+//! has a typed form too.
 
 use crate::{
     helpers::{TestApp, spawn_app},
@@ -17,6 +18,10 @@ use serde_json::{Value, json};
 /// `frontdesk_message_typed_writes_total` as `/metrics` shows it.
 async fn typed_writes(app: &TestApp) -> f64 {
     value(&scrape(app).await, "frontdesk_message_typed_writes_total")
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
+    app.call(token, Method::POST, path, Some(body)).await
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> Value {
@@ -184,4 +189,185 @@ async fn a_message_into_a_conversation_people_have_reads_back_as_the_general_pat
         "message.created for the message: {received:?}"
     );
     receiver.stop().await;
+}
+
+/// The widget's `message` frame of the message with this id (other frames are skipped).
+async fn message_frame(widget: &mut Socket, id: &Value) -> Value {
+    loop {
+        let frame = widget.recv_type("message").await;
+        if &frame["id"] == id {
+            return frame;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_agents_further_reply_reads_back_as_the_general_path_writes_it_and_the_rest_stays_general()
+ {
+    let app = spawn_app().await;
+    let typed_here = app.database_url.starts_with("sqlite");
+    let per_typed = if typed_here { 1.0 } else { 0.0 };
+    let account = app.create_account("Acme").await;
+    let token = app.token_for(&account.owner_email).await;
+    let mut widget = Socket::widget(&app, &account.widget_key).await;
+    widget.hello(None, None, None).await;
+    let first = widget.say("m-1", "Hello").await;
+    let conversation_id = first["conversation_id"].as_str().expect("id").to_owned();
+    let messages_path = format!("/api/v1/conversations/{conversation_id}/messages");
+
+    // The first reply assigns the conversation and records the first response: general.
+    let before = typed_writes(&app).await;
+    let general = app
+        .reply(&token, &conversation_id, "r-1", "Hi, how can I help?")
+        .await;
+    assert_eq!(
+        typed_writes(&app).await,
+        before,
+        "a first reply is not the common case"
+    );
+    message_frame(&mut widget, &general["id"]).await;
+    let conversation = get(
+        &app,
+        &token,
+        &format!("/api/v1/conversations/{conversation_id}"),
+    )
+    .await;
+    assert!(
+        !conversation["assignee"].is_null(),
+        "the first reply assigned it: {conversation}"
+    );
+
+    // The visitor writes (one unread), and the agent's second reply is the common case.
+    widget.say("m-2", "My order is late").await;
+    let before = typed_writes(&app).await;
+    let typed = app
+        .reply(&token, &conversation_id, "r-2", "  Let me look\n into it  ")
+        .await;
+    assert_eq!(
+        typed_writes(&app).await,
+        before + per_typed,
+        "a further reply took the typed form on SQLite only"
+    );
+    assert_eq!(typed["seq"], 4);
+    let live = message_frame(&mut widget, &typed["id"]).await;
+    assert_eq!(live["seq"], 4, "the visitor gets it live: {live}");
+    assert_eq!(live["author"]["kind"], "agent");
+
+    // Read back through the product's other connection: the same fields as the general reply.
+    let listed = get(&app, &token, &messages_path).await;
+    let items = listed["messages"].as_array().expect("messages");
+    let seqs: Vec<i64> = items.iter().filter_map(|m| m["seq"].as_i64()).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4]);
+    let (general_row, typed_row) = (&items[1], &items[3]);
+    assert_eq!(general_row["id"], general["id"]);
+    assert_eq!(typed_row["id"], typed["id"]);
+    let keys = |message: &Value| {
+        message
+            .as_object()
+            .map(|fields| fields.keys().cloned().collect::<Vec<_>>())
+    };
+    assert_eq!(keys(typed_row), keys(general_row));
+    assert_eq!(
+        typed_row["author"], general_row["author"],
+        "the same agent, named alike"
+    );
+    assert_eq!(
+        typed_row["text"], "  Let me look\n into it  ",
+        "stored as written"
+    );
+    let conversation = get(
+        &app,
+        &token,
+        &format!("/api/v1/conversations/{conversation_id}"),
+    )
+    .await;
+    assert_eq!(
+        conversation["unread"], 0,
+        "a reply reads the conversation: {conversation}"
+    );
+    assert_eq!(
+        conversation["last_message"]["preview"],
+        "Let me look into it"
+    );
+    assert_eq!(conversation["last_message"]["at"], typed_row["at"]);
+    assert_eq!(conversation["status"], "open");
+
+    // A resend of the typed reply answers the original (200, not 201) and stores nothing.
+    let (status, resent) = post(
+        &app,
+        &token,
+        &messages_path,
+        json!({"client_id": "r-2", "text": "  Let me look\n into it  "}),
+    )
+    .await;
+    assert_eq!(status, 200, "{resent}");
+    assert_eq!(
+        (resent["id"].clone(), resent["seq"].clone()),
+        (typed["id"].clone(), typed["seq"].clone())
+    );
+    // The visitor's client_id is not the agent's to take.
+    let (status, taken) = post(
+        &app,
+        &token,
+        &messages_path,
+        json!({"client_id": "m-2", "text": "Mine"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{taken}");
+    assert_eq!(taken["error"]["details"][0]["field"], "client_id");
+    assert_eq!(
+        get(&app, &token, &messages_path).await["messages"]
+            .as_array()
+            .map(Vec::len),
+        Some(4)
+    );
+
+    // A note is not the common case (it keeps the unread count and the preview).
+    let before = typed_writes(&app).await;
+    let (status, note) = post(
+        &app,
+        &token,
+        &messages_path,
+        json!({"client_id": "n-1", "text": "Checking the courier", "internal": true}),
+    )
+    .await;
+    assert_eq!(status, 201, "{note}");
+    assert_eq!(
+        typed_writes(&app).await,
+        before,
+        "a note takes the general path"
+    );
+
+    // A resolved conversation: the reply reopens it, the general way.
+    let (status, resolved) = app
+        .call(
+            &token,
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation_id}/resolve"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{resolved}");
+    let before = typed_writes(&app).await;
+    app.reply(&token, &conversation_id, "r-3", "One more thing")
+        .await;
+    assert_eq!(
+        typed_writes(&app).await,
+        before,
+        "reopening is not the common case"
+    );
+    let conversation = get(
+        &app,
+        &token,
+        &format!("/api/v1/conversations/{conversation_id}"),
+    )
+    .await;
+    assert_eq!(
+        conversation["status"], "open",
+        "the reply reopened it: {conversation}"
+    );
+
+    // (A further reply to a visitor who has left is emailed, the general way: the email
+    // test `email::a_reply_to_a_visitor_who_left_is_emailed_once_per_burst_and_the_inbox_says_so` replies twice after the
+    // visitor closed the widget and finds both emailed.)
 }

@@ -28,18 +28,19 @@ pub fn redacted_target(path: &str, query: &str) -> String {
     format!("{path}?{}", pairs.join("&"))
 }
 
-/// [`DefaultRootSpanBuilder`]'s span with a redacted `http.target`.
+/// [`DefaultRootSpanBuilder`]'s span with a redacted `http.target` and without `http.route`:
+/// the route is found by matching the path against every route's pattern once more (regular
+/// expressions; 40 µs a request, 2 % of the server's time under bench S2's agent replies),
+/// and the target already names the path.
 pub struct RedactingRootSpan;
 
 impl RootSpanBuilder for RedactingRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let target = redacted_target(request.path(), request.query_string());
-        let route = request.match_pattern().unwrap_or_default();
         let connection = request.connection_info();
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
-            http.route = %route,
             http.target = %target,
             http.client_ip = %connection.realip_remote_addr().unwrap_or(""),
             http.status_code = tracing::field::Empty,

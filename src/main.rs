@@ -4,11 +4,6 @@ use clap::Parser;
 use frontdesk::{cli::Cli, config::Settings, telemetry};
 use std::process::ExitCode;
 
-/// mimalloc instead of glibc's malloc (docs/decisions.md, "The allocator is mimalloc").
-#[cfg(not(feature = "system-allocator"))]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[actix_web::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -352,6 +352,38 @@ struct HasEndpoints(bool);
 /// Whether the account has a team, as read once per writer batch.
 struct HasTeams(bool);
 
+/// The typed forms' last check before they write: the account has no enabled webhook
+/// endpoint (read once per batch) and the `client_id` is not in the conversation yet.
+fn typed_may_append(
+    conn: &rusqlite::Connection,
+    account_id: AccountId,
+    conversation_id: uuid::Uuid,
+    client_id: &ClientId,
+) -> Result<bool, ServiceError> {
+    let endpoints = super::writer::read_once_per_batch_now(account_id.as_uuid(), || {
+        storage::typed::has_enabled_endpoints(conn, account_id.as_uuid()).map(HasEndpoints)
+    })?;
+    Ok(!endpoints.0 && !storage::typed::has_client_id(conn, conversation_id, client_id.as_str())?)
+}
+
+/// Appends `new` by typed statements: takes the next `seq` and moves the list fields, then
+/// inserts the row; `None` when the conversation is not the account's.
+fn typed_append(
+    conn: &rusqlite::Connection,
+    new: NewMessage,
+    unread: storage::typed::Unread,
+) -> Result<Option<message::Model>, ServiceError> {
+    let preview = new.preview.as_deref().unwrap_or_default();
+    let ids = (new.conversation_id, new.account_id);
+    let Some(seq) = storage::typed::bump_list_fields(conn, ids, new.created_at, preview, unread)?
+    else {
+        return Ok(None);
+    };
+    let stored = storage::messages::row_of(new, seq);
+    storage::typed::insert_message(conn, &stored)?;
+    Ok(Some(stored))
+}
+
 /// A visitor's message as typed statements (`storage::typed`), for the common case: the
 /// visitor's latest conversation is open and started, has reached people, has a team or an
 /// agent or belongs to an account without teams (routing has nothing to do), no bot has it,
@@ -390,29 +422,16 @@ fn store_visitor_message_typed(
             return Ok(None);
         }
     }
-    let endpoints = super::writer::read_once_per_batch_now(account_id.as_uuid(), || {
-        typed::has_enabled_endpoints(conn, account_id.as_uuid()).map(HasEndpoints)
-    })?;
     // A resend: the general path finds the original.
-    if endpoints.0 || typed::has_client_id(conn, head.id, client_id.as_str())? {
+    if !typed_may_append(conn, account_id, head.id, client_id)? {
         return Ok(None);
     }
     // The conversation is the visitor's (its head was found by them): they exist.
     typed::touch_visitor(conn, visitor_id.as_uuid(), now)?;
     let new = visitor_message(account_id, head.id, client_id, text, now);
-    let preview = new.preview.as_deref().unwrap_or_default();
-    let Some(seq) = typed::bump_list_fields(
-        conn,
-        (head.id, account_id.as_uuid()),
-        now,
-        preview,
-        typed::Unread::Increment,
-    )?
-    else {
+    let Some(stored) = typed_append(conn, new, typed::Unread::Increment)? else {
         return Ok(None);
     };
-    let stored = storage::messages::row_of(new, seq);
-    typed::insert_message(conn, &stored)?;
     Ok(Some(Stored::New(VisitorWrite {
         stored,
         updated: None,
@@ -811,11 +830,8 @@ fn store_agent_reply_typed(
     if !head.settled || !hub.is_visitor_online(account_id, visitor_id) {
         return Ok(None);
     }
-    let endpoints = super::writer::read_once_per_batch_now(account_id.as_uuid(), || {
-        typed::has_enabled_endpoints(conn, account_id.as_uuid()).map(HasEndpoints)
-    })?;
     // A resend, or another author's client_id: the general path tells which.
-    if endpoints.0 || typed::has_client_id(conn, conversation_id.as_uuid(), client_id.as_str())? {
+    if !typed_may_append(conn, account_id, conversation_id.as_uuid(), client_id)? {
         return Ok(None);
     }
     let new = agent_message(
@@ -824,12 +840,9 @@ fn store_agent_reply_typed(
         (client_id, text, false),
         now,
     );
-    let preview = new.preview.as_deref().unwrap_or_default();
-    let Some(seq) = typed::bump_list_fields(conn, ids, now, preview, typed::Unread::Reset)? else {
+    let Some(stored) = typed_append(conn, new, typed::Unread::Reset)? else {
         return Ok(None);
     };
-    let stored = storage::messages::row_of(new, seq);
-    typed::insert_message(conn, &stored)?;
     Ok(Some(Stored::New(AgentWrite {
         stored,
         visitor_id,

@@ -796,7 +796,24 @@ pub async fn post_agent_message(
     if let Some(note) = emailed {
         publish_message(ctx, actor.account_id, visitor_id, &MessageView::from(note));
     }
-    if let Some(updated) = changed {
+    let updated = match changed {
+        Changed::Nothing => None,
+        Changed::To(updated) => Some(*updated),
+        Changed::Reread => {
+            let row = storage::conversations::find_in_account(
+                &ctx.db,
+                account_id.as_uuid(),
+                conversation_id.as_uuid(),
+            )
+            .await;
+            // Committed already: a failed read costs the live update, not the reply.
+            row.unwrap_or_else(|error| {
+                tracing::warn!(?error, %conversation_id, "cannot read a conversation to publish");
+                None
+            })
+        }
+    };
+    if let Some(updated) = updated {
         publish_conversation(ctx, &updated).await?;
     }
     Ok(Posted {
@@ -806,12 +823,14 @@ pub async fn post_agent_message(
 }
 
 /// An agent's reply as typed statements (`storage::typed`), for the common case: the
-/// conversation is open, with people, assigned, started and answered before, no flow run or
-/// bot is in it, its visitor is connected, and the account has no webhook endpoint. Then the
-/// reply changes only the conversation's list fields, and there is nothing to reopen, assign,
-/// report, escalate, email or queue for a webhook: exactly what `store_agent_message` would
-/// do, in two writes after two reads (the conversation, the `client_id`). Anything else (a
-/// resend among it) answers `None` having written nothing, and `store_agent_message` runs.
+/// conversation is open, started, no bot's, no flow run or bot session is in it, its visitor
+/// is connected, and the account has no webhook endpoint. Then the reply changes only the
+/// conversation's list fields and, the first time, its handler (people), its assignee (when
+/// nobody has it) and its first response (recorded, with its reporting fact); there is
+/// nothing to reopen, escalate, email or queue for a webhook: exactly what
+/// `store_agent_message` would do, in two to four writes after two reads (the conversation,
+/// the `client_id`). Anything else (a resend among it) answers `None` having written
+/// nothing, and `store_agent_message` runs.
 fn store_agent_reply_typed(
     conn: &rusqlite::Connection,
     hub: &crate::realtime::hub::Hub,
@@ -827,12 +846,22 @@ fn store_agent_reply_typed(
     };
     let visitor_id = VisitorId::from_uuid(head.visitor_id);
     // A visitor who is not connected gets the reply by email too (the general path).
-    if !head.settled || !hub.is_visitor_online(account_id, visitor_id) {
+    if !head.plain || !hub.is_visitor_online(account_id, visitor_id) {
         return Ok(None);
     }
     // A resend, or another author's client_id: the general path tells which.
     if !typed_may_append(conn, account_id, conversation_id.as_uuid(), client_id)? {
         return Ok(None);
+    }
+    // The state the reply changes, as `store_agent_message` changes it.
+    let handed_over = !head.human || head.unassigned;
+    if handed_over || head.unanswered_since.is_some() {
+        typed::answer(conn, ids.0, user_id.as_uuid(), now)?;
+    }
+    if let Some(since) = head.unanswered_since {
+        let of = (ids.1, ids.0, head.team_id);
+        let fact = super::reports::first_response(of, since, user_id.as_uuid(), now);
+        typed::insert_report_event(conn, &fact)?;
     }
     let new = agent_message(
         (account_id, conversation_id.as_uuid()),
@@ -846,18 +875,30 @@ fn store_agent_reply_typed(
     Ok(Some(Stored::New(AgentWrite {
         stored,
         visitor_id,
-        changed: None,
+        changed: if handed_over {
+            Changed::Reread
+        } else {
+            Changed::Nothing
+        },
         emailed: None,
     })))
+}
+
+/// Whether an agent's message changed the conversation's state, for publishing after commit.
+enum Changed {
+    Nothing,
+    /// Reopened, handed to people, assigned, bot escalated: the row as the message left it.
+    To(Box<conversation::Model>),
+    /// Handed to people or assigned by the typed form, which reads no row: the row is read
+    /// after commit.
+    Reread,
 }
 
 /// What a new agent message stored, to publish after commit.
 struct AgentWrite {
     stored: message::Model,
     visitor_id: VisitorId,
-    /// The conversation as the reply left it, when its state changed (reopened, handed to
-    /// people, assigned, bot escalated).
-    changed: Option<Box<conversation::Model>>,
+    changed: Changed,
     /// The note saying the reply was emailed to a visitor who is not connected.
     emailed: Option<message::Model>,
 }
@@ -968,7 +1009,11 @@ async fn store_agent_message(
             Ok(Stored::New(AgentWrite {
                 stored,
                 visitor_id: VisitorId::from_uuid(updated.visitor_id),
-                changed: changed.then_some(updated),
+                changed: if changed {
+                    Changed::To(updated)
+                } else {
+                    Changed::Nothing
+                },
                 emailed,
             }))
         }

@@ -34,19 +34,42 @@ fn event(
     at: DateTime<Utc>,
     agent: Option<uuid::Uuid>,
 ) -> report_event::Model {
+    event_of((row.account_id, row.id, row.team_id), kind, at, agent)
+}
+
+/// A fact about the conversation `(account, conversation, team)`.
+fn event_of(
+    (account_id, conversation_id, team_id): (uuid::Uuid, uuid::Uuid, Option<uuid::Uuid>),
+    kind: FactKind,
+    at: DateTime<Utc>,
+    agent: Option<uuid::Uuid>,
+) -> report_event::Model {
     report_event::Model {
         id: uuid::Uuid::now_v7(),
-        account_id: row.account_id,
-        conversation_id: row.id,
+        account_id,
+        conversation_id,
         kind: kind.as_str().to_owned(),
         at,
         agent_id: agent,
-        team_id: row.team_id,
+        team_id,
         seconds: None,
         handled_by: None,
         rating: None,
         previous_rating: None,
     }
+}
+
+/// The first response fact: `agent` answered at `at` the conversation `(account,
+/// conversation, team)` that people have had `since` (when it reached them, else its start).
+pub(crate) fn first_response(
+    of: (uuid::Uuid, uuid::Uuid, Option<uuid::Uuid>),
+    since: DateTime<Utc>,
+    agent: uuid::Uuid,
+    at: DateTime<Utc>,
+) -> report_event::Model {
+    let mut fact = event_of(of, FactKind::FirstResponse, at, Some(agent));
+    fact.seconds = Some((at - since).num_seconds().max(0));
+    fact
 }
 
 /// The visitor (or an agent) started the conversation.
@@ -85,8 +108,7 @@ pub(crate) async fn replied(
         return Ok(());
     }
     let since = row.human_since.unwrap_or(row.created_at);
-    let mut fact = event(row, FactKind::FirstResponse, at, Some(agent));
-    fact.seconds = Some((at - since).num_seconds().max(0));
+    let fact = first_response((row.account_id, row.id, row.team_id), since, agent, at);
     storage::reports::record(conn, fact).await
 }
 

@@ -6,8 +6,8 @@
 //! common case applies, and values are encoded exactly as the rest of the product's
 //! connections encode them (`sqlite_writer::to_sql`), so each side reads what the other wrote.
 
-use super::entities::message;
-use super::sqlite_writer::{sqlite_error, time_text};
+use super::entities::{message, report_event};
+use super::sqlite_writer::{parse_time, sqlite_error, time_text};
 use crate::domain::conversation::{ConversationStatus, Handler};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -179,10 +179,18 @@ pub fn bump_list_fields(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplyHead {
     pub visitor_id: Uuid,
-    /// Open, with people (handler `human`), assigned, started, answered before (its first
-    /// response recorded), and no flow run unfinished nor bot session active in it: a reply
-    /// then changes nothing of the conversation but its list fields.
-    pub settled: bool,
+    /// Open, no bot's (handler `human` or `none`), started, and no flow run unfinished nor
+    /// bot session active in it: a reply then changes nothing of the conversation but its
+    /// list fields and, the first time, its handler, assignee and first response.
+    pub plain: bool,
+    /// People have it already (handler `human`); else the reply hands it to them.
+    pub human: bool,
+    /// Nobody is assigned: the reply assigns its writer.
+    pub unassigned: bool,
+    /// No first response is recorded yet: since when people have had the conversation (when
+    /// it reached them, else its start), which the first response's time counts from.
+    pub unanswered_since: Option<DateTime<Utc>>,
+    pub team_id: Option<Uuid>,
 }
 
 /// The conversation an agent replies to, if it is the account's.
@@ -192,13 +200,16 @@ pub fn reply_head(
 ) -> Result<Option<ReplyHead>, DbErr> {
     let mut statement = conn
         .prepare_cached(
-            "SELECT c.visitor_id, c.status = ?3 AND c.handler = ?4 \
-             AND c.assignee_id IS NOT NULL AND c.started AND c.resolved_at IS NULL \
-             AND c.first_response_at IS NOT NULL \
+            "SELECT c.visitor_id, c.status = ?3 AND c.handler <> ?4 \
+             AND c.started AND c.resolved_at IS NULL \
              AND NOT EXISTS (SELECT 1 FROM flow_runs f \
                              WHERE f.conversation_id = c.id AND NOT f.finished) \
              AND NOT EXISTS (SELECT 1 FROM bot_sessions b \
-                             WHERE b.conversation_id = c.id AND b.active) \
+                             WHERE b.conversation_id = c.id AND b.active), \
+             c.handler = ?5, c.assignee_id IS NULL, \
+             CASE WHEN c.first_response_at IS NULL \
+                  THEN COALESCE(c.human_since, c.created_at) END, \
+             c.team_id \
              FROM conversations c WHERE c.id = ?1 AND c.account_id = ?2",
         )
         .map_err(sqlite_error)?;
@@ -208,17 +219,91 @@ pub fn reply_head(
                 conversation_id.as_bytes().as_slice(),
                 account_id.as_bytes().as_slice(),
                 ConversationStatus::Open.as_str(),
+                Handler::Bot.as_str(),
                 Handler::Human.as_str(),
             ],
             |row| {
+                let since: Option<String> = row.get(4)?;
+                let team_id = match row.get_ref(5)?.as_blob_or_null()? {
+                    Some(bytes) => Some(uuid_of(bytes)?),
+                    None => None,
+                };
                 Ok(ReplyHead {
                     visitor_id: uuid_of(row.get_ref(0)?.as_blob()?)?,
-                    settled: row.get(1)?,
+                    plain: row.get(1)?,
+                    human: row.get(2)?,
+                    unassigned: row.get(3)?,
+                    unanswered_since: since
+                        .map(|text| {
+                            parse_time(&text).ok_or_else(|| {
+                                rusqlite::Error::FromSqlConversionFailure(
+                                    4,
+                                    rusqlite::types::Type::Text,
+                                    format!("{text} is not a time").into(),
+                                )
+                            })
+                        })
+                        .transpose()?,
+                    team_id,
                 })
             },
         )
         .optional()
         .map_err(sqlite_error)
+}
+
+/// An agent's first reply to the conversation: hands it to people, assigns it to `user` when
+/// nobody has it and records the first response at `now` when none is
+/// (`conversations::update` with `handler` and `assign_if_unassigned`,
+/// `reports::mark_first_response`).
+pub fn answer(
+    conn: &Connection,
+    conversation_id: Uuid,
+    user: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut statement = conn
+        .prepare_cached(
+            "UPDATE conversations SET handler = ?1, assignee_id = COALESCE(assignee_id, ?2), \
+             first_response_at = COALESCE(first_response_at, ?3) WHERE id = ?4",
+        )
+        .map_err(sqlite_error)?;
+    statement
+        .execute(params![
+            Handler::Human.as_str(),
+            user.as_bytes().as_slice(),
+            time_text(now),
+            conversation_id.as_bytes().as_slice()
+        ])
+        .map_err(sqlite_error)?;
+    Ok(())
+}
+
+/// Appends a reporting fact, every column bound (`reports::record`).
+pub fn insert_report_event(conn: &Connection, row: &report_event::Model) -> Result<(), DbErr> {
+    let mut statement = conn
+        .prepare_cached(
+            "INSERT INTO report_events (id, account_id, conversation_id, kind, at, agent_id, \
+             team_id, seconds, handled_by, rating, previous_rating) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .map_err(sqlite_error)?;
+    statement
+        .execute(params![
+            row.id.as_bytes().as_slice(),
+            row.account_id.as_bytes().as_slice(),
+            row.conversation_id.as_bytes().as_slice(),
+            row.kind,
+            time_text(row.at),
+            row.agent_id.as_ref().map(|id| id.as_bytes().as_slice()),
+            row.team_id.as_ref().map(|id| id.as_bytes().as_slice()),
+            row.seconds,
+            row.handled_by,
+            row.rating,
+            row.previous_rating,
+        ])
+        .map_err(sqlite_error)?;
+    Ok(())
 }
 
 /// Whether the conversation has a message with this `client_id` (a resend): looked for before

@@ -3,10 +3,12 @@
 //! a few typed statements on the writer's own connection instead of the general path. What
 //! it writes must read back exactly as the general path's rows do, a resend must still find
 //! its original, and every case it does not cover (a webhook endpoint, a new conversation)
-//! must still go the general way. An agent's reply into a conversation they already answered
-//! has a typed form too.
+//! must still go the general way. An agent's reply into a conversation people have (its first
+//! reply, which assigns and records the first response, among them) has a typed form too.
 
 use crate::{
+    agent_socket::session_cookie,
+    chatbot_runtime::{create_flow, support_flow},
     helpers::{TestApp, spawn_app},
     metrics::{scrape, value},
     sockets::Socket,
@@ -52,11 +54,12 @@ async fn a_message_into_a_conversation_people_have_reads_back_as_the_general_pat
     app.reply(&token, &conversation_id, "r-1", "How can I help?")
         .await;
 
+    let before = typed_writes(&app).await;
     let second = widget.say("m-2", "  My order\n is late  ").await;
     let third = widget.say("m-3", "Number 42").await;
     assert_eq!(
         typed_writes(&app).await,
-        if typed_here { 2.0 } else { 0.0 },
+        before + if typed_here { 2.0 } else { 0.0 },
         "two messages into a conversation people have took the typed form on SQLite only"
     );
     assert_eq!(second["conversation_id"], first["conversation_id"]);
@@ -202,39 +205,57 @@ async fn message_frame(widget: &mut Socket, id: &Value) -> Value {
 }
 
 #[tokio::test]
-async fn an_agents_further_reply_reads_back_as_the_general_path_writes_it_and_the_rest_stays_general()
- {
+async fn an_agents_replies_read_back_as_the_general_path_writes_them_and_the_rest_stays_general() {
     let app = spawn_app().await;
     let typed_here = app.database_url.starts_with("sqlite");
     let per_typed = if typed_here { 1.0 } else { 0.0 };
     let account = app.create_account("Acme").await;
     let token = app.token_for(&account.owner_email).await;
+    let owner = app.user_id(&account.owner_email).await;
+    let cookie = session_cookie(&app, &account.owner_email).await;
+    let mut inbox = Socket::open(&app.address, "/ws/agent", Some(&app.address), Some(&cookie))
+        .await
+        .expect("inbox socket");
     let mut widget = Socket::widget(&app, &account.widget_key).await;
     widget.hello(None, None, None).await;
     let first = widget.say("m-1", "Hello").await;
     let conversation_id = first["conversation_id"].as_str().expect("id").to_owned();
-    let messages_path = format!("/api/v1/conversations/{conversation_id}/messages");
+    let conversation_path = format!("/api/v1/conversations/{conversation_id}");
+    let messages_path = format!("{conversation_path}/messages");
+    let created = inbox.recv_type("conversation").await;
+    assert!(
+        created["assignee"].is_null(),
+        "nobody has it yet: {created}"
+    );
 
-    // The first reply assigns the conversation and records the first response: general.
+    // The first reply assigns the conversation to its writer and records the first response,
+    // typed as well; the assignment goes out live as the general path sends it.
     let before = typed_writes(&app).await;
-    let general = app
+    let answered = app
         .reply(&token, &conversation_id, "r-1", "Hi, how can I help?")
         .await;
     assert_eq!(
         typed_writes(&app).await,
-        before,
-        "a first reply is not the common case"
+        before + per_typed,
+        "a first reply to a connected visitor took the typed form on SQLite only"
     );
-    message_frame(&mut widget, &general["id"]).await;
-    let conversation = get(
-        &app,
-        &token,
-        &format!("/api/v1/conversations/{conversation_id}"),
-    )
-    .await;
-    assert!(
-        !conversation["assignee"].is_null(),
-        "the first reply assigned it: {conversation}"
+    message_frame(&mut widget, &answered["id"]).await;
+    let assigned = loop {
+        let summary = inbox.recv_type("conversation").await;
+        if summary["id"] == conversation_id.as_str() && !summary["assignee"].is_null() {
+            break summary;
+        }
+    };
+    assert_eq!(assigned["assignee"]["id"], owner.to_string(), "{assigned}");
+    let widget_view = widget.recv_type("conversation").await;
+    assert_eq!(widget_view["id"], conversation_id.as_str());
+    assert_eq!(widget_view["handler"], "human");
+    let conversation = get(&app, &token, &conversation_path).await;
+    assert_eq!(conversation["assignee"]["id"], owner.to_string());
+    let report = get(&app, &token, "/api/v1/reports").await;
+    assert_eq!(
+        report["total"]["first_responses"], 1,
+        "the first response is recorded once: {report}"
     );
 
     // The visitor writes (one unread), and the agent's second reply is the common case.
@@ -253,34 +274,19 @@ async fn an_agents_further_reply_reads_back_as_the_general_path_writes_it_and_th
     assert_eq!(live["seq"], 4, "the visitor gets it live: {live}");
     assert_eq!(live["author"]["kind"], "agent");
 
-    // Read back through the product's other connection: the same fields as the general reply.
+    // Read back through the product's other connection, in order.
     let listed = get(&app, &token, &messages_path).await;
     let items = listed["messages"].as_array().expect("messages");
     let seqs: Vec<i64> = items.iter().filter_map(|m| m["seq"].as_i64()).collect();
     assert_eq!(seqs, vec![1, 2, 3, 4]);
-    let (general_row, typed_row) = (&items[1], &items[3]);
-    assert_eq!(general_row["id"], general["id"]);
+    let (first_row, typed_row) = (&items[1], &items[3]);
+    assert_eq!(first_row["id"], answered["id"]);
     assert_eq!(typed_row["id"], typed["id"]);
-    let keys = |message: &Value| {
-        message
-            .as_object()
-            .map(|fields| fields.keys().cloned().collect::<Vec<_>>())
-    };
-    assert_eq!(keys(typed_row), keys(general_row));
-    assert_eq!(
-        typed_row["author"], general_row["author"],
-        "the same agent, named alike"
-    );
     assert_eq!(
         typed_row["text"], "  Let me look\n into it  ",
         "stored as written"
     );
-    let conversation = get(
-        &app,
-        &token,
-        &format!("/api/v1/conversations/{conversation_id}"),
-    )
-    .await;
+    let conversation = get(&app, &token, &conversation_path).await;
     assert_eq!(
         conversation["unread"], 0,
         "a reply reads the conversation: {conversation}"
@@ -349,25 +355,99 @@ async fn an_agents_further_reply_reads_back_as_the_general_path_writes_it_and_th
         .await;
     assert_eq!(status, 200, "{resolved}");
     let before = typed_writes(&app).await;
-    app.reply(&token, &conversation_id, "r-3", "One more thing")
+    let general = app
+        .reply(&token, &conversation_id, "r-3", "One more thing")
         .await;
     assert_eq!(
         typed_writes(&app).await,
         before,
         "reopening is not the common case"
     );
-    let conversation = get(
-        &app,
-        &token,
-        &format!("/api/v1/conversations/{conversation_id}"),
-    )
-    .await;
+    let conversation = get(&app, &token, &conversation_path).await;
     assert_eq!(
         conversation["status"], "open",
         "the reply reopened it: {conversation}"
     );
+    // Read back through the product's other connection: the typed replies have the general
+    // reply's fields, author and all.
+    let listed = get(&app, &token, &messages_path).await;
+    let items = listed["messages"].as_array().expect("messages");
+    let row = |id: &Value| {
+        items
+            .iter()
+            .find(|message| &message["id"] == id)
+            .unwrap_or_else(|| panic!("no message {id} in {listed}"))
+    };
+    let general_row = row(&general["id"]);
+    let keys = |message: &Value| {
+        message
+            .as_object()
+            .map(|fields| fields.keys().cloned().collect::<Vec<_>>())
+    };
+    for typed_row in [row(&answered["id"]), row(&typed["id"])] {
+        assert_eq!(keys(typed_row), keys(general_row));
+        assert_eq!(
+            typed_row["author"], general_row["author"],
+            "the same agent, named alike"
+        );
+    }
+    let report = get(&app, &token, "/api/v1/reports").await;
+    assert_eq!(report["total"]["first_responses"], 1, "{report}");
 
     // (A further reply to a visitor who has left is emailed, the general way: the email
     // test `email::a_reply_to_a_visitor_who_left_is_emailed_once_per_burst_and_the_inbox_says_so` replies twice after the
     // visitor closed the widget and finds both emailed.)
+}
+
+#[tokio::test]
+async fn rule_5_an_agents_reply_while_a_bot_they_transferred_to_runs_escalates_it() {
+    let app = spawn_app().await;
+    let account = app.create_account("Acme").await;
+    let token = app.token_for(&account.owner_email).await;
+    let flow_id = create_flow(&app, &token, &support_flow()).await;
+    let mut widget = Socket::widget(&app, &account.widget_key).await;
+    widget.hello(None, None, None).await;
+    let first = widget.say("m-1", "Hello").await;
+    let conversation_id = first["conversation_id"].as_str().expect("id").to_owned();
+    let conversation_path = format!("/api/v1/conversations/{conversation_id}");
+    // Answered and assigned: an agent's further reply would be the typed form's case...
+    app.reply(&token, &conversation_id, "r-1", "Hi, one moment")
+        .await;
+    // ...but the agent hands the conversation to a bot flow, which runs.
+    let (status, moved) = post(
+        &app,
+        &token,
+        &format!("{conversation_path}/transfer"),
+        json!({"flow_id": flow_id}),
+    )
+    .await;
+    assert_eq!(status, 200, "{moved}");
+    let menu = loop {
+        let said = widget.recv_type("message").await;
+        if said["text"] == "What do you need?" {
+            break said;
+        }
+    };
+    let before = typed_writes(&app).await;
+    app.reply(&token, &conversation_id, "r-2", "Actually, I can help")
+        .await;
+    assert_eq!(
+        typed_writes(&app).await,
+        before,
+        "a reply while a bot runs is the general path"
+    );
+    let conversation = get(&app, &token, &conversation_path).await;
+    assert_eq!(
+        conversation["outcome"], "escalated_to_human",
+        "{conversation}"
+    );
+    assert_eq!(conversation["handler"], "human");
+    // The bot stopped: its buttons are stale.
+    widget
+        .send(
+            json!({"type": "choose", "client_id": "c-1", "button_id": "price",
+                     "step_id": menu["step_id"]}),
+        )
+        .await;
+    assert_eq!(widget.recv_type("error").await["code"], "stale_button");
 }

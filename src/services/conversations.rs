@@ -366,19 +366,21 @@ fn typed_may_append(
     Ok(!endpoints.0 && !storage::typed::has_client_id(conn, conversation_id, client_id.as_str())?)
 }
 
-/// Appends `new` by typed statements: takes the next `seq` and moves the list fields, then
-/// inserts the row; `None` when the conversation is not the account's.
+/// Appends `new` by typed statements: takes the `seq` after `last_seq` (as the head read it)
+/// and moves the list fields, then inserts the row; `None`, having written nothing, when the
+/// conversation is not the account's.
 fn typed_append(
     conn: &rusqlite::Connection,
     new: NewMessage,
+    last_seq: i64,
     unread: storage::typed::Unread,
 ) -> Result<Option<message::Model>, ServiceError> {
     let preview = new.preview.as_deref().unwrap_or_default();
     let ids = (new.conversation_id, new.account_id);
-    let Some(seq) = storage::typed::bump_list_fields(conn, ids, new.created_at, preview, unread)?
-    else {
+    let seq = last_seq + 1;
+    if !storage::typed::bump_list_fields(conn, ids, seq, new.created_at, (preview, unread))? {
         return Ok(None);
-    };
+    }
     let stored = storage::messages::row_of(new, seq);
     storage::typed::insert_message(conn, &stored)?;
     Ok(Some(stored))
@@ -426,12 +428,12 @@ fn store_visitor_message_typed(
     if !typed_may_append(conn, account_id, head.id, client_id)? {
         return Ok(None);
     }
-    // The conversation is the visitor's (its head was found by them): they exist.
-    typed::touch_visitor(conn, visitor_id.as_uuid(), now)?;
     let new = visitor_message(account_id, head.id, client_id, text, now);
-    let Some(stored) = typed_append(conn, new, typed::Unread::Increment)? else {
+    let Some(stored) = typed_append(conn, new, head.last_seq, typed::Unread::Increment)? else {
         return Ok(None);
     };
+    // The conversation is the visitor's (its head was found by them): they exist.
+    typed::touch_visitor(conn, visitor_id.as_uuid(), now)?;
     Ok(Some(Stored::New(VisitorWrite {
         stored,
         updated: None,
@@ -853,6 +855,15 @@ fn store_agent_reply_typed(
     if !typed_may_append(conn, account_id, conversation_id.as_uuid(), client_id)? {
         return Ok(None);
     }
+    let new = agent_message(
+        (account_id, conversation_id.as_uuid()),
+        (user_id, name),
+        (client_id, text, false),
+        now,
+    );
+    let Some(stored) = typed_append(conn, new, head.last_seq, typed::Unread::Reset)? else {
+        return Ok(None);
+    };
     // The state the reply changes, as `store_agent_message` changes it.
     let handed_over = !head.human || head.unassigned;
     if handed_over || head.unanswered_since.is_some() {
@@ -863,15 +874,6 @@ fn store_agent_reply_typed(
         let fact = super::reports::first_response(of, since, user_id.as_uuid(), now);
         typed::insert_report_event(conn, &fact)?;
     }
-    let new = agent_message(
-        (account_id, conversation_id.as_uuid()),
-        (user_id, name),
-        (client_id, text, false),
-        now,
-    );
-    let Some(stored) = typed_append(conn, new, typed::Unread::Reset)? else {
-        return Ok(None);
-    };
     Ok(Some(Stored::New(AgentWrite {
         stored,
         visitor_id,

@@ -37,8 +37,10 @@ tokio::task_local! {
 
 /// Runs `handling` (storing one visitor `message` frame) with the moment the frame was read,
 /// so that handing the stored message to the agent sockets can observe the delivery latency.
-pub async fn from_visitor_frame<F: Future>(handling: F) -> F::Output {
-    FRAME_RECEIVED.scope(Instant::now(), handling).await
+/// (Not an `async fn`: that would keep `handling` twice in its state, as the argument and
+/// inside the scope.)
+pub fn from_visitor_frame<F: Future>(handling: F) -> impl Future<Output = F::Output> {
+    FRAME_RECEIVED.scope(Instant::now(), handling)
 }
 
 /// The writes whose time to commit is measured, by `operation`.

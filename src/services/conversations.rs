@@ -188,15 +188,20 @@ pub(crate) fn publish_message(
 
 /// Sends a conversation's new state to its visitor's widgets and to the agents.
 /// It runs after commit: a failure here is logged, never reported as a failed request.
-pub(crate) async fn publish_conversation(
-    ctx: &Context,
-    row: &conversation::Model,
-) -> Result<(), ServiceError> {
+/// (The change is stored: the write it follows answers success even when a read here fails,
+/// say under overload, and the widget and the inbox catch up on their next fetch.)
+pub(crate) async fn publish_conversation(ctx: &Context, row: &conversation::Model) {
     let account_id = AccountId::from_uuid(row.account_id);
-    let widget = widget_conversation(ctx, row).await?;
-    if let Some(frame) = encode(&ServerFrame::Conversation(&widget)) {
-        ctx.hub
-            .to_visitor(VisitorId::from_uuid(row.visitor_id), frame);
+    match widget_conversation(ctx, row).await {
+        Ok(widget) => {
+            if let Some(frame) = encode(&ServerFrame::Conversation(&widget)) {
+                ctx.hub
+                    .to_visitor(VisitorId::from_uuid(row.visitor_id), frame);
+            }
+        }
+        Err(error) => {
+            tracing::warn!(?error, conversation_id = %row.id, "cannot publish a conversation change to its widgets")
+        }
     }
     match summarize(ctx, row.clone()).await {
         Ok(summary) => {
@@ -208,7 +213,6 @@ pub(crate) async fn publish_conversation(
             tracing::warn!(?error, conversation_id = %row.id, "cannot publish a conversation change")
         }
     }
-    Ok(())
 }
 
 /// The conversation as its visitor's widget sees it; while it waits in a team's queue, with
@@ -687,16 +691,17 @@ pub async fn post_visitor_message(
         started,
         effects,
     } = write;
+    // The rare steps' futures are boxed: inline they would sit in every message's state.
     if let Some(routed) = &routed
         && !started
     {
-        publish_conversation(ctx, routed).await?;
+        Box::pin(publish_conversation(ctx, routed)).await;
     }
     let updated = routed.or(updated);
     let view = MessageView::from(stored);
     publish_message(ctx, account_id, visitor_id, &view);
     if started && let Some(updated) = &updated {
-        publish_conversation(ctx, updated).await?;
+        Box::pin(publish_conversation(ctx, updated)).await;
     }
     effects.publish(ctx, account_id, visitor_id).await;
     Ok(Posted {
@@ -816,7 +821,7 @@ pub async fn post_agent_message(
         }
     };
     if let Some(updated) = updated {
-        publish_conversation(ctx, &updated).await?;
+        publish_conversation(ctx, &updated).await;
     }
     Ok(Posted {
         created: true,
@@ -1079,7 +1084,7 @@ async fn change_and_publish(
     )
     .await?
     .ok_or(ServiceError::NotFound)?;
-    publish_conversation(ctx, &saved).await?;
+    publish_conversation(ctx, &saved).await;
     summarize(ctx, saved).await
 }
 
@@ -1121,7 +1126,7 @@ pub async fn resolve(
     let saved = super::chatbot::after_resolved(&txn, saved, now).await?;
     super::webhooks::conversation_resolved(&txn, &saved, now).await?;
     txn.commit().await.context("committing a resolve")?;
-    publish_conversation(ctx, &saved).await?;
+    publish_conversation(ctx, &saved).await;
     // The agent has a free slot now: their teams' queues may give them the next one.
     if let Some(assignee) = saved.assignee_id {
         super::routing::drain_quietly(ctx, actor.account_id, UserId::from_uuid(assignee)).await;
@@ -1152,7 +1157,7 @@ pub async fn reopen(
         .await?
         .ok_or(ServiceError::NotFound)?;
     txn.commit().await.context("committing a reopen")?;
-    publish_conversation(ctx, &saved).await?;
+    publish_conversation(ctx, &saved).await;
     summarize(ctx, saved).await
 }
 
@@ -1242,7 +1247,7 @@ pub async fn set_tags(
     let txn = begin(ctx).await?;
     storage::conversations::set_tags(&txn, row.id, &tags).await?;
     txn.commit().await.context("committing tags")?;
-    publish_conversation(ctx, &row).await?;
+    publish_conversation(ctx, &row).await;
     summarize(ctx, row).await
 }
 
@@ -1475,7 +1480,7 @@ pub async fn resolve_inactive(
         txn.commit()
             .await
             .context("committing an inactivity resolve")?;
-        publish_conversation(ctx, &saved).await?;
+        publish_conversation(ctx, &saved).await;
         if let Some(assignee) = saved.assignee_id {
             super::routing::drain_quietly(ctx, account, UserId::from_uuid(assignee)).await;
         }

@@ -590,7 +590,7 @@ pub async fn drain(
             .await
             .context("committing a queue assignment")?;
         if let Some(placed) = placed {
-            publish_conversation(ctx, &placed).await?;
+            publish_conversation(ctx, &placed).await;
         }
         assigned += 1;
     }
@@ -719,7 +719,7 @@ pub async fn transfer(
     let current = storage::conversations::find_in_account(&ctx.db, account, placed.id)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    publish_conversation(ctx, &current).await?;
+    publish_conversation(ctx, &current).await;
     if let Some(previous) = conversation
         .assignee_id
         .filter(|id| Some(*id) != current.assignee_id)

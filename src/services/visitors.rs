@@ -513,7 +513,8 @@ pub async fn rate(
         .ok_or(ServiceError::NotFound)?;
     super::reports::rated(&txn, &row, rating.value(), now).await?;
     txn.commit().await.context("committing a rating")?;
-    publish_conversation(ctx, &saved).await
+    publish_conversation(ctx, &saved).await;
+    Ok(())
 }
 
 /// A message left through the offline form: a new conversation with the visitor's email.
@@ -612,7 +613,7 @@ pub async fn offline_message(
         .context("committing an offline message")?;
     let view = MessageView::from(stored);
     publish_message(ctx, account_id, visitor_id, &view);
-    publish_conversation(ctx, &updated).await?;
+    publish_conversation(ctx, &updated).await;
     publish_visitor(ctx, &row, true);
     Ok(Posted {
         message: view,

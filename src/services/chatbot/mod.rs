@@ -97,10 +97,10 @@ impl Effects {
         if let Some(row) = &self.visitor {
             publish_visitor(ctx, row, true);
         }
-        if let Some(row) = &self.conversation
-            && let Err(error) = publish_conversation(ctx, row).await
-        {
-            tracing::warn!(?error, "cannot publish a conversation change");
+        // Boxed: most messages have no bot effects, and inline this step's future would sit
+        // in every message's state.
+        if let Some(row) = &self.conversation {
+            Box::pin(publish_conversation(ctx, row)).await;
         }
     }
 

@@ -402,7 +402,7 @@ pub async fn record_interaction(
         )
         .await?
     {
-        publish_conversation(ctx, &row).await?;
+        publish_conversation(ctx, &row).await;
     }
     Ok(count)
 }

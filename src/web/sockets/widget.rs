@@ -298,6 +298,8 @@ impl Connection {
         }
     }
 
+    /// Each service's future is boxed: inline, every one of them would sit in this future's
+    /// state (about 60 KB), which is itself boxed and moved for every frame a socket reads.
     async fn handle_text(&mut self, text: &str) -> Next {
         let frame = match WidgetFrame::decode(text) {
             Ok(frame) => frame,
@@ -312,7 +314,7 @@ impl Connection {
         };
         let Some(joined) = &self.joined else {
             return match frame {
-                WidgetFrame::Hello(hello) => self.hello(hello).await,
+                WidgetFrame::Hello(hello) => Box::pin(self.hello(hello)).await,
                 _ => self.error("hello_required", "send hello first", None).await,
             };
         };
@@ -346,7 +348,7 @@ impl Connection {
                             .await
                     }
                     Ok(_) => {
-                        let result = crate::metrics::from_visitor_frame(
+                        let result = Box::pin(crate::metrics::from_visitor_frame(
                             services::conversations::post_visitor_message(
                                 &ctx,
                                 self.account_id,
@@ -355,7 +357,7 @@ impl Connection {
                                 &text,
                                 &attachments,
                             ),
-                        )
+                        ))
                         .await;
                         self.acknowledge(&client_id, result).await
                     }
@@ -366,14 +368,14 @@ impl Connection {
                 button_id,
                 step_id,
             } => {
-                let result = services::chatbot::choose(
+                let result = Box::pin(services::chatbot::choose(
                     &ctx,
                     self.account_id,
                     visitor_id,
                     &client_id,
                     &button_id,
                     step_id.as_deref(),
-                )
+                ))
                 .await;
                 self.acknowledge(&client_id, result).await
             }
@@ -391,13 +393,18 @@ impl Connection {
             WidgetFrame::Page(page) => {
                 match Page::parse(&page.url, page.title.as_deref(), page.referrer.as_deref()) {
                     Ok(page) => {
-                        let result =
-                            services::visitors::page(&ctx, self.account_id, visitor_id, page).await;
+                        let result = Box::pin(services::visitors::page(
+                            &ctx,
+                            self.account_id,
+                            visitor_id,
+                            page,
+                        ))
+                        .await;
                         if let Next::Close(reason) = self.after(result, None).await {
                             return Next::Close(reason);
                         }
                         // A new page may make other flows eligible (or none).
-                        let triggers = self.triggers(visitor_id).await;
+                        let triggers = Box::pin(self.triggers(visitor_id)).await;
                         self.send(&ServerFrame::Triggers {
                             triggers: &triggers,
                         })
@@ -407,7 +414,7 @@ impl Connection {
                 }
             }
             WidgetFrame::Identify(identify) => {
-                let result = services::identity::identify(
+                let result = Box::pin(services::identity::identify(
                     &ctx,
                     self.account_id,
                     visitor_id,
@@ -419,7 +426,7 @@ impl Connection {
                         group: identify.group,
                     },
                     identify.identity,
-                )
+                ))
                 .await;
                 match result {
                     Ok(Identified::Verified {
@@ -440,9 +447,13 @@ impl Connection {
             WidgetFrame::Event { .. } => Next::Continue,
             WidgetFrame::Trigger { flow_id } => match flow_id.parse::<FlowId>() {
                 Ok(flow_id) => {
-                    let result =
-                        services::chatbot::trigger(&ctx, self.account_id, visitor_id, flow_id)
-                            .await;
+                    let result = Box::pin(services::chatbot::trigger(
+                        &ctx,
+                        self.account_id,
+                        visitor_id,
+                        flow_id,
+                    ))
+                    .await;
                     self.after(result, None).await
                 }
                 Err(_) => {
@@ -451,7 +462,7 @@ impl Connection {
                 }
             },
             WidgetFrame::Open | WidgetFrame::Close => {
-                let result = services::visitors::seen(&ctx, visitor_id).await;
+                let result = Box::pin(services::visitors::seen(&ctx, visitor_id)).await;
                 self.after(result, None).await
             }
             WidgetFrame::Rate {
@@ -460,14 +471,14 @@ impl Connection {
                 conversation_id,
             } => {
                 let named = conversation_id.map(ConversationId::from_uuid);
-                let result = services::visitors::rate(
+                let result = Box::pin(services::visitors::rate(
                     &ctx,
                     self.account_id,
                     visitor_id,
                     named,
                     value,
                     comment,
-                )
+                ))
                 .await;
                 match result {
                     Err(ServiceError::NotFound) => {
@@ -491,7 +502,7 @@ impl Connection {
                 email,
                 text,
             } => {
-                let result = services::visitors::offline_message(
+                let result = Box::pin(services::visitors::offline_message(
                     &ctx,
                     self.account_id,
                     visitor_id,
@@ -499,7 +510,7 @@ impl Connection {
                     name.as_deref(),
                     &email,
                     &text,
-                )
+                ))
                 .await;
                 self.acknowledge(&client_id, result).await
             }
@@ -510,13 +521,13 @@ impl Connection {
             } => {
                 let client_id = client_id.as_deref();
                 let named = conversation_id.map(ConversationId::from_uuid);
-                let result = services::email::request_transcript(
+                let result = Box::pin(services::email::request_transcript(
                     &ctx,
                     self.account_id,
                     visitor_id,
                     named,
                     &email,
-                )
+                ))
                 .await;
                 match result {
                     Ok(()) => {

@@ -228,7 +228,7 @@ pub(crate) async fn widget_conversation(
         view.team_online = Some(super::routing::team_online(ctx, row.account_id, team).await?);
     }
     view.visitor_email =
-        storage::visitors::find_in_account(&ctx.db, row.account_id, row.visitor_id)
+        storage::visitors::find_in_account(&ctx.reads, row.account_id, row.visitor_id)
             .await?
             .and_then(|visitor| visitor.email);
     Ok(view)
@@ -240,9 +240,9 @@ pub async fn summarize(
     row: conversation::Model,
 ) -> Result<ConversationSummary, ServiceError> {
     let visitor =
-        storage::visitors::find_in_account(&ctx.db, row.account_id, row.visitor_id).await?;
+        storage::visitors::find_in_account(&ctx.reads, row.account_id, row.visitor_id).await?;
     let assignee = match row.assignee_id {
-        Some(id) => storage::users::find(&ctx.db, id)
+        Some(id) => storage::users::find(&ctx.reads, id)
             .await?
             .map(|user| UserRef {
                 id: UserId::from_uuid(user.id),
@@ -250,7 +250,7 @@ pub async fn summarize(
             }),
         None => None,
     };
-    let tags = storage::conversations::tags(&ctx.db, row.id).await?;
+    let tags = storage::conversations::tags(&ctx.reads, row.id).await?;
     Ok(ConversationSummary::new(
         row,
         visitor.as_ref(),
@@ -808,7 +808,7 @@ pub async fn post_agent_message(
         Changed::To(updated) => Some(*updated),
         Changed::Reread => {
             let row = storage::conversations::find_in_account(
-                &ctx.db,
+                &ctx.reads,
                 account_id.as_uuid(),
                 conversation_id.as_uuid(),
             )

@@ -299,7 +299,7 @@ impl Connection {
     }
 
     /// Each service's future is boxed: inline, every one of them would sit in this future's
-    /// state (about 60 KB), which is itself boxed and moved for every frame a socket reads.
+    /// state (over 20 KB), which is itself boxed and moved for every frame a socket reads.
     async fn handle_text(&mut self, text: &str) -> Next {
         let frame = match WidgetFrame::decode(text) {
             Ok(frame) => frame,

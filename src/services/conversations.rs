@@ -191,28 +191,58 @@ pub(crate) fn publish_message(
 /// (The change is stored: the write it follows answers success even when a read here fails,
 /// say under overload, and the widget and the inbox catch up on their next fetch.)
 pub(crate) async fn publish_conversation(ctx: &Context, row: &conversation::Model) {
+    // Logged inside; a caller that answers the list view uses `publish_and_summarize`.
+    let _ = publish_and_summarize(ctx, row.clone()).await;
+}
+
+/// `publish_conversation`, answering the list view it sent to the agents (its reads made
+/// once for both): for a write that answers the conversation after publishing it.
+pub(crate) async fn publish_and_summarize(
+    ctx: &Context,
+    row: conversation::Model,
+) -> Result<ConversationSummary, ServiceError> {
     let account_id = AccountId::from_uuid(row.account_id);
-    match widget_conversation(ctx, row).await {
-        Ok(widget) => {
-            if let Some(frame) = encode(&ServerFrame::Conversation(&widget)) {
-                ctx.hub
-                    .to_visitor(VisitorId::from_uuid(row.visitor_id), frame);
+    let visitor = visitor_of(ctx, &row).await;
+    match &visitor {
+        Ok(visitor) => match widget_view(ctx, &row, visitor.as_ref()).await {
+            Ok(widget) => {
+                if let Some(frame) = encode(&ServerFrame::Conversation(&widget)) {
+                    ctx.hub
+                        .to_visitor(VisitorId::from_uuid(row.visitor_id), frame);
+                }
             }
-        }
+            Err(error) => {
+                tracing::warn!(?error, conversation_id = %row.id, "cannot publish a conversation change to its widgets")
+            }
+        },
         Err(error) => {
             tracing::warn!(?error, conversation_id = %row.id, "cannot publish a conversation change to its widgets")
         }
     }
-    match summarize(ctx, row.clone()).await {
+    let conversation_id = row.id;
+    let summary = match visitor {
+        Ok(visitor) => summary_of(ctx, row, visitor.as_ref()).await,
+        Err(error) => Err(error),
+    };
+    match &summary {
         Ok(summary) => {
-            if let Some(frame) = encode(&ServerFrame::ConversationSummary(&summary)) {
+            if let Some(frame) = encode(&ServerFrame::ConversationSummary(summary)) {
                 ctx.hub.to_agents(account_id, frame);
             }
         }
         Err(error) => {
-            tracing::warn!(?error, conversation_id = %row.id, "cannot publish a conversation change")
+            tracing::warn!(?error, %conversation_id, "cannot publish a conversation change")
         }
     }
+    summary
+}
+
+/// The conversation's visitor, read from the read-only pool.
+async fn visitor_of(
+    ctx: &Context,
+    row: &conversation::Model,
+) -> Result<Option<visitor::Model>, ServiceError> {
+    Ok(storage::visitors::find_in_account(&ctx.reads, row.account_id, row.visitor_id).await?)
 }
 
 /// The conversation as its visitor's widget sees it; while it waits in a team's queue, with
@@ -221,16 +251,23 @@ pub(crate) async fn widget_conversation(
     ctx: &Context,
     row: &conversation::Model,
 ) -> Result<WidgetConversation, ServiceError> {
+    let visitor = visitor_of(ctx, row).await?;
+    widget_view(ctx, row, visitor.as_ref()).await
+}
+
+/// `widget_conversation` with the visitor read already.
+async fn widget_view(
+    ctx: &Context,
+    row: &conversation::Model,
+    visitor: Option<&visitor::Model>,
+) -> Result<WidgetConversation, ServiceError> {
     let mut view = WidgetConversation::from(row);
     if view.waiting
         && let Some(team) = row.team_id
     {
         view.team_online = Some(super::routing::team_online(ctx, row.account_id, team).await?);
     }
-    view.visitor_email =
-        storage::visitors::find_in_account(&ctx.reads, row.account_id, row.visitor_id)
-            .await?
-            .and_then(|visitor| visitor.email);
+    view.visitor_email = visitor.and_then(|visitor| visitor.email.clone());
     Ok(view)
 }
 
@@ -239,8 +276,16 @@ pub async fn summarize(
     ctx: &Context,
     row: conversation::Model,
 ) -> Result<ConversationSummary, ServiceError> {
-    let visitor =
-        storage::visitors::find_in_account(&ctx.reads, row.account_id, row.visitor_id).await?;
+    let visitor = visitor_of(ctx, &row).await?;
+    summary_of(ctx, row, visitor.as_ref()).await
+}
+
+/// `summarize` with the visitor read already.
+async fn summary_of(
+    ctx: &Context,
+    row: conversation::Model,
+    visitor: Option<&visitor::Model>,
+) -> Result<ConversationSummary, ServiceError> {
     let assignee = match row.assignee_id {
         Some(id) => storage::users::find(&ctx.reads, id)
             .await?
@@ -251,12 +296,7 @@ pub async fn summarize(
         None => None,
     };
     let tags = storage::conversations::tags(&ctx.reads, row.id).await?;
-    Ok(ConversationSummary::new(
-        row,
-        visitor.as_ref(),
-        assignee,
-        tags,
-    ))
+    Ok(ConversationSummary::new(row, visitor, assignee, tags))
 }
 
 pub(crate) fn client_id_taken() -> ServiceError {
@@ -1084,8 +1124,7 @@ async fn change_and_publish(
     )
     .await?
     .ok_or(ServiceError::NotFound)?;
-    publish_conversation(ctx, &saved).await;
-    summarize(ctx, saved).await
+    publish_and_summarize(ctx, saved).await
 }
 
 fn resolving(now: DateTime<Utc>) -> ConversationChanges {
@@ -1126,12 +1165,13 @@ pub async fn resolve(
     let saved = super::chatbot::after_resolved(&txn, saved, now).await?;
     super::webhooks::conversation_resolved(&txn, &saved, now).await?;
     txn.commit().await.context("committing a resolve")?;
-    publish_conversation(ctx, &saved).await;
+    let assignee = saved.assignee_id;
+    let summary = publish_and_summarize(ctx, saved).await;
     // The agent has a free slot now: their teams' queues may give them the next one.
-    if let Some(assignee) = saved.assignee_id {
+    if let Some(assignee) = assignee {
         super::routing::drain_quietly(ctx, actor.account_id, UserId::from_uuid(assignee)).await;
     }
-    summarize(ctx, saved).await
+    summary
 }
 
 /// Opens a resolved conversation again (idempotent).
@@ -1157,8 +1197,7 @@ pub async fn reopen(
         .await?
         .ok_or(ServiceError::NotFound)?;
     txn.commit().await.context("committing a reopen")?;
-    publish_conversation(ctx, &saved).await;
-    summarize(ctx, saved).await
+    publish_and_summarize(ctx, saved).await
 }
 
 /// A visitor has at most one open conversation, their latest (DESIGN section 5): reopening
@@ -1247,8 +1286,7 @@ pub async fn set_tags(
     let txn = begin(ctx).await?;
     storage::conversations::set_tags(&txn, row.id, &tags).await?;
     txn.commit().await.context("committing tags")?;
-    publish_conversation(ctx, &row).await;
-    summarize(ctx, row).await
+    publish_and_summarize(ctx, row).await
 }
 
 pub async fn get(

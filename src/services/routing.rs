@@ -719,12 +719,10 @@ pub async fn transfer(
     let current = storage::conversations::find_in_account(&ctx.db, account, placed.id)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    publish_conversation(ctx, &current).await;
-    if let Some(previous) = conversation
-        .assignee_id
-        .filter(|id| Some(*id) != current.assignee_id)
-    {
+    let assignee = current.assignee_id;
+    let summary = super::conversations::publish_and_summarize(ctx, current).await;
+    if let Some(previous) = conversation.assignee_id.filter(|id| Some(*id) != assignee) {
         drain_quietly(ctx, actor.account_id, UserId::from_uuid(previous)).await;
     }
-    super::conversations::summarize(ctx, current).await
+    summary
 }

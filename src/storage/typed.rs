@@ -36,7 +36,8 @@ fn uuid_of(bytes: &[u8]) -> rusqlite::Result<Uuid> {
     })
 }
 
-fn text_enum<T>(
+/// A text column as `parse` reads it, or a conversion error naming the column.
+fn parsed_text<T>(
     index: usize,
     text: &str,
     parse: impl FnOnce(&str) -> Option<T>,
@@ -50,6 +51,20 @@ fn text_enum<T>(
     })
 }
 
+/// Runs a write from the connection's statement cache; answers the rows it changed.
+fn execute(conn: &Connection, sql: &str, values: impl rusqlite::Params) -> Result<usize, DbErr> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute(values))
+        .map_err(sqlite_error)
+}
+
+/// Runs `SELECT EXISTS (...)` from the connection's statement cache.
+fn exists(conn: &Connection, sql: &str, values: impl rusqlite::Params) -> Result<bool, DbErr> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.query_row(values, |row| row.get(0)))
+        .map_err(sqlite_error)
+}
+
 /// How stale a visitor's `last_seen_at` may grow while they write into an ongoing
 /// conversation: they are connected meanwhile (the inbox shows presence from the hub, not from
 /// this column), the widget refreshes it every five minutes, and leaving sets it exactly.
@@ -59,16 +74,15 @@ pub const SEEN_GRAIN: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 /// writing a message a second rewrites their row and its index once a minute, not every time.
 /// (Times are stored as RFC 3339 text in UTC, which sorts as it reads.)
 pub fn touch_visitor(conn: &Connection, visitor_id: Uuid, now: DateTime<Utc>) -> Result<(), DbErr> {
-    let mut statement = conn
-        .prepare_cached("UPDATE visitors SET last_seen_at = ?1 WHERE id = ?2 AND last_seen_at < ?3")
-        .map_err(sqlite_error)?;
-    statement
-        .execute(params![
+    execute(
+        conn,
+        "UPDATE visitors SET last_seen_at = ?1 WHERE id = ?2 AND last_seen_at < ?3",
+        params![
             time_text(now),
             visitor_id.as_bytes().as_slice(),
             time_text(now - SEEN_GRAIN)
-        ])
-        .map_err(sqlite_error)?;
+        ],
+    )?;
     Ok(())
 }
 
@@ -89,10 +103,10 @@ pub fn latest_of_visitor(conn: &Connection, visitor_id: Uuid) -> Result<Option<H
             Ok(Head {
                 id: uuid_of(row.get_ref(0)?.as_blob()?)?,
                 account_id: uuid_of(row.get_ref(1)?.as_blob()?)?,
-                status: text_enum(2, &status, |text| {
+                status: parsed_text(2, &status, |text| {
                     ConversationStatus::parse("status", text).ok()
                 })?,
-                handler: text_enum(3, &handler, |text| Handler::parse("handler", text).ok())?,
+                handler: parsed_text(3, &handler, |text| Handler::parse("handler", text).ok())?,
                 started: row.get(4)?,
                 routed: row.get(5)?,
                 with_people: row.get(6)?,
@@ -106,24 +120,20 @@ pub fn latest_of_visitor(conn: &Connection, visitor_id: Uuid) -> Result<Option<H
 /// Whether the account has a team (`teams::list` is not empty): without one, routing has
 /// nothing to do.
 pub fn has_teams(conn: &Connection, account_id: Uuid) -> Result<bool, DbErr> {
-    let mut statement = conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM teams WHERE account_id = ?1)")
-        .map_err(sqlite_error)?;
-    statement
-        .query_row(params![account_id.as_bytes().as_slice()], |row| row.get(0))
-        .map_err(sqlite_error)
+    exists(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM teams WHERE account_id = ?1)",
+        params![account_id.as_bytes().as_slice()],
+    )
 }
 
 /// Whether the account has an enabled webhook endpoint (`webhooks::enabled_endpoints`).
 pub fn has_enabled_endpoints(conn: &Connection, account_id: Uuid) -> Result<bool, DbErr> {
-    let mut statement = conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE account_id = ?1 AND enabled)",
-        )
-        .map_err(sqlite_error)?;
-    statement
-        .query_row(params![account_id.as_bytes().as_slice()], |row| row.get(0))
-        .map_err(sqlite_error)
+    exists(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE account_id = ?1 AND enabled)",
+        params![account_id.as_bytes().as_slice()],
+    )
 }
 
 /// How a message moves the conversation's unread count (`messages::UnreadChange`).
@@ -164,16 +174,17 @@ pub fn bump_list_fields(
              WHERE id = ?3 AND account_id = ?4 AND last_seq = ?5 - 1"
         }
     };
-    let mut statement = conn.prepare_cached(sql).map_err(sqlite_error)?;
-    let changed = statement
-        .execute(params![
+    let changed = execute(
+        conn,
+        sql,
+        params![
             time_text(now),
             preview,
             conversation_id.as_bytes().as_slice(),
             account_id.as_bytes().as_slice(),
             seq
-        ])
-        .map_err(sqlite_error)?;
+        ],
+    )?;
     Ok(changed == 1)
 }
 
@@ -238,15 +249,7 @@ pub fn reply_head(
                     human: row.get(2)?,
                     unassigned: row.get(3)?,
                     unanswered_since: since
-                        .map(|text| {
-                            parse_time(&text).ok_or_else(|| {
-                                rusqlite::Error::FromSqlConversionFailure(
-                                    4,
-                                    rusqlite::types::Type::Text,
-                                    format!("{text} is not a time").into(),
-                                )
-                            })
-                        })
+                        .map(|text| parsed_text(4, &text, parse_time))
                         .transpose()?,
                     team_id,
                     last_seq: row.get(6)?,
@@ -267,34 +270,28 @@ pub fn answer(
     user: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let mut statement = conn
-        .prepare_cached(
-            "UPDATE conversations SET handler = ?1, assignee_id = COALESCE(assignee_id, ?2), \
-             first_response_at = COALESCE(first_response_at, ?3) WHERE id = ?4",
-        )
-        .map_err(sqlite_error)?;
-    statement
-        .execute(params![
+    execute(
+        conn,
+        "UPDATE conversations SET handler = ?1, assignee_id = COALESCE(assignee_id, ?2), \
+         first_response_at = COALESCE(first_response_at, ?3) WHERE id = ?4",
+        params![
             Handler::Human.as_str(),
             user.as_bytes().as_slice(),
             time_text(now),
             conversation_id.as_bytes().as_slice()
-        ])
-        .map_err(sqlite_error)?;
+        ],
+    )?;
     Ok(())
 }
 
 /// Appends a reporting fact, every column bound (`reports::record`).
 pub fn insert_report_event(conn: &Connection, row: &report_event::Model) -> Result<(), DbErr> {
-    let mut statement = conn
-        .prepare_cached(
-            "INSERT INTO report_events (id, account_id, conversation_id, kind, at, agent_id, \
-             team_id, seconds, handled_by, rating, previous_rating) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .map_err(sqlite_error)?;
-    statement
-        .execute(params![
+    execute(
+        conn,
+        "INSERT INTO report_events (id, account_id, conversation_id, kind, at, agent_id, \
+         team_id, seconds, handled_by, rating, previous_rating) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
             row.id.as_bytes().as_slice(),
             row.account_id.as_bytes().as_slice(),
             row.conversation_id.as_bytes().as_slice(),
@@ -306,8 +303,8 @@ pub fn insert_report_event(conn: &Connection, row: &report_event::Model) -> Resu
             row.handled_by,
             row.rating,
             row.previous_rating,
-        ])
-        .map_err(sqlite_error)?;
+        ],
+    )?;
     Ok(())
 }
 
@@ -318,31 +315,22 @@ pub fn has_client_id(
     conversation_id: Uuid,
     client_id: &str,
 ) -> Result<bool, DbErr> {
-    let mut statement = conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ?1 AND client_id = ?2)",
-        )
-        .map_err(sqlite_error)?;
-    statement
-        .query_row(
-            params![conversation_id.as_bytes().as_slice(), client_id],
-            |row| row.get(0),
-        )
-        .map_err(sqlite_error)
+    exists(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ?1 AND client_id = ?2)",
+        params![conversation_id.as_bytes().as_slice(), client_id],
+    )
 }
 
 /// Inserts a message row, every column bound (`messages::insert`).
 pub fn insert_message(conn: &Connection, row: &message::Model) -> Result<(), DbErr> {
-    let mut statement = conn
-        .prepare_cached(
-            "INSERT INTO messages (id, account_id, conversation_id, seq, client_id, author_kind, \
-             author_user_id, author_name, author_avatar, text, internal, buttons, flow_id, \
-             step_id, choice, created_at, welcome, attachments) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-        )
-        .map_err(sqlite_error)?;
-    statement
-        .execute(params![
+    execute(
+        conn,
+        "INSERT INTO messages (id, account_id, conversation_id, seq, client_id, author_kind, \
+         author_user_id, author_name, author_avatar, text, internal, buttons, flow_id, \
+         step_id, choice, created_at, welcome, attachments) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        params![
             row.id.as_bytes().as_slice(),
             row.account_id.as_bytes().as_slice(),
             row.conversation_id.as_bytes().as_slice(),
@@ -363,7 +351,7 @@ pub fn insert_message(conn: &Connection, row: &message::Model) -> Result<(), DbE
             time_text(row.created_at),
             row.welcome,
             row.attachments,
-        ])
-        .map_err(sqlite_error)?;
+        ],
+    )?;
     Ok(())
 }

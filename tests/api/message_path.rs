@@ -26,6 +26,14 @@ async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Valu
     app.call(token, Method::POST, path, Some(body)).await
 }
 
+/// A visitor of the account who wrote "Hello" (client_id `m-1`): their socket and the ack.
+async fn visitor_says_hello(app: &TestApp, widget_key: &str) -> (Socket, Value) {
+    let mut widget = Socket::widget(app, widget_key).await;
+    widget.hello(None, None, None).await;
+    let ack = widget.say("m-1", "Hello").await;
+    (widget, ack)
+}
+
 async fn get(app: &TestApp, token: &str, path: &str) -> Value {
     let (status, body) = app.call(token, Method::GET, path, None).await;
     assert_eq!(status, 200, "{path}: {body}");
@@ -38,12 +46,9 @@ async fn a_message_into_a_conversation_people_have_reads_back_as_the_general_pat
     let typed_here = app.database_url.starts_with("sqlite");
     let account = app.create_account("Acme").await;
     let token = app.token_for(&account.owner_email).await;
-    let mut widget = Socket::widget(&app, &account.widget_key).await;
-    widget.hello(None, None, None).await;
-
     // The first message starts the conversation: the general path (it routes, reports, and
     // publishes the new conversation).
-    let first = widget.say("m-1", "Hello").await;
+    let (mut widget, first) = visitor_says_hello(&app, &account.widget_key).await;
     let conversation_id = first["conversation_id"].as_str().expect("id").to_owned();
     assert_eq!(
         typed_writes(&app).await,
@@ -216,9 +221,7 @@ async fn an_agents_replies_read_back_as_the_general_path_writes_them_and_the_res
     let mut inbox = Socket::open(&app.address, "/ws/agent", Some(&app.address), Some(&cookie))
         .await
         .expect("inbox socket");
-    let mut widget = Socket::widget(&app, &account.widget_key).await;
-    widget.hello(None, None, None).await;
-    let first = widget.say("m-1", "Hello").await;
+    let (mut widget, first) = visitor_says_hello(&app, &account.widget_key).await;
     let conversation_id = first["conversation_id"].as_str().expect("id").to_owned();
     let conversation_path = format!("/api/v1/conversations/{conversation_id}");
     let messages_path = format!("{conversation_path}/messages");
@@ -405,9 +408,7 @@ async fn rule_5_an_agents_reply_while_a_bot_they_transferred_to_runs_escalates_i
     let account = app.create_account("Acme").await;
     let token = app.token_for(&account.owner_email).await;
     let flow_id = create_flow(&app, &token, &support_flow()).await;
-    let mut widget = Socket::widget(&app, &account.widget_key).await;
-    widget.hello(None, None, None).await;
-    let first = widget.say("m-1", "Hello").await;
+    let (mut widget, first) = visitor_says_hello(&app, &account.widget_key).await;
     let conversation_id = first["conversation_id"].as_str().expect("id").to_owned();
     let conversation_path = format!("/api/v1/conversations/{conversation_id}");
     // Answered and assigned: an agent's further reply would be the typed form's case...

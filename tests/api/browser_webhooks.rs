@@ -58,6 +58,19 @@ async fn the_webhooks_page_sends_a_test_event_and_logs_its_response_code() {
     .await;
     assert!(secret.starts_with("whsec_"), "{secret}");
     click_when_ready(&browser, "form[action$='/test'] button").await;
+    // The form answers with a redirect to `?sent=1` once the event is queued; reloading before
+    // that would cancel the form's request (a flaky CI run did exactly that).
+    eventually("the test event is queued", || async {
+        browser
+            .current_url()
+            .await
+            .is_ok_and(|url| url.query().is_some_and(|query| query.contains("sent=1")))
+    })
+    .await;
+    eventually("the receiver gets the test event", || async {
+        !receiver.received().is_empty()
+    })
+    .await;
     eventually("the test event is delivered and logged with a 200", || async {
         if script_string(
             &browser,

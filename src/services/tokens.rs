@@ -167,7 +167,31 @@ pub async fn authenticate(ctx: &Context, secret: &str) -> Result<Actor, ServiceE
     if token.last_used_at.is_none_or(|at| {
         now - at >= chrono::Duration::minutes(storage::api_tokens::TOUCH_EVERY_MINUTES)
     }) {
-        storage::api_tokens::touch(&ctx.db, token.id, now).await?;
+        record_use(ctx, token.id, now);
     }
     Ok(actor)
+}
+
+/// Records a token's use through the message writer, without the request waiting for it.
+///
+/// Awaited on the request's own connection, the touch waited for SQLite's write lock behind
+/// the writer's back-to-back batches with SQLite's sleeping busy handler, and every request
+/// of that token (all seeing the use as stale meanwhile) queued behind it on the one writing
+/// connection: agents' replies waited seconds under load (docs/benchmarks.md). In the
+/// writer the touch joins the next batch; a lost touch costs only a stale "last used".
+fn record_use(ctx: &Context, token_id: uuid::Uuid, now: DateTime<Utc>) {
+    let writer = ctx.writer.clone();
+    tokio::spawn(async move {
+        let touched = writer
+            .write(move |txn| {
+                Box::pin(async move {
+                    storage::api_tokens::touch(txn, token_id, now).await?;
+                    Ok(super::writer::Written::Commit(()))
+                })
+            })
+            .await;
+        if let Err(error) = touched {
+            tracing::warn!(?error, %token_id, "cannot record an API token's use");
+        }
+    });
 }

@@ -109,3 +109,44 @@ async fn a_token_made_in_settings_is_shown_once_and_works() {
     assert!(list.contains("CRM sync"));
     assert!(!list.contains(token), "the secret is never shown again");
 }
+
+/// The request does not wait for its token's use to be written (it goes through the message
+/// writer after the answer), but the use is recorded all the same.
+#[tokio::test]
+async fn a_tokens_use_is_recorded_after_the_request() {
+    let app = spawn_app().await;
+    let account = app.create_account("Acme").await;
+    let client = app.signed_in(&account.owner_email).await;
+    let last_used = || async {
+        let html = app
+            .get(&client, "/settings/tokens")
+            .await
+            .text()
+            .await
+            .expect("html");
+        html.split("<tr")
+            .find(|row| row.contains("<td>test</td>"))
+            .expect("the token's row")
+            .to_owned()
+    };
+    let token = app.token_for(&account.owner_email).await;
+    assert!(last_used().await.contains("<td>never</td>"), "unused yet");
+    let api = app
+        .api(&token, Method::GET, "/api/v1/agents")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(api.status().as_u16(), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let row = last_used().await;
+        if !row.contains("<td>never</td>") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the token's use was never recorded: {row}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

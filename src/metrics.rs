@@ -308,8 +308,9 @@ impl Metrics {
                 &registry,
                 IntCounter::new(
                     "frontdesk_message_typed_writes_total",
-                    "Of those, the writes done by typed statements (the common case of a \
-                     visitor's message), without the general path's SQL building.",
+                    "Message writes done by typed statements (the common case of a \
+                     visitor's message or an agent's reply), without the general path's SQL \
+                     building.",
                 )?,
             )?,
             scraping: Mutex::new(()),

@@ -1,7 +1,7 @@
 //! Conversations: visitors and agents writing (each message durably stored with its `seq`
 //! before it is acknowledged, then fanned out), resolving, reopening, assigning, tagging.
 
-use super::writer::{WriteFuture, Written};
+use super::writer::{Typed, WriteFuture, Written};
 use super::{
     Actor, Context, ServiceError,
     views::{ConversationSummary, MessageView, ServerFrame, UserRef, WidgetConversation},
@@ -24,7 +24,7 @@ use crate::{
 };
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseTransaction;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 /// Most messages a reconnecting widget or one API page gets at once.
 pub const MAX_MESSAGES_PAGE: u64 = 500;
@@ -487,6 +487,43 @@ fn store_visitor_message_typed(
     })))
 }
 
+/// `store_visitor_message_typed` on PostgreSQL: the same common case in one statement
+/// (`typed_pg::append_visitor_message`), which also needs the visitor's `last_seen_at` to be
+/// under a minute old (else the general path moves it).
+async fn store_visitor_message_pg(
+    db: DatabaseConnection,
+    (account_id, visitor_id): (AccountId, VisitorId),
+    (client_id, text): (ClientId, MessageText),
+    now: DateTime<Utc>,
+) -> Result<Option<Stored<VisitorWrite>>, ServiceError> {
+    // The statement finds the conversation: the row takes its id from what it answers.
+    let new = visitor_message(account_id, uuid::Uuid::nil(), &client_id, &text, now);
+    let preview = new.preview.clone().unwrap_or_default();
+    let row = storage::messages::row_of(new, 0);
+    let seen_after = now - storage::typed::SEEN_GRAIN;
+    let appended = storage::typed_pg::append_visitor_message(
+        &db,
+        visitor_id.as_uuid(),
+        &row,
+        &preview,
+        seen_after,
+    )
+    .await?;
+    Ok(appended.map(|appended| {
+        Stored::New(VisitorWrite {
+            stored: message::Model {
+                conversation_id: appended.conversation_id,
+                seq: appended.seq,
+                ..row
+            },
+            updated: None,
+            routed: None,
+            started: false,
+            effects: super::chatbot::Effects::default(),
+        })
+    }))
+}
+
 /// Stores a visitor's message inside `txn` (see `post_visitor_message`).
 async fn store_visitor_message(
     ctx: &Context,
@@ -698,13 +735,24 @@ pub async fn post_visitor_message(
         );
         let result = match typed {
             Some((client_id, text)) => {
-                let typed = move |conn: &rusqlite::Connection| {
-                    store_visitor_message_typed(
-                        conn,
-                        (account_id, visitor_id),
-                        (&client_id, &text),
-                        now,
-                    )
+                let (pg_client_id, pg_text) = (client_id.clone(), text.clone());
+                let typed = Typed {
+                    sqlite: Box::new(move |conn: &rusqlite::Connection| {
+                        store_visitor_message_typed(
+                            conn,
+                            (account_id, visitor_id),
+                            (&client_id, &text),
+                            now,
+                        )
+                    }),
+                    postgres: Box::new(move |db| {
+                        Box::pin(store_visitor_message_pg(
+                            db,
+                            (account_id, visitor_id),
+                            (pg_client_id, pg_text),
+                            now,
+                        ))
+                    }),
                 };
                 ctx.writer.write_typed(typed, write).await
             }
@@ -809,16 +857,29 @@ pub async fn post_agent_message(
     let write = if !typed_applies {
         ctx.writer.write(general).await?
     } else {
-        let hub = ctx.hub.clone();
-        let typed = move |conn: &rusqlite::Connection| {
-            store_agent_reply_typed(
-                conn,
-                &hub,
-                (account_id, conversation_id),
-                (user_id, name),
-                (&client_id, &text),
-                now,
-            )
+        let (hub, pg_hub) = (ctx.hub.clone(), ctx.hub.clone());
+        let (pg_client_id, pg_text, pg_name) = (client_id.clone(), text.clone(), name.clone());
+        let typed = Typed {
+            sqlite: Box::new(move |conn: &rusqlite::Connection| {
+                store_agent_reply_typed(
+                    conn,
+                    &hub,
+                    (account_id, conversation_id),
+                    (user_id, name),
+                    (&client_id, &text),
+                    now,
+                )
+            }),
+            postgres: Box::new(move |db| {
+                Box::pin(store_agent_reply_pg(
+                    db,
+                    pg_hub,
+                    (account_id, conversation_id),
+                    (user_id, pg_name),
+                    (pg_client_id, pg_text),
+                    now,
+                ))
+            }),
         };
         ctx.writer.write_typed(typed, general).await?
     };
@@ -929,6 +990,61 @@ fn store_agent_reply_typed(
         },
         emailed: None,
     })))
+}
+
+/// `store_agent_reply_typed` on PostgreSQL: the conversation is read first (as there), then
+/// one statement (`typed_pg::append_agent_reply`) checks again that it is the common case and
+/// writes the reply, the handover and assignment, and a first response with its fact.
+async fn store_agent_reply_pg(
+    db: DatabaseConnection,
+    hub: std::sync::Arc<crate::realtime::hub::Hub>,
+    (account_id, conversation_id): (AccountId, ConversationId),
+    (user_id, name): (UserId, String),
+    (client_id, text): (ClientId, MessageText),
+    now: DateTime<Utc>,
+) -> Result<Option<Stored<AgentWrite>>, ServiceError> {
+    use storage::typed_pg;
+    let ids = (conversation_id.as_uuid(), account_id.as_uuid());
+    let Some(head) = typed_pg::reply_head(&db, ids).await? else {
+        return Ok(None);
+    };
+    let visitor_id = VisitorId::from_uuid(head.visitor_id);
+    // A visitor who is not connected gets the reply by email too (the general path).
+    if !head.plain || !hub.is_visitor_online(account_id, visitor_id) {
+        return Ok(None);
+    }
+    let new = agent_message(
+        (account_id, conversation_id.as_uuid()),
+        (user_id, name),
+        (&client_id, &text, false),
+        now,
+    );
+    let preview = new.preview.clone().unwrap_or_default();
+    let row = storage::messages::row_of(new, 0);
+    let fact = head.unanswered_since.map(|since| {
+        let of = (ids.1, ids.0, head.team_id);
+        super::reports::first_response(of, since, user_id.as_uuid(), now)
+    });
+    let first_response = fact.as_ref().map(|fact| (&head, fact));
+    let appended =
+        typed_pg::append_agent_reply(&db, (&row, &preview), user_id.as_uuid(), first_response)
+            .await?;
+    let handed_over = !head.human || head.unassigned;
+    Ok(appended.map(|appended| {
+        Stored::New(AgentWrite {
+            stored: message::Model {
+                seq: appended.seq,
+                ..row
+            },
+            visitor_id,
+            changed: if handed_over {
+                Changed::Reread
+            } else {
+                Changed::Nothing
+            },
+            emailed: None,
+        })
+    }))
 }
 
 /// Whether an agent's message changed the conversation's state, for publishing after commit.

@@ -16,7 +16,8 @@
 //!
 //! On PostgreSQL each write runs in its own transaction from the pool: the server already
 //! flushes concurrent commits together (its WAL group commit), and one queue would serialise
-//! writes that PostgreSQL runs in parallel. See docs/decisions.md.
+//! writes that PostgreSQL runs in parallel; a write's typed form there
+//! (`storage::typed_pg`) is one statement that commits by itself. See docs/decisions.md.
 
 use super::ServiceError;
 use crate::storage::sqlite_writer::SqliteProxy;
@@ -157,6 +158,23 @@ type Job = Box<
 pub type TypedWrite<T> =
     Box<dyn FnOnce(&rusqlite::Connection) -> Result<Option<T>, ServiceError> + Send>;
 
+/// A write's typed form on PostgreSQL (`storage::typed_pg`): its statement runs on the pool,
+/// outside any transaction, and commits by itself; `Ok(None)` (not the common case, nothing
+/// written) hands the write to its general form.
+pub type PgTypedWrite<T> = Box<
+    dyn FnOnce(
+            DatabaseConnection,
+        ) -> Pin<Box<dyn Future<Output = Result<Option<T>, ServiceError>> + Send>>
+        + Send,
+>;
+
+/// A write's typed forms for its common case: on the writer's own SQLite connection, and
+/// on PostgreSQL.
+pub struct Typed<T> {
+    pub sqlite: TypedWrite<T>,
+    pub postgres: PgTypedWrite<T>,
+}
+
 #[derive(Clone)]
 pub struct Writer {
     db: DatabaseConnection,
@@ -172,7 +190,8 @@ pub struct Stats {
     pub batches: AtomicU64,
     /// Writes those transactions carried.
     pub writes: AtomicU64,
-    /// Of those, the writes done by their typed form (`Writer::write_typed`).
+    /// Writes done by their typed form (`Writer::write_typed`): on SQLite among the writes
+    /// above, on PostgreSQL each a statement of its own.
     pub typed: AtomicU64,
 }
 
@@ -244,19 +263,23 @@ impl Writer {
         self.write_with(None, write).await
     }
 
-    /// `write`, with a typed form for its common case that runs instead of it on the writer's
-    /// own SQLite connection when it applies (answering `Ok(Some(_))`). Elsewhere (PostgreSQL,
-    /// an in-memory database) only `write` runs.
-    pub async fn write_typed<T, F>(
-        &self,
-        typed: impl FnOnce(&rusqlite::Connection) -> Result<Option<T>, ServiceError> + Send + 'static,
-        write: F,
-    ) -> Result<T, ServiceError>
+    /// `write`, with typed forms for its common case that run instead of it when they apply
+    /// (answering `Ok(Some(_))`): on the writer's own SQLite connection, and on PostgreSQL
+    /// (its own statement, committed before `write` would begin). On an in-memory database
+    /// only `write` runs.
+    pub async fn write_typed<T, F>(&self, typed: Typed<T>, write: F) -> Result<T, ServiceError>
     where
         F: for<'c> FnOnce(&'c DatabaseTransaction) -> WriteFuture<'c, T> + Send + 'static,
         T: Send + 'static,
     {
-        self.write_with(Some(Box::new(typed)), write).await
+        if self.queue.is_none() && self.db.get_database_backend() == DbBackend::Postgres {
+            if let Some(done) = (typed.postgres)(self.db.clone()).await? {
+                self.stats.typed.fetch_add(1, Ordering::Relaxed);
+                return Ok(done);
+            }
+            return self.write_with(None, write).await;
+        }
+        self.write_with(Some(typed.sqlite), write).await
     }
 
     async fn write_with<T, F>(
@@ -635,6 +658,16 @@ mod tests {
         Ok(())
     }
 
+    /// `sqlite` as a write's typed forms (these tests run on SQLite).
+    fn on_sqlite(
+        sqlite: impl FnOnce(&rusqlite::Connection) -> Result<Option<i64>, ServiceError> + Send + 'static,
+    ) -> Typed<i64> {
+        Typed {
+            sqlite: Box::new(sqlite),
+            postgres: Box::new(|_| Box::pin(async { Ok(None) })),
+        }
+    }
+
     /// A typed form that inserts `id` and then answers as `answer` says.
     fn typed_insert(
         id: i64,
@@ -654,13 +687,13 @@ mod tests {
         let (_dir, writer) = writer().await?;
         // Declines having written nothing: the general form runs.
         let general = writer
-            .write_typed(|_| Ok(None), insert(1))
+            .write_typed(on_sqlite(|_| Ok(None)), insert(1))
             .await
             .map_err(|e| anyhow!("{e:?}"))?;
         assert_eq!(general, 1);
         // Writes and answers: the typed form is the write.
         let typed = writer
-            .write_typed(typed_insert(2, Some(2)), insert(20))
+            .write_typed(on_sqlite(typed_insert(2, Some(2))), insert(20))
             .await
             .map_err(|e| anyhow!("{e:?}"))?;
         assert_eq!(typed, 2);
@@ -671,7 +704,7 @@ mod tests {
         let (good, broken) = (writer.clone(), writer.clone());
         let (good, broken) = tokio::join!(
             good.write(insert(3)),
-            broken.write_typed(typed_insert(4, None), insert(40)),
+            broken.write_typed(on_sqlite(typed_insert(4, None)), insert(40)),
         );
         assert!(
             broken.is_err(),

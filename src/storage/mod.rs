@@ -40,6 +40,7 @@ pub mod shortcuts;
 pub mod sqlite_writer;
 pub mod teams;
 pub mod typed;
+pub mod typed_pg;
 pub mod users;
 pub mod visitors;
 pub mod webhooks;

@@ -1,6 +1,7 @@
 //! The message path's typed form (docs/decisions.md, "Typed statements for the common case"):
-//! on SQLite a visitor's message into a conversation that people already have is written by
-//! a few typed statements on the writer's own connection instead of the general path. What
+//! a visitor's message into a conversation that people already have is written by a few typed
+//! statements on the writer's own connection (SQLite) or by one statement (PostgreSQL)
+//! instead of the general path. What
 //! it writes must read back exactly as the general path's rows do, a resend must still find
 //! its original, and every case it does not cover (a webhook endpoint, a new conversation)
 //! must still go the general way. An agent's reply into a conversation people have (its first
@@ -9,7 +10,7 @@
 use crate::{
     agent_socket::session_cookie,
     chatbot_runtime::{create_flow, support_flow},
-    helpers::{TestApp, spawn_app},
+    helpers::{TestApp, spawn_app, spawn_app_with},
     metrics::{scrape, value},
     sockets::Socket,
     webhooks::{Receiver, add_endpoint, deliver},
@@ -43,7 +44,6 @@ async fn get(app: &TestApp, token: &str, path: &str) -> Value {
 #[tokio::test]
 async fn a_message_into_a_conversation_people_have_reads_back_as_the_general_path_writes_it() {
     let app = spawn_app().await;
-    let typed_here = app.database_url.starts_with("sqlite");
     let account = app.create_account("Acme").await;
     let token = app.token_for(&account.owner_email).await;
     // The first message starts the conversation: the general path (it routes, reports, and
@@ -64,8 +64,8 @@ async fn a_message_into_a_conversation_people_have_reads_back_as_the_general_pat
     let third = widget.say("m-3", "Number 42").await;
     assert_eq!(
         typed_writes(&app).await,
-        before + if typed_here { 2.0 } else { 0.0 },
-        "two messages into a conversation people have took the typed form on SQLite only"
+        before + 2.0,
+        "two messages into a conversation people have took the typed form"
     );
     assert_eq!(second["conversation_id"], first["conversation_id"]);
     assert_eq!(
@@ -145,7 +145,7 @@ async fn a_message_into_a_conversation_people_have_reads_back_as_the_general_pat
     assert_eq!(unanswered["seq"], 2);
     assert_eq!(
         typed_writes(&app).await,
-        before + if typed_here { 1.0 } else { 0.0 },
+        before + 1.0,
         "an unassigned conversation of an account without teams is the common case"
     );
     let (status, team) = app
@@ -212,8 +212,6 @@ async fn message_frame(widget: &mut Socket, id: &Value) -> Value {
 #[tokio::test]
 async fn an_agents_replies_read_back_as_the_general_path_writes_them_and_the_rest_stays_general() {
     let app = spawn_app().await;
-    let typed_here = app.database_url.starts_with("sqlite");
-    let per_typed = if typed_here { 1.0 } else { 0.0 };
     let account = app.create_account("Acme").await;
     let token = app.token_for(&account.owner_email).await;
     let owner = app.user_id(&account.owner_email).await;
@@ -239,8 +237,8 @@ async fn an_agents_replies_read_back_as_the_general_path_writes_them_and_the_res
         .await;
     assert_eq!(
         typed_writes(&app).await,
-        before + per_typed,
-        "a first reply to a connected visitor took the typed form on SQLite only"
+        before + 1.0,
+        "a first reply to a connected visitor took the typed form"
     );
     message_frame(&mut widget, &answered["id"]).await;
     let assigned = loop {
@@ -269,8 +267,8 @@ async fn an_agents_replies_read_back_as_the_general_path_writes_them_and_the_res
         .await;
     assert_eq!(
         typed_writes(&app).await,
-        before + per_typed,
-        "a further reply took the typed form on SQLite only"
+        before + 1.0,
+        "a further reply took the typed form"
     );
     assert_eq!(typed["seq"], 4);
     let live = message_frame(&mut widget, &typed["id"]).await;
@@ -451,4 +449,71 @@ async fn rule_5_an_agents_reply_while_a_bot_they_transferred_to_runs_escalates_i
         )
         .await;
     assert_eq!(widget.recv_type("error").await["code"], "stale_button");
+}
+
+/// Sets the test clock (the app was spawned with it).
+async fn set_clock(app: &TestApp, token: &str, now: &str) {
+    let (status, body) = post(app, token, "/api/v1/test-clock", json!({ "now": now })).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// The typed forms move a visitor's `last_seen_at` at most once a minute (SQLite's moves it
+/// itself; PostgreSQL's leaves a message of a visitor last seen over a minute ago to the
+/// general path, which moves it): a visitor who writes on after a pause is seen at their new
+/// message's time, and one writing again within the minute is not rewritten.
+#[tokio::test]
+async fn a_visitor_writing_after_a_pause_is_seen_at_the_time_of_their_message() {
+    let app = spawn_app_with(|settings| settings.test_clock = true).await;
+    let account = app.create_account("Acme").await;
+    let token = app.token_for(&account.owner_email).await;
+    set_clock(&app, &token, "2027-03-01T10:00:00Z").await;
+    let (mut widget, first) = visitor_says_hello(&app, &account.widget_key).await;
+    let conversation_id = first["conversation_id"].as_str().expect("id").to_owned();
+    app.reply(&token, &conversation_id, "r-1", "How can I help?")
+        .await;
+    let conversation = get(
+        &app,
+        &token,
+        &format!("/api/v1/conversations/{conversation_id}"),
+    )
+    .await;
+    let visitor_id = conversation["visitor"]["id"]
+        .as_str()
+        .expect("visitor")
+        .to_owned();
+    let last_seen = || async {
+        let export = get(
+            &app,
+            &token,
+            &format!("/api/v1/visitors/{visitor_id}/export"),
+        )
+        .await;
+        export["visitor"]["last_seen_at"]
+            .as_str()
+            .map(str::to_owned)
+    };
+
+    set_clock(&app, &token, "2027-03-01T10:05:00Z").await;
+    let before = typed_writes(&app).await;
+    let later = widget.say("m-2", "Back again").await;
+    assert_eq!(later["seq"], 3, "{later}");
+    let seen = last_seen().await.expect("last_seen_at");
+    assert!(
+        seen.starts_with("2027-03-01T10:05:00"),
+        "seen at the message after the pause: {seen}"
+    );
+    set_clock(&app, &token, "2027-03-01T10:05:30Z").await;
+    widget.say("m-3", "Within the minute").await;
+    assert_eq!(
+        last_seen().await.as_deref(),
+        Some(seen.as_str()),
+        "within a minute the visitor's row is not rewritten"
+    );
+    let typed = typed_writes(&app).await - before;
+    let sqlite = app.database_url.starts_with("sqlite");
+    assert_eq!(
+        typed,
+        if sqlite { 2.0 } else { 1.0 },
+        "after the pause PostgreSQL's message went the general way, SQLite's stayed typed"
+    );
 }

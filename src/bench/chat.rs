@@ -157,13 +157,14 @@ async fn chatting_visitor(
 
 /// S2: visitors of `accounts` write to the inbox (each account's agent has its socket open),
 /// and the agents reply over the REST API, one reply per `reply_every` visitor messages.
+/// `set_up` runs once every visitor has their conversation, before the first step.
 pub async fn conversations(
     (server, pid): (SocketAddr, Option<u32>),
     accounts: &[BenchAccount],
     visitors: usize,
     reply_every: u32,
     ladder: &Ladder,
-    label: &str,
+    (label, set_up): (&str, impl Future<Output = anyhow::Result<()>>),
 ) -> anyhow::Result<Climbed> {
     anyhow::ensure!(!accounts.is_empty(), "S2 needs an account");
     let meter = Arc::new(Meter::default());
@@ -185,6 +186,7 @@ pub async fn conversations(
     }
     // Let the setup's frames (presence, new conversations) reach the agents first.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    set_up.await?;
     let visitors = Sockets::split(sockets, &meter, Records::Replies);
     let replier = Arc::new(Replier {
         client: reqwest::Client::builder()

@@ -66,6 +66,27 @@ async fn frontdesk(args: &RunArgs, pinning: Pinning, database: Database) -> anyh
     })
 }
 
+/// Gathers PostgreSQL's planner statistics once S2's conversations are set up, as autovacuum
+/// does on a running installation within its first minute (`ANALYZE`): a fresh database has
+/// none, and without them the planner may pick an index that scans the whole account for one
+/// conversation. SQLite's plans do not depend on such statistics here (none are kept).
+async fn statistics(env: &FrontdeskEnv) -> anyhow::Result<()> {
+    let Some(url) = env
+        .database_url
+        .as_deref()
+        .filter(|url| url.starts_with("postgres"))
+    else {
+        return Ok(());
+    };
+    let db = crate::storage::connect(url).await?;
+    sea_orm::ConnectionTrait::execute_unprepared(&db, "ANALYZE")
+        .await
+        .context("ANALYZE")?;
+    db.close()
+        .await
+        .context("closing the statistics connection")
+}
+
 fn figure(scenario: &str, name: &str, value: f64, unit: &str) -> Figure {
     Figure::new(scenario, name, value, unit)
 }
@@ -402,7 +423,7 @@ async fn s2(
         plan.visitors,
         plan.reply_every,
         &plan.ladder,
-        scenario,
+        (scenario, statistics(&target.env)),
     )
     .await?;
     let mut checked: Vec<&StepResult> = climbed.steps.iter().collect();

@@ -1025,10 +1025,9 @@ async fn store_agent_reply_pg(
         let of = (ids.1, ids.0, head.team_id);
         super::reports::first_response(of, since, user_id.as_uuid(), now)
     });
-    let first_response = fact.as_ref().map(|fact| (&head, fact));
+    let agent = (user_id.as_uuid(), &head);
     let appended =
-        typed_pg::append_agent_reply(&db, (&row, &preview), user_id.as_uuid(), first_response)
-            .await?;
+        typed_pg::append_agent_reply(&db, (&row, &preview), agent, fact.as_ref()).await?;
     let handed_over = !head.human || head.unassigned;
     Ok(appended.map(|appended| {
         Stored::New(AgentWrite {

@@ -125,29 +125,30 @@ fn plain_reply(open: &str, bot: &str) -> String {
 }
 
 /// An agent's reply: `$1` conversation, `$2` account, `$3` now, `$4` preview, `$5`
-/// client_id, `$6` open, `$7` the bot's handler, `$8` people's, `$9` the agent. It hands the
+/// client_id, `$6` open, `$7` the bot's handler, `$8` people's, `$9` the agent, `$10`
+/// whether people had it and `$11` whether nobody was assigned (as the head read them: the
+/// reply tells the inbox of a handover only when the head saw one). It hands the
 /// conversation to people and assigns it to the agent when nobody has it, as
-/// `typed::answer` does (for a conversation that people have and someone is assigned, no
-/// change). `first` (the first response: `$10` the time it was waited for since, `$11` the
-/// team, as the head read them, then the reporting fact's values) also records the first
-/// response and its fact; else a first response must be recorded already.
+/// `typed::answer` does. `first` (the first response: `$12` the time it was waited for since,
+/// `$13` the team, as the head read them, then the reporting fact's values) also records the
+/// first response and its fact; else a first response must be recorded already.
 fn reply_sql(first: bool) -> String {
     let (guard, fact, message_from) = if first {
-        let values: Vec<String> = (12..12 + REPORT_COLUMNS.len())
+        let values: Vec<String> = (14..14 + REPORT_COLUMNS.len())
             .map(|index| format!("${index}"))
             .collect();
         (
-            "c.first_response_at IS NULL AND COALESCE(c.human_since, c.created_at) = $10 \
-             AND c.team_id IS NOT DISTINCT FROM $11",
+            "c.first_response_at IS NULL AND COALESCE(c.human_since, c.created_at) = $12 \
+             AND c.team_id IS NOT DISTINCT FROM $13",
             format!(
                 ", fact AS (INSERT INTO report_events ({columns}) SELECT {values} FROM bumped)",
                 columns = REPORT_COLUMNS.join(", "),
                 values = values.join(", "),
             ),
-            12 + REPORT_COLUMNS.len(),
+            14 + REPORT_COLUMNS.len(),
         )
     } else {
-        ("c.first_response_at IS NOT NULL", String::new(), 10)
+        ("c.first_response_at IS NOT NULL", String::new(), 12)
     };
     let plain = plain_reply("$6", "$7");
     let bump = format!(
@@ -155,7 +156,8 @@ fn reply_sql(first: bool) -> String {
          started = TRUE, last_message_at = $3, last_message_preview = $4, unread_count = 0, \
          handler = $8, assignee_id = COALESCE(c.assignee_id, $9), \
          first_response_at = COALESCE(c.first_response_at, $3) \
-         WHERE {plain} AND {guard} AND {NOTHING_ELSE_TO_DO} \
+         WHERE {plain} AND (c.handler = $8) = $10 AND (c.assignee_id IS NULL) = $11 \
+         AND {guard} AND {NOTHING_ELSE_TO_DO} \
          RETURNING c.id, c.last_seq"
     );
     append_sql(&bump, &fact, message_from)
@@ -292,15 +294,15 @@ pub async fn reply_head(
 
 /// Appends an agent's reply (`row`, into its `conversation_id`; its `seq` is ignored) to a
 /// conversation whose `head` was plain, handing it to people and assigning it as
-/// `typed::answer` does; with `first_response` (the head's wait, its reporting fact), the
+/// `typed::answer` does; with `first_response` (the reporting fact of the head's wait), the
 /// first response too, provided the conversation is still unanswered since that time and in
-/// that team. `None`, having written nothing, when the conversation is no longer plain or its
-/// first response no longer as the head read it.
+/// that team. `None`, having written nothing, when the conversation is no longer plain, or
+/// its handler, assignment or first response no longer as the head read them.
 pub async fn append_agent_reply(
     db: &impl ConnectionTrait,
     (row, preview): (&message::Model, &str),
-    agent: Uuid,
-    first_response: Option<(&ReplyHead, &report_event::Model)>,
+    (agent, head): (Uuid, &ReplyHead),
+    first_response: Option<&report_event::Model>,
 ) -> Result<Option<Appended>, DbErr> {
     let mut values = vec![
         row.conversation_id.into(),
@@ -312,10 +314,12 @@ pub async fn append_agent_reply(
         Handler::Bot.as_str().into(),
         Handler::Human.as_str().into(),
         agent.into(),
+        head.human.into(),
+        head.unassigned.into(),
     ];
     let sql = match first_response {
         None => &REPLY_SQL,
-        Some((head, fact)) => {
+        Some(fact) => {
             values.push(head.unanswered_since.into());
             values.push(head.team_id.into());
             values.extend(report_values(fact));

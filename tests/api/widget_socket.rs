@@ -142,6 +142,7 @@ async fn the_same_client_id_sent_concurrently_on_two_sockets_is_one_message() {
         assert_eq!(a["id"], b["id"], "round {round}");
         assert_eq!(a["seq"], b["seq"], "round {round}");
     }
+    assert_typed_writes_ran(&app).await;
     let conversation_id = opening["conversation_id"].as_str().expect("id");
     let messages = api_json(
         &app,
@@ -302,6 +303,15 @@ async fn concurrent_senders_get_strictly_increasing_seq_without_gaps() {
     churn.await.expect("churn task");
     all.sort_unstable();
     assert_eq!(all, (1..=76).collect::<Vec<_>>(), "no gaps, no duplicates");
+    assert_typed_writes_ran(&app).await;
+}
+
+/// The race above went through the typed forms of the message path (SQLite's, or
+/// PostgreSQL's single statements), not only the general one.
+async fn assert_typed_writes_ran(app: &TestApp) {
+    let metrics = crate::metrics::scrape(app).await;
+    let typed = crate::metrics::value(&metrics, "frontdesk_message_typed_writes_total");
+    assert!(typed > 0.0, "no typed write ran: {typed}");
 }
 
 #[tokio::test]

@@ -6,10 +6,17 @@
 //! (BEGIN, the visitor's row, their latest conversation, the account's teams, the insert, the
 //! conversation's list fields, the account's webhook endpoints, COMMIT); these take one.
 //!
-//! Every condition of the common case is in the `UPDATE`'s `WHERE`, which PostgreSQL checks
-//! again on the row's newest version when a concurrent transaction changed it first (read
-//! committed), so a conversation resolved, handed to a bot or routed meanwhile is not written
-//! here: the statement changes nothing and answers no row, and the general path runs. The
+//! Every condition of the common case is in the `UPDATE`'s `WHERE`. Those on the
+//! conversation's own columns PostgreSQL checks again on the row's newest version when a
+//! concurrent transaction changed it first (read committed), so a conversation resolved,
+//! handed to a bot or routed meanwhile is not written here: the statement changes nothing and
+//! answers no row, and the general path runs. The `EXISTS` on other tables (webhook
+//! endpoints, teams, the visitor's `last_seen_at`, flow runs, bot sessions, the `client_id`)
+//! read the statement's snapshot: a flow or bot that starts sets the conversation's handler
+//! (re-checked), and a resend meets the unique index, but a webhook endpoint enabled or a
+//! first team created while the statement waits for the conversation's lock is not seen by
+//! that one message (it queues no event, is not routed), as if it had committed a moment
+//! earlier. (SQLite's typed form has no such window: its batch holds the write lock.) The
 //! `UPDATE` takes the conversation's row lock before the insert, as the general path's
 //! `messages::append` does, so concurrent messages take consecutive `seq`s, and one lock
 //! only is taken (no deadlock with the general path, which locks the visitor's row first).

@@ -1,6 +1,6 @@
 //! The message path's common case on PostgreSQL, each in one statement on the pool (its own
 //! transaction, committed when the statement returns): the visitor's message into their open
-//! conversation that people have, and an agent's later reply. PostgreSQL answers each
+//! conversation that people have, and an agent's reply (its first one included). PostgreSQL answers each
 //! statement over the network, so what costs there is the number of round trips: the general
 //! path (`services::conversations::store_visitor_message`) takes eight per visitor message
 //! (BEGIN, the visitor's row, their latest conversation, the account's teams, the insert, the
@@ -79,17 +79,22 @@ fn message_values(row: &message::Model) -> [Value; 16] {
 /// with a comma), then the insert of the message into the conversation it bumped, its values
 /// from `$first` on.
 fn append_sql(bump: &str, more: &str, first: usize) -> String {
-    let values: Vec<String> = (first..first + BOUND_COLUMNS.len())
-        .map(|index| format!("${index}"))
-        .collect();
     format!(
         "WITH bumped AS ({bump}){more} \
          INSERT INTO messages (conversation_id, seq, {columns}) \
          SELECT bumped.id, bumped.last_seq, {values} FROM bumped \
          RETURNING conversation_id, seq",
         columns = BOUND_COLUMNS.join(", "),
-        values = values.join(", "),
+        values = placeholders(first, BOUND_COLUMNS.len()),
     )
+}
+
+/// `count` parameters from `$first` on, comma-separated.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|index| format!("${index}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What the account allows of a typed write: no enabled webhook endpoint (a message would
@@ -141,16 +146,13 @@ fn plain_reply(open: &str, bot: &str) -> String {
 /// first response and its fact; else a first response must be recorded already.
 fn reply_sql(first: bool) -> String {
     let (guard, fact, message_from) = if first {
-        let values: Vec<String> = (14..14 + REPORT_COLUMNS.len())
-            .map(|index| format!("${index}"))
-            .collect();
         (
             "c.first_response_at IS NULL AND COALESCE(c.human_since, c.created_at) = $12 \
              AND c.team_id IS NOT DISTINCT FROM $13",
             format!(
                 ", fact AS (INSERT INTO report_events ({columns}) SELECT {values} FROM bumped)",
                 columns = REPORT_COLUMNS.join(", "),
-                values = values.join(", "),
+                values = placeholders(14, REPORT_COLUMNS.len()),
             ),
             14 + REPORT_COLUMNS.len(),
         )

@@ -73,6 +73,10 @@ pub struct Settings {
     pub webhook_retry_base_seconds: u64,
     /// Milliseconds between two looks of the webhook delivery job for due deliveries.
     pub webhook_poll_millis: u64,
+    /// Milliseconds a SQLite batch of message writes waits for more writes when the batch
+    /// before it was busy (`services::writer`): fewer, larger commits under load; a lone
+    /// message never waits. 0 turns it off.
+    pub message_linger_ms: u64,
     /// Outgoing mail server, e.g. `smtp://127.0.0.1:2525` or
     /// `smtps://user:pass@mail.example.com` (lettre's URL form). Unset: emails are queued and
     /// marked `skipped`, nothing is sent.
@@ -132,6 +136,7 @@ impl Default for Settings {
             job_interval_seconds: 60,
             webhook_retry_base_seconds: 60,
             webhook_poll_millis: 1000,
+            message_linger_ms: 2,
             smtp_url: None,
             mail_from: "Frontdesk <frontdesk@localhost>".to_owned(),
             email_poll_ms: 5_000,
@@ -284,6 +289,12 @@ impl Settings {
                 "must be between 1 and 3600",
             ));
         }
+        if self.message_linger_ms > 100 {
+            return Err(ConfigError::new(
+                "message_linger_ms",
+                "must be between 0 and 100",
+            ));
+        }
         if !(10..=60_000).contains(&self.webhook_poll_millis) {
             return Err(ConfigError::new(
                 "webhook_poll_millis",
@@ -404,6 +415,24 @@ mod tests {
         let error = with(&[("job_interval_seconds", "0")]).expect_err("zero");
         assert!(
             error.to_string().contains("FRONTDESK_JOB_INTERVAL_SECONDS"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_message_linger_is_bounded_and_zero_turns_it_off() {
+        let linger = |ms: u64| {
+            Settings::from_figment(
+                Figment::from(Serialized::defaults(Settings::default()))
+                    .merge(("message_linger_ms", ms)),
+            )
+        };
+        assert_eq!(with(&[]).expect("defaults").message_linger_ms, 2);
+        assert_eq!(linger(0).expect("off").message_linger_ms, 0);
+        assert_eq!(linger(100).expect("longest").message_linger_ms, 100);
+        let error = linger(101).expect_err("too long");
+        assert!(
+            error.to_string().contains("FRONTDESK_MESSAGE_LINGER_MS"),
             "{error}"
         );
     }

@@ -48,7 +48,11 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
     let clocks = Clocks::new(settings.test_clock);
     let file_links = crate::services::attachments::FileLinks::load(&db, settings).await?;
     Ok(Context {
-        writer: crate::services::writer::Writer::start(db.clone(), &settings.database_url)?,
+        writer: crate::services::writer::Writer::start(
+            db.clone(),
+            &settings.database_url,
+            std::time::Duration::from_millis(settings.message_linger_ms),
+        )?,
         db,
         reads,
         clock: clocks.clock,

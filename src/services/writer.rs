@@ -123,6 +123,12 @@ fn keep_for_batch<T: Send + Sync + 'static>(key: uuid::Uuid, value: &Arc<T>) {
 const MAX_BATCH: usize = 256;
 /// Writes waiting for the writer before callers wait to enqueue (back-pressure).
 const QUEUE: usize = 4096;
+/// A batch that follows a batch of at least this many writes (writes arrive faster than
+/// commits) waits up to the writer's linger (`message_linger_ms`) for more before it runs, so
+/// that under load each commit carries more messages: a commit's cost is mostly per page
+/// written and per `fsync`, and the messages of one batch share pages (the tables' and
+/// indexes' newest ones). A write after a quieter batch never waits. See docs/decisions.md.
+const LINGER_FROM: usize = 4;
 
 /// What a write closure decides: keep its changes, or undo them and still answer (a resend
 /// found the original message after the conversation row was already updated).
@@ -197,8 +203,13 @@ pub struct Stats {
 
 impl Writer {
     /// Starts the group-commit thread on SQLite (a task over `db` for an in-memory database);
-    /// on PostgreSQL writes run in their own transactions. `url` is the database's.
-    pub fn start(db: DatabaseConnection, url: &str) -> anyhow::Result<Self> {
+    /// on PostgreSQL writes run in their own transactions. `url` is the database's; `linger`
+    /// how long a batch after a busy one waits for more writes.
+    pub fn start(
+        db: DatabaseConnection,
+        url: &str,
+        linger: std::time::Duration,
+    ) -> anyhow::Result<Self> {
         let stats = Arc::new(Stats::default());
         if db.get_database_backend() != DbBackend::Sqlite {
             return Ok(Self {
@@ -214,13 +225,13 @@ impl Writer {
                 let thread_stats = stats.clone();
                 std::thread::Builder::new()
                     .name("frontdesk-writer".to_owned())
-                    .spawn(move || own_thread(proxy, receiver, thread_stats))
+                    .spawn(move || own_thread(proxy, receiver, thread_stats, linger))
                     .context("starting the message writer's thread")?;
             }
             None => {
                 let (db, stats) = (db.clone(), stats.clone());
                 tokio::spawn(async move {
-                    if let Some(closed) = run(db, receiver, stats, None).await {
+                    if let Some(closed) = run(db, receiver, stats, None, linger).await {
                         let _ = closed.send(());
                     }
                 });
@@ -368,7 +379,12 @@ where
 
 /// The writer's thread: a single-threaded runtime that runs every batch's closures, whose
 /// statements go straight to the writer's own connection.
-fn own_thread(proxy: Arc<SqliteProxy>, queue: mpsc::Receiver<Command>, stats: Arc<Stats>) {
+fn own_thread(
+    proxy: Arc<SqliteProxy>,
+    queue: mpsc::Receiver<Command>,
+    stats: Arc<Stats>,
+    linger: std::time::Duration,
+) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -383,7 +399,7 @@ fn own_thread(proxy: Arc<SqliteProxy>, queue: mpsc::Receiver<Command>, stats: Ar
     let closed = runtime.block_on(async move {
         let handle: Arc<Box<dyn ProxyDatabaseTrait>> = Arc::new(Box::new(Shared(proxy.clone())));
         match Database::connect_proxy(DbBackend::Sqlite, handle).await {
-            Ok(db) => run(db, queue, stats, Some(proxy)).await,
+            Ok(db) => run(db, queue, stats, Some(proxy), linger).await,
             Err(error) => {
                 tracing::error!(%error, "cannot open the message writer's connection");
                 None
@@ -424,19 +440,25 @@ impl ProxyDatabaseTrait for Shared {
     }
 }
 
-/// The group-commit loop: take every queued write (up to `MAX_BATCH`), run them in one
-/// transaction, commit once, answer each. With `own`, the writer's own connection opens and
-/// commits each batch (its errors reported); else `db`'s transaction does.
+/// The group-commit loop: take every queued write (up to `MAX_BATCH`; after a busy batch,
+/// also what arrives within `linger`), run them in one transaction, commit once, answer each.
+/// With `own`, the writer's own connection opens and commits each batch (its errors
+/// reported); else `db`'s transaction does.
 async fn run(
     db: DatabaseConnection,
     mut queue: mpsc::Receiver<Command>,
     stats: Arc<Stats>,
     own: Option<Arc<SqliteProxy>>,
+    linger: std::time::Duration,
 ) -> Option<oneshot::Sender<()>> {
     let mut commands = Vec::with_capacity(MAX_BATCH);
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut closing = None;
+    let mut previous = 0;
     while closing.is_none() && queue.recv_many(&mut commands, MAX_BATCH).await > 0 {
+        if previous >= LINGER_FROM && !linger.is_zero() {
+            gather(&mut queue, &mut commands, linger).await;
+        }
         for command in commands.drain(..) {
             match command {
                 Command::Write(job) if closing.is_none() => jobs.push(job),
@@ -472,6 +494,7 @@ async fn run(
         };
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.writes.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        previous = jobs.len();
         let mut replies = Vec::with_capacity(jobs.len());
         BATCH_READS
             .scope(BatchReads::default(), async {
@@ -495,18 +518,126 @@ async fn run(
     closing
 }
 
+/// Adds to `commands` what arrives within `linger`, until the batch is full or a request to
+/// close came.
+async fn gather(
+    queue: &mut mpsc::Receiver<Command>,
+    commands: &mut Vec<Command>,
+    linger: std::time::Duration,
+) {
+    let deadline = tokio::time::Instant::now() + linger;
+    let mut seen = 0;
+    while commands.len() < MAX_BATCH {
+        if commands[seen..]
+            .iter()
+            .any(|command| matches!(command, Command::Close(_)))
+        {
+            return;
+        }
+        seen = commands.len();
+        tokio::select! {
+            received = queue.recv_many(commands, MAX_BATCH - commands.len()) => {
+                if received == 0 {
+                    return;
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => return,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use sea_orm::ConnectionTrait;
+    use std::time::Duration;
 
     async fn writer() -> anyhow::Result<(tempfile::TempDir, Writer)> {
+        lingering(Duration::ZERO).await
+    }
+
+    /// A writer whose batches after a busy one wait `linger` for more writes.
+    async fn lingering(linger: Duration) -> anyhow::Result<(tempfile::TempDir, Writer)> {
         let dir = tempfile::tempdir()?;
         let url = format!("sqlite://{}", dir.path().join("w.db").display());
         let db = crate::storage::connect(&url).await?;
         db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
             .await?;
-        Ok((dir, Writer::start(db, &url)?))
+        Ok((dir, Writer::start(db, &url, linger)?))
+    }
+
+    /// A busy batch: a slow write holds the writer while `n` more queue up behind it.
+    async fn busy_batch(writer: &Writer, ids: std::ops::Range<i64>) -> anyhow::Result<()> {
+        let slow = hold(writer).await;
+        let queued = ids.map(|id| {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.write(insert(id)).await })
+        });
+        for answer in futures_util::future::join_all(queued).await {
+            answer?.map_err(|e| anyhow!("{e:?}"))?;
+        }
+        slow.await?.map_err(|e| anyhow!("{e:?}"))?;
+        Ok(())
+    }
+
+    /// Waits for `write`, failing after 20 s (a linger of a minute would hold it far longer).
+    async fn promptly<T>(
+        write: impl Future<Output = Result<T, ServiceError>>,
+    ) -> anyhow::Result<T> {
+        tokio::time::timeout(Duration::from_secs(20), write)
+            .await
+            .map_err(|_| anyhow!("the write waited for the linger"))?
+            .map_err(|e| anyhow!("{e:?}"))
+    }
+
+    #[tokio::test]
+    async fn after_a_busy_batch_writes_arriving_within_the_linger_share_one_commit()
+    -> anyhow::Result<()> {
+        let (_dir, writer) = lingering(Duration::from_secs(3)).await?;
+        busy_batch(&writer, 0..LINGER_FROM as i64 + 2).await?;
+        let (batches, writes, _) = writer.stats();
+        let first = writer.clone();
+        let first = tokio::spawn(async move { first.write(insert(100)).await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!first.is_finished(), "the write after a busy batch lingers");
+        let second = writer
+            .write(insert(101))
+            .await
+            .map_err(|e| anyhow!("{e:?}"))?;
+        assert_eq!(first.await?.map_err(|e| anyhow!("{e:?}"))?, 100);
+        assert_eq!(second, 101);
+        assert_eq!(
+            writer.stats(),
+            (batches + 1, writes + 2, 0),
+            "two writes 300 ms apart committed together"
+        );
+        assert_eq!(ids(&writer).await?.len(), LINGER_FROM + 4);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_write_after_a_quiet_batch_does_not_wait_and_close_cuts_a_linger_short()
+    -> anyhow::Result<()> {
+        let (_dir, writer) = lingering(Duration::from_secs(60)).await?;
+        // Alone, and after a batch of one: no wait.
+        promptly(writer.write(insert(1))).await?;
+        promptly(writer.write(insert(2))).await?;
+        // After a busy batch the next write lingers, and a close ends the linger: the write
+        // is committed and the writer stops.
+        busy_batch(&writer, 10..10 + LINGER_FROM as i64).await?;
+        let lingering = writer.clone();
+        let pending = tokio::spawn(async move { lingering.write(insert(50)).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::timeout(Duration::from_secs(20), writer.close())
+            .await
+            .map_err(|_| anyhow!("close waited for the linger"))?;
+        let done = tokio::time::timeout(Duration::from_secs(20), pending).await??;
+        assert_eq!(done.map_err(|e| anyhow!("{e:?}"))?, 50);
+        assert!(
+            ids(&writer).await?.contains(&50),
+            "committed before the close"
+        );
+        Ok(())
     }
 
     fn insert(id: i64) -> impl for<'c> FnOnce(&'c DatabaseTransaction) -> WriteFuture<'c, i64> {

@@ -628,6 +628,10 @@ mod tests {
         let lingering = writer.clone();
         let pending = tokio::spawn(async move { lingering.write(insert(50)).await });
         tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !pending.is_finished(),
+            "the write after a busy batch lingers"
+        );
         tokio::time::timeout(Duration::from_secs(20), writer.close())
             .await
             .map_err(|_| anyhow!("close waited for the linger"))?;

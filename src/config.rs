@@ -74,8 +74,8 @@ pub struct Settings {
     /// Milliseconds between two looks of the webhook delivery job for due deliveries.
     pub webhook_poll_millis: u64,
     /// Milliseconds a SQLite batch of message writes waits for more writes when the batch
-    /// before it was busy (`services::writer`): fewer, larger commits under load; a lone
-    /// message never waits. 0 turns it off.
+    /// before it was busy (`services::writer`): fewer, larger commits under load; a write
+    /// after a quieter batch does not wait. 0 turns it off.
     pub message_linger_ms: u64,
     /// Outgoing mail server, e.g. `smtp://127.0.0.1:2525` or
     /// `smtps://user:pass@mail.example.com` (lettre's URL form). Unset: emails are queued and

@@ -33,6 +33,7 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
+    time::Duration,
 };
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument as _;
@@ -205,11 +206,7 @@ impl Writer {
     /// Starts the group-commit thread on SQLite (a task over `db` for an in-memory database);
     /// on PostgreSQL writes run in their own transactions. `url` is the database's; `linger`
     /// how long a batch after a busy one waits for more writes.
-    pub fn start(
-        db: DatabaseConnection,
-        url: &str,
-        linger: std::time::Duration,
-    ) -> anyhow::Result<Self> {
+    pub fn start(db: DatabaseConnection, url: &str, linger: Duration) -> anyhow::Result<Self> {
         let stats = Arc::new(Stats::default());
         if db.get_database_backend() != DbBackend::Sqlite {
             return Ok(Self {
@@ -383,7 +380,7 @@ fn own_thread(
     proxy: Arc<SqliteProxy>,
     queue: mpsc::Receiver<Command>,
     stats: Arc<Stats>,
-    linger: std::time::Duration,
+    linger: Duration,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -449,7 +446,7 @@ async fn run(
     mut queue: mpsc::Receiver<Command>,
     stats: Arc<Stats>,
     own: Option<Arc<SqliteProxy>>,
-    linger: std::time::Duration,
+    linger: Duration,
 ) -> Option<oneshot::Sender<()>> {
     let mut commands = Vec::with_capacity(MAX_BATCH);
     let mut jobs = Vec::with_capacity(MAX_BATCH);
@@ -523,7 +520,7 @@ async fn run(
 async fn gather(
     queue: &mut mpsc::Receiver<Command>,
     commands: &mut Vec<Command>,
-    linger: std::time::Duration,
+    linger: Duration,
 ) {
     let deadline = tokio::time::Instant::now() + linger;
     let mut seen = 0;
@@ -550,7 +547,6 @@ async fn gather(
 mod tests {
     use super::*;
     use sea_orm::ConnectionTrait;
-    use std::time::Duration;
 
     async fn writer() -> anyhow::Result<(tempfile::TempDir, Writer)> {
         lingering(Duration::ZERO).await
@@ -681,13 +677,13 @@ mod tests {
         let held = tokio::spawn(async move {
             slow.write(|_| {
                 Box::pin(async {
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                     Ok(Written::Commit(()))
                 })
             })
             .await
         });
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
         held
     }
 

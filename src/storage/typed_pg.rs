@@ -1,10 +1,11 @@
 //! The message path's common case on PostgreSQL, each in one statement on the pool (its own
 //! transaction, committed when the statement returns): the visitor's message into their open
-//! conversation that people have, and an agent's reply (its first one included). PostgreSQL answers each
-//! statement over the network, so what costs there is the number of round trips: the general
-//! path (`services::conversations::store_visitor_message`) takes eight per visitor message
-//! (BEGIN, the visitor's row, their latest conversation, the account's teams, the insert, the
-//! conversation's list fields, the account's webhook endpoints, COMMIT); these take one.
+//! conversation that people have, and an agent's reply (its first one included). PostgreSQL
+//! answers each statement over the network, so what costs there is the number of round
+//! trips: the general path (`services::conversations::store_visitor_message`) takes eight per
+//! visitor message (BEGIN, the visitor's row, their latest conversation, the account's teams,
+//! the insert, the conversation's list fields, the account's webhook endpoints, COMMIT);
+//! these take one.
 //!
 //! Every condition of the common case is in the `UPDATE`'s `WHERE`. Those on the
 //! conversation's own columns PostgreSQL checks again on the row's newest version when a

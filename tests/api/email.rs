@@ -463,11 +463,13 @@ mod restart {
             .send(json!({"type": "offline_message", "client_id": "off-1", "email": "ann@example.com", "text": "Please call me back"}))
             .await;
         widget.recv_type("ack").await;
-        // The job tries (the server hangs up) and keeps the email for later.
+        // The job tries (the server hangs up) and keeps the email for later. The attempt has
+        // ended once its error is recorded: `attempts` counts from the claim, and a server
+        // killed between the claim and the outcome holds the email for its lease (2 minutes).
         let mut tried = false;
-        for _ in 0..100 {
+        for _ in 0..200 {
             let list = emails(&address, &token).await;
-            if list[0]["attempts"].as_i64().unwrap_or(0) >= 1 {
+            if list[0]["attempts"].as_i64().unwrap_or(0) >= 1 && !list[0]["last_error"].is_null() {
                 assert_eq!(list[0]["status"], "pending");
                 tried = true;
                 break;

@@ -150,6 +150,8 @@ pub struct Metrics {
     write_batches: IntCounter,
     writes: IntCounter,
     typed_writes: IntCounter,
+    /// The writer's WAL checkpoints, by who ran them (`aside`, `writer`).
+    checkpoints: [IntCounter; 2],
     /// Serialises scrapes, so two at once cannot both add the same writer counts.
     scraping: Mutex<()>,
 }
@@ -313,14 +315,37 @@ impl Metrics {
                      building.",
                 )?,
             )?,
+            checkpoints: {
+                let by = register(
+                    &registry,
+                    IntCounterVec::new(
+                        Opts::new(
+                            "frontdesk_wal_checkpoints_total",
+                            "Checkpoints of the SQLite message writer's WAL, by who ran them: \
+                             `aside` (a thread of its own, beside the writer) or `writer` (the \
+                             writer between two batches, copying what was committed meanwhile).",
+                        ),
+                        &["by"],
+                    )?,
+                )?;
+                [
+                    by.with_label_values(&["aside"]),
+                    by.with_label_values(&["writer"]),
+                ]
+            },
             scraping: Mutex::new(()),
             registry,
         })
     }
 
     /// Every metric in the Prometheus text format, with the message writer's counts so far
-    /// (`Writer::stats`: batches, writes, typed writes).
-    pub fn render(&self, (batches, writes, typed): (u64, u64, u64)) -> prometheus::Result<String> {
+    /// (`Writer::stats`: batches, writes, typed writes; `Writer::checkpoints`: aside, by the
+    /// writer).
+    pub fn render(
+        &self,
+        (batches, writes, typed): (u64, u64, u64),
+        checkpoints: (u64, u64),
+    ) -> prometheus::Result<String> {
         let _one_at_a_time = self
             .scraping
             .lock()
@@ -331,6 +356,9 @@ impl Metrics {
         self.writes.inc_by(writes.saturating_sub(self.writes.get()));
         self.typed_writes
             .inc_by(typed.saturating_sub(self.typed_writes.get()));
+        for (counter, count) in self.checkpoints.iter().zip([checkpoints.0, checkpoints.1]) {
+            counter.inc_by(count.saturating_sub(counter.get()));
+        }
         let mut text = String::new();
         TextEncoder::new().encode_utf8(&self.registry.gather(), &mut text)?;
         Ok(text)
@@ -474,13 +502,32 @@ mod tests {
         let first = metrics.widget_socket();
         let second = metrics.widget_socket();
         let agent = metrics.agent_socket();
-        let text = metrics.render((0, 0, 0)).expect("render");
+        let text = metrics.render((0, 0, 0), (0, 0)).expect("render");
         assert_eq!(sample(&text, "frontdesk_widget_sockets"), 2.0);
         assert_eq!(sample(&text, "frontdesk_agent_sockets"), 1.0);
         drop((first, second, agent));
-        let text = metrics.render((0, 0, 0)).expect("render");
+        let text = metrics.render((0, 0, 0), (0, 0)).expect("render");
         assert_eq!(sample(&text, "frontdesk_widget_sockets"), 0.0);
         assert_eq!(sample(&text, "frontdesk_agent_sockets"), 0.0);
+    }
+
+    #[test]
+    fn the_writers_counts_are_copied_in_at_each_scrape() {
+        let metrics = Metrics::new().expect("metrics");
+        metrics.render((2, 9, 4), (3, 1)).expect("render");
+        let text = metrics.render((3, 10, 5), (5, 2)).expect("render");
+        assert_eq!(sample(&text, "frontdesk_message_write_batches_total"), 3.0);
+        assert_eq!(sample(&text, "frontdesk_message_writes_total"), 10.0);
+        assert_eq!(sample(&text, "frontdesk_message_typed_writes_total"), 5.0);
+        let checkpoints = "frontdesk_wal_checkpoints_total";
+        assert_eq!(
+            sample(&text, &format!("{checkpoints}{{by=\"aside\"}}")),
+            5.0
+        );
+        assert_eq!(
+            sample(&text, &format!("{checkpoints}{{by=\"writer\"}}")),
+            2.0
+        );
     }
 
     #[tokio::test]
@@ -492,7 +539,7 @@ mod tests {
             metrics.message_published("visitor");
         })
         .await;
-        let text = metrics.render((0, 0, 0)).expect("render");
+        let text = metrics.render((0, 0, 0), (0, 0)).expect("render");
         assert_eq!(
             sample(&text, "frontdesk_messages_total{kind=\"visitor\"}"),
             2.0
@@ -511,7 +558,7 @@ mod tests {
         metrics.webhook_attempt(SendOutcome::GaveUp);
         metrics.webhook_attempt(SendOutcome::Delivered);
         metrics.email_attempt(SendOutcome::Skipped);
-        let text = metrics.render((0, 0, 0)).expect("render");
+        let text = metrics.render((0, 0, 0), (0, 0)).expect("render");
         let attempts = "frontdesk_webhook_attempts_total";
         assert_eq!(
             sample(&text, &format!("{attempts}{{result=\"failed\"}}")),

@@ -37,6 +37,7 @@ pub mod plans;
 pub mod privacy;
 pub mod reports;
 pub mod shortcuts;
+pub mod sqlite_checkpoint;
 pub mod sqlite_writer;
 pub mod teams;
 pub mod typed;

@@ -10,7 +10,10 @@
 //! `commit_batch`, which report errors); sea-orm's transaction on top of it is the batch's
 //! handle, and each write's nested transaction is a savepoint.
 
-use super::entities as e;
+use super::{
+    entities as e,
+    sqlite_checkpoint::{Checkpointer, Checkpoints},
+};
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use rusqlite::{
     Connection, OpenFlags,
@@ -23,7 +26,7 @@ use sea_orm::{
 use std::{
     collections::{BTreeMap, HashMap},
     path::Path,
-    sync::{Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
 
@@ -271,6 +274,8 @@ struct State {
     /// A savepoint statement that failed (sea-orm's proxy hooks cannot return errors): the
     /// batch's commit fails with it, and every write of the batch hears so.
     failed: Option<String>,
+    /// Keeps the WAL short beside the writer (`storage::sqlite_checkpoint`).
+    checkpointer: Checkpointer,
 }
 
 /// The connection, for one thread: the writer's.
@@ -290,8 +295,9 @@ const WRITER_CACHE_KIB: i64 = -65_536;
 
 impl SqliteProxy {
     /// Opens the database file (already created and migrated by the main connection) in WAL
-    /// mode with durable commits, as `storage::connect` does.
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
+    /// mode with durable commits, as `storage::connect` does, with its checkpoints done aside
+    /// (counted in `checkpoints`).
+    pub fn open(path: &Path, checkpoints: Arc<Checkpoints>) -> anyhow::Result<Self> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -316,11 +322,13 @@ impl SqliteProxy {
         // read, up to this bound.
         conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let checkpointer = Checkpointer::start(&conn, path, checkpoints)?;
         Ok(Self {
             state: Mutex::new(State {
                 conn,
                 depth: 0,
                 failed: None,
+                checkpointer,
             }),
             kinds: Kinds::of_entities(),
         })
@@ -354,6 +362,15 @@ impl SqliteProxy {
         }
         state.depth = 0;
         result
+    }
+
+    /// After a batch's writes were answered: keeps the WAL short (`storage::sqlite_checkpoint`).
+    pub fn after_batch(&self) {
+        let mut state = self.state();
+        let State {
+            conn, checkpointer, ..
+        } = &mut *state;
+        checkpointer.after_batch(conn);
     }
 
     /// Undoes the batch (it could not be run).

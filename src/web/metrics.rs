@@ -25,9 +25,12 @@ async fn get_metrics(req: HttpRequest, ctx: web::Data<Context>) -> Result<HttpRe
             ));
         }
     }
-    let text = ctx.metrics.render(ctx.writer.stats()).map_err(|error| {
-        ServiceError::Unexpected(anyhow::Error::new(error).context("rendering the metrics"))
-    })?;
+    let text = ctx
+        .metrics
+        .render(ctx.writer.stats(), ctx.writer.checkpoints())
+        .map_err(|error| {
+            ServiceError::Unexpected(anyhow::Error::new(error).context("rendering the metrics"))
+        })?;
     Ok(HttpResponse::Ok()
         .content_type(prometheus::TEXT_FORMAT)
         .body(text))

@@ -269,7 +269,7 @@ impl Writer {
         let counts = &self.stats.checkpoints;
         (
             counts.aside.load(Ordering::Relaxed),
-            counts.inline.load(Ordering::Relaxed),
+            counts.writer.load(Ordering::Relaxed),
         )
     }
 
@@ -805,9 +805,12 @@ mod tests {
                 answer?.map_err(|e| anyhow!("{e:?}"))?;
             }
         }
-        let (aside, inline) = writer.checkpoints();
+        let (aside, by_writer) = writer.checkpoints();
         assert!(aside >= 2, "the checkpoint thread copied the WAL: {aside}");
-        assert!(inline >= 2, "the writer finished the checkpoints: {inline}");
+        assert!(
+            by_writer >= 2,
+            "the writer finished the checkpoints: {by_writer}"
+        );
         // The WAL started over after each: it never held much more than the threshold and
         // a batch (or the overdue bound, should the thread have been late).
         let page = 4096 + 24;

@@ -1,17 +1,21 @@
-//! Checkpoints of the message writer's WAL, done aside. SQLite's automatic checkpoint runs
-//! inside the `COMMIT` that takes the WAL past 1,000 pages, on the committing thread: on the
-//! writer's, it copied those pages into the database file and synced it (8-14 ms on the
-//! benchmark's machine, every ~400 ms at 1,500 messages a second) while every message queued
-//! behind the batch waited, and the batch's own acknowledgements too (docs/benchmarks.md).
+//! Checkpoints of the message writer's WAL, mostly done aside. SQLite's automatic checkpoint
+//! runs inside the `COMMIT` that takes the WAL past 1,000 pages, on the committing thread: on
+//! the writer's, it synced the WAL, copied those pages into the database file and synced that
+//! (8-14 ms on the slow machine of 7 December, every ~400 ms at 1,500 messages a second) while
+//! the batch's acknowledgements and every message queued behind it waited
+//! (docs/benchmarks.md).
 //!
 //! Here the writer's connection counts the WAL's pages instead (its WAL hook, which replaces
-//! the automatic checkpoint), and at 1,000 pages asks a thread of its own to run a passive
-//! checkpoint on a connection of its own: it copies the pages and syncs the database file
-//! while the writer goes on. A passive checkpoint cannot copy what was committed while it ran,
-//! and SQLite starts the WAL over only once every page of it is in the database file, so
-//! when the thread is done the writer finishes the job between two batches: it copies the few
-//! pages committed meanwhile, and its next batch starts the WAL over. Should the thread fall
-//! behind, the writer checkpoints itself at 4,000 pages, so the WAL stays bounded.
+//! the automatic checkpoint), and at 1,000 pages asks a thread of its own to run passive
+//! checkpoints on a connection of its own: they copy the pages while the writer goes on. But
+//! SQLite syncs the database file only at the end of a pass that copied the whole WAL, and
+//! starts the WAL over only once every page of it is in the (synced) database file, while
+//! under steady load the writer commits during every pass. So when the thread is done, the
+//! writer finishes between two batches, after their acknowledgements: its own passive
+//! checkpoint copies what was committed meanwhile and syncs the database file (nothing at all
+//! when a pass of the thread caught up), and its next batch starts the WAL over. Should the
+//! thread fall behind, the writer checkpoints by itself at 4,000 pages. Readers that never
+//! let go of an old snapshot keep the WAL from starting over, as with SQLite's own checkpoint.
 
 use rusqlite::{Connection, OpenFlags, hooks::Wal};
 use std::{
@@ -29,12 +33,17 @@ use std::{
 /// The WAL's size in pages at which a checkpoint is asked for: SQLite's automatic default.
 pub const CHECKPOINT_PAGES: i32 = 1_000;
 
-/// The WAL's size at which the writer checkpoints itself although the thread has not finished.
+/// The WAL's size at which the writer checkpoints by itself although the thread has not
+/// finished.
 const OVERDUE_PAGES: i32 = 4 * CHECKPOINT_PAGES;
+
+/// Passes one request to the thread makes at most.
+const PASSES: usize = 3;
 
 thread_local! {
     /// Pages in the WAL after the last commit on this thread's writer connection. SQLite runs
-    /// the WAL hook inside `COMMIT`, on the committing thread: the writer's own.
+    /// the WAL hook inside `COMMIT`, on the committing thread: the writer's own. (rusqlite's
+    /// `wal_hook` takes a plain `fn`, which cannot hold a reference to the writer's state.)
     static WAL_PAGES: Cell<i32> = const { Cell::new(0) };
 }
 
@@ -43,13 +52,13 @@ fn note_wal_pages(_wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Checkpoints so far, by who ran them.
+/// Checkpoints run so far (passes that found the WAL free and did not fail), by who ran them.
 #[derive(Debug, Default)]
 pub struct Checkpoints {
-    /// Run by the checkpoint thread, beside the writer (the bulk of the copying).
+    /// By the checkpoint thread, beside the writer (the bulk of the copying).
     pub aside: AtomicU64,
-    /// Run by the writer between two batches (the rest, or all of it when the thread was late).
-    pub inline: AtomicU64,
+    /// By the writer between two batches (the rest, or all of it when the thread was late).
+    pub writer: AtomicU64,
 }
 
 /// Whether a checkpoint is under way.
@@ -109,6 +118,8 @@ impl Checkpointer {
         let pages = WAL_PAGES.get();
         match self.phase {
             Phase::Idle if pages >= CHECKPOINT_PAGES => {
+                // A `done` left from an overdue round must not end this one at once.
+                self.done.store(false, Ordering::Release);
                 let asked = match self.asks.as_ref().map(|asks| asks.try_send(())) {
                     Some(Ok(()) | Err(TrySendError::Full(()))) => true,
                     Some(Err(TrySendError::Disconnected(()))) | None => false,
@@ -127,24 +138,35 @@ impl Checkpointer {
     }
 
     /// Copies into the database file what the WAL still holds beyond it, so the writer's next
-    /// batch starts the WAL over.
+    /// batch starts the WAL over. While another checkpoint holds the WAL (the thread's, in an
+    /// overdue round) this pass finds it busy, and the writer tries again after its next batch.
     fn finish(&mut self, writer: &Connection) {
-        self.phase = Phase::Idle;
-        if let Err(error) = passive_checkpoint(writer) {
-            tracing::warn!(%error, "the message writer's checkpoint failed");
+        match passive_checkpoint(writer) {
+            Ok(pass) if pass.busy => {
+                self.phase = Phase::Asked;
+                self.done.store(true, Ordering::Release);
+                return;
+            }
+            Ok(_) => {
+                self.counts.writer.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => tracing::warn!(%error, "the message writer's checkpoint failed"),
         }
-        self.counts.inline.fetch_add(1, Ordering::Relaxed);
+        self.phase = Phase::Idle;
         // Until the next commit says otherwise.
         WAL_PAGES.set(0);
     }
 }
 
 impl Drop for Checkpointer {
-    /// Ends the thread and waits for it, so its connection is closed when the writer's is.
+    /// Ends the thread and waits for it, so its connection is closed before the writer's
+    /// `close` answers.
     fn drop(&mut self) {
         self.asks.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the WAL checkpoint thread panicked");
         }
     }
 }
@@ -156,21 +178,49 @@ fn checkpoint_on_request(
     counts: &Checkpoints,
 ) {
     while requests.recv().is_ok() {
-        match passive_checkpoint(conn) {
-            Ok((log, copied)) => {
-                tracing::debug!(log, copied, "WAL checkpoint beside the message writer");
+        // A pass during which the writer committed leaves the database file's sync, and the
+        // pages committed meanwhile, to the next pass, which is short; once a pass has copied
+        // everything, the writer's own checkpoint finds nothing to copy or sync. A pass says
+        // how far it copied, not whether it synced: the passes go on until one finds nothing
+        // new (a pass with nothing to copy does no I/O).
+        let mut before = None;
+        for pass in 1..=PASSES {
+            match passive_checkpoint(conn) {
+                Ok(Pass { busy, log, copied }) => {
+                    tracing::debug!(pass, busy, log, copied, "WAL checkpoint beside the writer");
+                    if busy || before == Some(copied) {
+                        break;
+                    }
+                    counts.aside.fetch_add(1, Ordering::Relaxed);
+                    before = Some(copied);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "a WAL checkpoint failed");
+                    break;
+                }
             }
-            Err(error) => tracing::warn!(%error, "a WAL checkpoint failed"),
         }
-        counts.aside.fetch_add(1, Ordering::Relaxed);
         done.store(true, Ordering::Release);
     }
 }
 
-/// `PRAGMA wal_checkpoint(PASSIVE)`: copies what it can without waiting for any connection;
-/// answers the WAL's frames and how many of them are now in the database file.
-fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+/// What a checkpoint pass did.
+struct Pass {
+    /// Another checkpoint held the WAL: nothing was copied.
+    busy: bool,
+    /// Frames in the WAL when the pass began.
+    log: i64,
+    /// Frames of those now in the database file.
+    copied: i64,
+}
+
+/// `PRAGMA wal_checkpoint(PASSIVE)`: copies what it can without waiting for any connection.
+fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<Pass> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-        Ok((row.get(1)?, row.get(2)?))
+        Ok(Pass {
+            busy: row.get::<_, i64>(0)? != 0,
+            log: row.get(1)?,
+            copied: row.get(2)?,
+        })
     })
 }

@@ -321,9 +321,12 @@ impl Metrics {
                     IntCounterVec::new(
                         Opts::new(
                             "frontdesk_wal_checkpoints_total",
-                            "Checkpoints of the SQLite message writer's WAL, by who ran them: \
-                             `aside` (a thread of its own, beside the writer) or `writer` (the \
-                             writer between two batches, copying what was committed meanwhile).",
+                            "Checkpoint passes over the SQLite message writer's WAL, by who ran \
+                             them: `aside` (a thread of its own, beside the writer; the bulk of \
+                             the copying) or `writer` (the writer between two batches: what was \
+                             committed meanwhile and the database file's sync, so the WAL starts \
+                             over). Passes that found another checkpoint running, or nothing new \
+                             to copy, are not counted.",
                         ),
                         &["by"],
                     )?,

@@ -264,7 +264,7 @@ impl Writer {
         )
     }
 
-    /// WAL checkpoints so far: run beside the writer, and finished by the writer itself.
+    /// WAL checkpoint passes so far: run beside the writer, and run by the writer itself.
     pub fn checkpoints(&self) -> (u64, u64) {
         let counts = &self.stats.checkpoints;
         (

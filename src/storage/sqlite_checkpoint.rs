@@ -52,7 +52,8 @@ fn note_wal_pages(_wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Checkpoints run so far (passes that found the WAL free and did not fail), by who ran them.
+/// Checkpoint passes run so far, by who ran them. A pass that found another checkpoint running,
+/// or (on the thread) nothing new to copy, is not counted.
 #[derive(Debug, Default)]
 pub struct Checkpoints {
     /// By the checkpoint thread, beside the writer (the bulk of the copying).

@@ -200,7 +200,7 @@ pub struct Stats {
     /// Writes done by their typed form (`Writer::write_typed`): on SQLite among the writes
     /// above, on PostgreSQL each a statement of its own.
     pub typed: AtomicU64,
-    /// WAL checkpoints of the writer's own SQLite connection.
+    /// WAL checkpoint passes over the writer's own SQLite connection (`storage::sqlite_checkpoint`).
     pub checkpoints: Arc<Checkpoints>,
 }
 
